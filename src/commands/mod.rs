@@ -1,0 +1,24 @@
+//! One function per command: turn parsed arguments into plain inputs, call the core, hand the
+//! report to a renderer. Commands return the exit code; they never call `process::exit`.
+
+pub mod check;
+pub mod completions;
+pub mod context;
+pub mod index;
+pub mod releases;
+pub mod source;
+
+use crate::cli::{Cli, Command};
+use crate::error::{ExitCode, Result};
+use context::Context;
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let ctx = Context::new(&cli.global);
+    match cli.command {
+        Command::Check(args) => check::run(&ctx, args),
+        Command::Releases(args) => releases::run(&ctx, args),
+        Command::Index(cmd) => index::run(&ctx, cmd),
+        Command::Completions(args) => completions::run(args),
+    }
+}

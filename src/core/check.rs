@@ -1,0 +1,516 @@
+//! `check`: which image matches the database now. Pure: a state and an index in, a
+//! [`CheckReport`] out.
+//!
+//! The rules are SPEC.md's: compare migration *sets*, never semver; prefer a release that
+//! stops exactly at the database version (the deployed one, else the newest patch of the
+//! oldest line), else the compatible release that applies the fewest migrations.
+
+use serde::Serialize;
+
+use super::dirty::{analyse_dirty, DirtyAdvice};
+use super::index::{Index, Release};
+use super::migration_set::Version;
+use super::report::{IndexView, MigrationRef, ReleaseRef, SkipFinding};
+use super::state::{DbState, StateView};
+use super::writers::{skip_findings, writers_of};
+use crate::error::ExitCode;
+
+/// What the caller knows beyond the state.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// The tag the caller says is deployed now (it wrote the database, as far as they know).
+    pub deployed: Option<String>,
+    /// Consider release candidates too.
+    pub include_prereleases: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// A release stops exactly at the database version: run it, nothing migrates.
+    Exact,
+    /// No release stops at V; the recommended one contains V and migrates forward to start.
+    UpgradeNeededToStart,
+    /// The database is beyond every release in the index.
+    AheadOfIndex,
+    /// No release contains V although V is not beyond them (below the first migration, or a
+    /// number no release ships).
+    UnknownVersion,
+    Dirty,
+    InProgress,
+    Fresh,
+    V1,
+}
+
+impl Verdict {
+    pub fn exit_code(self) -> ExitCode {
+        match self {
+            Verdict::Exact | Verdict::UpgradeNeededToStart | Verdict::Fresh => ExitCode::Success,
+            Verdict::AheadOfIndex | Verdict::UnknownVersion => ExitCode::NoMatch,
+            Verdict::Dirty | Verdict::InProgress | Verdict::V1 => ExitCode::NeedsHuman,
+        }
+    }
+}
+
+/// How an alternative relates to the database version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Relation {
+    /// Stops exactly at V.
+    Exact,
+    /// Contains V and applies migrations above it.
+    Compatible,
+    /// Lacks V although it ships higher migrations: crash-loops with "no migration found".
+    CannotStart,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Recommendation {
+    #[serde(flatten)]
+    pub release: ReleaseRef,
+    /// Migrations it applies when it starts (empty for an exact match).
+    pub applies: Vec<MigrationRef>,
+    /// Migrations of its set that golang-migrate would never run on this database.
+    pub skips: Vec<SkipFinding>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Alternative {
+    #[serde(flatten)]
+    pub release: ReleaseRef,
+    pub relation: Relation,
+    /// How many migrations it applies on start (compatible releases).
+    pub applies: u64,
+    pub skips: Vec<SkipFinding>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub state: StateView,
+    pub verdict: Verdict,
+    /// The one-line answer a human reads first.
+    pub summary: String,
+    pub recommended: Option<Recommendation>,
+    pub alternatives: Vec<Alternative>,
+    /// Why: which releases stop at V, what the alternatives would do.
+    pub why: Vec<String>,
+    pub warnings: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dirty: Option<DirtyAdvice>,
+    pub index: IndexView,
+}
+
+impl CheckReport {
+    pub fn exit_code(&self) -> ExitCode {
+        self.verdict.exit_code()
+    }
+}
+
+/// Decides which image matches `state`.
+pub fn check(index: &Index, state: &DbState, opts: &CheckOptions) -> CheckReport {
+    let mut ctx = Ctx::new(index, opts);
+    let (verdict, summary, recommended, alternatives, dirty) = match state {
+        DbState::Fresh => ctx.fresh(),
+        DbState::V1 => ctx.v1(),
+        DbState::InProgress(m) => ctx.in_progress(m),
+        DbState::Dirty(v) => ctx.dirty(*v),
+        DbState::Clean(v) => ctx.clean(*v),
+    };
+    if !index.provenance.complete && verdict_depends_on_releases(verdict) {
+        ctx.warnings.push(partial_index_warning(index));
+    }
+    CheckReport {
+        state: StateView::from(state),
+        verdict,
+        summary,
+        recommended,
+        alternatives,
+        why: ctx.why,
+        warnings: ctx.warnings,
+        dirty,
+        index: IndexView::new(index),
+    }
+}
+
+fn verdict_depends_on_releases(v: Verdict) -> bool {
+    !matches!(v, Verdict::InProgress | Verdict::V1)
+}
+
+/// The sentence every answer from a partial index carries.
+pub fn partial_index_warning(index: &Index) -> String {
+    let newest = match (index.releases().last(), index.newest_date()) {
+        (Some(r), Some(d)) => format!(" (newest tag {}, {})", r.tag, d),
+        (Some(r), None) => format!(" (newest tag {})", r.tag),
+        _ => String::new(),
+    };
+    format!(
+        "the index is partial{newest}: a release it does not list could also match; `migtag index update` refreshes it"
+    )
+}
+
+type Outcome = (
+    Verdict,
+    String,
+    Option<Recommendation>,
+    Vec<Alternative>,
+    Option<DirtyAdvice>,
+);
+
+struct Ctx<'a> {
+    index: &'a Index,
+    opts: &'a CheckOptions,
+    deployed: Option<&'a Release>,
+    why: Vec<String>,
+    warnings: Vec<String>,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(index: &'a Index, opts: &'a CheckOptions) -> Self {
+        let mut warnings = Vec::new();
+        let deployed = opts.deployed.as_deref().and_then(|tag| {
+            let found = index.release(tag);
+            if found.is_none() {
+                warnings.push(format!(
+                    "--deployed {tag} is not in the index; deciding without it (refresh the index if {tag} is newer)"
+                ));
+            }
+            found
+        });
+        Ctx {
+            index,
+            opts,
+            deployed,
+            why: Vec::new(),
+            warnings,
+        }
+    }
+
+    /// Releases the user would run: finals, plus prereleases when asked, plus the deployed tag.
+    fn candidates(&self) -> impl Iterator<Item = &'a Release> + '_ {
+        let deployed = self.deployed.map(|r| r.tag.as_str());
+        self.index.releases().iter().filter(move |r| {
+            !r.prerelease || self.opts.include_prereleases || Some(r.tag.as_str()) == deployed
+        })
+    }
+
+    fn fresh(&mut self) -> Outcome {
+        let newest = self.candidates().last();
+        self.why.push(
+            "no schema_migrations row: Coder creates the schema on first start, so any release works"
+                .into(),
+        );
+        let recommended = newest.map(|r| Recommendation {
+            release: ReleaseRef::new(self.index, r),
+            applies: Vec::new(),
+            skips: Vec::new(),
+        });
+        let summary = match &recommended {
+            Some(r) => format!(
+                "fresh database: any release can start on it; the newest in the index is {}",
+                r.release.image
+            ),
+            None => "fresh database: any release can start on it (the index lists none)".into(),
+        };
+        if let Some(r) = newest {
+            self.why.push(format!(
+                "{} applies all {} of its migrations on first start",
+                r.tag,
+                r.migrations.len()
+            ));
+        }
+        (Verdict::Fresh, summary, recommended, Vec::new(), None)
+    }
+
+    fn v1(&mut self) -> Outcome {
+        self.why.push(
+            "the table migration_cursor exists: this is a Coder v1 database, and Coder v2 refuses it with \
+             `currently connected to a Coder v1 database, aborting database setup`"
+                .into(),
+        );
+        self.why.push(
+            "no v2 image can use it: point Coder v2 at a new, empty database (v1 data does not migrate in place)"
+                .into(),
+        );
+        let summary =
+            "needs a human: this is a Coder v1 database (migration_cursor exists); no Coder v2 image will start on it"
+                .to_string();
+        (Verdict::V1, summary, None, Vec::new(), None)
+    }
+
+    fn in_progress(&mut self, m: &super::state::MigrationInProgress) -> Outcome {
+        let who = match m.pid {
+            Some(pid) => format!("backend pid {pid}"),
+            None => "a session migtag cannot see".to_string(),
+        };
+        let since = m
+            .xact_seconds
+            .map(|s| format!(", transaction running for {}", human_duration(s as f64)))
+            .unwrap_or_default();
+        let summary = format!(
+            "needs a human: a migration is running right now ({who} holds {}{since}); decide nothing until it ends",
+            m.lock
+        );
+        self.why.push(
+            "while a migration batch runs, schema_migrations is locked and its version is not final: \
+             wait for it to commit or roll back, then run migtag again"
+                .into(),
+        );
+        if let Some(q) = &m.query {
+            self.why.push(format!("it is running: {q}"));
+        }
+        (Verdict::InProgress, summary, None, Vec::new(), None)
+    }
+
+    fn dirty(&mut self, v: Version) -> Outcome {
+        let advice = analyse_dirty(self.index, v, self.deployed);
+        let summary = format!(
+            "needs a human: migration {} started and did not finish (dirty = true)",
+            advice.migration
+        );
+        self.why.extend(advice.explain());
+        (Verdict::Dirty, summary, None, Vec::new(), Some(advice))
+    }
+
+    fn clean(&mut self, v: Version) -> Outcome {
+        let cands: Vec<&Release> = self.candidates().collect();
+        let exact: Vec<&Release> = cands.iter().copied().filter(|r| r.max_migration == v && r.contains(v)).collect();
+        let compatible: Vec<&Release> =
+            cands.iter().copied().filter(|r| r.contains(v) && r.max_migration > v).collect();
+        // Releases that look newer (by semver, or by their highest migration) than one that
+        // contains V, yet lack V: the traps semver ordering would walk into.
+        let oldest_containing = cands.iter().filter(|r| r.contains(v)).map(|r| r.version()).min();
+        let is_trap = |r: &Release| {
+            !r.contains(v)
+                && (r.max_migration >= v || oldest_containing.is_some_and(|o| r.version() > o))
+        };
+        let cannot_start: Vec<&Release> = cands.iter().copied().filter(|r| is_trap(r)).collect();
+        let too_old = cands.iter().filter(|r| !r.contains(v) && !is_trap(r)).count();
+
+        let writers = writers_of(self.index, v, self.deployed, &mut self.warnings);
+        let mref = MigrationRef::new(self.index, v);
+
+        // Recommendation, in SPEC order.
+        let deployed_exact = self.deployed.filter(|d| d.max_migration == v && d.contains(v));
+        let (verdict, chosen) = if let Some(d) = deployed_exact {
+            (Verdict::Exact, Some(d))
+        } else if !exact.is_empty() {
+            (Verdict::Exact, newest_patch_of_oldest_line(&exact))
+        } else if !compatible.is_empty() {
+            let fewest = compatible.iter().map(|r| r.max_migration).min().unwrap_or(v);
+            let smallest: Vec<&Release> =
+                compatible.iter().copied().filter(|r| r.max_migration == fewest).collect();
+            (Verdict::UpgradeNeededToStart, newest_patch_of_oldest_line(&smallest))
+        } else if self.index.max_known_migration().is_some_and(|max| v > max)
+            || self.index.releases().is_empty()
+        {
+            (Verdict::AheadOfIndex, None)
+        } else {
+            (Verdict::UnknownVersion, None)
+        };
+
+        // Why.
+        if exact.is_empty() {
+            self.why.push(format!("no release in the index stops exactly at {mref}"));
+        } else {
+            self.why.push(format!(
+                "releases that stop exactly at {mref}: {}",
+                tag_list(&exact)
+            ));
+        }
+        if let (Some(d), None) = (self.deployed, deployed_exact) {
+            if d.contains(v) {
+                self.why.push(format!(
+                    "the deployed {} contains {v} but stops at {:06}: it migrates forward when it starts",
+                    d.tag, d.max_migration
+                ));
+            } else {
+                self.why.push(format!(
+                    "the deployed {} does not contain {v}: it crash-loops with `no migration found for version {v}`",
+                    d.tag
+                ));
+            }
+        }
+        if !cannot_start.is_empty() {
+            self.why.push(format!(
+                "{} cannot start on it: newer than a release that contains {v}, yet {} lack{} it (`no migration found for version {v}`)",
+                tag_list(&cannot_start),
+                if cannot_start.len() == 1 { "it" } else { "they" },
+                if cannot_start.len() == 1 { "s" } else { "" },
+            ));
+        }
+        if too_old > 0 {
+            self.why.push(format!(
+                "{too_old} older release{} stop below {v} and would crash-loop with `no migration found for version {v}`",
+                plural(too_old)
+            ));
+        }
+        if !self.opts.include_prereleases {
+            let pre: Vec<&Release> = self
+                .index
+                .releases()
+                .iter()
+                .filter(|r| r.prerelease && r.max_migration == v && r.contains(v))
+                .collect();
+            if !pre.is_empty() && exact.is_empty() {
+                self.why.push(format!(
+                    "pre-releases that stop at {v} were left out: {} (add --include-prereleases to consider them)",
+                    tag_list(&pre)
+                ));
+            }
+        }
+
+        let recommended = chosen.map(|r| {
+            let applies = MigrationRef::list(self.index, &r.migrations.above(v));
+            Recommendation {
+                release: ReleaseRef::new(self.index, r),
+                skips: skip_findings(self.index, r, v, &writers),
+                applies,
+            }
+        });
+        if let Some(rec) = &recommended {
+            if !rec.applies.is_empty() {
+                let names: Vec<String> = rec.applies.iter().map(|m| m.to_string()).collect();
+                self.why.push(format!(
+                    "{} is the release with the fewest migrations above {v}; on start it applies {}: {}",
+                    rec.release.tag,
+                    rec.applies.len(),
+                    names.join(", ")
+                ));
+            }
+            for s in &rec.skips {
+                self.push_skip_warning(&rec.release.tag, s);
+            }
+        }
+
+        let chosen_tag = chosen.map(|r| r.tag.as_str());
+        let mut alternatives = Vec::new();
+        for r in &exact {
+            if Some(r.tag.as_str()) != chosen_tag {
+                alternatives.push(self.alternative(r, Relation::Exact, v, &writers));
+            }
+        }
+        for r in &cannot_start {
+            alternatives.push(self.alternative(r, Relation::CannotStart, v, &writers));
+        }
+        for r in newest_per_line(&compatible) {
+            if Some(r.tag.as_str()) != chosen_tag {
+                alternatives.push(self.alternative(r, Relation::Compatible, v, &writers));
+            }
+        }
+
+        let state_text = format!("database at {mref}, clean");
+        let summary = match (&recommended, verdict) {
+            (Some(rec), Verdict::Exact) => {
+                format!("exact: run {} ({state_text}; nothing to migrate)", rec.release.image)
+            }
+            (Some(rec), _) => format!(
+                "upgrade needed to start: no release stops at {v}; run {} ({state_text}; it applies {} migration{})",
+                rec.release.image,
+                rec.applies.len(),
+                plural(rec.applies.len())
+            ),
+            (None, Verdict::AheadOfIndex) => format!(
+                "ahead of index: {state_text}, beyond every release in the index (highest {}); a preview build or a newer release migrated it",
+                self.index.max_known_migration().map(|m| format!("{m:06}")).unwrap_or_else(|| "none".into())
+            ),
+            (None, _) => format!(
+                "no match: {state_text}, but no release in the index contains migration {v}"
+            ),
+        };
+        if matches!(verdict, Verdict::AheadOfIndex | Verdict::UnknownVersion) {
+            self.why.push(
+                "no image from the index can start on this database; refresh the index (`migtag index update`) \
+                 or run the image that migrated it"
+                    .into(),
+            );
+        }
+        (verdict, summary, recommended, alternatives, None)
+    }
+
+    fn alternative(
+        &self,
+        r: &Release,
+        relation: Relation,
+        v: Version,
+        writers: &[&Release],
+    ) -> Alternative {
+        let (applies, skips) = match relation {
+            Relation::CannotStart => (0, Vec::new()),
+            _ => (r.migrations.above(v).len(), skip_findings(self.index, r, v, writers)),
+        };
+        Alternative {
+            release: ReleaseRef::new(self.index, r),
+            relation,
+            applies,
+            skips,
+        }
+    }
+
+    fn push_skip_warning(&mut self, target: &str, s: &SkipFinding) {
+        let list: Vec<String> = s.migrations.iter().map(|m| m.to_string()).collect();
+        self.warnings.push(format!(
+            "if the database was migrated by {}, moving to {target} never runs {} (golang-migrate only applies migrations above the recorded version){}",
+            s.assumes.join(", "),
+            list.join(", "),
+            if s.harmless { "; known to be harmless" } else { ": the schema would be short of them" }
+        ));
+    }
+}
+
+/// SPEC: "the newest patch of the OLDEST release line" among `releases`.
+pub fn newest_patch_of_oldest_line<'r>(releases: &[&'r Release]) -> Option<&'r Release> {
+    let oldest_line = releases.iter().map(|r| r.line()).min()?;
+    releases
+        .iter()
+        .copied()
+        .filter(|r| r.line() == oldest_line)
+        .max_by(|a, b| a.version().cmp(b.version()))
+}
+
+/// For each release line, its newest patch among `releases`, oldest line first.
+fn newest_per_line<'r>(releases: &[&'r Release]) -> Vec<&'r Release> {
+    let mut out: Vec<&Release> = Vec::new();
+    for r in releases {
+        match out.iter_mut().find(|o| o.line() == r.line()) {
+            Some(o) if o.version() < r.version() => *o = r,
+            Some(_) => {}
+            None => out.push(r),
+        }
+    }
+    out.sort_by_key(|r| r.line());
+    out
+}
+
+/// `v2.30.0, v2.30.1, v2.31.0`, shortened when long.
+pub fn tag_list(releases: &[&Release]) -> String {
+    const MAX: usize = 12;
+    let mut tags: Vec<&str> = releases.iter().map(|r| r.tag.as_str()).collect();
+    if tags.len() > MAX {
+        let more = tags.len() - MAX;
+        tags.truncate(MAX);
+        return format!("{} and {more} more", tags.join(", "));
+    }
+    tags.join(", ")
+}
+
+pub fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+pub fn human_duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// Releases whose set includes V (used by `gate` and the dirty analysis too).
+pub fn containing(index: &Index, v: Version) -> Vec<&Release> {
+    index.releases().iter().filter(|r| r.contains(v)).collect()
+}

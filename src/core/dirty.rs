@@ -1,0 +1,173 @@
+//! A dirty row `(V, true)`: migration V started and did not finish. The advice names V, the
+//! previous migration P of the binary that wrote the row (each candidate when releases
+//! disagree), the compare-and-set clean-up, and the images to run before and after it.
+
+use serde::Serialize;
+
+use super::check::newest_patch_of_oldest_line;
+use super::index::{Index, Release};
+use super::migration_set::Version;
+use super::report::{MigrationRef, ReleaseRef};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DirtyAdvice {
+    /// The migration that started and did not finish.
+    pub migration: MigrationRef,
+    /// Whether any release in the index ships migration V.
+    pub in_index: bool,
+    /// One clean-up per distinct previous migration among the possible writers.
+    pub cleanups: Vec<Cleanup>,
+    /// The first release that contains V: run it after the clean-up to re-run V.
+    pub run_after_cleanup: Option<ReleaseRef>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Cleanup {
+    /// The releases assumed to have written the row (they agree on the previous migration).
+    pub assumes: Vec<String>,
+    /// The migration before V in their sets; `None` when V is their first migration.
+    pub previous: Option<MigrationRef>,
+    /// The compare-and-set statement: it changes the row only while it still says (V, true).
+    pub sql: String,
+    /// The old image that stops exactly at the previous migration, if any.
+    pub restore_image: Option<ReleaseRef>,
+}
+
+/// The compare-and-set clean-up statement for a dirty `v` whose previous migration is `prev`.
+pub fn cleanup_sql(v: Version, prev: Option<Version>) -> String {
+    match prev {
+        Some(p) => format!(
+            "UPDATE schema_migrations SET version = {p}, dirty = false WHERE version = {v} AND dirty;"
+        ),
+        None => format!("DELETE FROM schema_migrations WHERE version = {v} AND dirty;"),
+    }
+}
+
+pub fn analyse_dirty(index: &Index, v: Version, deployed: Option<&Release>) -> DirtyAdvice {
+    let containing: Vec<&Release> = index.releases().iter().filter(|r| r.contains(v)).collect();
+    let writers: Vec<&Release> = match deployed {
+        Some(d) if d.contains(v) => vec![d],
+        _ => containing.clone(),
+    };
+
+    let mut groups: Vec<(Option<Version>, Vec<&Release>)> = Vec::new();
+    for w in &writers {
+        let prev = w.migrations.prev(v);
+        match groups.iter_mut().find(|(p, _)| *p == prev) {
+            Some((_, rs)) => rs.push(w),
+            None => groups.push((prev, vec![w])),
+        }
+    }
+    groups.sort_by_key(|(p, _)| *p);
+
+    let cleanups = groups
+        .into_iter()
+        .map(|(prev, rs)| Cleanup {
+            assumes: rs.iter().map(|r| r.tag.clone()).collect(),
+            previous: prev.map(|p| MigrationRef::new(index, p)),
+            sql: cleanup_sql(v, prev),
+            restore_image: prev.and_then(|p| exact_final(index, p)).map(|r| ReleaseRef::new(index, r)),
+        })
+        .collect();
+
+    let finals: Vec<&Release> = containing.iter().copied().filter(|r| !r.prerelease).collect();
+    let pool = if finals.is_empty() { &containing } else { &finals };
+    let run_after_cleanup = pool
+        .iter()
+        .map(|r| r.max_migration)
+        .min()
+        .and_then(|fewest| {
+            let first: Vec<&Release> =
+                pool.iter().copied().filter(|r| r.max_migration == fewest).collect();
+            newest_patch_of_oldest_line(&first)
+        })
+        .map(|r| ReleaseRef::new(index, r));
+
+    DirtyAdvice {
+        migration: MigrationRef::new(index, v),
+        in_index: !containing.is_empty(),
+        cleanups,
+        run_after_cleanup,
+    }
+}
+
+/// A final release that stops exactly at `p` (newest patch of the oldest such line).
+fn exact_final(index: &Index, p: Version) -> Option<&Release> {
+    let exact: Vec<&Release> = index
+        .releases()
+        .iter()
+        .filter(|r| !r.prerelease && r.max_migration == p && r.contains(p))
+        .collect();
+    newest_patch_of_oldest_line(&exact)
+}
+
+impl DirtyAdvice {
+    /// The sentences of the "why" section.
+    pub fn explain(&self) -> Vec<String> {
+        let m = &self.migration;
+        let v = m.version;
+        let mut out = vec![format!(
+            "golang-migrate refuses to run on it (`Dirty database version {v}. Fix and force version.`): \
+             every Coder image crash-loops until a human clears the row"
+        )];
+        out.push(
+            "Coder >= v2.5 runs all pending migrations in one transaction and rolls back on failure, so it \
+             does not leave a dirty row: this one comes from a pre-2.5 binary or a hand edit. Check the schema \
+             for what the migration half-did before clearing the flag"
+                .to_string(),
+        );
+        if !self.in_index {
+            out.push(format!(
+                "migration {v} is in no release of the index, so migtag cannot name the previous migration: \
+                 refresh the index (`migtag index update`) or read the migrations folder of the image that wrote it"
+            ));
+            return out;
+        }
+        let several = self.cleanups.len() > 1;
+        if several {
+            out.push(format!(
+                "the releases that contain {v} disagree on the migration before it; the clean-up depends on which one wrote the row (pass --deployed TAG to choose):"
+            ));
+        }
+        for c in &self.cleanups {
+            let assumed = if several {
+                let refs: Vec<&str> = c.assumes.iter().map(String::as_str).collect();
+                format!("if it was written by {}: ", short_tags(&refs))
+            } else {
+                String::new()
+            };
+            match &c.previous {
+                Some(p) => out.push(format!(
+                    "{assumed}the previous migration is {p}; clean up with `{}`",
+                    c.sql
+                )),
+                None => out.push(format!(
+                    "{assumed}{v} is the first migration, so there is no previous version: remove the row with `{}` \
+                     and drop whatever the half-run migration created",
+                    c.sql
+                )),
+            }
+            if let Some(img) = &c.restore_image {
+                out.push(format!(
+                    "{assumed}the old image that stops exactly at {:06} is {}",
+                    img.max_migration, img.image
+                ));
+            }
+        }
+        if let Some(r) = &self.run_after_cleanup {
+            out.push(format!(
+                "after the clean-up, run {} (the first release that contains {v}); it re-runs {m}",
+                r.image
+            ));
+        }
+        out
+    }
+}
+
+fn short_tags(tags: &[&str]) -> String {
+    const MAX: usize = 6;
+    if tags.len() > MAX {
+        return format!("{}, ... {} ({} releases)", tags[..3].join(", "), tags[tags.len() - 1], tags.len());
+    }
+    tags.join(", ")
+}

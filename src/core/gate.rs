@@ -1,0 +1,244 @@
+//! `gate`: is an upgrade from the observed state to a target tag safe? Pure.
+//!
+//! Safe when the database is fresh or clean at V, the target is in the index, the target's
+//! set contains V, and no migration of the target would be skipped (SPEC.md). Everything else
+//! is unsafe with a reason, or needs a human.
+
+use serde::Serialize;
+
+use super::check::{partial_index_warning, plural};
+use super::index::{Index, Release};
+use super::migration_set::Version;
+use super::report::{IndexView, MigrationRef, ReleaseRef, SkipFinding, HARMLESS_TO_SKIP};
+use super::state::{DbState, StateView};
+use super::writers::{skip_findings, writers_of};
+use crate::error::ExitCode;
+
+#[derive(Debug, Clone, Default)]
+pub struct GateOptions {
+    pub deployed: Option<String>,
+    /// Treat warnings (harmless skips, manifest findings) as failures.
+    pub strict: bool,
+    /// Fail a jump that applies more than this many migrations.
+    pub max_pending: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateVerdict {
+    Safe,
+    Unsafe,
+    NeedsHuman,
+    UnknownTarget,
+}
+
+impl GateVerdict {
+    pub fn exit_code(self) -> ExitCode {
+        match self {
+            GateVerdict::Safe => ExitCode::Success,
+            GateVerdict::Unsafe => ExitCode::Unsafe,
+            GateVerdict::NeedsHuman => ExitCode::NeedsHuman,
+            GateVerdict::UnknownTarget => ExitCode::NoMatch,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GateReport {
+    pub safe: bool,
+    pub verdict: GateVerdict,
+    pub summary: String,
+    pub state: StateView,
+    pub target_tag: String,
+    pub target: Option<ReleaseRef>,
+    /// Why the upgrade is not safe (empty when safe).
+    pub reasons: Vec<String>,
+    pub warnings: Vec<String>,
+    /// Migrations the target applies on start: V+1..N(T) of its set.
+    pub pending: Vec<MigrationRef>,
+    /// Migrations of the target that golang-migrate would never run, per assumed writer.
+    pub skipped: Vec<SkipFinding>,
+    pub index: IndexView,
+}
+
+impl GateReport {
+    pub fn exit_code(&self) -> ExitCode {
+        self.verdict.exit_code()
+    }
+
+    /// Adds a finding from outside the core (the Deployment manifest): a failure under
+    /// `--strict`, else a warning.
+    pub fn add_finding(&mut self, finding: String, strict: bool) {
+        if strict {
+            self.reasons.push(finding);
+            if self.verdict == GateVerdict::Safe {
+                self.verdict = GateVerdict::Unsafe;
+                self.safe = false;
+                self.summary = format!("unsafe: {}", self.reasons[0]);
+            }
+        } else {
+            self.warnings.push(finding);
+        }
+    }
+}
+
+pub fn gate(index: &Index, state: &DbState, target_tag: &str, opts: &GateOptions) -> GateReport {
+    let mut reasons = Vec::new();
+    let mut warnings = Vec::new();
+    let mut pending = Vec::new();
+    let mut skipped = Vec::new();
+    let target = index.release(target_tag);
+    let deployed = opts.deployed.as_deref().and_then(|tag| {
+        let found = index.release(tag);
+        if found.is_none() {
+            warnings.push(format!("--deployed {tag} is not in the index; deciding without it"));
+        }
+        found
+    });
+
+    let verdict = match (state, target) {
+        (DbState::Dirty(v), _) => {
+            reasons.push(format!(
+                "the database is dirty at {}: a migration started and did not finish; clean it up first (`migtag runbook`)",
+                MigrationRef::new(index, *v)
+            ));
+            GateVerdict::NeedsHuman
+        }
+        (DbState::InProgress(m), _) => {
+            reasons.push(format!(
+                "a migration is running right now ({}{}); wait for it to end",
+                m.lock,
+                m.pid.map(|p| format!(", pid {p}")).unwrap_or_default()
+            ));
+            GateVerdict::NeedsHuman
+        }
+        (DbState::V1, _) => {
+            reasons.push("this is a Coder v1 database (migration_cursor exists): Coder v2 refuses it".into());
+            GateVerdict::NeedsHuman
+        }
+        (_, None) => {
+            reasons.push(format!(
+                "target {target_tag} is not in the index, so its migrations are unknown; refresh the index (`migtag index update`) or check the tag"
+            ));
+            if !index.provenance.complete {
+                warnings.push(partial_index_warning(index));
+            }
+            GateVerdict::UnknownTarget
+        }
+        (DbState::Fresh, Some(t)) => {
+            pending = MigrationRef::list(index, &t.migrations);
+            GateVerdict::Safe
+        }
+        (DbState::Clean(v), Some(t)) => {
+            let v = *v;
+            clean_upgrade(index, v, t, deployed, opts, &mut reasons, &mut warnings, &mut pending, &mut skipped)
+        }
+    };
+
+    if let Some(t) = target {
+        if t.prerelease {
+            warnings.push(format!("{} is a pre-release, not meant for production", t.tag));
+        }
+    }
+    let verdict = match (verdict, opts.max_pending) {
+        (GateVerdict::Safe, Some(max)) if pending.len() as u64 > max => {
+            reasons.push(format!(
+                "the upgrade applies {} migrations, more than --max-pending {max}: large jumps are where long migrations bite; upgrade in smaller steps or raise the limit",
+                pending.len()
+            ));
+            GateVerdict::Unsafe
+        }
+        (v, _) => v,
+    };
+
+    let summary = match verdict {
+        GateVerdict::Safe => format!(
+            "safe: upgrading to {} applies {} migration{}",
+            target.map(|t| index.image(&t.tag)).unwrap_or_default(),
+            pending.len(),
+            plural(pending.len())
+        ),
+        GateVerdict::Unsafe => format!("unsafe: {}", reasons.first().map(String::as_str).unwrap_or("")),
+        GateVerdict::NeedsHuman => format!("needs a human: {}", reasons.first().map(String::as_str).unwrap_or("")),
+        GateVerdict::UnknownTarget => format!("unknown target: {target_tag} is not in the index"),
+    };
+
+    GateReport {
+        safe: verdict == GateVerdict::Safe,
+        verdict,
+        summary,
+        state: StateView::from(state),
+        target_tag: target_tag.to_string(),
+        target: target.map(|t| ReleaseRef::new(index, t)),
+        reasons,
+        warnings,
+        pending,
+        skipped,
+        index: IndexView::new(index),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn clean_upgrade(
+    index: &Index,
+    v: Version,
+    t: &Release,
+    deployed: Option<&Release>,
+    opts: &GateOptions,
+    reasons: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+    pending: &mut Vec<MigrationRef>,
+    skipped: &mut Vec<SkipFinding>,
+) -> GateVerdict {
+    let vref = MigrationRef::new(index, v);
+    if !t.contains(v) {
+        if t.max_migration < v {
+            reasons.push(format!(
+                "{} stops at {:06}, below the database ({vref}): it is older than the database and would crash-loop with `no migration found for version {v}`",
+                t.tag, t.max_migration
+            ));
+        } else {
+            reasons.push(format!(
+                "{} does not contain migration {vref} although it ships newer ones (an irregular release): it would crash-loop with `no migration found for version {v}`",
+                t.tag
+            ));
+        }
+        return GateVerdict::Unsafe;
+    }
+    *pending = MigrationRef::list(index, &t.migrations.above(v));
+
+    let writers = writers_of(index, v, deployed, warnings);
+    if writers.is_empty() {
+        warnings.push(format!(
+            "no release in the index stops at {v}, so migtag cannot tell which binary wrote the database; \
+             the skipped-migration check assumes it ran every migration of {} up to {v}",
+            t.tag
+        ));
+    }
+    *skipped = skip_findings(index, t, v, &writers);
+    let mut verdict = GateVerdict::Safe;
+    for s in skipped.iter() {
+        let list: Vec<String> = s.migrations.iter().map(|m| m.to_string()).collect();
+        let text = format!(
+            "if the database was migrated by {}, {} would never run {} (they are at or below {v}, and golang-migrate only applies migrations above the recorded version)",
+            s.assumes.join(", "),
+            t.tag,
+            list.join(", ")
+        );
+        if s.harmless && !opts.strict {
+            let why: Vec<&str> = HARMLESS_TO_SKIP
+                .iter()
+                .filter(|(h, _)| s.migrations.iter().any(|m| m.version == *h))
+                .map(|(_, why)| *why)
+                .collect();
+            warnings.push(format!("{text}; harmless: {} (use --strict to fail on it)", why.join("; ")));
+        } else {
+            reasons.push(text);
+            verdict = GateVerdict::Unsafe;
+        }
+    }
+    if verdict == GateVerdict::Unsafe && deployed.is_none() && writers.len() > 1 {
+        warnings.push("pass --deployed TAG to say which release migrated the database".into());
+    }
+    verdict
+}

@@ -1,0 +1,19 @@
+//! The pure decision core: index model, database state, and the rules of SPEC.md.
+//!
+//! Nothing in here performs I/O, reads the clock or the environment: adapters produce an
+//! [`Index`] and a [`DbState`], the core returns serialisable reports, renderers print them.
+
+pub mod check;
+pub mod dirty;
+pub mod gate;
+pub mod index;
+pub mod migration_set;
+pub mod report;
+pub mod state;
+pub mod writers;
+
+pub use check::{check, CheckOptions, CheckReport, Verdict};
+pub use gate::{gate, GateOptions, GateReport, GateVerdict};
+pub use index::{Index, Project, Provenance, Release};
+pub use migration_set::{MigrationSet, Version};
+pub use state::{DbState, MigrationInProgress};

@@ -1,0 +1,20 @@
+//! The migtag binary: parse the command line, run, map the outcome to an exit code.
+
+use clap::Parser;
+
+fn main() {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("migtag: internal error (a bug, please report it): {info}");
+    }));
+    let cli = migtag::cli::Cli::parse();
+    let json = cli.global.format == migtag::cli::Format::Json;
+    let code = match std::panic::catch_unwind(move || migtag::commands::run(cli)) {
+        Ok(Ok(code)) => code,
+        Ok(Err(err)) => {
+            migtag::report_error(&err, json);
+            err.exit_code()
+        }
+        Err(_) => migtag::ExitCode::Internal,
+    };
+    std::process::exit(code.code());
+}

@@ -1,0 +1,185 @@
+//! Human text for the reports: the verdict on the first line, then why, then what to run.
+
+use std::fmt::Write as _;
+
+use super::style::Style;
+use crate::core::check::{Alternative, CheckReport, Relation, Verdict};
+use crate::core::gate::{GateReport, GateVerdict};
+use crate::core::report::IndexView;
+
+/// How many alternatives the human form lists before pointing at `--format json`.
+const MAX_ALTERNATIVES: usize = 10;
+
+pub fn check(report: &CheckReport, style: Style) -> String {
+    let mut out = String::new();
+    let first = match report.verdict {
+        Verdict::Exact | Verdict::UpgradeNeededToStart | Verdict::Fresh => style.good(&report.summary),
+        _ => style.bad(&report.summary),
+    };
+    let _ = writeln!(out, "{first}");
+    section(&mut out, "why", &report.why);
+
+    if let Some(d) = &report.dirty {
+        if !d.cleanups.is_empty() {
+            out.push_str("\nclean-up (compare-and-set: changes the row only while it is still dirty at ");
+            let _ = writeln!(out, "{}):", d.migration.version);
+            for c in &d.cleanups {
+                if d.cleanups.len() > 1 {
+                    let _ = writeln!(out, "  # if written by {}", short(&c.assumes));
+                }
+                let _ = writeln!(out, "  {}", c.sql);
+            }
+        }
+        if let Some(r) = &d.run_after_cleanup {
+            let _ = writeln!(out, "\nthen run: {}", r.image);
+        }
+    }
+
+    if let Some(rec) = &report.recommended {
+        if !rec.applies.is_empty() {
+            let _ = writeln!(out, "\nmigrations {} applies on start:", rec.release.tag);
+            for m in &rec.applies {
+                let _ = writeln!(out, "  {m}");
+            }
+        }
+    }
+
+    if !report.alternatives.is_empty() {
+        out.push_str("\nalternatives:\n");
+        let groups = group_alternatives(&report.alternatives);
+        for g in groups.iter().take(MAX_ALTERNATIVES) {
+            let _ = writeln!(out, "  {}", alternative(g));
+        }
+        if groups.len() > MAX_ALTERNATIVES {
+            let _ = writeln!(
+                out,
+                "  ... and {} more (see --format json)",
+                groups.len() - MAX_ALTERNATIVES
+            );
+        }
+    }
+    warnings(&mut out, &report.warnings, style);
+    let _ = writeln!(out);
+    if let Some(rec) = &report.recommended {
+        let _ = writeln!(out, "image: {}", rec.release.image);
+    }
+    let _ = writeln!(out, "{}", style.dim(&index_line(&report.index)));
+    out
+}
+
+/// Consecutive alternatives that say the same thing (patches of one line that stop at the
+/// same migration) are shown as one row: `v2.30.0 .. v2.30.8`.
+fn group_alternatives(alts: &[Alternative]) -> Vec<(String, &Alternative)> {
+    let mut groups: Vec<(String, &Alternative, usize, String)> = Vec::new();
+    for a in alts {
+        let line = line_of(&a.release.tag);
+        match groups.last_mut() {
+            Some((label, first, n, last_line))
+                if first.relation == a.relation
+                    && first.release.max_migration == a.release.max_migration
+                    && first.skips.is_empty()
+                    && a.skips.is_empty()
+                    && *last_line == line =>
+            {
+                *n += 1;
+                *label = format!("{} .. {}", first.release.tag, a.release.tag);
+            }
+            _ => groups.push((a.release.tag.clone(), a, 1, line)),
+        }
+    }
+    groups.into_iter().map(|(label, a, _, _)| (label, a)).collect()
+}
+
+fn line_of(tag: &str) -> String {
+    tag.rsplit_once('.').map(|(l, _)| l.to_string()).unwrap_or_default()
+}
+
+fn alternative((label, a): &(String, &Alternative)) -> String {
+    let what = match a.relation {
+        Relation::Exact => "also stops exactly here".to_string(),
+        Relation::Compatible => format!(
+            "contains it; applies {} migration{} on start",
+            a.applies,
+            if a.applies == 1 { "" } else { "s" }
+        ),
+        Relation::CannotStart => "cannot start: lacks this migration".to_string(),
+    };
+    let skips = a
+        .skips
+        .iter()
+        .map(|s| {
+            let list: Vec<String> = s.migrations.iter().map(|m| format!("{:06}", m.version)).collect();
+            format!("; would skip {}{}", list.join(", "), if s.harmless { " (harmless)" } else { "" })
+        })
+        .collect::<String>();
+    format!("{label:<20} highest {:06}  {what}{skips}", a.release.max_migration)
+}
+
+pub fn gate(report: &GateReport, style: Style) -> String {
+    let mut out = String::new();
+    let first = match report.verdict {
+        GateVerdict::Safe => style.good(&report.summary),
+        _ => style.bad(&report.summary),
+    };
+    let _ = writeln!(out, "{first}");
+    if report.reasons.len() > 1 || (report.verdict != GateVerdict::Safe && !report.reasons.is_empty()) {
+        section(&mut out, "reasons", &report.reasons);
+    }
+    if !report.pending.is_empty() {
+        let _ = writeln!(out, "\npending migrations ({}):", report.pending.len());
+        for m in &report.pending {
+            let _ = writeln!(out, "  {m}");
+        }
+    }
+    warnings(&mut out, &report.warnings, style);
+    let _ = writeln!(out);
+    if let Some(t) = &report.target {
+        let _ = writeln!(out, "target image: {}", t.image);
+    }
+    let _ = writeln!(out, "{}", style.dim(&index_line(&report.index)));
+    out
+}
+
+fn section(out: &mut String, title: &str, lines: &[String]) {
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n{title}:");
+    for l in lines {
+        let _ = writeln!(out, "  - {l}");
+    }
+}
+
+fn warnings(out: &mut String, lines: &[String], style: Style) {
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n{}", style.warn("warnings:"));
+    for l in lines {
+        let _ = writeln!(out, "  - {l}");
+    }
+}
+
+/// `index: bundled (partial), 369 releases up to v2.36.0, generated 2026-11-27`
+pub fn index_line(index: &IndexView) -> String {
+    format!(
+        "index: {} ({}), {} releases{}, generated {}",
+        index.source,
+        if index.complete { "complete" } else { "partial" },
+        index.releases,
+        index
+            .newest_tag
+            .as_ref()
+            .map(|t| format!(" up to {t}"))
+            .unwrap_or_default(),
+        index.generated_at
+    )
+}
+
+fn short(tags: &[String]) -> String {
+    if tags.len() > 6 {
+        format!("{}, ... {} ({} releases)", tags[..3].join(", "), tags[tags.len() - 1], tags.len())
+    } else {
+        tags.join(", ")
+    }
+}
