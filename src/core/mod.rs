@@ -8,6 +8,7 @@ pub mod dirty;
 pub mod gate;
 pub mod index;
 pub mod migration_set;
+pub mod observation;
 pub mod report;
 pub mod state;
 pub mod writers;

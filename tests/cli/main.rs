@@ -4,3 +4,5 @@
 mod common;
 
 mod check;
+mod db;
+mod pg;
