@@ -3,4 +3,7 @@
 
 mod common;
 
+mod bundled;
 mod check;
+mod core_table;
+mod help;
