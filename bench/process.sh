@@ -7,10 +7,19 @@ cargo build --release --quiet
 bin=target/release/migtag
 runs=${RUNS:-200}
 if command -v hyperfine >/dev/null; then
-  hyperfine -N --warmup 20 --runs "$runs" \
+  out=$(mktemp)
+  # -i: `check --version 168 --dirty` exits 4 by design.
+  hyperfine -N -i --warmup 20 --runs "$runs" --export-json "$out" \
     "$bin check --version 165" \
     "$bin check --version 168 --dirty" \
-    "$bin --format json check --version 412"
+    "$bin --format json check --version 412" >/dev/null
+  python3 - "$out" <<'PY'
+import json, sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    t = sorted(x * 1000 for x in r["times"])
+    print(f"{r['command']:60s} median {r['median']*1000:.2f} ms  p90 {t[int(len(t)*0.9)]:.2f} ms  min {t[0]:.2f} ms  ({len(t)} runs)")
+PY
+  rm -f "$out"
 else
   python3 - "$bin" "$runs" <<'PY'
 import subprocess, sys, time, statistics

@@ -6,4 +6,5 @@ mod common;
 mod bundled;
 mod check;
 mod core_table;
+mod examples;
 mod help;
