@@ -74,6 +74,9 @@ pub enum Command {
     /// Which image matches the database now.
     #[command(after_long_help = EXIT_CODES_HELP)]
     Check(CheckArgs),
+    /// CI gate: is an upgrade from the database's state to --target safe?
+    #[command(after_long_help = EXIT_CODES_HELP)]
+    Gate(GateArgs),
     /// Releases in the index with their highest migration, newest first.
     Releases(ReleasesArgs),
     /// Show, refresh or build the release index.
@@ -126,6 +129,24 @@ pub struct CheckArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct GateArgs {
+    /// The release tag to upgrade to, such as v2.22.0.
+    #[arg(long, value_name = "TAG")]
+    pub target: String,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The tag deployed now (it wrote the database, as far as you know).
+    #[arg(long, value_name = "TAG")]
+    pub deployed: Option<String>,
+    /// Fail on warnings too (harmless skipped migrations, Deployment findings).
+    #[arg(long)]
+    pub strict: bool,
+    /// Fail when the upgrade applies more than N migrations.
+    #[arg(long, value_name = "N")]
+    pub max_pending: Option<u64>,
+}
+
+#[derive(Debug, Args)]
 pub struct ReleasesArgs {
     /// Only this release line, such as 2.21.
     #[arg(long, value_name = "MAJOR.MINOR")]
@@ -146,10 +167,18 @@ pub enum IndexCommand {
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// The tag table (tag, commit, tag_date, max_migration, migrations, prerelease, ...).
-    #[arg(long, value_name = "TSV", default_value = "data/reference/coder-tags.tsv")]
+    #[arg(
+        long,
+        value_name = "TSV",
+        default_value = "data/reference/coder-tags.tsv"
+    )]
     pub tags: PathBuf,
     /// The migration table (version, name, first_release).
-    #[arg(long, value_name = "TSV", default_value = "data/reference/coder-migrations.tsv")]
+    #[arg(
+        long,
+        value_name = "TSV",
+        default_value = "data/reference/coder-migrations.tsv"
+    )]
     pub migrations: PathBuf,
     /// When the tables' facts were gathered (kept in the provenance; fixed so that the
     /// import gives the same bytes every time).

@@ -56,8 +56,11 @@ impl Context {
 
 pub fn load_index_file(path: &std::path::Path) -> Result<Index> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::invalid_input(format!("cannot read the index file {}: {e}", path.display()))
-            .with_hint("check the path given to --index")
+        Error::invalid_input(format!(
+            "cannot read the index file {}: {e}",
+            path.display()
+        ))
+        .with_hint("check the path given to --index")
     })?;
     Index::from_json(&text).map_err(|e| e.context(format!("index file {}", path.display())))
 }

@@ -58,16 +58,37 @@ fn show(ctx: &Context) -> Result<ExitCode> {
         |_| {
             let v = &report.view;
             let mut out = String::new();
-            let _ = writeln!(out, "source:        {} ({})", v.source, if v.complete { "complete" } else { "partial: releases after its newest tag are missing" });
+            let _ = writeln!(
+                out,
+                "source:        {} ({})",
+                v.source,
+                if v.complete {
+                    "complete"
+                } else {
+                    "partial: releases after its newest tag are missing"
+                }
+            );
             let _ = writeln!(out, "detail:        {}", v.detail);
             let _ = writeln!(out, "generated at:  {}", v.generated_at);
-            let _ = writeln!(out, "project:       {} ({}), image {}", report.repo, report.migrations_path, report.image);
-            let _ = writeln!(out, "releases:      {} in {} lines ({} pre-releases)", v.releases, report.lines, report.prereleases);
+            let _ = writeln!(
+                out,
+                "project:       {} ({}), image {}",
+                report.repo, report.migrations_path, report.image
+            );
+            let _ = writeln!(
+                out,
+                "releases:      {} in {} lines ({} pre-releases)",
+                v.releases, report.lines, report.prereleases
+            );
             if let (Some(t), Some(d)) = (&v.newest_tag, &v.newest_tag_date) {
                 let _ = writeln!(out, "newest tag:    {t} (newest tag date {d})");
             }
             if let Some(m) = v.max_migration {
-                let _ = writeln!(out, "migrations:    up to {m:06}, {} named", report.named_migrations);
+                let _ = writeln!(
+                    out,
+                    "migrations:    up to {m:06}, {} named",
+                    report.named_migrations
+                );
             }
             if !report.irregular.is_empty() {
                 let _ = writeln!(out, "irregular:     {}", report.irregular.join(", "));
@@ -83,10 +104,18 @@ fn import(ctx: &Context, args: ImportArgs) -> Result<ExitCode> {
         std::fs::read_to_string(p)
             .map_err(|e| Error::invalid_input(format!("cannot read {}: {e}", p.display())))
     };
-    let index = tables::import(&read(&args.tags)?, &read(&args.migrations)?, &args.generated_at)?;
+    let index = tables::import(
+        &read(&args.tags)?,
+        &read(&args.migrations)?,
+        &args.generated_at,
+    )?;
     let json = index.to_json();
     write_atomically(&args.out, json.as_bytes())?;
-    ctx.info(&format!("imported {} and {}", args.tags.display(), args.migrations.display()));
+    ctx.info(&format!(
+        "imported {} and {}",
+        args.tags.display(),
+        args.migrations.display()
+    ));
     eprintln!(
         "wrote {}: {} releases, {} migration names, {} bytes",
         args.out.display(),
@@ -101,12 +130,18 @@ fn import(ctx: &Context, args: ImportArgs) -> Result<ExitCode> {
 /// that readers never see a half-written file.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let fail = |what: &str, e: std::io::Error| {
         Error::invalid_input(format!("cannot {what} {}: {e}", path.display()))
     };
     std::fs::create_dir_all(dir).map_err(|e| fail("create the folder of", e))?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("index.json");
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("index.json");
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;

@@ -3,6 +3,10 @@
 
 mod common;
 
+mod bundled;
 mod check;
+mod core_table;
 mod db;
+mod examples;
+mod help;
 mod pg;
