@@ -89,22 +89,6 @@ pub enum Command {
 /// Where the database state comes from. Exactly one of these, or the environment for --db.
 #[derive(Debug, Args, Clone, Default)]
 pub struct SourceArgs {
-    /// Read the live database: a postgres:// URL or a libpq `key=value` string. Without any
-    /// source flag, CODER_PG_CONNECTION_URL, then DATABASE_URL, then the PG* variables (and
-    /// ~/.pgpass) are used. Read-only; prefer PGPASSWORD or ~/.pgpass to a password on the
-    /// command line.
-    #[arg(long, value_name = "URL", conflicts_with_all = ["version", "psql"])]
-    pub db: Option<String>,
-    /// With a database: bound on the whole connect (DNS, TCP, TLS, authentication).
-    /// Default: connect_timeout of the URL, else 10s.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with_all = ["version", "psql"])]
-    pub connect_timeout: Option<std::time::Duration>,
-    /// With a database: how long any statement may wait for a lock (lock_timeout) [default: 2s].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with_all = ["version", "psql"])]
-    pub lock_timeout: Option<std::time::Duration>,
-    /// With a database: how long any statement may run (statement_timeout) [default: 10s].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with_all = ["version", "psql"])]
-    pub statement_timeout: Option<std::time::Duration>,
     /// A recorded migration version, as in `schema_migrations.version`.
     #[arg(long = "version", value_name = "N", conflicts_with = "psql")]
     pub version: Option<u64>,
@@ -114,6 +98,22 @@ pub struct SourceArgs {
     /// Pasted output of `SELECT * FROM schema_migrations;` (a file, or - for stdin).
     #[arg(long, value_name = "FILE|-")]
     pub psql: Option<String>,
+    /// Read the live database: a postgres:// URL or a libpq `key=value` string. Without any
+    /// source flag, CODER_PG_CONNECTION_URL, then DATABASE_URL, then the PG* variables (and
+    /// ~/.pgpass) are used. Read-only; prefer PGPASSWORD or ~/.pgpass to a password on the
+    /// command line.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["version", "psql"], help_heading = "Live database")]
+    pub db: Option<String>,
+    /// With a database: bound on the whole connect (DNS, TCP, TLS, authentication).
+    /// Default: connect_timeout of the URL, else 10s.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with_all = ["version", "psql"], help_heading = "Live database")]
+    pub connect_timeout: Option<std::time::Duration>,
+    /// With a database: how long any statement may wait for a lock (lock_timeout) [default: 2s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with_all = ["version", "psql"], help_heading = "Live database")]
+    pub lock_timeout: Option<std::time::Duration>,
+    /// With a database: how long any statement may run (statement_timeout) [default: 10s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with_all = ["version", "psql"], help_heading = "Live database")]
+    pub statement_timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]

@@ -177,13 +177,13 @@ impl PgCluster {
             stop = self.stop_command(),
             root = self.root.display()
         );
-        Command::new("sh")
-            .args(["-c", &script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
+        // Detached (the outer shell exits at once), so it outlives this process.
+        let detached = format!("( {script} ) </dev/null >/dev/null 2>&1 &");
+        let status = Command::new("sh")
+            .args(["-c", &detached])
+            .status()
             .expect("watchdog starts");
+        assert!(status.success(), "watchdog did not start");
         self
     }
 
