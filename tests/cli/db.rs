@@ -870,3 +870,28 @@ fn logged_statements(log: &str, db: &str, app: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// `gate` reads the same live state: safe on a clean database, needs a human while a
+/// migration runs.
+#[test]
+fn gate_reads_the_live_database_too() {
+    let c = PgCluster::shared();
+    let (db, role) = coder_db(c, Some((168, false)));
+    let url = c.url(&role, PW, &db);
+    let (out, err, code) = run(migtag().args([
+        "gate", "--target", "v2.5.0", "--db", &url, "--format", "json",
+    ]));
+    assert_eq!(code, 0, "{out}{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["safe"], true, "{doc:#}");
+    let mut coder = c.session_as(&db, "coder-migration-sim", &role, PW);
+    coder.run(
+        "BEGIN; SELECT pg_advisory_xact_lock(1037453835920848937); TRUNCATE schema_migrations;",
+    );
+    let (out, _, code) = run(migtag().args([
+        "gate", "--target", "v2.5.0", "--db", &url, "--format", "json",
+    ]));
+    assert_eq!(code, 4, "{out}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["safe"], false, "{doc:#}");
+}

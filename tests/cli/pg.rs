@@ -17,7 +17,28 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-pub const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+/// The PostgreSQL the tests use: 15 (what CI installs), else the newest installed >= 13.
+pub fn pg_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let preferred = PathBuf::from("/usr/lib/postgresql/15/bin");
+        if preferred.join("initdb").exists() {
+            return preferred;
+        }
+        let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let major: u32 = e.file_name().to_str()?.parse().ok()?;
+                let bin = e.path().join("bin");
+                (major >= 13 && bin.join("initdb").exists()).then_some((major, bin))
+            })
+            .collect();
+        found.sort();
+        found.pop().map(|(_, b)| b).unwrap_or(preferred)
+    })
+}
 
 /// Files of the test PKI.
 #[derive(Debug, Clone)]
@@ -64,10 +85,10 @@ impl PgCluster {
     }
 
     pub fn start(tls: bool) -> PgCluster {
-        let initdb = Path::new(PG_BIN).join("initdb");
+        let initdb = pg_bin().join("initdb");
         assert!(
             initdb.exists(),
-            "PostgreSQL 15 is required for these tests: {} is missing (apt-get install -y postgresql-15)",
+            "PostgreSQL (15, or 13 and newer) is required for these tests: {} is missing (apt-get install -y postgresql)",
             initdb.display()
         );
         let run_as_postgres = is_root();
@@ -189,7 +210,8 @@ impl PgCluster {
 
     fn stop_command(&self) -> String {
         let pg_ctl = format!(
-            "{PG_BIN}/pg_ctl -D '{}' -m immediate stop",
+            "{}/pg_ctl -D '{}' -m immediate stop",
+            pg_bin().display(),
             self.data.display()
         );
         if self.run_as_postgres {
@@ -300,7 +322,7 @@ impl PgCluster {
     }
 
     fn pg_status(&self, args: &[&str]) -> bool {
-        let program = Path::new(PG_BIN).join(args[0]);
+        let program = pg_bin().join(args[0]);
         let mut cmd = if self.run_as_postgres {
             let mut c = Command::new("runuser");
             c.args(["-u", "postgres", "--"]).arg(&program);
