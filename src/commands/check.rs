@@ -43,11 +43,11 @@ pub fn run(ctx: &Context, args: CheckArgs) -> Result<ExitCode> {
     ctx.emit(
         || render::json(&out),
         |s| {
-            let mut text = render::human::check(&report, s);
-            if let Some(obs) = &reading.db {
-                text.push_str(&render::db::observation(obs, s));
+            let text = render::human::check(&report, s);
+            match &reading.db {
+                Some(obs) => render::db::check_with_observation(text, obs, s),
+                None => text,
             }
-            text
         },
     );
     Ok(report.exit_code())

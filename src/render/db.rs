@@ -11,12 +11,25 @@ use crate::core::state::DbState;
 /// How many sessions each list shows before pointing at `--format json`.
 const MAX_LISTED: usize = 10;
 
+/// The check report with the observation inserted before its footer (the `image:` and
+/// `index:` lines stay last, where operators copy them from).
+pub fn check_with_observation(report_text: String, obs: &DbObservation, style: Style) -> String {
+    let section = observation(obs, style);
+    match report_text.trim_end_matches('\n').rfind("\n\n") {
+        Some(at) => {
+            let (body, footer) = report_text.split_at(at + 1);
+            format!("{body}{section}{footer}")
+        }
+        None => report_text + &section,
+    }
+}
+
 pub fn observation(obs: &DbObservation, style: Style) -> String {
     let mut out = String::new();
     let d = &obs.database;
     let _ = writeln!(
         out,
-        "{}",
+        "\n{}",
         style.dim(&format!(
             "database: {} (schema {}, PostgreSQL {}, {}, read-only session pid {})",
             d.target,
@@ -52,6 +65,20 @@ pub fn observation(obs: &DbObservation, style: Style) -> String {
         let _ = writeln!(out, "\nmigration lock holder: {}", parts.join(", "));
         if let Some(q) = &m.query {
             let _ = writeln!(out, "  running: {q}");
+        }
+        let blockers = obs
+            .sessions
+            .waiting
+            .iter()
+            .find(|w| Some(w.session.pid) == m.pid && !w.blocked_by.is_empty());
+        if let Some(w) = blockers {
+            let pids: Vec<String> = w.blocked_by.iter().map(|p| p.to_string()).collect();
+            let _ = writeln!(
+                out,
+                "  {} it waits for a lock held by pid {}; it cannot finish until that session lets go",
+                style.warn("stuck:"),
+                pids.join(", ")
+            );
         }
     }
 

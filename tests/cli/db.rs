@@ -895,3 +895,47 @@ fn gate_reads_the_live_database_too() {
     let doc: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["safe"], false, "{doc:#}");
 }
+
+/// The case of coder#20763: the migration took Coder's lock but its TRUNCATE waits behind an
+/// old session idle in a transaction. migtag says the migration is stuck, and on whom.
+#[test]
+fn a_migration_stuck_behind_an_idle_transaction_names_the_blocker() {
+    let c = PgCluster::shared();
+    let (db, role) = coder_db(c, Some((167, false)));
+    let mut old_pod = c.session_as(&db, "old-replica", &role, PW);
+    old_pod.run("BEGIN; SELECT * FROM schema_migrations;");
+    let mut coder = c.session_as(&db, "coder-migration-sim", &role, PW);
+    coder.send(
+        "BEGIN; SELECT pg_advisory_xact_lock(1037453835920848937); TRUNCATE schema_migrations;",
+    );
+    c.wait_for(
+        &db,
+        &format!(
+            "SELECT count(*) FROM pg_locks WHERE pid = {} AND NOT granted",
+            coder.pid
+        ),
+        "1",
+    );
+    let (out, _, code) = check_human(&c.url(&role, PW, &db), &[]);
+    assert_eq!(code, 4, "{out}");
+    assert!(
+        out.contains(&format!("migration lock holder: pid {}", coder.pid)),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "stuck: it waits for a lock held by pid {}",
+            old_pod.pid
+        )),
+        "{out}"
+    );
+    // The footer stays last.
+    assert!(
+        out.trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("index: "),
+        "{out}"
+    );
+}
