@@ -101,7 +101,7 @@ pub fn run(ctx: &Context, args: PatchArgs) -> Result<ExitCode> {
             };
             if let Some(release) = t.helm_release {
                 check_subdomain(
-                    "the manifest's label app.kubernetes.io/instance (the Helm release)",
+                    "the Helm release name in the manifest (annotation meta.helm.sh/release-name or label app.kubernetes.io/instance)",
                     release,
                 )?;
             }

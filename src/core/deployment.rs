@@ -18,8 +18,12 @@ use super::image_ref::ImageRef;
 use super::shell::{kubectl, ShellCommand};
 use crate::error::{Error, Result};
 
-/// The label Helm's charts (Coder's among them) set to the release name.
+/// The annotation Helm writes on what it installs: the release name.
+pub const HELM_RELEASE_ANNOTATION: &str = "meta.helm.sh/release-name";
+/// The label Helm charts (Coder's among them) set to the release name; `helm template`
+/// output has it, but not the annotation.
 pub const HELM_INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
+const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 
 const DEFAULT_PROBE_PERIOD: i32 = 10;
 const DEFAULT_PROBE_FAILURE_THRESHOLD: i32 = 3;
@@ -103,12 +107,7 @@ impl DeploymentFacts {
         let replicas = spec.replicas.unwrap_or(1);
         let strategy = strategy_facts(spec.strategy.as_ref(), replicas);
         Ok(DeploymentFacts {
-            helm_release: deployment
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(HELM_INSTANCE_LABEL))
-                .cloned(),
+            helm_release: helm_release(&deployment.metadata),
             namespace: deployment.metadata.namespace.clone(),
             name,
             replicas,
@@ -117,6 +116,25 @@ impl DeploymentFacts {
             container: container_facts(c, index)?,
         })
     }
+}
+
+/// The Helm release that manages the object: its annotation, else the instance label when
+/// the object says Helm manages it.
+fn helm_release(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> Option<String> {
+    if let Some(name) = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(HELM_RELEASE_ANNOTATION))
+    {
+        return Some(name.clone());
+    }
+    let labels = meta.labels.as_ref()?;
+    if labels.get(MANAGED_BY_LABEL).map(String::as_str) == Some("Helm") {
+        return labels.get(HELM_INSTANCE_LABEL).cloned();
+    }
+    None
 }
 
 fn container_facts(c: &Container, index: usize) -> Result<ContainerFacts> {
@@ -491,7 +509,7 @@ mod tests {
     const BASE: &str = r#"
 apiVersion: apps/v1
 kind: Deployment
-metadata: {name: coder, namespace: coder, labels: {app.kubernetes.io/instance: coder-prod}}
+metadata: {name: coder, namespace: coder, labels: {app.kubernetes.io/instance: coder-prod, app.kubernetes.io/managed-by: Helm}}
 spec:
   selector: {matchLabels: {app: coder}}
   template:
@@ -527,6 +545,19 @@ spec:
             .map(|f| f.kind)
             .collect();
         assert_eq!(kinds, vec![FindingKind::RollingUpdateKeepsOldPods]);
+    }
+
+    #[test]
+    fn helm_release_needs_helm_to_manage_it() {
+        let unmanaged = BASE.replace(", app.kubernetes.io/managed-by: Helm", "");
+        let f = DeploymentFacts::from_deployment(&deployment(&unmanaged), "coder").unwrap();
+        assert_eq!(f.helm_release, None);
+        let annotated = unmanaged.replace(
+            "metadata: {name: coder,",
+            "metadata: {annotations: {meta.helm.sh/release-name: prod}, name: coder,",
+        );
+        let f = DeploymentFacts::from_deployment(&deployment(&annotated), "coder").unwrap();
+        assert_eq!(f.helm_release.as_deref(), Some("prod"));
     }
 
     #[test]

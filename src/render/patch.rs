@@ -55,7 +55,7 @@ pub fn human(report: &PatchReport, style: Style) -> String {
     }
 
     if !report.findings.is_empty() {
-        let _ = writeln!(out, "\nbefore you apply it:");
+        let _ = writeln!(out, "\nchecks (Coder's upgrade-troubleshooting guide):");
         for f in &report.findings {
             let mark = match f.severity {
                 Severity::Warning => style.warn("warning:"),

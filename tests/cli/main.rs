@@ -8,3 +8,4 @@ mod check;
 mod core_table;
 mod examples;
 mod help;
+mod patch;
