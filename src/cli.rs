@@ -77,6 +77,9 @@ pub enum Command {
     /// CI gate: is an upgrade from the database's state to --target safe?
     #[command(after_long_help = EXIT_CODES_HELP)]
     Gate(GateArgs),
+    /// The Deployment change that runs the right image, and what to fix in the Deployment first.
+    #[command(after_long_help = EXIT_CODES_HELP)]
+    Patch(PatchArgs),
     /// Releases in the index with their highest migration, newest first.
     Releases(ReleasesArgs),
     /// Show, refresh or build the release index.
@@ -144,6 +147,55 @@ pub struct GateArgs {
     /// Fail when the upgrade applies more than N migrations.
     #[arg(long, value_name = "N")]
     pub max_pending: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct PatchArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Patch to this release tag instead of deciding from the database state.
+    #[arg(long, value_name = "TAG", conflicts_with = "SourceArgs")]
+    pub tag: Option<String>,
+    /// The form of the change.
+    #[arg(long = "to", value_enum, default_value_t = PatchTo::Kubectl)]
+    pub to: PatchTo,
+    /// The namespace of the Deployment (default: the manifest's, else kubectl's current one).
+    #[arg(short = 'n', long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// The Deployment's name (Coder's Helm chart names it `coder`).
+    #[arg(long, value_name = "NAME", default_value = "coder")]
+    pub deployment: String,
+    /// The container that runs Coder.
+    #[arg(long, value_name = "NAME", default_value = "coder")]
+    pub container: String,
+    /// The image repository, without tag [default: the index's, ghcr.io/coder/coder].
+    #[arg(long, value_name = "REPO")]
+    pub image_repo: Option<String>,
+    /// The Deployment as `kubectl get deploy coder -o yaml|json`, a List, or `helm template`
+    /// output (a file, or - for stdin): enables the checks and the JSON patch.
+    #[arg(long, value_name = "FILE|-")]
+    pub manifest: Option<String>,
+    /// How long the migration may run; probes that would kill the pod sooner are reported.
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_window)]
+    pub migration_window: u64,
+}
+
+fn parse_window(text: &str) -> Result<u64, String> {
+    crate::core::deployment::parse_duration(text)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PatchTo {
+    /// `kubectl set image` command.
+    Kubectl,
+    /// Strategic-merge patch for `kubectl patch --type strategic`.
+    Strategic,
+    /// RFC 6902 JSON patch for `kubectl patch --type json` (needs --manifest).
+    JsonPatch,
+    /// `helm upgrade --reuse-values --set coder.image.tag=...` and a values snippet.
+    Helm,
+    /// An `images:` entry for kustomization.yaml.
+    Kustomize,
 }
 
 #[derive(Debug, Args)]

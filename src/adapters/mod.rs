@@ -1,4 +1,5 @@
 //! Adapters: the only code that talks to the outside world (PostgreSQL, GitHub, git,
 //! Kubernetes manifests, the cache folder). Each turns what it reads into core types.
 
+pub mod kube;
 pub mod postgres;

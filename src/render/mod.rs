@@ -2,6 +2,7 @@
 
 pub mod db;
 pub mod human;
+pub mod patch;
 pub mod style;
 
 use serde::Serialize;

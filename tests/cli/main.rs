@@ -9,4 +9,5 @@ mod core_table;
 mod db;
 mod examples;
 mod help;
+mod patch;
 mod pg;
