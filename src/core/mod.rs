@@ -9,6 +9,7 @@ pub mod gate;
 pub mod index;
 pub mod migration_set;
 pub mod report;
+pub mod snapshot;
 pub mod state;
 pub mod writers;
 
