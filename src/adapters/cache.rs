@@ -71,12 +71,18 @@ pub fn write(name: &str, bytes: &[u8]) -> Result<PathBuf> {
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let fail = |what: &str, e: std::io::Error| {
         Error::invalid_input(format!("cannot {what} {}: {e}", path.display()))
     };
     std::fs::create_dir_all(dir).map_err(|e| fail("create the folder of", e))?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("index.json");
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("index.json");
     let tmp = dir.join(format!(
         ".{name}.{}.{}.tmp",
         std::process::id(),
@@ -125,7 +131,13 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"old");
         let leftovers = std::fs::read_dir(dir.path())
             .unwrap()
-            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp"))
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".tmp")
+            })
             .count();
         assert_eq!(leftovers, 0);
     }

@@ -55,7 +55,10 @@ pub fn build(repo: &Path, project: Project, generated_at: &str) -> Result<GitBui
     for tree in trees.values().flatten() {
         if !folders.contains_key(tree) {
             let paths = git.tree_paths(tree)?;
-            folders.insert(tree.clone(), migrations_from_paths(paths.iter().map(String::as_str)));
+            folders.insert(
+                tree.clone(),
+                migrations_from_paths(paths.iter().map(String::as_str)),
+            );
         }
     }
     let snapshots: Vec<TagSnapshot> = wanted
@@ -112,7 +115,10 @@ struct Git<'a> {
 impl<'a> Git<'a> {
     fn open(repo: &'a Path) -> Result<Self> {
         if !repo.is_dir() {
-            return Err(Error::usage(format!("--from-git {}: no such folder", repo.display())));
+            return Err(Error::usage(format!(
+                "--from-git {}: no such folder",
+                repo.display()
+            )));
         }
         let git = Git {
             repo,
@@ -136,7 +142,11 @@ impl<'a> Git<'a> {
             .env("GIT_PAGER", "cat")
             .env("GIT_NO_REPLACE_OBJECTS", "1")
             .env("LC_ALL", "C")
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| {
@@ -157,14 +167,16 @@ impl<'a> Git<'a> {
 
     /// Every tag with the commit it peels to and that commit's date: one process.
     fn tag_refs(&self) -> Result<Vec<TagRef>> {
-        let format = "%(refname:strip=2)%00%(objecttype)%00%(objectname)%00%(committerdate:iso-strict)\
+        let format =
+            "%(refname:strip=2)%00%(objecttype)%00%(objectname)%00%(committerdate:iso-strict)\
                       %00%(*objecttype)%00%(*objectname)%00%(*committerdate:iso-strict)";
         let out = self.run(
             &["for-each-ref", &format!("--format={format}"), "refs/tags"],
             None,
         )?;
-        let text = String::from_utf8(out)
-            .map_err(|_| Error::upstream("git for-each-ref printed a tag name that is not UTF-8"))?;
+        let text = String::from_utf8(out).map_err(|_| {
+            Error::upstream("git for-each-ref printed a tag name that is not UTF-8")
+        })?;
         let mut refs = Vec::new();
         for line in text.lines().filter(|l| !l.is_empty()) {
             let f: Vec<&str> = line.split('\0').collect();
@@ -191,7 +203,11 @@ impl<'a> Git<'a> {
 
     /// The tree of `path` at each commit (`None` where the folder does not exist): one
     /// `git cat-file --batch-check` for all commits.
-    fn folder_trees(&self, commits: &[&str], path: &str) -> Result<HashMap<String, Option<String>>> {
+    fn folder_trees(
+        &self,
+        commits: &[&str],
+        path: &str,
+    ) -> Result<HashMap<String, Option<String>>> {
         let mut unique: Vec<&str> = commits.to_vec();
         unique.sort_unstable();
         unique.dedup();

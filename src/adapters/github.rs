@@ -175,10 +175,19 @@ impl GithubCache {
             .nth(1)
             .unwrap_or(&source.api_url)
             .trim_end_matches('/');
-        let key = format!("{host}_{}_{}", source.project.repo, source.project.migrations_path);
+        let key = format!(
+            "{host}_{}_{}",
+            source.project.repo, source.project.migrations_path
+        );
         let safe: String = key
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         format!("github-{safe}.json")
     }
@@ -282,7 +291,8 @@ async fn update_async(
     let unchanged = fetch_tag_pages(&client, cache, &progress).await?;
     let tags: Vec<(String, String)> = cache.pages.iter().flat_map(|p| p.tags.clone()).collect();
     let (releases, others) = release_tags(tags.iter().map(|(t, _)| t.as_str()));
-    let commit_of: HashMap<&str, &str> = tags.iter().map(|(t, c)| (t.as_str(), c.as_str())).collect();
+    let commit_of: HashMap<&str, &str> =
+        tags.iter().map(|(t, c)| (t.as_str(), c.as_str())).collect();
 
     // Commits not seen before.
     let mut new_commits: Vec<String> = releases
@@ -404,14 +414,23 @@ async fn update_async(
 }
 
 /// Reads the tag pages into the cache. Returns true when page 1 answered 304 (nothing new).
-async fn fetch_tag_pages(client: &Client, cache: &mut GithubCache, progress: &ProgressBar) -> Result<bool> {
-    let mut url = format!("{}/repos/{}/tags?per_page={PER_PAGE}", client.base, client.repo);
+async fn fetch_tag_pages(
+    client: &Client,
+    cache: &mut GithubCache,
+    progress: &ProgressBar,
+) -> Result<bool> {
+    let mut url = format!(
+        "{}/repos/{}/tags?per_page={PER_PAGE}",
+        client.base, client.repo
+    );
     let mut pages: Vec<TagPage> = Vec::new();
     let mut seen = BTreeSet::new();
     loop {
         let i = pages.len();
         if i >= 1000 {
-            return Err(Error::upstream("more than 1000 pages of tags: the Link headers loop"));
+            return Err(Error::upstream(
+                "more than 1000 pages of tags: the Link headers loop",
+            ));
         }
         // Only ask "has it changed?" when we still hold the answer to "no".
         let etag = cache.pages.get(i).and_then(|p| p.etag.clone());
@@ -432,7 +451,9 @@ async fn fetch_tag_pages(client: &Client, cache: &mut GithubCache, progress: &Pr
                     "{url} answered 404: no repository {} there",
                     client.repo
                 ))
-                .with_hint("check --repo, --github-api-url, and that the token can read the repository"))
+                .with_hint(
+                    "check --repo, --github-api-url, and that the token can read the repository",
+                ))
             }
             Answer::Ok { body, etag, next } => {
                 let tags = parse_tags(&url, &body)?;
@@ -502,7 +523,12 @@ struct ShaRef {
 }
 
 /// The committer date of a commit and the tree SHA of the migrations folder in it.
-async fn fetch_commit(client: &Client, sha: &str, parent: &str, folder: &str) -> Result<CommitFacts> {
+async fn fetch_commit(
+    client: &Client,
+    sha: &str,
+    parent: &str,
+    folder: &str,
+) -> Result<CommitFacts> {
     #[derive(Deserialize)]
     struct GitCommit {
         committer: Person,
@@ -522,18 +548,28 @@ async fn fetch_commit(client: &Client, sha: &str, parent: &str, folder: &str) ->
     let url = format!("{}/repos/{}/git/commits/{sha}", client.base, client.repo);
     let commit: GitCommit = match client.get(&url, None).await? {
         Answer::Ok { body, .. } => parse_json(&url, &body)?,
-        _ => return Err(Error::upstream(format!("{url}: the commit of a listed tag is missing"))),
+        _ => {
+            return Err(Error::upstream(format!(
+                "{url}: the commit of a listed tag is missing"
+            )))
+        }
     };
     let date = normalise_date(&commit.committer.date).map_err(|e| e.context(&url))?;
 
-    let url = format!("{}/repos/{}/contents/{parent}?ref={sha}", client.base, client.repo);
+    let url = format!(
+        "{}/repos/{}/contents/{parent}?ref={sha}",
+        client.base, client.repo
+    );
     let migrations_tree = match client.get(&url, None).await? {
         Answer::NotFound => None,
         Answer::Ok { body, .. } => {
             let value: serde_json::Value = parse_json(&url, &body)?;
             if value.is_array() {
                 let entries: Vec<Entry> = parse_json(&url, &body)?;
-                match entries.into_iter().find(|e| e.name == folder && e.kind == "dir") {
+                match entries
+                    .into_iter()
+                    .find(|e| e.name == folder && e.kind == "dir")
+                {
                     Some(e) if is_sha(&e.sha) => Some(e.sha.to_ascii_lowercase()),
                     Some(e) => {
                         return Err(Error::upstream(format!(
@@ -549,7 +585,10 @@ async fn fetch_commit(client: &Client, sha: &str, parent: &str, folder: &str) ->
         }
         Answer::NotModified => return Err(Error::upstream(format!("{url}: unexpected 304"))),
     };
-    Ok(CommitFacts { date, migrations_tree })
+    Ok(CommitFacts {
+        date,
+        migrations_tree,
+    })
 }
 
 /// The `.sql` paths (relative, fixtures dropped) under a migrations tree, sub-folders
@@ -568,7 +607,11 @@ async fn fetch_tree_paths(client: &Client, sha: &str) -> Result<Vec<String>> {
         );
         let listing = match client.get(&url, None).await? {
             Answer::Ok { body, .. } => parse_tree(&url, &body)?,
-            _ => return Err(Error::upstream(format!("{url}: the tree of a listed folder is missing"))),
+            _ => {
+                return Err(Error::upstream(format!(
+                    "{url}: the tree of a listed folder is missing"
+                )))
+            }
         };
         if recursive && listing.truncated {
             todo.push((prefix, tree, false));
@@ -583,7 +626,9 @@ async fn fetch_tree_paths(client: &Client, sha: &str) -> Result<Vec<String>> {
                 "blob" if path.ends_with(".sql") => out.push(path),
                 "tree" if !recursive => {
                     if !is_sha(&e.sha) {
-                        return Err(Error::upstream(format!("{url}: sub-tree {path} has no valid sha")));
+                        return Err(Error::upstream(format!(
+                            "{url}: sub-tree {path} has no valid sha"
+                        )));
                     }
                     todo.push((format!("{path}/"), e.sha, true));
                 }
@@ -594,7 +639,9 @@ async fn fetch_tree_paths(client: &Client, sha: &str) -> Result<Vec<String>> {
             return Err(Error::upstream(format!(
                 "{url}: even the non-recursive listing is truncated (over 100,000 entries)"
             ))
-            .with_hint("build the index from a clone instead: `migtag index build --from-git PATH`"));
+            .with_hint(
+                "build the index from a clone instead: `migtag index build --from-git PATH`",
+            ));
         }
     }
     out.sort();
@@ -619,8 +666,13 @@ struct TreeEntry {
 
 fn parse_tree(url: &str, body: &[u8]) -> Result<TreeListing> {
     let listing: TreeListing = parse_json(url, body)?;
-    if let Some(bad) = listing.tree.iter().find(|e| e.path.is_empty() || e.path.starts_with('/') || e.path.split('/').any(|p| p == "..")) {
-        return Err(Error::upstream(format!("{url}: tree entry `{}` is not a relative path", bad.path.escape_debug())));
+    if let Some(bad) = listing.tree.iter().find(|e| {
+        e.path.is_empty() || e.path.starts_with('/') || e.path.split('/').any(|p| p == "..")
+    }) {
+        return Err(Error::upstream(format!(
+            "{url}: tree entry `{}` is not a relative path",
+            bad.path.escape_debug()
+        )));
     }
     Ok(listing)
 }
@@ -634,13 +686,16 @@ fn parse_json<T: serde::de::DeserializeOwned>(url: &str, body: &[u8]) -> Result<
         } else {
             "malformed JSON"
         };
-        Error::upstream(format!("{url} returned {what}: {e}"))
-            .with_hint("a proxy or mirror may be rewriting the answer; try again, or check --github-api-url")
+        Error::upstream(format!("{url} returned {what}: {e}")).with_hint(
+            "a proxy or mirror may be rewriting the answer; try again, or check --github-api-url",
+        )
     })
 }
 
 fn parent_of(path: &str) -> String {
-    path.rsplit_once('/').map(|(p, _)| p.to_string()).unwrap_or_default()
+    path.rsplit_once('/')
+        .map(|(p, _)| p.to_string())
+        .unwrap_or_default()
 }
 
 fn folder_name(path: &str) -> String {
@@ -714,7 +769,9 @@ impl Client {
         }
         let mut builder = Octocrab::builder()
             .base_uri(base.as_str())
-            .map_err(|e| Error::usage(format!("--github-api-url `{base}` is not a valid URL: {e}")))?
+            .map_err(|e| {
+                Error::usage(format!("--github-api-url `{base}` is not a valid URL: {e}"))
+            })?
             .add_retry_config(RetryConfig::None)
             .set_connect_timeout(Some(opts.timeout))
             .set_read_timeout(Some(opts.timeout));
@@ -800,10 +857,20 @@ impl Client {
         }
     }
 
-    async fn get_once(&self, url: &str, etag: Option<&str>) -> Result<std::result::Result<Answer, Retryable>> {
+    async fn get_once(
+        &self,
+        url: &str,
+        etag: Option<&str>,
+    ) -> Result<std::result::Result<Answer, Retryable>> {
         let mut headers = HeaderMap::new();
-        headers.insert(http::header::ACCEPT, HeaderValue::from_static("application/vnd.github+json"));
-        headers.insert(HeaderName::from_static("x-github-api-version"), HeaderValue::from_static("2022-11-28"));
+        headers.insert(
+            http::header::ACCEPT,
+            HeaderValue::from_static("application/vnd.github+json"),
+        );
+        headers.insert(
+            HeaderName::from_static("x-github-api-version"),
+            HeaderValue::from_static("2022-11-28"),
+        );
         if let Some(tag) = etag.and_then(|e| HeaderValue::from_str(e).ok()) {
             headers.insert(http::header::IF_NONE_MATCH, tag);
         }
@@ -814,12 +881,23 @@ impl Client {
             Ok::<_, octocrab::Error>((parts, bytes))
         };
         let (parts, body) = match tokio::time::timeout(self.opts.timeout, call).await {
-            Err(_) => return Ok(Err(Retryable(format!("no answer within {:?}", self.opts.timeout)))),
+            Err(_) => {
+                return Ok(Err(Retryable(format!(
+                    "no answer within {:?}",
+                    self.opts.timeout
+                ))))
+            }
             Ok(Err(e)) => return Ok(Err(Retryable(transport_error(&e)))),
             Ok(Ok(r)) => r,
         };
         let status = parts.status.as_u16();
-        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
         match status {
             200 => Ok(Ok(Answer::Ok {
                 body: body.to_vec(),
@@ -862,14 +940,20 @@ impl Client {
         } else {
             "set GITHUB_TOKEN or GH_TOKEN: a token raises the limit from 60 to 5,000 requests an hour; what was fetched so far is cached, so the next run resumes"
         };
-        Error::upstream(format!("GitHub rate limit reached ({limit} requests an hour){when}")).with_hint(hint)
+        Error::upstream(format!(
+            "GitHub rate limit reached ({limit} requests an hour){when}"
+        ))
+        .with_hint(hint)
     }
 }
 
 struct Retryable(String);
 
 fn is_rate_limited(headers: &HeaderMap) -> bool {
-    headers.get("x-ratelimit-remaining").is_some_and(|v| v.as_bytes() == b"0") || headers.contains_key("retry-after")
+    headers
+        .get("x-ratelimit-remaining")
+        .is_some_and(|v| v.as_bytes() == b"0")
+        || headers.contains_key("retry-after")
 }
 
 /// Describes a transport failure without echoing request headers (the token).
@@ -895,7 +979,12 @@ pub fn next_link(header: &str) -> Option<String> {
         let is_next = params
             .split(';')
             .any(|p| p.trim().replace(' ', "") == "rel=\"next\"" || p.trim() == "rel=next");
-        is_next.then(|| url.trim().trim_start_matches('<').trim_end_matches('>').to_string())
+        is_next.then(|| {
+            url.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string()
+        })
     })
 }
 
@@ -906,7 +995,10 @@ mod tests {
     #[test]
     fn link_header_next_is_found() {
         let h = r#"<https://api.github.com/repositories/1/tags?per_page=100&page=2>; rel="next", <https://api.github.com/repositories/1/tags?per_page=100&page=4>; rel="last""#;
-        assert_eq!(next_link(h).unwrap(), "https://api.github.com/repositories/1/tags?per_page=100&page=2");
+        assert_eq!(
+            next_link(h).unwrap(),
+            "https://api.github.com/repositories/1/tags?per_page=100&page=2"
+        );
         let last = r#"<https://api.github.com/x?page=1>; rel="prev", <https://api.github.com/x?page=1>; rel="first""#;
         assert_eq!(next_link(last), None);
     }
@@ -931,15 +1023,23 @@ mod tests {
                 migrations_tree: Some("b".repeat(40)),
             },
         );
-        cache.trees.insert("b".repeat(40), vec!["000001_a.up.sql".into(), "000002_b.up.sql".into()]);
-        cache.trees.insert("c".repeat(40), vec!["000001_a.up.sql".into()]);
+        cache.trees.insert(
+            "b".repeat(40),
+            vec!["000001_a.up.sql".into(), "000002_b.up.sql".into()],
+        );
+        cache
+            .trees
+            .insert("c".repeat(40), vec!["000001_a.up.sql".into()]);
         let text = cache.to_json();
         assert_eq!(GithubCache::from_json(&text, &source).unwrap(), cache);
         let other = GithubSource {
             api_url: "https://ghe.example/api/v3".into(),
             ..source.clone()
         };
-        assert!(GithubCache::from_json(&text, &other).is_none(), "another host's cache is not reused");
+        assert!(
+            GithubCache::from_json(&text, &other).is_none(),
+            "another host's cache is not reused"
+        );
         assert!(GithubCache::from_json("{", &source).is_none());
         assert_eq!(
             GithubCache::file_name(&source),

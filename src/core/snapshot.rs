@@ -70,7 +70,11 @@ pub fn migrations_from_paths<'a, I: IntoIterator<Item = &'a str>>(paths: I) -> F
             skipped.insert(path.to_string());
             continue;
         }
-        let side = if &caps[3] == "up" { &mut ups } else { &mut downs };
+        let side = if &caps[3] == "up" {
+            &mut ups
+        } else {
+            &mut downs
+        };
         side.entry(version).or_default().insert(name);
     }
     let mut names = BTreeMap::new();
@@ -145,7 +149,9 @@ pub fn validate_migrations_path(path: &str) -> Result<()> {
                 && part != "."
                 && part != ".."
                 && !part.starts_with('-')
-                && part.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         });
     if ok {
         Ok(())
@@ -164,7 +170,8 @@ pub fn validate_repo(repo: &str) -> Result<()> {
             !p.is_empty()
                 && *p != "."
                 && *p != ".."
-                && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         })
     });
     if ok {
@@ -197,7 +204,10 @@ pub fn assemble(
         match parse_tag(&s.tag) {
             Ok(v) => ordered.push((v, s)),
             Err(_) => {
-                notes.insert(format!("tag `{}` is not a release tag; skipped", s.tag.escape_debug()));
+                notes.insert(format!(
+                    "tag `{}` is not a release tag; skipped",
+                    s.tag.escape_debug()
+                ));
             }
         }
     }
@@ -220,7 +230,10 @@ pub fn assemble(
             ));
         }
         if folder.names.is_empty() {
-            notes.insert(format!("{}: {} holds no migration files; skipped", s.tag, project.migrations_path));
+            notes.insert(format!(
+                "{}: {} holds no migration files; skipped",
+                s.tag, project.migrations_path
+            ));
             continue;
         }
         if !is_sha(&s.commit) {
@@ -283,12 +296,22 @@ mod tests {
         assert_eq!(m.names[&3], "three", "the up file names the migration");
         assert_eq!(m.names[&2], "two", "a lone down file still counts");
         assert_eq!(m.names[&101], "in_range");
-        assert_eq!(m.skipped, ["000000_zero.up.sql", "1_short.up.sql", "notes.sql"]);
+        assert_eq!(
+            m.skipped,
+            ["000000_zero.up.sql", "1_short.up.sql", "notes.sql"]
+        );
     }
 
     #[test]
     fn tags_that_are_not_versions_are_set_apart() {
-        let (rel, other) = release_tags(["v2.3.1", "rm", "list", "v2.34.0-rc.0", "2.3.0", "v1.0.0+build"]);
+        let (rel, other) = release_tags([
+            "v2.3.1",
+            "rm",
+            "list",
+            "v2.34.0-rc.0",
+            "2.3.0",
+            "v1.0.0+build",
+        ]);
         assert_eq!(rel, ["v2.3.1", "v2.34.0-rc.0"]);
         assert_eq!(other, ["rm", "list", "2.3.0", "v1.0.0+build"]);
     }
@@ -298,19 +321,29 @@ mod tests {
         for ok in ["coderd/database/migrations", "migrations", "a-b/c_d/e.f"] {
             validate_migrations_path(ok).unwrap();
         }
-        for bad in ["", "/abs", "a//b", "../up", "a/../b", "-rf", "a b", "a/", "x;rm"] {
+        for bad in [
+            "", "/abs", "a//b", "../up", "a/../b", "-rf", "a b", "a/", "x;rm",
+        ] {
             assert!(validate_migrations_path(bad).is_err(), "{bad}");
         }
         validate_repo("coder/coder").unwrap();
-        for bad in ["coder", "coder/", "/coder", "a/b/c", "../x", "a/b c", "a/b?x=1"] {
+        for bad in [
+            "coder", "coder/", "/coder", "a/b/c", "../x", "a/b c", "a/b?x=1",
+        ] {
             assert!(validate_repo(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn dates_normalise_to_utc() {
-        assert_eq!(normalise_date("2023-11-02T15:04:05-05:00").unwrap(), "2023-11-02T20:04:05Z");
-        assert_eq!(normalise_date("2023-11-02T20:04:05Z").unwrap(), "2023-11-02T20:04:05Z");
+        assert_eq!(
+            normalise_date("2023-11-02T15:04:05-05:00").unwrap(),
+            "2023-11-02T20:04:05Z"
+        );
+        assert_eq!(
+            normalise_date("2023-11-02T20:04:05Z").unwrap(),
+            "2023-11-02T20:04:05Z"
+        );
         assert!(normalise_date("yesterday").is_err());
     }
 
@@ -342,13 +375,23 @@ mod tests {
         let tags: Vec<_> = index.releases().iter().map(|r| r.tag.as_str()).collect();
         assert_eq!(tags, ["v1.0.0", "v1.1.0"]);
         assert_eq!(index.name(2), Some("renamed"));
-        assert_eq!(index.release("v1.1.0").unwrap().date.as_deref(), Some("2024-01-31T23:00:00Z"));
+        assert_eq!(
+            index.release("v1.1.0").unwrap().date.as_deref(),
+            Some("2024-01-31T23:00:00Z")
+        );
         assert_eq!(notes.len(), 1);
-        assert!(notes[0].contains("v0.1.0: no coderd/database/migrations folder"), "{notes:?}");
+        assert!(
+            notes[0].contains("v0.1.0: no coderd/database/migrations folder"),
+            "{notes:?}"
+        );
         let mut reversed = snaps.clone();
         reversed.reverse();
         let (again, _) = assemble(Project::coder(), provenance(), &reversed).unwrap();
-        assert_eq!(again.to_json(), index.to_json(), "snapshot order does not matter");
+        assert_eq!(
+            again.to_json(),
+            index.to_json(),
+            "snapshot order does not matter"
+        );
     }
 
     #[test]
