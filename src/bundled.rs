@@ -15,7 +15,8 @@ pub const GATHERED_AT: &str = "2026-11-27";
 
 /// Parses the embedded index. It is validated by the tests, so a failure here is a bug.
 pub fn load() -> Result<Index> {
-    Index::from_json(&json()?).map_err(|e| Error::internal(format!("the bundled index is invalid: {e}")))
+    Index::from_json(&json()?)
+        .map_err(|e| Error::internal(format!("the bundled index is invalid: {e}")))
 }
 
 /// The canonical JSON text of the bundled index, as in `data/coder-index.json`.

@@ -74,6 +74,9 @@ pub enum Command {
     /// Which image matches the database now.
     #[command(after_long_help = EXIT_CODES_HELP)]
     Check(CheckArgs),
+    /// CI gate: is an upgrade from the database's state to --target safe?
+    #[command(after_long_help = EXIT_CODES_HELP)]
+    Gate(GateArgs),
     /// Releases in the index with their highest migration, newest first.
     Releases(ReleasesArgs),
     /// Show, refresh or build the release index.
@@ -110,6 +113,24 @@ pub struct CheckArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct GateArgs {
+    /// The release tag to upgrade to, such as v2.22.0.
+    #[arg(long, value_name = "TAG")]
+    pub target: String,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The tag deployed now (it wrote the database, as far as you know).
+    #[arg(long, value_name = "TAG")]
+    pub deployed: Option<String>,
+    /// Fail on warnings too (harmless skipped migrations, Deployment findings).
+    #[arg(long)]
+    pub strict: bool,
+    /// Fail when the upgrade applies more than N migrations.
+    #[arg(long, value_name = "N")]
+    pub max_pending: Option<u64>,
+}
+
+#[derive(Debug, Args)]
 pub struct ReleasesArgs {
     /// Only this release line, such as 2.21.
     #[arg(long, value_name = "MAJOR.MINOR")]
@@ -141,7 +162,11 @@ pub struct ProjectArgs {
     #[arg(long, value_name = "OWNER/NAME", default_value = "coder/coder")]
     pub repo: String,
     /// Folder of the migration files in the repository (sub-folders count, testdata/ not).
-    #[arg(long, value_name = "PATH", default_value = "coderd/database/migrations")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "coderd/database/migrations"
+    )]
     pub migrations_path: String,
     /// Container image repository of the releases (image = REPO:TAG).
     #[arg(long, value_name = "REPO", default_value = "ghcr.io/coder/coder")]
@@ -178,10 +203,18 @@ pub struct BuildArgs {
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// The tag table (tag, commit, tag_date, max_migration, migrations, prerelease, ...).
-    #[arg(long, value_name = "TSV", default_value = "data/reference/coder-tags.tsv")]
+    #[arg(
+        long,
+        value_name = "TSV",
+        default_value = "data/reference/coder-tags.tsv"
+    )]
     pub tags: PathBuf,
     /// The migration table (version, name, first_release).
-    #[arg(long, value_name = "TSV", default_value = "data/reference/coder-migrations.tsv")]
+    #[arg(
+        long,
+        value_name = "TSV",
+        default_value = "data/reference/coder-migrations.tsv"
+    )]
     pub migrations: PathBuf,
     /// When the tables' facts were gathered (kept in the provenance; fixed so that the
     /// import gives the same bytes every time).

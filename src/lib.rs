@@ -8,11 +8,11 @@ pub mod core;
 pub mod error;
 
 pub use error::{Error, ErrorKind, ExitCode, Result};
-pub mod input;
 pub mod adapters;
 pub mod bundled;
 pub mod cli;
 pub mod commands;
+pub mod input;
 pub mod render;
 
 /// Prints an error: always to stderr for humans, and as a JSON document on stdout with
@@ -28,6 +28,9 @@ pub fn report_error(err: &Error, json: bool) {
                 "exit_code": err.exit_code().code(),
             }
         });
-        println!("{}", serde_json::to_string_pretty(&doc).expect("error documents serialise"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).expect("error documents serialise")
+        );
     }
 }

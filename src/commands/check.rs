@@ -26,6 +26,9 @@ pub fn run(ctx: &Context, args: CheckArgs) -> Result<ExitCode> {
         include_prereleases: args.include_prereleases,
     };
     let report = check(&index, &state, &opts);
-    ctx.emit(|| render::json(&report), |s| render::human::check(&report, s));
+    ctx.emit(
+        || render::json(&report),
+        |s| render::human::check(&report, s),
+    );
     Ok(report.exit_code())
 }

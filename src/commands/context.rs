@@ -115,7 +115,11 @@ fn parse_instant(text: &str) -> Option<time::OffsetDateTime> {
     if let Ok(t) = time::OffsetDateTime::parse(text, &Rfc3339) {
         return Some(t);
     }
-    let date = time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
+    let date = time::Date::parse(
+        text,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()?;
     Some(date.midnight().assume_utc())
 }
 
@@ -143,8 +147,11 @@ pub fn beyond_index_warning(index: &Index, version: Version) -> Option<String> {
 
 pub fn load_index_file(path: &std::path::Path) -> Result<Index> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::invalid_input(format!("cannot read the index file {}: {e}", path.display()))
-            .with_hint("check the path given to --index")
+        Error::invalid_input(format!(
+            "cannot read the index file {}: {e}",
+            path.display()
+        ))
+        .with_hint("check the path given to --index")
     })?;
     Index::from_json(&text).map_err(|e| e.context(format!("index file {}", path.display())))
 }
@@ -174,7 +181,10 @@ mod tests {
         assert!(stale_index_warning(&index, now).is_none());
         index.provenance.generated_at = "2026-10-01T12:00:00Z".into();
         let w = stale_index_warning(&index, now).unwrap();
-        assert!(w.contains("60 days old") && w.contains("index update"), "{w}");
+        assert!(
+            w.contains("60 days old") && w.contains("index update"),
+            "{w}"
+        );
         index.provenance.generated_at = "not a date".into();
         assert!(stale_index_warning(&index, now).is_none());
     }
@@ -184,6 +194,8 @@ mod tests {
         let index = bundled::load().unwrap();
         let max = index.max_known_migration().unwrap();
         assert!(beyond_index_warning(&index, max).is_none());
-        assert!(beyond_index_warning(&index, max + 1).unwrap().contains("index update"));
+        assert!(beyond_index_warning(&index, max + 1)
+            .unwrap()
+            .contains("index update"));
     }
 }

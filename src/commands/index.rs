@@ -72,18 +72,40 @@ fn show(ctx: &Context) -> Result<ExitCode> {
         |_| {
             let v = &report.view;
             let mut out = String::new();
-            let _ = writeln!(out, "source:        {} ({})", v.source, if v.complete { "complete" } else { "partial: releases after its newest tag are missing" });
+            let _ = writeln!(
+                out,
+                "source:        {} ({})",
+                v.source,
+                if v.complete {
+                    "complete"
+                } else {
+                    "partial: releases after its newest tag are missing"
+                }
+            );
             let _ = writeln!(out, "detail:        {}", v.detail);
             let _ = writeln!(out, "read from:     {}", report.used);
-            let age = report.age_days.map(|d| format!(" ({d} days ago)")).unwrap_or_default();
-            let _ = writeln!(out, "generated at:  {}{age}", v.generated_at);
-            let _ = writeln!(out, "project:       {} ({}), image {}", report.repo, report.migrations_path, report.image);
-            let _ = writeln!(out, "releases:      {} in {} lines ({} pre-releases)", v.releases, report.lines, report.prereleases);
+            // The age is in the JSON (`age_days`) and in the stale-index warning; the text
+            // stays the same from one day to the next.
+            let _ = writeln!(out, "generated at:  {}", v.generated_at);
+            let _ = writeln!(
+                out,
+                "project:       {} ({}), image {}",
+                report.repo, report.migrations_path, report.image
+            );
+            let _ = writeln!(
+                out,
+                "releases:      {} in {} lines ({} pre-releases)",
+                v.releases, report.lines, report.prereleases
+            );
             if let (Some(t), Some(d)) = (&v.newest_tag, &v.newest_tag_date) {
                 let _ = writeln!(out, "newest tag:    {t} (newest tag date {d})");
             }
             if let Some(m) = v.max_migration {
-                let _ = writeln!(out, "migrations:    up to {m:06}, {} named", report.named_migrations);
+                let _ = writeln!(
+                    out,
+                    "migrations:    up to {m:06}, {} named",
+                    report.named_migrations
+                );
             }
             if !report.irregular.is_empty() {
                 let _ = writeln!(out, "irregular:     {}", report.irregular.join(", "));
@@ -99,10 +121,18 @@ fn import(ctx: &Context, args: ImportArgs) -> Result<ExitCode> {
         std::fs::read_to_string(p)
             .map_err(|e| Error::invalid_input(format!("cannot read {}: {e}", p.display())))
     };
-    let index = tables::import(&read(&args.tags)?, &read(&args.migrations)?, &args.generated_at)?;
+    let index = tables::import(
+        &read(&args.tags)?,
+        &read(&args.migrations)?,
+        &args.generated_at,
+    )?;
     let json = index.to_json();
     write_atomically(&args.out, json.as_bytes())?;
-    ctx.info(&format!("imported {} and {}", args.tags.display(), args.migrations.display()));
+    ctx.info(&format!(
+        "imported {} and {}",
+        args.tags.display(),
+        args.migrations.display()
+    ));
     eprintln!(
         "wrote {}: {} releases, {} migration names, {} bytes",
         args.out.display(),
@@ -174,8 +204,12 @@ fn github_token() -> Option<String> {
 
 fn update(ctx: &Context, args: UpdateArgs) -> Result<ExitCode> {
     if ctx.offline {
-        return Err(Error::usage("`index update` fetches from GitHub, and --offline forbids the network")
-            .with_hint("drop --offline, or build the index from a clone: `migtag index build --from-git PATH`"));
+        return Err(Error::usage(
+            "`index update` fetches from GitHub, and --offline forbids the network",
+        )
+        .with_hint(
+            "drop --offline, or build the index from a clone: `migtag index build --from-git PATH`",
+        ));
     }
     let source = github::GithubSource {
         api_url: args.github_api_url.trim_end_matches('/').to_string(),
@@ -199,7 +233,11 @@ fn update(ctx: &Context, args: UpdateArgs) -> Result<ExitCode> {
         source.api_url,
         source.project.repo,
         source.project.migrations_path,
-        if source.token.is_some() { "with a token" } else { "anonymously (60 requests an hour)" }
+        if source.token.is_some() {
+            "with a token"
+        } else {
+            "anonymously (60 requests an hour)"
+        }
     ));
     let result = github::update(&source, &mut state, &opts, &now_rfc3339());
     // Keep what was fetched even when the run failed half-way, so the next one resumes.
@@ -243,12 +281,16 @@ fn written_human(report: &IndexWritten, style: render::style::Style) -> String {
     let mut out = String::new();
     let v = &report.index;
     let what = match report.unchanged {
-        Some(true) => "the index is up to date (GitHub answered 304 Not Modified for the tag list)".to_string(),
+        Some(true) => "the index is up to date (GitHub answered 304 Not Modified for the tag list)"
+            .to_string(),
         _ => format!(
             "built the index from {}: {} releases{}",
             v.detail,
             v.releases,
-            v.newest_tag.as_ref().map(|t| format!(" up to {t}")).unwrap_or_default()
+            v.newest_tag
+                .as_ref()
+                .map(|t| format!(" up to {t}"))
+                .unwrap_or_default()
         ),
     };
     let _ = writeln!(out, "{}", style.good(&what));

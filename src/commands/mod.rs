@@ -4,6 +4,7 @@
 pub mod check;
 pub mod completions;
 pub mod context;
+pub mod gate;
 pub mod index;
 pub mod releases;
 pub mod source;
@@ -17,6 +18,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let ctx = Context::new(&cli.global);
     match cli.command {
         Command::Check(args) => check::run(&ctx, args),
+        Command::Gate(args) => gate::run(&ctx, args),
         Command::Releases(args) => releases::run(&ctx, args),
         Command::Index(cmd) => index::run(&ctx, cmd),
         Command::Completions(args) => completions::run(args),

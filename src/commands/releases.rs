@@ -54,8 +54,10 @@ pub fn run(ctx: &Context, args: ReleasesArgs) -> Result<ExitCode> {
         .collect();
     if rows.is_empty() {
         if let Some(l) = &args.line {
-            return Err(Error::no_match(format!("no release of line {l} in the index"))
-                .with_hint("`migtag releases` lists every line the index knows"));
+            return Err(
+                Error::no_match(format!("no release of line {l} in the index"))
+                    .with_hint("`migtag releases` lists every line the index knows"),
+            );
         }
     }
     let report = ReleasesReport {
@@ -72,19 +74,45 @@ fn parse_line(text: &str) -> Result<(u64, u64)> {
             "--line `{text}` is not a release line: expected MAJOR.MINOR, such as 2.21"
         ))
     };
-    let (major, minor) = text.trim_start_matches('v').split_once('.').ok_or_else(bad)?;
-    Ok((major.parse().map_err(|_| bad())?, minor.parse().map_err(|_| bad())?))
+    let (major, minor) = text
+        .trim_start_matches('v')
+        .split_once('.')
+        .ok_or_else(bad)?;
+    Ok((
+        major.parse().map_err(|_| bad())?,
+        minor.parse().map_err(|_| bad())?,
+    ))
 }
 
 fn human(report: &ReleasesReport, style: render::style::Style) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{:<14} {:<10} {:>7}  gaps", "tag", "date", "highest");
     for r in &report.releases {
-        let date = r.date.as_deref().map(|d| &d[..d.len().min(10)]).unwrap_or("-");
-        let gaps = if r.gaps.is_empty() { "-".to_string() } else { r.gaps.to_string() };
-        let tag = if r.prerelease { format!("{} (pre)", r.tag) } else { r.tag.clone() };
-        let _ = writeln!(out, "{tag:<14} {date:<10} {:>7}  {gaps}", format!("{:06}", r.max_migration));
+        let date = r
+            .date
+            .as_deref()
+            .map(|d| &d[..d.len().min(10)])
+            .unwrap_or("-");
+        let gaps = if r.gaps.is_empty() {
+            "-".to_string()
+        } else {
+            r.gaps.to_string()
+        };
+        let tag = if r.prerelease {
+            format!("{} (pre)", r.tag)
+        } else {
+            r.tag.clone()
+        };
+        let _ = writeln!(
+            out,
+            "{tag:<14} {date:<10} {:>7}  {gaps}",
+            format!("{:06}", r.max_migration)
+        );
     }
-    let _ = writeln!(out, "{}", style.dim(&render::human::index_line(&report.index)));
+    let _ = writeln!(
+        out,
+        "{}",
+        style.dim(&render::human::index_line(&report.index))
+    );
     out
 }

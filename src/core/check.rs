@@ -273,33 +273,60 @@ impl<'a> Ctx<'a> {
 
     fn clean(&mut self, v: Version) -> Outcome {
         let cands: Vec<&Release> = self.candidates().collect();
-        let exact: Vec<&Release> = cands.iter().copied().filter(|r| r.max_migration == v && r.contains(v)).collect();
-        let compatible: Vec<&Release> =
-            cands.iter().copied().filter(|r| r.contains(v) && r.max_migration > v).collect();
-        // Releases that look newer (by semver, or by their highest migration) than one that
-        // contains V, yet lack V: the traps semver ordering would walk into.
-        let oldest_containing = cands.iter().filter(|r| r.contains(v)).map(|r| r.version()).min();
+        let exact: Vec<&Release> = cands
+            .iter()
+            .copied()
+            .filter(|r| r.max_migration == v && r.contains(v))
+            .collect();
+        let compatible: Vec<&Release> = cands
+            .iter()
+            .copied()
+            .filter(|r| r.contains(v) && r.max_migration > v)
+            .collect();
+        // Releases that look newer (a later version, or later migrations) than one that
+        // contains V, yet lack V: the traps that semver ordering would walk into.
+        let oldest_containing = cands
+            .iter()
+            .filter(|r| r.contains(v))
+            .map(|r| r.version())
+            .min();
         let is_trap = |r: &Release| {
-            !r.contains(v)
-                && (r.max_migration >= v || oldest_containing.is_some_and(|o| r.version() > o))
+            oldest_containing
+                .is_some_and(|o| !r.contains(v) && (r.max_migration >= v || r.version() > o))
         };
         let cannot_start: Vec<&Release> = cands.iter().copied().filter(|r| is_trap(r)).collect();
-        let too_old = cands.iter().filter(|r| !r.contains(v) && !is_trap(r)).count();
+        let too_old = cands
+            .iter()
+            .filter(|r| !r.contains(v) && !is_trap(r) && r.max_migration < v)
+            .count();
+        let first_known = cands.iter().filter_map(|r| r.migrations.min()).min();
 
         let writers = writers_of(self.index, v, self.deployed, &mut self.warnings);
         let mref = MigrationRef::new(self.index, v);
 
         // Recommendation, in SPEC order.
-        let deployed_exact = self.deployed.filter(|d| d.max_migration == v && d.contains(v));
+        let deployed_exact = self
+            .deployed
+            .filter(|d| d.max_migration == v && d.contains(v));
         let (verdict, chosen) = if let Some(d) = deployed_exact {
             (Verdict::Exact, Some(d))
         } else if !exact.is_empty() {
             (Verdict::Exact, newest_patch_of_oldest_line(&exact))
         } else if !compatible.is_empty() {
-            let fewest = compatible.iter().map(|r| r.max_migration).min().unwrap_or(v);
-            let smallest: Vec<&Release> =
-                compatible.iter().copied().filter(|r| r.max_migration == fewest).collect();
-            (Verdict::UpgradeNeededToStart, newest_patch_of_oldest_line(&smallest))
+            let fewest = compatible
+                .iter()
+                .map(|r| r.max_migration)
+                .min()
+                .unwrap_or(v);
+            let smallest: Vec<&Release> = compatible
+                .iter()
+                .copied()
+                .filter(|r| r.max_migration == fewest)
+                .collect();
+            (
+                Verdict::UpgradeNeededToStart,
+                newest_patch_of_oldest_line(&smallest),
+            )
         } else if self.index.max_known_migration().is_some_and(|max| v > max)
             || self.index.releases().is_empty()
         {
@@ -310,7 +337,8 @@ impl<'a> Ctx<'a> {
 
         // Why.
         if exact.is_empty() {
-            self.why.push(format!("no release in the index stops exactly at {mref}"));
+            self.why
+                .push(format!("no release in the index stops exactly at {mref}"));
         } else {
             self.why.push(format!(
                 "releases that stop exactly at {mref}: {}",
@@ -332,7 +360,7 @@ impl<'a> Ctx<'a> {
         }
         if !cannot_start.is_empty() {
             self.why.push(format!(
-                "{} cannot start on it: newer than a release that contains {v}, yet {} lack{} it (`no migration found for version {v}`)",
+                "{} cannot start on it: although newer than a release that contains {v} (by version or by later migrations), {} lack{} it (`no migration found for version {v}`)",
                 tag_list(&cannot_start),
                 if cannot_start.len() == 1 { "it" } else { "they" },
                 if cannot_start.len() == 1 { "s" } else { "" },
@@ -371,10 +399,11 @@ impl<'a> Ctx<'a> {
             if !rec.applies.is_empty() {
                 let names: Vec<String> = rec.applies.iter().map(|m| m.to_string()).collect();
                 self.why.push(format!(
-                    "{} is the release with the fewest migrations above {v}; on start it applies {}: {}",
+                    "{} is the release with the fewest migrations above {v}; on start it applies {} ({} .. {})",
                     rec.release.tag,
                     rec.applies.len(),
-                    names.join(", ")
+                    names[0],
+                    names[names.len() - 1]
                 ));
             }
             for s in &rec.skips {
@@ -417,6 +446,12 @@ impl<'a> Ctx<'a> {
                 "no match: {state_text}, but no release in the index contains migration {v}"
             ),
         };
+        if let Some(first) = first_known.filter(|f| v < *f) {
+            self.why.push(format!(
+                "{v} is below the first migration of every release ({first:06}): golang-migrate never records such a version; \
+                 check that this is Coder's schema_migrations"
+            ));
+        }
         if matches!(verdict, Verdict::AheadOfIndex | Verdict::UnknownVersion) {
             self.why.push(
                 "no image from the index can start on this database; refresh the index (`migtag index update`) \
@@ -436,7 +471,10 @@ impl<'a> Ctx<'a> {
     ) -> Alternative {
         let (applies, skips) = match relation {
             Relation::CannotStart => (0, Vec::new()),
-            _ => (r.migrations.above(v).len(), skip_findings(self.index, r, v, writers)),
+            _ => (
+                r.migrations.above(v).len(),
+                skip_findings(self.index, r, v, writers),
+            ),
         };
         Alternative {
             release: ReleaseRef::new(self.index, r),

@@ -66,19 +66,32 @@ pub fn analyse_dirty(index: &Index, v: Version, deployed: Option<&Release>) -> D
             assumes: rs.iter().map(|r| r.tag.clone()).collect(),
             previous: prev.map(|p| MigrationRef::new(index, p)),
             sql: cleanup_sql(v, prev),
-            restore_image: prev.and_then(|p| exact_final(index, p)).map(|r| ReleaseRef::new(index, r)),
+            restore_image: prev
+                .and_then(|p| exact_final(index, p))
+                .map(|r| ReleaseRef::new(index, r)),
         })
         .collect();
 
-    let finals: Vec<&Release> = containing.iter().copied().filter(|r| !r.prerelease).collect();
-    let pool = if finals.is_empty() { &containing } else { &finals };
+    let finals: Vec<&Release> = containing
+        .iter()
+        .copied()
+        .filter(|r| !r.prerelease)
+        .collect();
+    let pool = if finals.is_empty() {
+        &containing
+    } else {
+        &finals
+    };
     let run_after_cleanup = pool
         .iter()
         .map(|r| r.max_migration)
         .min()
         .and_then(|fewest| {
-            let first: Vec<&Release> =
-                pool.iter().copied().filter(|r| r.max_migration == fewest).collect();
+            let first: Vec<&Release> = pool
+                .iter()
+                .copied()
+                .filter(|r| r.max_migration == fewest)
+                .collect();
             newest_patch_of_oldest_line(&first)
         })
         .map(|r| ReleaseRef::new(index, r));
@@ -167,7 +180,12 @@ impl DirtyAdvice {
 fn short_tags(tags: &[&str]) -> String {
     const MAX: usize = 6;
     if tags.len() > MAX {
-        return format!("{}, ... {} ({} releases)", tags[..3].join(", "), tags[tags.len() - 1], tags.len());
+        return format!(
+            "{}, ... {} ({} releases)",
+            tags[..3].join(", "),
+            tags[tags.len() - 1],
+            tags.len()
+        );
     }
     tags.join(", ")
 }

@@ -91,7 +91,9 @@ pub fn gate(index: &Index, state: &DbState, target_tag: &str, opts: &GateOptions
     let deployed = opts.deployed.as_deref().and_then(|tag| {
         let found = index.release(tag);
         if found.is_none() {
-            warnings.push(format!("--deployed {tag} is not in the index; deciding without it"));
+            warnings.push(format!(
+                "--deployed {tag} is not in the index; deciding without it"
+            ));
         }
         found
     });
@@ -113,7 +115,9 @@ pub fn gate(index: &Index, state: &DbState, target_tag: &str, opts: &GateOptions
             GateVerdict::NeedsHuman
         }
         (DbState::V1, _) => {
-            reasons.push("this is a Coder v1 database (migration_cursor exists): Coder v2 refuses it".into());
+            reasons.push(
+                "this is a Coder v1 database (migration_cursor exists): Coder v2 refuses it".into(),
+            );
             GateVerdict::NeedsHuman
         }
         (_, None) => {
@@ -131,13 +135,26 @@ pub fn gate(index: &Index, state: &DbState, target_tag: &str, opts: &GateOptions
         }
         (DbState::Clean(v), Some(t)) => {
             let v = *v;
-            clean_upgrade(index, v, t, deployed, opts, &mut reasons, &mut warnings, &mut pending, &mut skipped)
+            clean_upgrade(
+                index,
+                v,
+                t,
+                deployed,
+                opts,
+                &mut reasons,
+                &mut warnings,
+                &mut pending,
+                &mut skipped,
+            )
         }
     };
 
     if let Some(t) = target {
         if t.prerelease {
-            warnings.push(format!("{} is a pre-release, not meant for production", t.tag));
+            warnings.push(format!(
+                "{} is a pre-release, not meant for production",
+                t.tag
+            ));
         }
     }
     let verdict = match (verdict, opts.max_pending) {
@@ -158,8 +175,14 @@ pub fn gate(index: &Index, state: &DbState, target_tag: &str, opts: &GateOptions
             pending.len(),
             plural(pending.len())
         ),
-        GateVerdict::Unsafe => format!("unsafe: {}", reasons.first().map(String::as_str).unwrap_or("")),
-        GateVerdict::NeedsHuman => format!("needs a human: {}", reasons.first().map(String::as_str).unwrap_or("")),
+        GateVerdict::Unsafe => format!(
+            "unsafe: {}",
+            reasons.first().map(String::as_str).unwrap_or("")
+        ),
+        GateVerdict::NeedsHuman => format!(
+            "needs a human: {}",
+            reasons.first().map(String::as_str).unwrap_or("")
+        ),
         GateVerdict::UnknownTarget => format!("unknown target: {target_tag} is not in the index"),
     };
 
@@ -231,7 +254,10 @@ fn clean_upgrade(
                 .filter(|(h, _)| s.migrations.iter().any(|m| m.version == *h))
                 .map(|(_, why)| *why)
                 .collect();
-            warnings.push(format!("{text}; harmless: {} (use --strict to fail on it)", why.join("; ")));
+            warnings.push(format!(
+                "{text}; harmless: {} (use --strict to fail on it)",
+                why.join("; ")
+            ));
         } else {
             reasons.push(text);
             verdict = GateVerdict::Unsafe;

@@ -238,7 +238,7 @@ impl Index {
                     r.tag
                 )));
             }
-            if r.prerelease != !version.pre.is_empty() {
+            if r.prerelease == version.pre.is_empty() {
                 return Err(Error::invalid_input(format!(
                     "release {}: prerelease is {} but the tag says otherwise",
                     r.tag, r.prerelease
@@ -289,13 +289,21 @@ impl Index {
             out.push_str(if i == 0 { "\n    " } else { ",\n    " });
             out.push_str(&j(r));
         }
-        out.push_str(if self.releases.is_empty() { "],\n" } else { "\n  ],\n" });
+        out.push_str(if self.releases.is_empty() {
+            "],\n"
+        } else {
+            "\n  ],\n"
+        });
         out.push_str("  \"migrations\": {");
         for (i, (v, name)) in self.names.iter().enumerate() {
             out.push_str(if i == 0 { "\n    " } else { ",\n    " });
             let _ = write!(out, "\"{v}\": {}", j(name));
         }
-        out.push_str(if self.names.is_empty() { "}\n" } else { "\n  }\n" });
+        out.push_str(if self.names.is_empty() {
+            "}\n"
+        } else {
+            "\n  }\n"
+        });
         out.push_str("}\n");
         out
     }
@@ -334,15 +342,20 @@ impl Index {
 
     /// The newest tag date in the index, as stored.
     pub fn newest_date(&self) -> Option<&str> {
-        self.releases.iter().filter_map(|r| r.date.as_deref()).max_by(|a, b| {
-            // Dates carry offsets (`-05:00`); compare as instants where they parse.
-            let pa = time::OffsetDateTime::parse(a, &time::format_description::well_known::Rfc3339);
-            let pb = time::OffsetDateTime::parse(b, &time::format_description::well_known::Rfc3339);
-            match (pa, pb) {
-                (Ok(x), Ok(y)) => x.cmp(&y),
-                _ => a.cmp(b),
-            }
-        })
+        self.releases
+            .iter()
+            .filter_map(|r| r.date.as_deref())
+            .max_by(|a, b| {
+                // Dates carry offsets (`-05:00`); compare as instants where they parse.
+                let pa =
+                    time::OffsetDateTime::parse(a, &time::format_description::well_known::Rfc3339);
+                let pb =
+                    time::OffsetDateTime::parse(b, &time::format_description::well_known::Rfc3339);
+                match (pa, pb) {
+                    (Ok(x), Ok(y)) => x.cmp(&y),
+                    _ => a.cmp(b),
+                }
+            })
     }
 }
 
@@ -406,10 +419,19 @@ mod tests {
     fn inconsistent_indexes_are_rejected_with_what_is_wrong() {
         let good = sample().to_json();
         let cases = [
-            (good.replace("\"format_version\": 1", "\"format_version\": 2"), "format version 2"),
+            (
+                good.replace("\"format_version\": 1", "\"format_version\": 2"),
+                "format version 2",
+            ),
             (good.replace("v1.1.0", "v1.0.0"), "appears twice"),
-            (good.replace("\"v1.1.0\"", "\"release-1\""), "not a release tag"),
-            (good.replace("\"max_migration\":5", "\"max_migration\":6"), "max_migration is 6"),
+            (
+                good.replace("\"v1.1.0\"", "\"release-1\""),
+                "not a release tag",
+            ),
+            (
+                good.replace("\"max_migration\":5", "\"max_migration\":6"),
+                "max_migration is 6",
+            ),
             (good[..good.len() / 2].to_string(), "ends early"),
             (good.replace("\"base\"", "\"\""), "empty or not printable"),
             ("{}".to_string(), "format_version"),

@@ -215,7 +215,10 @@ mod tests {
     fn parse_rejects_non_canonical_spellings() {
         assert!(MigrationSet::parse("5-3").is_err());
         assert!(MigrationSet::parse("1-4,4-6").is_err());
-        assert!(MigrationSet::parse("1-4,5-6").is_err(), "touching ranges must be merged");
+        assert!(
+            MigrationSet::parse("1-4,5-6").is_err(),
+            "touching ranges must be merged"
+        );
         assert!(MigrationSet::parse("3,1").is_err());
         assert!(MigrationSet::parse("1-x").is_err());
         assert!(MigrationSet::parse("-1").is_err());
@@ -242,6 +245,9 @@ mod tests {
         let a = MigrationSet::parse("1-326").unwrap();
         let b = MigrationSet::parse("1-310,312-313,316").unwrap();
         assert_eq!(a.up_to(316).difference(&b).to_string(), "311,314-315");
-        assert_eq!(MigrationSet::from_versions([5, 3, 4, 4, 9]).to_string(), "3-5,9");
+        assert_eq!(
+            MigrationSet::from_versions([5, 3, 4, 4, 9]).to_string(),
+            "3-5,9"
+        );
     }
 }

@@ -10,7 +10,8 @@ use crate::core::migration_set::Version;
 use crate::core::state::DbState;
 use crate::error::{Error, Result};
 
-const EXPECTED: &str = "expected the output of `SELECT * FROM schema_migrations;` as psql prints it, for example:\n\
+const EXPECTED: &str =
+    "expected the output of `SELECT * FROM schema_migrations;` as psql prints it, for example:\n\
      \x20version | dirty\n\
      ---------+-------\n\
      \x20    168 | f\n\
@@ -33,7 +34,9 @@ pub fn parse(text: &str) -> Result<DbState> {
         return Ok(DbState::Fresh);
     }
     if let Some(err) = lines.iter().find(|l| l.starts_with("ERROR:")) {
-        return Err(invalid(format!("psql reported an error, not the table: `{err}`")));
+        return Err(invalid(format!(
+            "psql reported an error, not the table: `{err}`"
+        )));
     }
     if lines.is_empty() {
         return Err(invalid("the input is empty"));
@@ -110,7 +113,10 @@ fn looks_expanded(body: &[&str]) -> bool {
             l.split_once('|')
                 .is_some_and(|(k, v)| matches!(k.trim(), "version" | "dirty") && !v.contains('|'))
         })
-        && body.iter().any(|l| l.split_once('|').is_some_and(|(k, _)| k.trim() == "version"))
+        && body.iter().any(|l| {
+            l.split_once('|')
+                .is_some_and(|(k, _)| k.trim() == "version")
+        })
         && !body.iter().any(|l| {
             let parts: Vec<&str> = l.split('|').map(str::trim).collect();
             parts == ["version", "dirty"]
@@ -137,7 +143,9 @@ fn parse_expanded(body: &[&str]) -> Result<Vec<(Version, bool)>> {
             continue;
         }
         let Some((key, value)) = line.split_once('|') else {
-            return Err(invalid(format!("unexpected line in expanded output: `{line}`")));
+            return Err(invalid(format!(
+                "unexpected line in expanded output: `{line}`"
+            )));
         };
         match key.trim() {
             "version" => {
@@ -160,14 +168,25 @@ fn parse_expanded(body: &[&str]) -> Result<Vec<(Version, bool)>> {
 
 /// Aligned, unaligned or CSV: a header naming the columns (or none, with `-t`), then rows.
 fn parse_table(body: &[&str]) -> Result<Vec<(Version, bool)>> {
-    let sep = if body.iter().any(|l| l.contains('|')) { '|' } else { ',' };
-    let split = |l: &str| -> Vec<String> { l.split(sep).map(|c| c.trim().trim_matches('"').to_string()).collect() };
+    let sep = if body.iter().any(|l| l.contains('|')) {
+        '|'
+    } else {
+        ','
+    };
+    let split = |l: &str| -> Vec<String> {
+        l.split(sep)
+            .map(|c| c.trim().trim_matches('"').to_string())
+            .collect()
+    };
     let mut lines = body.iter().copied().peekable();
     let first = split(lines.peek().copied().unwrap_or_default());
     let (version_col, dirty_col) = if first.iter().any(|c| c == "version" || c == "dirty") {
         lines.next();
         let find = |name: &str| first.iter().position(|c| c == name);
-        let extra: Vec<&String> = first.iter().filter(|c| *c != "version" && *c != "dirty").collect();
+        let extra: Vec<&String> = first
+            .iter()
+            .filter(|c| *c != "version" && *c != "dirty")
+            .collect();
         if let Some(col) = extra.first() {
             return Err(Error::invalid_input(format!(
                 "psql output: column `{col}` is not part of golang-migrate's schema_migrations (version, dirty)"
@@ -175,7 +194,11 @@ fn parse_table(body: &[&str]) -> Result<Vec<(Version, bool)>> {
         }
         match (find("version"), find("dirty")) {
             (Some(v), Some(d)) => (v, d),
-            _ => return Err(invalid("the header must name both columns, version and dirty")),
+            _ => {
+                return Err(invalid(
+                    "the header must name both columns, version and dirty",
+                ))
+            }
         }
     } else {
         (0, 1)
@@ -187,9 +210,14 @@ fn parse_table(body: &[&str]) -> Result<Vec<(Version, bool)>> {
         }
         let cols = split(line);
         if cols.len() != 2 {
-            return Err(invalid(format!("expected two columns (version, dirty) in `{line}`")));
+            return Err(invalid(format!(
+                "expected two columns (version, dirty) in `{line}`"
+            )));
         }
-        rows.push((parse_version(&cols[version_col])?, parse_bool(&cols[dirty_col])?));
+        rows.push((
+            parse_version(&cols[version_col])?,
+            parse_bool(&cols[dirty_col])?,
+        ));
     }
     Ok(rows)
 }
@@ -215,7 +243,9 @@ fn parse_bool(text: &str) -> Result<bool> {
     match text {
         "t" | "true" | "TRUE" | "True" => Ok(true),
         "f" | "false" | "FALSE" | "False" => Ok(false),
-        other => Err(invalid(format!("`{other}` is not a boolean (psql prints t or f)"))),
+        other => Err(invalid(format!(
+            "`{other}` is not a boolean (psql prints t or f)"
+        ))),
     }
 }
 
@@ -255,18 +285,42 @@ mod tests {
         let cases = [
             ("", "empty"),
             ("hello world\n", "two columns"),
-            (" version | dirty\n---------+-------\n 1 | f\n 2 | f\n(2 rows)\n", "2 rows"),
-            (" version | dirty\n---------+-------\n -1 | t\n(1 row)\n", "negative"),
-            (" version | dirty | extra\n---+---+---\n 1 | f | x\n", "column `extra`"),
-            (" version | dirty\n---------+-------\n abc | f\n(1 row)\n", "not a migration version"),
-            (" version | dirty\n---------+-------\n 5 | maybe\n(1 row)\n", "not a boolean"),
-            (" version | dirty\n---------+-------\n(1 row)\n", "footer says 1 row"),
-            ("ERROR:  permission denied for table schema_migrations\n", "psql reported an error"),
+            (
+                " version | dirty\n---------+-------\n 1 | f\n 2 | f\n(2 rows)\n",
+                "2 rows",
+            ),
+            (
+                " version | dirty\n---------+-------\n -1 | t\n(1 row)\n",
+                "negative",
+            ),
+            (
+                " version | dirty | extra\n---+---+---\n 1 | f | x\n",
+                "column `extra`",
+            ),
+            (
+                " version | dirty\n---------+-------\n abc | f\n(1 row)\n",
+                "not a migration version",
+            ),
+            (
+                " version | dirty\n---------+-------\n 5 | maybe\n(1 row)\n",
+                "not a boolean",
+            ),
+            (
+                " version | dirty\n---------+-------\n(1 row)\n",
+                "footer says 1 row",
+            ),
+            (
+                "ERROR:  permission denied for table schema_migrations\n",
+                "psql reported an error",
+            ),
             ("-[ RECORD 1 ]\nversion | 3\n", "lacks"),
         ];
         for (text, expected) in cases {
             let err = parse(text).expect_err(expected);
-            assert!(err.to_string().contains(expected), "{text:?}: expected `{expected}` in `{err}`");
+            assert!(
+                err.to_string().contains(expected),
+                "{text:?}: expected `{expected}` in `{err}`"
+            );
             assert_eq!(err.exit_code(), crate::error::ExitCode::InvalidInput);
         }
     }

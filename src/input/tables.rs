@@ -11,7 +11,8 @@ use crate::core::index::{parse_tag, Index, Project, Provenance, Release};
 use crate::core::migration_set::{MigrationSet, Version};
 use crate::error::{Error, Result};
 
-const TAGS_HEADER: &str = "tag\tcommit\ttag_date\tmax_migration\tmigrations\tprerelease\tforks_carrying_tag";
+const TAGS_HEADER: &str =
+    "tag\tcommit\ttag_date\tmax_migration\tmigrations\tprerelease\tforks_carrying_tag";
 const MIGRATIONS_HEADER: &str = "version\tname\tfirst_release";
 
 /// Parses `coder-tags.tsv`.
@@ -37,17 +38,26 @@ pub fn parse_tags(text: &str) -> Result<Vec<Release>> {
                 cols.len()
             )));
         };
-        let err = |what: String| Error::invalid_input(format!("tag table line {row} ({tag}): {what}"));
+        let err =
+            |what: String| Error::invalid_input(format!("tag table line {row} ({tag}): {what}"));
         let version = parse_tag(tag).map_err(|e| err(e.message().to_string()))?;
         let migrations = MigrationSet::parse(set).map_err(err)?;
-        let max: Version = max.parse().map_err(|_| err(format!("max_migration `{max}` is not a number")))?;
+        let max: Version = max
+            .parse()
+            .map_err(|_| err(format!("max_migration `{max}` is not a number")))?;
         if migrations.max() != Some(max) {
-            return Err(err(format!("max_migration {max} disagrees with the set `{set}`")));
+            return Err(err(format!(
+                "max_migration {max} disagrees with the set `{set}`"
+            )));
         }
         let prerelease = match pre {
             "yes" => true,
             "no" => false,
-            other => return Err(err(format!("prerelease must be yes or no, found `{other}`"))),
+            other => {
+                return Err(err(format!(
+                    "prerelease must be yes or no, found `{other}`"
+                )))
+            }
         };
         if prerelease == version.pre.is_empty() {
             return Err(err(format!("prerelease `{pre}` disagrees with the tag")));
@@ -94,7 +104,9 @@ pub fn parse_migrations(text: &str) -> Result<Vec<MigrationRow>> {
             )));
         };
         let version: Version = version.parse().map_err(|_| {
-            Error::invalid_input(format!("migration table line {row}: `{version}` is not a number"))
+            Error::invalid_input(format!(
+                "migration table line {row}: `{version}` is not a number"
+            ))
         })?;
         rows.push(MigrationRow {
             version,
@@ -142,7 +154,11 @@ pub fn import(tags_tsv: &str, migrations_tsv: &str, generated_at: &str) -> Resul
                 "migration table: {} says it first shipped in {}, but the tag table says {}",
                 row.version,
                 row.first_release,
-                if first_tag.is_empty() { "no final release" } else { first_tag }
+                if first_tag.is_empty() {
+                    "no final release"
+                } else {
+                    first_tag
+                }
             )));
         }
     }
@@ -153,5 +169,10 @@ pub fn import(tags_tsv: &str, migrations_tsv: &str, generated_at: &str) -> Resul
             r.tag, r.max_migration
         )));
     }
-    Index::new(Project::coder(), bundled_provenance(generated_at), releases, names)
+    Index::new(
+        Project::coder(),
+        bundled_provenance(generated_at),
+        releases,
+        names,
+    )
 }

@@ -13,7 +13,9 @@ const MAX_ALTERNATIVES: usize = 10;
 pub fn check(report: &CheckReport, style: Style) -> String {
     let mut out = String::new();
     let first = match report.verdict {
-        Verdict::Exact | Verdict::UpgradeNeededToStart | Verdict::Fresh => style.good(&report.summary),
+        Verdict::Exact | Verdict::UpgradeNeededToStart | Verdict::Fresh => {
+            style.good(&report.summary)
+        }
         _ => style.bad(&report.summary),
     };
     let _ = writeln!(out, "{first}");
@@ -21,7 +23,9 @@ pub fn check(report: &CheckReport, style: Style) -> String {
 
     if let Some(d) = &report.dirty {
         if !d.cleanups.is_empty() {
-            out.push_str("\nclean-up (compare-and-set: changes the row only while it is still dirty at ");
+            out.push_str(
+                "\nclean-up (compare-and-set: changes the row only while it is still dirty at ",
+            );
             let _ = writeln!(out, "{}):", d.migration.version);
             for c in &d.cleanups {
                 if d.cleanups.len() > 1 {
@@ -87,11 +91,16 @@ fn group_alternatives(alts: &[Alternative]) -> Vec<(String, &Alternative)> {
             _ => groups.push((a.release.tag.clone(), a, 1, line)),
         }
     }
-    groups.into_iter().map(|(label, a, _, _)| (label, a)).collect()
+    groups
+        .into_iter()
+        .map(|(label, a, _, _)| (label, a))
+        .collect()
 }
 
 fn line_of(tag: &str) -> String {
-    tag.rsplit_once('.').map(|(l, _)| l.to_string()).unwrap_or_default()
+    tag.rsplit_once('.')
+        .map(|(l, _)| l.to_string())
+        .unwrap_or_default()
 }
 
 fn alternative((label, a): &(String, &Alternative)) -> String {
@@ -108,11 +117,22 @@ fn alternative((label, a): &(String, &Alternative)) -> String {
         .skips
         .iter()
         .map(|s| {
-            let list: Vec<String> = s.migrations.iter().map(|m| format!("{:06}", m.version)).collect();
-            format!("; would skip {}{}", list.join(", "), if s.harmless { " (harmless)" } else { "" })
+            let list: Vec<String> = s
+                .migrations
+                .iter()
+                .map(|m| format!("{:06}", m.version))
+                .collect();
+            format!(
+                "; would skip {}{}",
+                list.join(", "),
+                if s.harmless { " (harmless)" } else { "" }
+            )
         })
         .collect::<String>();
-    format!("{label:<20} highest {:06}  {what}{skips}", a.release.max_migration)
+    format!(
+        "{label:<20} highest {:06}  {what}{skips}",
+        a.release.max_migration
+    )
 }
 
 pub fn gate(report: &GateReport, style: Style) -> String {
@@ -122,7 +142,13 @@ pub fn gate(report: &GateReport, style: Style) -> String {
         _ => style.bad(&report.summary),
     };
     let _ = writeln!(out, "{first}");
-    if report.reasons.len() > 1 || (report.verdict != GateVerdict::Safe && !report.reasons.is_empty()) {
+    // The first reason is usually the summary itself; list them when there is more to say.
+    if report.reasons.len() > 1
+        || report
+            .reasons
+            .first()
+            .is_some_and(|r| !report.summary.contains(r.as_str()))
+    {
         section(&mut out, "reasons", &report.reasons);
     }
     if !report.pending.is_empty() {
@@ -165,7 +191,11 @@ pub fn index_line(index: &IndexView) -> String {
     format!(
         "index: {} ({}), {} releases{}, generated {}",
         index.source,
-        if index.complete { "complete" } else { "partial" },
+        if index.complete {
+            "complete"
+        } else {
+            "partial"
+        },
         index.releases,
         index
             .newest_tag
@@ -178,7 +208,12 @@ pub fn index_line(index: &IndexView) -> String {
 
 fn short(tags: &[String]) -> String {
     if tags.len() > 6 {
-        format!("{}, ... {} ({} releases)", tags[..3].join(", "), tags[tags.len() - 1], tags.len())
+        format!(
+            "{}, ... {} ({} releases)",
+            tags[..3].join(", "),
+            tags[tags.len() - 1],
+            tags.len()
+        )
     } else {
         tags.join(", ")
     }

@@ -14,19 +14,35 @@ impl Style {
 
     /// A verdict that means "go ahead".
     pub fn good(&self, text: &str) -> String {
-        if self.color { text.green().bold().to_string() } else { text.to_string() }
+        if self.color {
+            text.green().bold().to_string()
+        } else {
+            text.to_string()
+        }
     }
 
     /// A verdict that means "stop".
     pub fn bad(&self, text: &str) -> String {
-        if self.color { text.red().bold().to_string() } else { text.to_string() }
+        if self.color {
+            text.red().bold().to_string()
+        } else {
+            text.to_string()
+        }
     }
 
     pub fn warn(&self, text: &str) -> String {
-        if self.color { text.yellow().to_string() } else { text.to_string() }
+        if self.color {
+            text.yellow().to_string()
+        } else {
+            text.to_string()
+        }
     }
 
     pub fn dim(&self, text: &str) -> String {
-        if self.color { text.dimmed().to_string() } else { text.to_string() }
+        if self.color {
+            text.dimmed().to_string()
+        } else {
+            text.to_string()
+        }
     }
 }

@@ -25,7 +25,9 @@ pub fn scratch_home() -> PathBuf {
 
 /// A file under `fixtures/`.
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
 }
 
 /// Runs and returns (stdout, stderr, exit code).
@@ -34,6 +36,8 @@ pub fn run(cmd: &mut Command) -> (String, String, i32) {
     (
         String::from_utf8(out.stdout).expect("stdout is UTF-8"),
         String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-        out.status.code().expect("migtag exits with a code, not a signal"),
+        out.status
+            .code()
+            .expect("migtag exits with a code, not a signal"),
     )
 }

@@ -3,5 +3,9 @@
 
 mod common;
 
+mod bundled;
 mod check;
+mod core_table;
+mod examples;
+mod help;
 mod index_sources;
