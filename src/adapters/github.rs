@@ -40,7 +40,7 @@ use crate::core::index::{Index, Project, Provenance};
 use crate::core::migration_set::MigrationSet;
 use crate::core::snapshot::{
     assemble, is_fixture, is_sha, migrations_from_paths, normalise_date, release_tags,
-    validate_migrations_path, validate_repo, TagSnapshot,
+    validate_migrations_path, validate_repo, FolderMigrations, TagSnapshot,
 };
 use crate::error::{Error, Result};
 
@@ -370,19 +370,26 @@ async fn update_async(
         return Err(e);
     }
 
+    // Read each distinct tree once: patch releases share theirs.
+    let mut folders: HashMap<&str, FolderMigrations> = HashMap::new();
     let snapshots: Vec<TagSnapshot> = releases
         .iter()
         .map(|tag| {
             let commit = commit_of[tag.as_str()];
             let facts = &cache.commits[commit];
+            let migrations = facts.migrations_tree.as_deref().map(|t| {
+                folders
+                    .entry(t)
+                    .or_insert_with(|| {
+                        migrations_from_paths(cache.trees[t].iter().map(String::as_str))
+                    })
+                    .clone()
+            });
             TagSnapshot {
                 tag: tag.clone(),
                 commit: commit.to_string(),
                 date: facts.date.clone(),
-                migrations: facts
-                    .migrations_tree
-                    .as_ref()
-                    .map(|t| migrations_from_paths(cache.trees[t].iter().map(String::as_str))),
+                migrations,
             }
         })
         .collect();

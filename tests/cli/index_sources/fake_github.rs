@@ -47,6 +47,8 @@ pub struct Faults {
     pub short_page: bool,
     /// Recursive tree listings with more entries than this come back `truncated`.
     pub truncate_over: Option<usize>,
+    /// Every answer waits this long (a stand-in for the network's round trip).
+    pub latency: Option<std::time::Duration>,
 }
 
 /// The responder; clone the handles to change the model or faults between runs.
@@ -102,6 +104,17 @@ fn etag_of(body: &[u8]) -> String {
 
 impl Respond for FakeGithub {
     fn respond(&self, req: &Request) -> ResponseTemplate {
+        let latency = self.faults.lock().unwrap().latency;
+        let answer = self.answer(req);
+        match latency {
+            Some(d) => answer.set_delay(d),
+            None => answer,
+        }
+    }
+}
+
+impl FakeGithub {
+    fn answer(&self, req: &Request) -> ResponseTemplate {
         let path = req.url.path().to_string();
         let query: BTreeMap<String, String> = req.url.query_pairs().into_owned().collect();
         let base = self.base.lock().unwrap().clone();

@@ -271,6 +271,22 @@ fn a_cold_update_costs_one_request_per_new_commit_pair_and_tree_and_a_warm_one_a
         "1-9"
     );
 
+    // The human form says so in its first line, and no progress bar leaks into a pipe.
+    let uri = env.server.uri();
+    let (out, err, code) = run(env
+        .migtag()
+        .args(["index", "update", "--github-api-url", &uri]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("the index is up to date (GitHub answered 304"),
+        "{out}"
+    );
+    assert!(
+        out.contains("requests:   1 (1 answered 304, 0 retried)"),
+        "{out}"
+    );
+    assert!(err.is_empty(), "{err}");
+
     // --refresh forgets the cache: a cold run again.
     let (_, _, code, sent) = env.update(&["--refresh"]);
     assert_eq!(code, 0);
