@@ -77,6 +77,9 @@ pub enum Command {
     /// CI gate: is an upgrade from the database's state to --target safe?
     #[command(after_long_help = EXIT_CODES_HELP)]
     Gate(GateArgs),
+    /// The Deployment change that runs the right image, and what to fix in the Deployment first.
+    #[command(after_long_help = EXIT_CODES_HELP)]
+    Patch(PatchArgs),
     /// Releases in the index with their highest migration, newest first.
     Releases(ReleasesArgs),
     /// Show, refresh or build the release index.
@@ -98,6 +101,22 @@ pub struct SourceArgs {
     /// Pasted output of `SELECT * FROM schema_migrations;` (a file, or - for stdin).
     #[arg(long, value_name = "FILE|-")]
     pub psql: Option<String>,
+    /// Read the live database: a postgres:// URL or a libpq `key=value` string. Without any
+    /// source flag, CODER_PG_CONNECTION_URL, then DATABASE_URL, then the PG* variables (and
+    /// ~/.pgpass) are used. Read-only; prefer PGPASSWORD or ~/.pgpass to a password on the
+    /// command line.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["version", "psql"], help_heading = "Live database")]
+    pub db: Option<String>,
+    /// With a database: bound on the whole connect (DNS, TCP, TLS, authentication).
+    /// Default: connect_timeout of the URL, else 10s.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with_all = ["version", "psql"], help_heading = "Live database")]
+    pub connect_timeout: Option<std::time::Duration>,
+    /// With a database: how long any statement may wait for a lock (lock_timeout) [default: 2s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with_all = ["version", "psql"], help_heading = "Live database")]
+    pub lock_timeout: Option<std::time::Duration>,
+    /// With a database: how long any statement may run (statement_timeout) [default: 10s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with_all = ["version", "psql"], help_heading = "Live database")]
+    pub statement_timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -128,6 +147,55 @@ pub struct GateArgs {
     /// Fail when the upgrade applies more than N migrations.
     #[arg(long, value_name = "N")]
     pub max_pending: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct PatchArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Patch to this release tag instead of deciding from the database state.
+    #[arg(long, value_name = "TAG", conflicts_with = "SourceArgs")]
+    pub tag: Option<String>,
+    /// The form of the change.
+    #[arg(long = "to", value_enum, default_value_t = PatchTo::Kubectl)]
+    pub to: PatchTo,
+    /// The namespace of the Deployment (default: the manifest's, else kubectl's current one).
+    #[arg(short = 'n', long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+    /// The Deployment's name (Coder's Helm chart names it `coder`).
+    #[arg(long, value_name = "NAME", default_value = "coder")]
+    pub deployment: String,
+    /// The container that runs Coder.
+    #[arg(long, value_name = "NAME", default_value = "coder")]
+    pub container: String,
+    /// The image repository, without tag [default: the index's, ghcr.io/coder/coder].
+    #[arg(long, value_name = "REPO")]
+    pub image_repo: Option<String>,
+    /// The Deployment as `kubectl get deploy coder -o yaml|json`, a List, or `helm template`
+    /// output (a file, or - for stdin): enables the checks and the JSON patch.
+    #[arg(long, value_name = "FILE|-")]
+    pub manifest: Option<String>,
+    /// How long the migration may run; probes that would kill the pod sooner are reported.
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_window)]
+    pub migration_window: u64,
+}
+
+fn parse_window(text: &str) -> Result<u64, String> {
+    crate::core::deployment::parse_duration(text)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PatchTo {
+    /// `kubectl set image` command.
+    Kubectl,
+    /// Strategic-merge patch for `kubectl patch --type strategic`.
+    Strategic,
+    /// RFC 6902 JSON patch for `kubectl patch --type json` (needs --manifest).
+    JsonPatch,
+    /// `helm upgrade --reuse-values --set coder.image.tag=...` and a values snippet.
+    Helm,
+    /// An `images:` entry for kustomization.yaml.
+    Kustomize,
 }
 
 #[derive(Debug, Args)]
@@ -230,4 +298,44 @@ pub struct CompletionsArgs {
     /// The shell to generate completions for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// `500ms`, `2s`, `1.5s`, `1m`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (t, 1.0)
+    };
+    let value: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration: use 500ms, 2s, 1.5s or 1m"))?;
+    if !value.is_finite() || value <= 0.0 || value * scale > 86_400.0 {
+        return Err(format!("`{text}` must be more than zero and at most a day"));
+    }
+    Ok(std::time::Duration::from_secs_f64(value * scale))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
+        for bad in ["", "0s", "-1s", "abc", "2h", "1e9"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -4,3 +4,5 @@
 pub mod cache;
 pub mod git;
 pub mod github;
+pub mod kube;
+pub mod postgres;

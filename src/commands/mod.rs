@@ -6,6 +6,7 @@ pub mod completions;
 pub mod context;
 pub mod gate;
 pub mod index;
+pub mod patch;
 pub mod releases;
 pub mod source;
 
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Check(args) => check::run(&ctx, args),
         Command::Gate(args) => gate::run(&ctx, args),
+        Command::Patch(args) => patch::run(&ctx, args),
         Command::Releases(args) => releases::run(&ctx, args),
         Command::Index(cmd) => index::run(&ctx, cmd),
         Command::Completions(args) => completions::run(args),

@@ -4,11 +4,17 @@
 //! [`Index`] and a [`DbState`], the core returns serialisable reports, renderers print them.
 
 pub mod check;
+pub mod deployment;
 pub mod dirty;
 pub mod gate;
+pub mod image_ref;
 pub mod index;
+pub mod k8s_name;
 pub mod migration_set;
+pub mod observation;
+pub mod patch;
 pub mod report;
+pub mod shell;
 pub mod snapshot;
 pub mod state;
 pub mod writers;

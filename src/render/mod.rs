@@ -1,6 +1,8 @@
 //! Renderers: turn a report into text for humans or one JSON document. Nothing else prints.
 
+pub mod db;
 pub mod human;
+pub mod patch;
 pub mod style;
 
 use serde::Serialize;

@@ -1,0 +1,308 @@
+//! `migtag patch`: the Deployment change that runs the right image, in the form asked for,
+//! with the Deployment's upgrade traps checked when a manifest is given.
+//!
+//! The image comes from the database state (the `check` decision) or from `--tag`. Nothing
+//! is printed as a patch when the database needs a human or no release matches.
+
+use crate::adapters::kube;
+use crate::cli::{PatchArgs, PatchTo};
+use crate::core::check::{check, CheckOptions, Verdict};
+use crate::core::deployment::{check_deployment, CheckContext, DeploymentFacts};
+use crate::core::image_ref::ImageRef;
+use crate::core::index::{parse_tag, Index};
+use crate::core::k8s_name::{check_label, check_subdomain};
+use crate::core::patch::{
+    self, json_patch_needs_manifest, Decision, PatchForm, PatchReport, PatchTarget, TargetImage,
+    TargetView,
+};
+use crate::core::report::IndexView;
+use crate::core::state::StateView;
+use crate::error::{Error, ExitCode, Result};
+use crate::render;
+
+use super::context::Context;
+use super::source::read_state;
+
+pub fn run(ctx: &Context, args: PatchArgs) -> Result<ExitCode> {
+    let form = form(args.to);
+    validate(&args)?;
+    if form == PatchForm::JsonPatch && args.manifest.is_none() {
+        return Err(json_patch_needs_manifest(&args.deployment));
+    }
+    if args.manifest.as_deref() == Some("-") && args.source.psql.as_deref() == Some("-") {
+        return Err(
+            Error::usage("--manifest - and --psql - cannot both read standard input")
+                .with_hint("save one of them to a file"),
+        );
+    }
+    let index = ctx.load_index()?;
+    let repo = match &args.image_repo {
+        Some(r) => ImageRef::parse_repository(r).map_err(|e| e.context("--image-repo"))?,
+        None => ImageRef::parse_repository(&index.project.image)
+            .map_err(|e| e.context("the index's project image"))?,
+    };
+
+    let facts = match &args.manifest {
+        Some(path) => {
+            let manifest = kube::read_manifest(path)?;
+            let deployment = manifest.deployment(&args.deployment, args.namespace.as_deref())?;
+            let facts = DeploymentFacts::from_deployment(deployment, &args.container)
+                .map_err(|e| e.context(format!("manifest {}", manifest.source)))?;
+            ctx.info(&format!(
+                "read Deployment {} from {}",
+                facts.name, manifest.source
+            ));
+            Some(facts)
+        }
+        None => None,
+    };
+    let namespace = args
+        .namespace
+        .clone()
+        .or_else(|| facts.as_ref().and_then(|f| f.namespace.clone()));
+    if let Some(ns) = &namespace {
+        check_label("the manifest's namespace", ns)?;
+    }
+
+    let mut notes = Vec::new();
+    let (decision, tag) = match &args.tag {
+        Some(tag) => decide_by_tag(&index, tag, &mut notes),
+        None => decide_by_state(&index, &args, facts.as_ref(), &repo, &mut notes)?,
+    };
+    let target_release = tag.as_deref().and_then(|t| index.release(t));
+    let recommended = tag.as_ref().map(|t| TargetImage {
+        tag: t.clone(),
+        image: repo.with_tag(t).to_string(),
+        max_migration: target_release.map(|r| r.max_migration),
+        applies: decision.applies,
+        in_index: target_release.is_some(),
+    });
+    let image = tag.as_ref().map(|t| repo.with_tag(t));
+
+    let current = facts.as_ref().map(|f| &f.container.image);
+    let up_to_date = match (current, &image) {
+        (Some(c), Some(i)) => c.canonical_name() == i.canonical_name() && c.tag == i.tag,
+        _ => false,
+    };
+    if let (Some(c), Some(i)) = (current, &image) {
+        image_notes(c, i, up_to_date, args.image_repo.is_some(), &mut notes);
+    }
+
+    let patch = match &image {
+        Some(img) if decision.inner.actionable && !up_to_date => {
+            let t = PatchTarget {
+                namespace: namespace.as_deref(),
+                deployment: &args.deployment,
+                container: &args.container,
+                container_index: facts.as_ref().map(|f| f.container.index),
+                current_name: current.map(|c| c.name()),
+                helm_release: facts.as_ref().and_then(|f| f.helm_release.as_deref()),
+                image: img,
+            };
+            if let Some(release) = t.helm_release {
+                check_subdomain(
+                    "the Helm release name in the manifest (annotation meta.helm.sh/release-name or label app.kubernetes.io/instance)",
+                    release,
+                )?;
+            }
+            Some(patch::build(form, &t)?)
+        }
+        _ => None,
+    };
+    if form == PatchForm::Helm && patch.is_some() {
+        notes.push(format!(
+            "the Helm command keeps the installed chart version; to move the chart too, add --version {} (chart versions are \
+             Coder versions without the v); it assumes the chart repository was added as coder-v2 (helm repo add coder-v2 https://helm.coder.com/v2)",
+            tag.as_deref().unwrap_or("").trim_start_matches('v')
+        ));
+    }
+    if form != PatchForm::Helm
+        && patch.is_some()
+        && facts.as_ref().is_some_and(|f| f.helm_release.is_some())
+    {
+        notes.push("this Deployment is managed by Helm: the next `helm upgrade` overwrites a hand patch unless the values say the same tag (see --to helm)".into());
+    }
+
+    let findings = match &facts {
+        Some(f) => check_deployment(
+            f,
+            &CheckContext {
+                namespace: namespace.as_deref(),
+                migration_window_seconds: args.migration_window,
+                pending_migrations: decision.applies,
+            },
+        ),
+        None => Vec::new(),
+    };
+
+    let report = PatchReport {
+        decision: decision.inner,
+        target: TargetView {
+            namespace,
+            deployment: args.deployment.clone(),
+            container: args.container.clone(),
+            manifest: args.manifest.clone(),
+            form,
+        },
+        current_image: current.map(|c| c.to_string()),
+        deployment: facts,
+        recommended,
+        up_to_date,
+        patch,
+        findings,
+        notes,
+        index: IndexView::new(&index),
+    };
+    ctx.emit(
+        || render::json(&report),
+        |s| render::patch::human(&report, s),
+    );
+    Ok(report.exit_code())
+}
+
+fn form(to: PatchTo) -> PatchForm {
+    match to {
+        PatchTo::Kubectl => PatchForm::Kubectl,
+        PatchTo::Strategic => PatchForm::Strategic,
+        PatchTo::JsonPatch => PatchForm::JsonPatch,
+        PatchTo::Helm => PatchForm::Helm,
+        PatchTo::Kustomize => PatchForm::Kustomize,
+    }
+}
+
+fn validate(args: &PatchArgs) -> Result<()> {
+    check_subdomain("--deployment", &args.deployment)?;
+    check_label("--container", &args.container)?;
+    if let Some(ns) = &args.namespace {
+        check_label("--namespace", ns)?;
+    }
+    if let Some(tag) = &args.tag {
+        parse_tag(tag).map_err(|e| e.context("--tag"))?;
+    }
+    Ok(())
+}
+
+struct Decided {
+    inner: Decision,
+    /// Migrations the target applies on start, when the database was checked.
+    applies: Option<usize>,
+}
+
+fn decide_by_tag(index: &Index, tag: &str, notes: &mut Vec<String>) -> (Decided, Option<String>) {
+    let known = index.release(tag).is_some();
+    if !known {
+        notes.push(format!(
+            "{tag} is not in the index: migtag cannot tell which migrations it ships; check that the tag exists, or refresh the index"
+        ));
+    }
+    notes.push(format!(
+        "--tag skips the database check: `migtag gate --target {tag}` with the database state says whether the database can move there"
+    ));
+    let inner = Decision {
+        source: "tag",
+        state: None,
+        verdict: None,
+        summary: format!("image tag {tag}, as given with --tag"),
+        why: Vec::new(),
+        deployed_from_manifest: None,
+        actionable: true,
+    };
+    (
+        Decided {
+            inner,
+            applies: None,
+        },
+        Some(tag.to_string()),
+    )
+}
+
+fn decide_by_state(
+    index: &Index,
+    args: &PatchArgs,
+    facts: Option<&DeploymentFacts>,
+    repo: &ImageRef,
+    notes: &mut Vec<String>,
+) -> Result<(Decided, Option<String>)> {
+    let state = read_state(&args.source)?;
+    // The manifest's tag is the deployed release, when it is this repository's and the index
+    // knows it: the check then prefers it when it matches the database exactly.
+    let deployed = facts.and_then(|f| {
+        let img = &f.container.image;
+        (img.canonical_name() == repo.canonical_name())
+            .then(|| img.tag.clone())
+            .flatten()
+            .filter(|t| index.release(t).is_some())
+    });
+    let report = check(
+        index,
+        &state,
+        &CheckOptions {
+            deployed: deployed.clone(),
+            include_prereleases: false,
+        },
+    );
+    notes.extend(report.warnings.iter().cloned());
+    let actionable = matches!(
+        report.verdict,
+        Verdict::Exact | Verdict::UpgradeNeededToStart | Verdict::Fresh
+    );
+    let tag = if actionable {
+        report.recommended.as_ref().map(|r| r.release.tag.clone())
+    } else {
+        None
+    };
+    let applies = match report.verdict {
+        Verdict::Fresh => report
+            .recommended
+            .as_ref()
+            .and_then(|r| index.release(&r.release.tag))
+            .map(|r| r.migrations.len() as usize),
+        _ => report.recommended.as_ref().map(|r| r.applies.len()),
+    };
+    let mut why = report.why.clone();
+    if !actionable {
+        why.push("no patch: fix the database first, then run migtag patch again".into());
+    }
+    let inner = Decision {
+        source: "database",
+        state: Some(StateView::from(&state)),
+        verdict: Some(report.verdict),
+        summary: report.summary.clone(),
+        why,
+        deployed_from_manifest: deployed,
+        actionable,
+    };
+    Ok((Decided { inner, applies }, tag))
+}
+
+fn image_notes(
+    current: &ImageRef,
+    target: &ImageRef,
+    up_to_date: bool,
+    repo_given: bool,
+    notes: &mut Vec<String>,
+) {
+    if current.canonical_name() != target.canonical_name() {
+        notes.push(format!(
+            "the Deployment pulls from {} but the patch uses {}{}",
+            current.name(),
+            target.name(),
+            if repo_given {
+                ""
+            } else {
+                "; pass --image-repo if you mirror Coder's images"
+            }
+        ));
+    }
+    if current.tag.is_none() && current.digest.is_some() {
+        notes.push(format!(
+            "the current image is pinned by digest only ({}): migtag cannot tell which release it runs",
+            current
+        ));
+    }
+    if up_to_date && current.digest.is_some() {
+        notes.push("the tag matches; the digest pin is kept as it is".into());
+    } else if !up_to_date && current.digest.is_some() {
+        notes.push("the patch replaces the digest pin with the tag; pin the new digest again if your policy requires it".into());
+    }
+}
