@@ -214,6 +214,58 @@ pub enum IndexCommand {
     Show,
     /// Build the bundled index from the verified reference tables (a maintainer command).
     Import(ImportArgs),
+    /// Fetch the index from GitHub into the cache (or --out FILE). Uses GITHUB_TOKEN or
+    /// GH_TOKEN when set; a refresh with nothing new costs one request.
+    #[command(after_long_help = EXIT_CODES_HELP)]
+    Update(UpdateArgs),
+    /// Build the index from a local git clone (for air-gapped sites), into the cache or --out.
+    #[command(after_long_help = EXIT_CODES_HELP)]
+    Build(BuildArgs),
+}
+
+/// Which project the index describes (forks differ from coder/coder).
+#[derive(Debug, Args, Clone)]
+pub struct ProjectArgs {
+    /// The repository, owner/name.
+    #[arg(long, value_name = "OWNER/NAME", default_value = "coder/coder")]
+    pub repo: String,
+    /// Folder of the migration files in the repository (sub-folders count, testdata/ not).
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "coderd/database/migrations"
+    )]
+    pub migrations_path: String,
+    /// Container image repository of the releases (image = REPO:TAG).
+    #[arg(long, value_name = "REPO", default_value = "ghcr.io/coder/coder")]
+    pub image: String,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// GitHub API root: GitHub Enterprise is https://HOST/api/v3; a mirror works too.
+    #[arg(long, value_name = "URL", default_value = crate::adapters::github::DEFAULT_API_URL)]
+    pub github_api_url: String,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Write the index to this file instead of the cache (for example data/coder-index.json).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Ignore what the cache remembers (ETags, commits, trees) and fetch everything again.
+    #[arg(long)]
+    pub refresh: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// A clone of the project (with its tags: `git fetch --tags`).
+    #[arg(long, value_name = "PATH")]
+    pub from_git: PathBuf,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Write the index to this file instead of the cache.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@ use crate::cli::CheckArgs;
 use crate::core::check::{check, CheckOptions, CheckReport};
 use crate::core::index::parse_tag;
 use crate::core::observation::{DatabaseInfo, Sessions};
+use crate::core::state::DbState;
 use crate::error::{ExitCode, Result};
 use crate::render;
 
@@ -30,6 +31,11 @@ pub fn run(ctx: &Context, args: CheckArgs) -> Result<ExitCode> {
     }
     let index = ctx.load_index()?;
     let reading = read_source(&args.source)?;
+    if let DbState::Clean(v) | DbState::Dirty(v) = reading.state {
+        if let Some(w) = super::context::beyond_index_warning(&index, v) {
+            ctx.warn(&w);
+        }
+    }
     let opts = CheckOptions {
         deployed: args.deployed,
         include_prereleases: args.include_prereleases,

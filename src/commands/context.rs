@@ -3,9 +3,11 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
+use crate::adapters::cache;
 use crate::bundled;
 use crate::cli::{ColorChoice, Format, GlobalArgs};
 use crate::core::index::Index;
+use crate::core::migration_set::Version;
 use crate::error::{Error, Result};
 use crate::render::style::Style;
 
@@ -30,12 +32,36 @@ impl Context {
         }
     }
 
-    /// The index to decide with: `--index FILE`, else the bundled one.
+    /// The index to decide with: `--index FILE`, else the cached one (`index update` or
+    /// `index build`), else the bundled one. Warns on stderr when it is older than
+    /// [`STALE_AFTER_DAYS`].
     pub fn load_index(&self) -> Result<Index> {
-        if let Some(path) = &self.index_path {
-            return load_index_file(path);
+        self.load_index_with_origin().map(|(index, _)| index)
+    }
+
+    /// Like [`Context::load_index`], also saying which file it came from.
+    pub fn load_index_with_origin(&self) -> Result<(Index, IndexOrigin)> {
+        let (index, origin) = if let Some(path) = &self.index_path {
+            (load_index_file(path)?, IndexOrigin::File(path.clone()))
+        } else {
+            match cache::load_index() {
+                Some(found) => {
+                    let (index, path) = found?;
+                    (index, IndexOrigin::Cache(path))
+                }
+                None => (bundled::load()?, IndexOrigin::Bundled),
+            }
+        };
+        self.info(&format!("index: {}", origin.describe()));
+        if let Some(w) = stale_index_warning(&index, time::OffsetDateTime::now_utc()) {
+            self.warn(&w);
         }
-        bundled::load()
+        Ok((index, origin))
+    }
+
+    /// A warning for humans: always on stderr, so that `--format json` stays one document.
+    pub fn warn(&self, text: &str) {
+        eprintln!("warning: {text}");
     }
 
     /// Prints a report: JSON on stdout, or the human text on stdout.
@@ -52,6 +78,71 @@ impl Context {
             eprintln!("migtag: {text}");
         }
     }
+}
+
+/// Where the index in use came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexOrigin {
+    /// `--index FILE`.
+    File(PathBuf),
+    /// The user's cache folder.
+    Cache(PathBuf),
+    /// Embedded in the binary.
+    Bundled,
+}
+
+impl IndexOrigin {
+    pub fn describe(&self) -> String {
+        match self {
+            IndexOrigin::File(p) => format!("{} (--index)", p.display()),
+            IndexOrigin::Cache(p) => format!("{} (cache)", p.display()),
+            IndexOrigin::Bundled => "bundled in the binary".into(),
+        }
+    }
+}
+
+/// An index older than this many days gets a warning with every answer.
+pub const STALE_AFTER_DAYS: i64 = 30;
+
+/// Whole days between the index's `generated_at` and `now` (`None` when it does not parse).
+pub fn index_age_days(index: &Index, now: time::OffsetDateTime) -> Option<i64> {
+    let at = parse_instant(&index.provenance.generated_at)?;
+    Some((now - at).whole_days())
+}
+
+fn parse_instant(text: &str) -> Option<time::OffsetDateTime> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(text, &Rfc3339) {
+        return Some(t);
+    }
+    let date = time::Date::parse(
+        text,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()?;
+    Some(date.midnight().assume_utc())
+}
+
+/// The warning an old index earns, if it is old.
+pub fn stale_index_warning(index: &Index, now: time::OffsetDateTime) -> Option<String> {
+    let age = index_age_days(index, now)?;
+    (age > STALE_AFTER_DAYS).then(|| {
+        format!(
+            "the index ({}) is {age} days old (generated {}); releases since then are missing: run `migtag index update`",
+            index.provenance.source, index.provenance.generated_at
+        )
+    })
+}
+
+/// The warning when the database has run a migration no release in the index ships.
+pub fn beyond_index_warning(index: &Index, version: Version) -> Option<String> {
+    let max = index.max_known_migration()?;
+    (version > max).then(|| {
+        format!(
+            "the database is at migration {version:06}, beyond the index (highest {max:06}, {} index generated {}): run `migtag index update`",
+            index.provenance.source, index.provenance.generated_at
+        )
+    })
 }
 
 pub fn load_index_file(path: &std::path::Path) -> Result<Index> {
@@ -74,5 +165,37 @@ fn use_color(choice: ColorChoice, format: Format) -> bool {
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
                 && std::io::stdout().is_terminal()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn age_warnings_follow_generated_at() {
+        let mut index = bundled::load().unwrap();
+        let now = time::macros::datetime!(2026-12-01 00:00 UTC);
+        index.provenance.generated_at = "2026-11-27".into();
+        assert_eq!(index_age_days(&index, now), Some(4));
+        assert!(stale_index_warning(&index, now).is_none());
+        index.provenance.generated_at = "2026-10-01T12:00:00Z".into();
+        let w = stale_index_warning(&index, now).unwrap();
+        assert!(
+            w.contains("60 days old") && w.contains("index update"),
+            "{w}"
+        );
+        index.provenance.generated_at = "not a date".into();
+        assert!(stale_index_warning(&index, now).is_none());
+    }
+
+    #[test]
+    fn beyond_index_is_flagged() {
+        let index = bundled::load().unwrap();
+        let max = index.max_known_migration().unwrap();
+        assert!(beyond_index_warning(&index, max).is_none());
+        assert!(beyond_index_warning(&index, max + 1)
+            .unwrap()
+            .contains("index update"));
     }
 }

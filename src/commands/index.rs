@@ -1,11 +1,17 @@
-//! `migtag index`: show the index in use, or import the bundled one from the reference tables.
+//! `migtag index`: show the index in use, fetch it from GitHub (`update`), build it from a
+//! clone (`build`), or import the bundled one from the reference tables (`import`).
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use serde::Serialize;
 
-use crate::cli::{ImportArgs, IndexCommand};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use crate::adapters::{cache, git, github};
+use crate::cli::{BuildArgs, Format, ImportArgs, IndexCommand, ProjectArgs, UpdateArgs};
+use crate::core::index::{Index, Project};
 use crate::core::report::IndexView;
 use crate::error::{Error, ExitCode, Result};
 use crate::input::tables;
@@ -17,6 +23,8 @@ pub fn run(ctx: &Context, cmd: IndexCommand) -> Result<ExitCode> {
     match cmd {
         IndexCommand::Show => show(ctx),
         IndexCommand::Import(args) => import(ctx, args),
+        IndexCommand::Update(args) => update(ctx, args),
+        IndexCommand::Build(args) => build(ctx, args),
     }
 }
 
@@ -24,6 +32,10 @@ pub fn run(ctx: &Context, cmd: IndexCommand) -> Result<ExitCode> {
 struct IndexShow {
     #[serde(flatten)]
     view: IndexView,
+    /// The file the index was read from, or "bundled in the binary".
+    used: String,
+    /// Whole days since `generated_at`.
+    age_days: Option<i64>,
     repo: String,
     migrations_path: String,
     image: String,
@@ -35,11 +47,13 @@ struct IndexShow {
 }
 
 fn show(ctx: &Context) -> Result<ExitCode> {
-    let index = ctx.load_index()?;
+    let (index, origin) = ctx.load_index_with_origin()?;
     let mut lines: Vec<(u64, u64)> = index.releases().iter().map(|r| r.line()).collect();
     lines.dedup();
     let report = IndexShow {
         view: IndexView::new(&index),
+        used: origin.describe(),
+        age_days: super::context::index_age_days(&index, time::OffsetDateTime::now_utc()),
         repo: index.project.repo.clone(),
         migrations_path: index.project.migrations_path.clone(),
         image: index.project.image.clone(),
@@ -69,6 +83,9 @@ fn show(ctx: &Context) -> Result<ExitCode> {
                 }
             );
             let _ = writeln!(out, "detail:        {}", v.detail);
+            let _ = writeln!(out, "read from:     {}", report.used);
+            // The age is in the JSON (`age_days`) and in the stale-index warning; the text
+            // stays the same from one day to the next.
             let _ = writeln!(out, "generated at:  {}", v.generated_at);
             let _ = writeln!(
                 out,
@@ -126,32 +143,174 @@ fn import(ctx: &Context, args: ImportArgs) -> Result<ExitCode> {
     Ok(ExitCode::Success)
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so
-/// that readers never see a half-written file.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let fail = |what: &str, e: std::io::Error| {
-        Error::invalid_input(format!("cannot {what} {}: {e}", path.display()))
-    };
-    std::fs::create_dir_all(dir).map_err(|e| fail("create the folder of", e))?;
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("index.json");
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(fail("write", e));
+/// Kept here for callers of the foundation; the implementation lives with the cache.
+pub use crate::adapters::cache::write_atomically;
+
+/// What `index update` and `index build` report.
+#[derive(Serialize)]
+struct IndexWritten {
+    /// `github` or `git`.
+    source: String,
+    /// Where the index was written.
+    written_to: PathBuf,
+    /// `update` only: true when GitHub said nothing changed (304 on the tag list).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unchanged: Option<bool>,
+    /// `update` only: what it cost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requests: Option<github::FetchStats>,
+    /// `build` only: how many git processes ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    git_calls: Option<usize>,
+    /// Tags and files left out, and why.
+    notes: Vec<String>,
+    index: IndexView,
+}
+
+fn project(args: &ProjectArgs) -> Project {
+    Project {
+        repo: args.repo.clone(),
+        migrations_path: args.migrations_path.trim_end_matches('/').to_string(),
+        image: args.image.clone(),
     }
-    Ok(())
+}
+
+fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    crate::core::snapshot::normalise_date(
+        &now.format(&time::format_description::well_known::Rfc3339)
+            .expect("the current time formats"),
+    )
+    .expect("the current time parses back")
+}
+
+/// Writes the index to `--out`, else to the cache; returns where.
+fn store(index: &Index, out: Option<PathBuf>) -> Result<PathBuf> {
+    let path = match out {
+        Some(p) => p,
+        None => cache::require_root()?.join("index.json"),
+    };
+    write_atomically(&path, index.to_json().as_bytes())?;
+    Ok(path)
+}
+
+fn github_token() -> Option<String> {
+    ["GITHUB_TOKEN", "GH_TOKEN"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok())
+        .map(|t| t.trim().to_string())
+        .find(|t| !t.is_empty())
+}
+
+fn update(ctx: &Context, args: UpdateArgs) -> Result<ExitCode> {
+    if ctx.offline {
+        return Err(Error::usage(
+            "`index update` fetches from GitHub, and --offline forbids the network",
+        )
+        .with_hint(
+            "drop --offline, or build the index from a clone: `migtag index build --from-git PATH`",
+        ));
+    }
+    let source = github::GithubSource {
+        api_url: args.github_api_url.trim_end_matches('/').to_string(),
+        project: project(&args.project),
+        token: github_token(),
+    };
+    let cache_name = github::GithubCache::file_name(&source);
+    let mut state = if args.refresh {
+        None
+    } else {
+        cache::read(&cache_name).and_then(|t| github::GithubCache::from_json(&t, &source))
+    }
+    .unwrap_or_else(|| github::GithubCache::new(&source));
+    let before = state.clone();
+    let opts = github::FetchOptions {
+        progress: ctx.format == Format::Human && std::io::stderr().is_terminal(),
+        ..Default::default()
+    };
+    ctx.info(&format!(
+        "fetching {}/repos/{} ({}), {}",
+        source.api_url,
+        source.project.repo,
+        source.project.migrations_path,
+        if source.token.is_some() {
+            "with a token"
+        } else {
+            "anonymously (60 requests an hour)"
+        }
+    ));
+    let result = github::update(&source, &mut state, &opts, &now_rfc3339());
+    // Keep what was fetched even when the run failed half-way, so the next one resumes.
+    if state != before && cache::root().is_some() {
+        if let Err(e) = cache::write(&cache_name, state.to_json().as_bytes()) {
+            ctx.warn(&format!("could not save the GitHub cache: {e}"));
+        }
+    }
+    let done = result?;
+    let written_to = store(&done.index, args.out)?;
+    let report = IndexWritten {
+        source: "github".into(),
+        written_to,
+        unchanged: Some(done.unchanged),
+        requests: Some(done.stats),
+        git_calls: None,
+        notes: done.notes,
+        index: IndexView::new(&done.index),
+    };
+    ctx.emit(|| render::json(&report), |s| written_human(&report, s));
+    Ok(ExitCode::Success)
+}
+
+fn build(ctx: &Context, args: BuildArgs) -> Result<ExitCode> {
+    let done = git::build(&args.from_git, project(&args.project), &now_rfc3339())?;
+    let written_to = store(&done.index, args.out)?;
+    let report = IndexWritten {
+        source: "git".into(),
+        written_to,
+        unchanged: None,
+        requests: None,
+        git_calls: Some(done.git_calls),
+        notes: done.notes,
+        index: IndexView::new(&done.index),
+    };
+    ctx.emit(|| render::json(&report), |s| written_human(&report, s));
+    Ok(ExitCode::Success)
+}
+
+fn written_human(report: &IndexWritten, style: render::style::Style) -> String {
+    let mut out = String::new();
+    let v = &report.index;
+    let what = match report.unchanged {
+        Some(true) => "the index is up to date (GitHub answered 304 Not Modified for the tag list)"
+            .to_string(),
+        _ => format!(
+            "built the index from {}: {} releases{}",
+            v.detail,
+            v.releases,
+            v.newest_tag
+                .as_ref()
+                .map(|t| format!(" up to {t}"))
+                .unwrap_or_default()
+        ),
+    };
+    let _ = writeln!(out, "{}", style.good(&what));
+    let _ = writeln!(out, "written to: {}", report.written_to.display());
+    if let Some(r) = &report.requests {
+        let _ = writeln!(
+            out,
+            "requests:   {} ({} answered 304, {} retried): {} tag pages, {} commits, {} trees",
+            r.requests, r.not_modified, r.retries, r.tag_pages, r.commits_fetched, r.trees_fetched
+        );
+    }
+    if let Some(n) = report.git_calls {
+        let _ = writeln!(out, "git calls:  {n}");
+    }
+    if !report.notes.is_empty() {
+        let _ = writeln!(out, "\nskipped:");
+        for n in &report.notes {
+            let _ = writeln!(out, "  - {n}");
+        }
+    }
+    let _ = writeln!(out, "{}", style.dim(&render::human::index_line(v)));
+    out
 }

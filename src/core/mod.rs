@@ -15,6 +15,7 @@ pub mod observation;
 pub mod patch;
 pub mod report;
 pub mod shell;
+pub mod snapshot;
 pub mod state;
 pub mod writers;
 

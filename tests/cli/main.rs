@@ -9,5 +9,6 @@ mod core_table;
 mod db;
 mod examples;
 mod help;
+mod index_sources;
 mod patch;
 mod pg;
