@@ -101,6 +101,22 @@ pub struct SourceArgs {
     /// Pasted output of `SELECT * FROM schema_migrations;` (a file, or - for stdin).
     #[arg(long, value_name = "FILE|-")]
     pub psql: Option<String>,
+    /// Read the live database: a postgres:// URL or a libpq `key=value` string. Without any
+    /// source flag, CODER_PG_CONNECTION_URL, then DATABASE_URL, then the PG* variables (and
+    /// ~/.pgpass) are used. Read-only; prefer PGPASSWORD or ~/.pgpass to a password on the
+    /// command line.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["version", "psql"], help_heading = "Live database")]
+    pub db: Option<String>,
+    /// With a database: bound on the whole connect (DNS, TCP, TLS, authentication).
+    /// Default: connect_timeout of the URL, else 10s.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with_all = ["version", "psql"], help_heading = "Live database")]
+    pub connect_timeout: Option<std::time::Duration>,
+    /// With a database: how long any statement may wait for a lock (lock_timeout) [default: 2s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with_all = ["version", "psql"], help_heading = "Live database")]
+    pub lock_timeout: Option<std::time::Duration>,
+    /// With a database: how long any statement may run (statement_timeout) [default: 10s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with_all = ["version", "psql"], help_heading = "Live database")]
+    pub statement_timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -230,4 +246,44 @@ pub struct CompletionsArgs {
     /// The shell to generate completions for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+/// `500ms`, `2s`, `1.5s`, `1m`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (t, 1.0)
+    };
+    let value: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration: use 500ms, 2s, 1.5s or 1m"))?;
+    if !value.is_finite() || value <= 0.0 || value * scale > 86_400.0 {
+        return Err(format!("`{text}` must be more than zero and at most a day"));
+    }
+    Ok(std::time::Duration::from_secs_f64(value * scale))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
+        for bad in ["", "0s", "-1s", "abc", "2h", "1e9"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 }

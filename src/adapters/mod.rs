@@ -2,3 +2,4 @@
 //! Kubernetes manifests, the cache folder). Each turns what it reads into core types.
 
 pub mod kube;
+pub mod postgres;

@@ -1,28 +1,54 @@
 //! `migtag check`: which image matches the database now.
 
+use serde::Serialize;
+
 use crate::cli::CheckArgs;
-use crate::core::check::{check, CheckOptions};
+use crate::core::check::{check, CheckOptions, CheckReport};
 use crate::core::index::parse_tag;
+use crate::core::observation::{DatabaseInfo, Sessions};
 use crate::error::{ExitCode, Result};
 use crate::render;
 
 use super::context::Context;
-use super::source::read_state;
+use super::source::read_source;
+
+/// The check report, plus where it was read and who else is connected when the source is a
+/// live database.
+#[derive(Serialize)]
+struct CheckOutput<'a> {
+    #[serde(flatten)]
+    report: &'a CheckReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<&'a DatabaseInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sessions: Option<&'a Sessions>,
+}
 
 pub fn run(ctx: &Context, args: CheckArgs) -> Result<ExitCode> {
     if let Some(tag) = &args.deployed {
         parse_tag(tag).map_err(|e| e.context("--deployed"))?;
     }
     let index = ctx.load_index()?;
-    let state = read_state(&args.source)?;
+    let reading = read_source(&args.source)?;
     let opts = CheckOptions {
         deployed: args.deployed,
         include_prereleases: args.include_prereleases,
     };
-    let report = check(&index, &state, &opts);
+    let report = check(&index, &reading.state, &opts);
+    let out = CheckOutput {
+        report: &report,
+        database: reading.db.as_ref().map(|o| &o.database),
+        sessions: reading.db.as_ref().map(|o| &o.sessions),
+    };
     ctx.emit(
-        || render::json(&report),
-        |s| render::human::check(&report, s),
+        || render::json(&out),
+        |s| {
+            let mut text = render::human::check(&report, s);
+            if let Some(obs) = &reading.db {
+                text.push_str(&render::db::observation(obs, s));
+            }
+            text
+        },
     );
     Ok(report.exit_code())
 }

@@ -1,24 +1,58 @@
-//! Where the database state comes from: `--version N [--dirty]`, `--psql FILE|-`.
+//! Where the database state comes from: `--db URL` (or the environment chain),
+//! `--version N [--dirty]`, `--psql FILE|-`.
 
 use std::io::Read;
 
+use crate::adapters::postgres::{self, Limits, ProcessEnv};
 use crate::cli::SourceArgs;
+use crate::core::observation::DbObservation;
 use crate::core::state::DbState;
 use crate::error::{Error, Result};
 use crate::input::psql;
 
+/// The state, and when it came from a live database, everything else that look saw.
+#[derive(Debug, Clone)]
+pub struct SourceReading {
+    pub state: DbState,
+    pub db: Option<DbObservation>,
+}
+
 /// Reads the state from whichever source the user gave.
 pub fn read_state(args: &SourceArgs) -> Result<DbState> {
+    read_source(args).map(|r| r.state)
+}
+
+/// Reads the state, keeping the database observation (sessions, server, schema) when the
+/// source is a live database.
+pub fn read_source(args: &SourceArgs) -> Result<SourceReading> {
     if let Some(v) = args.version {
-        return Ok(DbState::from_row(v, args.dirty));
+        return Ok(SourceReading {
+            state: DbState::from_row(v, args.dirty),
+            db: None,
+        });
     }
     if let Some(path) = &args.psql {
         let text = read_text(path)?;
-        return psql::parse(&text).map_err(|e| e.context(format!("--psql {path}")));
+        let state = psql::parse(&text).map_err(|e| e.context(format!("--psql {path}")))?;
+        return Ok(SourceReading { state, db: None });
     }
-    Err(Error::usage(
-        "no database state given: pass --version N [--dirty], or --psql FILE (- for stdin)",
-    ))
+    let Some(settings) = postgres::resolve(args.db.as_deref(), &ProcessEnv)? else {
+        return Err(Error::usage(
+            "no database state given: pass --db URL, --version N [--dirty], or --psql FILE (- for stdin); \
+             or set CODER_PG_CONNECTION_URL, DATABASE_URL or the PG* variables",
+        ));
+    };
+    let limits = Limits::new(
+        &settings,
+        args.connect_timeout,
+        args.lock_timeout,
+        args.statement_timeout,
+    );
+    let observation = postgres::observe(&settings, &limits)?;
+    Ok(SourceReading {
+        state: observation.state.clone(),
+        db: Some(observation),
+    })
 }
 
 /// Reads a file, or stdin for `-`.

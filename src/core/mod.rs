@@ -11,6 +11,7 @@ pub mod image_ref;
 pub mod index;
 pub mod k8s_name;
 pub mod migration_set;
+pub mod observation;
 pub mod patch;
 pub mod report;
 pub mod shell;

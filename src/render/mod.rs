@@ -1,5 +1,6 @@
 //! Renderers: turn a report into text for humans or one JSON document. Nothing else prints.
 
+pub mod db;
 pub mod human;
 pub mod patch;
 pub mod style;

@@ -6,6 +6,8 @@ mod common;
 mod bundled;
 mod check;
 mod core_table;
+mod db;
 mod examples;
 mod help;
 mod patch;
+mod pg;

@@ -1,0 +1,496 @@
+//! Reads the state of a live Coder database, safely: one connection, read-only, bounded in
+//! time, and never behind a running migration.
+//!
+//! - Every session is read-only (`default_transaction_read_only=on`), with `lock_timeout` and
+//!   `statement_timeout`, all sent in the startup packet, so no `SET` is ever sent; the whole
+//!   connect is bounded; `application_name` is `migtag` unless the user names another.
+//! - Before reading `schema_migrations`, one survey query looks in `pg_locks` for Coder's
+//!   migration lock and for ACCESS EXCLUSIVE locks on the table (held or queued). When one is
+//!   there, the state is `InProgress` and the table is not read at all.
+//! - At most two query round trips: the survey (state, locks and sessions as one JSON
+//!   document), then `SELECT version, dirty`. A third happens only when a migration starts
+//!   between the two, to say who took the lock.
+//!
+//! What lives elsewhere: settings parsing (`settings`, `pgpass`), TLS (`tls`), error wording
+//! (`errors`), the SQL (`survey`). The decision about what the state means is in `core`.
+
+pub mod errors;
+pub mod pgpass;
+pub mod settings;
+pub mod survey;
+pub mod tls;
+
+use std::time::Duration;
+
+use tokio_postgres::{SimpleQueryMessage, SimpleQueryRow};
+
+use crate::core::observation::{DatabaseInfo, DbObservation, Sessions};
+use crate::core::state::{DbState, MigrationInProgress};
+use crate::error::{Error, Result};
+
+pub use settings::{resolve, ConnectSettings, Env, Origin, ProcessEnv};
+use survey::{ActivityRow, Survey};
+use tls::Verification;
+
+/// Coder's supported servers start at 13; older ones lack what the survey reads.
+pub const MIN_SERVER_MAJOR: u32 = 13;
+
+/// The bounds of one observation.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The whole connect: DNS, TCP, TLS, authentication.
+    pub connect_timeout: Duration,
+    /// How long any statement may wait for a lock (server-side `lock_timeout`).
+    pub lock_timeout: Duration,
+    /// How long any statement may run (server-side `statement_timeout`).
+    pub statement_timeout: Duration,
+}
+
+impl Limits {
+    pub const DEFAULT_CONNECT: Duration = Duration::from_secs(10);
+    pub const DEFAULT_LOCK: Duration = Duration::from_secs(2);
+    pub const DEFAULT_STATEMENT: Duration = Duration::from_secs(10);
+
+    /// Flags first, then the connection string's `connect_timeout`, then the defaults.
+    pub fn new(
+        settings: &ConnectSettings,
+        connect: Option<Duration>,
+        lock: Option<Duration>,
+        statement: Option<Duration>,
+    ) -> Limits {
+        Limits {
+            connect_timeout: connect
+                .or(settings.connect_timeout)
+                .unwrap_or(Self::DEFAULT_CONNECT),
+            lock_timeout: lock.unwrap_or(Self::DEFAULT_LOCK),
+            statement_timeout: statement.unwrap_or(Self::DEFAULT_STATEMENT),
+        }
+    }
+
+    /// The settings sent in the startup packet; the user's options cannot override them.
+    fn session_settings(&self) -> Vec<(&'static str, String)> {
+        let ms = |d: Duration| format!("{}ms", d.as_millis().max(1));
+        vec![
+            ("default_transaction_read_only", "on".into()),
+            ("lock_timeout", ms(self.lock_timeout)),
+            ("statement_timeout", ms(self.statement_timeout)),
+            (
+                "idle_in_transaction_session_timeout",
+                ms(self.statement_timeout),
+            ),
+        ]
+    }
+}
+
+/// Connects, looks, disconnects.
+pub fn observe(settings: &ConnectSettings, limits: &Limits) -> Result<DbObservation> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
+    runtime
+        .block_on(observe_async(settings, limits))
+        .map_err(|e| errors::scrub(e, settings))
+}
+
+async fn observe_async(settings: &ConnectSettings, limits: &Limits) -> Result<DbObservation> {
+    let plan = tls::plan(settings)?;
+    let config = wire_config(settings, limits, plan.mode);
+    let connecting = config.connect(plan.connector);
+    let (client, connection) = match tokio::time::timeout(limits.connect_timeout, connecting).await
+    {
+        Err(_) => {
+            return Err(errors::connect_timed_out(
+                settings,
+                limits.connect_timeout.as_secs_f64(),
+            ))
+        }
+        Ok(Err(e)) => {
+            return Err(errors::connect_failed(
+                &e,
+                &errors::Where {
+                    settings,
+                    roots: &plan.roots,
+                },
+            ))
+        }
+        Ok(Ok(pair)) => pair,
+    };
+    let server_version = connection
+        .parameter("server_version")
+        .unwrap_or_default()
+        .to_string();
+    check_server_version(&server_version, &settings.target())?;
+    let driver = tokio::spawn(connection);
+
+    let result = read(&client, settings, limits, plan.verification).await;
+
+    // Close politely (Terminate), so the server logs a normal disconnection.
+    drop(client);
+    let _ = tokio::time::timeout(Duration::from_secs(1), driver).await;
+    result
+}
+
+fn wire_config(
+    settings: &ConnectSettings,
+    limits: &Limits,
+    mode: tokio_postgres::config::SslMode,
+) -> tokio_postgres::Config {
+    let mut c = tokio_postgres::Config::new();
+    for h in &settings.hosts {
+        match h {
+            settings::Host::Tcp(name) => c.host(name),
+            settings::Host::Unix(path) => c.host_path(path),
+        };
+    }
+    for a in &settings.hostaddrs {
+        c.hostaddr(*a);
+    }
+    for p in &settings.ports {
+        c.port(*p);
+    }
+    c.user(&settings.user);
+    if let Some(p) = &settings.password {
+        c.password(p.expose());
+    }
+    c.dbname(&settings.dbname);
+    c.application_name(settings.application_name.as_deref().unwrap_or("migtag"));
+    c.options(settings.startup_options(&limits.session_settings()));
+    c.ssl_mode(mode);
+    c.connect_timeout(limits.connect_timeout);
+    c
+}
+
+/// Refuses servers older than [`MIN_SERVER_MAJOR`], from the version the server announced.
+pub fn check_server_version(announced: &str, target: &str) -> Result<()> {
+    let major: Option<u32> = announced
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|m| m.parse().ok());
+    match major {
+        Some(m) if m >= MIN_SERVER_MAJOR => Ok(()),
+        Some(_) => Err(Error::database(format!(
+            "{target} runs PostgreSQL {announced}, older than {MIN_SERVER_MAJOR}: migtag (and Coder) need PostgreSQL {MIN_SERVER_MAJOR} or newer"
+        ))
+        .with_hint("read the state with `psql -c 'SELECT * FROM schema_migrations'` and pass it with --psql -")),
+        None => Ok(()),
+    }
+}
+
+async fn read(
+    client: &tokio_postgres::Client,
+    settings: &ConnectSettings,
+    limits: &Limits,
+    verification: Verification,
+) -> Result<DbObservation> {
+    let bound = limits.statement_timeout + limits.lock_timeout + Duration::from_secs(2);
+    let survey = run_survey(client, settings, bound).await?;
+    if survey.read_only != "on" {
+        return Err(Error::database(format!(
+            "{}: the session is not read-only (transaction_read_only = {}); migtag stops rather than risk a write",
+            settings.target(),
+            survey.read_only
+        ))
+        .with_hint("a connection pooler may drop startup options; connect to PostgreSQL directly"));
+    }
+    let state = match in_progress(&survey) {
+        Some(m) => DbState::InProgress(m),
+        None => match read_table(client, settings, &survey, bound).await {
+            Err(e) if is_lock_timeout(&e) => {
+                // A migration took the lock between the survey and the read: say who.
+                let again = run_survey(client, settings, bound).await?;
+                match in_progress(&again) {
+                    Some(m) => DbState::InProgress(m),
+                    None => {
+                        return Err(errors::query_failed(
+                            &e,
+                            settings,
+                            "reading schema_migrations",
+                        ))
+                    }
+                }
+            }
+            Err(e) => {
+                return Err(errors::query_failed(
+                    &e,
+                    settings,
+                    "reading schema_migrations",
+                ))
+            }
+            Ok(state) => state?,
+        },
+    };
+    let rows: Vec<_> = survey
+        .sessions
+        .iter()
+        .map(ActivityRow::to_session)
+        .collect();
+    let transport = if settings.only_unix_sockets() {
+        "unix socket".to_string()
+    } else if survey.ssl == Some(true) {
+        match verification {
+            Verification::None => "tls (certificate not verified)".to_string(),
+            Verification::Ca => "tls (verify-ca)".to_string(),
+            Verification::Full => "tls (verify-full)".to_string(),
+        }
+    } else {
+        "plain tcp (no tls)".to_string()
+    };
+    Ok(DbObservation {
+        state,
+        database: DatabaseInfo {
+            target: settings.target(),
+            database: survey.database.clone(),
+            user: survey.user.clone(),
+            schema: survey.schema.clone(),
+            server_version: survey.server_version.clone(),
+            server_version_num: survey.server_version_num,
+            transport,
+            backend_pid: survey.pid,
+            notes: settings.notes.clone(),
+        },
+        sessions: Sessions::summarise(&rows, &survey.user),
+    })
+}
+
+async fn run_survey(
+    client: &tokio_postgres::Client,
+    settings: &ConnectSettings,
+    bound: Duration,
+) -> Result<Survey> {
+    let rows = simple(client, &survey::survey_sql(), bound)
+        .await
+        .ok_or_else(|| timed_out(settings))?
+        .map_err(|e| errors::query_failed(&e, settings, "reading pg_locks and pg_stat_activity"))?;
+    let text = rows
+        .first()
+        .and_then(|r| r.get(0))
+        .ok_or_else(|| Error::internal("the survey returned no row"))?;
+    survey::parse_survey(text)
+}
+
+/// Reads the state from the table, or says there is none. The outer `Result` is the query,
+/// the inner one the meaning of what it returned.
+async fn read_table(
+    client: &tokio_postgres::Client,
+    settings: &ConnectSettings,
+    survey: &Survey,
+    bound: Duration,
+) -> std::result::Result<Result<DbState>, tokio_postgres::Error> {
+    if survey.schema.is_none() {
+        return Ok(Err(Error::database(format!(
+            "{}: search_path names no existing schema, so Coder would have nowhere to keep schema_migrations",
+            settings.target()
+        ))
+        .with_hint("check search_path in the connection string against the schemas of the database")));
+    }
+    if survey.v1 {
+        return Ok(Ok(DbState::V1));
+    }
+    let Some(table) = &survey.table else {
+        return Ok(Ok(DbState::Fresh));
+    };
+    if let Err(e) = survey::check_shape(table) {
+        return Ok(Err(e));
+    }
+    if !table.can_select {
+        return Ok(Err(Error::database(format!(
+            "{}: role {} may not read {} (permission denied)",
+            settings.target(),
+            survey.user,
+            table.qualified
+        ))
+        .with_hint(format!(
+            "GRANT SELECT ON {} TO {};",
+            table.qualified,
+            quote_ident(&survey.user)
+        ))));
+    }
+    let rows = match simple(client, &survey::rows_sql(&table.qualified), bound).await {
+        None => return Ok(Err(timed_out(settings))),
+        Some(r) => r?,
+    };
+    let pairs: Vec<(Option<String>, Option<String>)> = rows
+        .iter()
+        .map(|r| (r.get(0).map(str::to_string), r.get(1).map(str::to_string)))
+        .collect();
+    Ok(
+        survey::parse_rows(&table.qualified, &pairs).map(|row| match row {
+            None => DbState::Fresh,
+            Some((v, dirty)) => DbState::from_row(v, dirty),
+        }),
+    )
+}
+
+/// One simple-protocol query: one round trip. `None` when it outlives `bound`.
+async fn simple(
+    client: &tokio_postgres::Client,
+    sql: &str,
+    bound: Duration,
+) -> Option<std::result::Result<Vec<SimpleQueryRow>, tokio_postgres::Error>> {
+    let run = client.simple_query(sql);
+    let msgs = tokio::time::timeout(bound, run).await.ok()?;
+    Some(msgs.map(|m| {
+        m.into_iter()
+            .filter_map(|m| match m {
+                SimpleQueryMessage::Row(r) => Some(r),
+                _ => None,
+            })
+            .collect()
+    }))
+}
+
+fn timed_out(settings: &ConnectSettings) -> Error {
+    Error::database(format!(
+        "{}: the server did not answer in time",
+        settings.target()
+    ))
+    .with_hint("the server or the network is slow; raise --statement-timeout")
+}
+
+fn is_lock_timeout(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE)
+}
+
+fn quote_ident(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !s.is_empty()
+    {
+        s.to_string()
+    } else {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    }
+}
+
+/// The migration holding the lock, from the survey: Coder's advisory lock first, then a held
+/// ACCESS EXCLUSIVE lock on schema_migrations, then a queued one (a read would wait behind it).
+pub fn in_progress(s: &Survey) -> Option<MigrationInProgress> {
+    let advisory = s.locks.iter().find(|l| l.kind == "advisory" && l.granted);
+    let held = s.locks.iter().find(|l| l.kind == "relation" && l.granted);
+    let queued = s.locks.iter().find(|l| l.kind == "relation" && !l.granted);
+    let table = s
+        .table
+        .as_ref()
+        .map(|t| t.qualified.clone())
+        .unwrap_or_else(|| "schema_migrations".into());
+    let (lock, pid) = match (advisory, held, queued) {
+        (Some(a), Some(h), _) if a.pid == h.pid => (
+            format!("Coder's migration lock (pg_advisory_xact_lock({})) and an ACCESS EXCLUSIVE lock on {table}", survey::CODER_LOCK_KEY),
+            a.pid,
+        ),
+        (Some(a), _, _) => (
+            format!("Coder's migration lock (pg_advisory_xact_lock({}))", survey::CODER_LOCK_KEY),
+            a.pid,
+        ),
+        (None, Some(h), _) => (format!("an ACCESS EXCLUSIVE lock on {table}"), h.pid),
+        (None, None, Some(q)) => (
+            format!("a queued ACCESS EXCLUSIVE lock request on {table} (a read would wait behind it)"),
+            q.pid,
+        ),
+        (None, None, None) => return None,
+    };
+    let holder = pid.and_then(|p| s.sessions.iter().find(|a| a.pid == p));
+    Some(MigrationInProgress {
+        lock,
+        pid,
+        xact_start: holder.and_then(|h| h.xact_start.clone()),
+        xact_seconds: holder
+            .and_then(|h| h.xact_seconds)
+            .map(|x| x.max(0.0).round() as u64),
+        query: holder.and_then(ActivityRow::display_query),
+        application_name: holder
+            .and_then(|h| h.application_name.clone())
+            .filter(|a| !a.is_empty()),
+        client_addr: holder.and_then(|h| h.client_addr.clone()),
+        state: holder.and_then(|h| h.state.clone()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_servers_are_refused_with_their_version() {
+        let e =
+            check_server_version("12.17 (Debian 12.17-1)", "postgres://u@h:5432/d").unwrap_err();
+        assert_eq!(e.exit_code(), crate::ExitCode::Database);
+        assert!(e.message().contains("PostgreSQL 12.17"), "{e}");
+        assert!(e.message().contains("13 or newer"), "{e}");
+        assert!(check_server_version("9.6.24", "t").is_err());
+        assert!(check_server_version("13.0", "t").is_ok());
+        assert!(check_server_version("15.6 (Debian 15.6-1)", "t").is_ok());
+        assert!(check_server_version("17beta1", "t").is_ok());
+    }
+
+    #[test]
+    fn safety_settings_come_last_in_the_options() {
+        let env = settings::tests::MapEnv::new(&[]);
+        let s = resolve(
+            Some("postgres://u@h/d?options=-c%20default_transaction_read_only%3Doff"),
+            &env,
+        )
+        .unwrap()
+        .unwrap();
+        let limits = Limits::new(&s, None, Some(Duration::from_millis(1500)), None);
+        let opts = s.startup_options(&limits.session_settings());
+        assert!(
+            opts.starts_with("-c default_transaction_read_only=off"),
+            "{opts}"
+        );
+        assert!(opts.ends_with(
+            "-c default_transaction_read_only=on -c lock_timeout=1500ms -c statement_timeout=10000ms -c idle_in_transaction_session_timeout=10000ms"
+        ), "{opts}");
+        assert_eq!(limits.connect_timeout, Limits::DEFAULT_CONNECT);
+    }
+
+    fn survey_with(locks: &str, sessions: &str) -> Survey {
+        survey::parse_survey(&format!(
+            r#"{{"server_version_num":150006,"server_version":"15.6","database":"coder","user":"coder",
+               "schema":"public","pid":1,"read_only":"on","ssl":false,
+               "table":{{"relkind":"r","schema":"public","qualified":"public.schema_migrations","can_select":true,
+                         "columns":[{{"name":"version","type":"bigint"}},{{"name":"dirty","type":"boolean"}}]}},
+               "v1":false,"locks":{locks},"sessions":{sessions}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn in_progress_prefers_the_advisory_holder_and_fills_details() {
+        let s = survey_with(
+            r#"[{"pid":42,"granted":true,"kind":"advisory"},{"pid":42,"granted":true,"kind":"relation"},{"pid":43,"granted":false,"kind":"advisory"}]"#,
+            r#"[{"pid":42,"user":"coder","application_name":"coderd","client_addr":"10.0.0.7","state":"active",
+                 "xact_seconds":61.6,"state_seconds":1.0,"xact_start":"2026-01-01T00:00:00Z","wait_event_type":null,
+                 "wait_event":null,"query":"ALTER TABLE api_keys\n   ADD COLUMN x int","hidden":false,"blocked_by":null}]"#,
+        );
+        let m = in_progress(&s).unwrap();
+        assert_eq!(m.pid, Some(42));
+        assert!(
+            m.lock.contains("1037453835920848937") && m.lock.contains("ACCESS EXCLUSIVE"),
+            "{}",
+            m.lock
+        );
+        assert_eq!(m.xact_seconds, Some(62));
+        assert_eq!(
+            m.query.as_deref(),
+            Some("ALTER TABLE api_keys ADD COLUMN x int")
+        );
+        assert_eq!(m.application_name.as_deref(), Some("coderd"));
+        assert_eq!(m.client_addr.as_deref(), Some("10.0.0.7"));
+    }
+
+    #[test]
+    fn queued_exclusive_request_counts_and_no_lock_means_not_in_progress() {
+        let s = survey_with(r#"[{"pid":7,"granted":false,"kind":"relation"}]"#, "[]");
+        let m = in_progress(&s).unwrap();
+        assert!(m.lock.contains("queued"), "{}", m.lock);
+        assert_eq!(m.query, None);
+        assert!(in_progress(&survey_with("[]", "[]")).is_none());
+        assert!(in_progress(&survey_with(
+            r#"[{"pid":7,"granted":false,"kind":"advisory"}]"#,
+            "[]"
+        ))
+        .is_none());
+    }
+}
