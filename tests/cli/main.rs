@@ -8,6 +8,8 @@ mod check;
 mod core_table;
 mod db;
 mod examples;
+mod gate_manifest;
 mod help;
 mod patch;
 mod pg;
+mod runbook;
