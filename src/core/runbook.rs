@@ -496,7 +496,7 @@ impl<'a> Builder<'a> {
     fn recovery(&mut self, images: &[(Option<String>, ImageRef)], dirty: Option<Version>) {
         self.inspect();
         self.scale_to_zero();
-        self.sessions();
+        self.sessions(false);
         self.terminate(None);
         self.schema_migrations(dirty.is_some());
         if let (Some(v), Some(advice)) = (dirty, self.input.check.dirty.as_ref()) {
@@ -524,11 +524,7 @@ impl<'a> Builder<'a> {
             "when the lock is gone, run `migtag runbook` again: the recorded version is final only then"
                 .into(),
         );
-        let lock_holder = format!(
-            "SELECT a.pid, a.application_name, a.client_addr, a.state, now() - a.xact_start AS running_for, left(a.query, 120) AS query \
-             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-             WHERE l.locktype = 'advisory' AND l.classid = 241551044 AND l.objid = 1626191913 AND l.objsubid = 1;"
-        );
+        let lock_holder = LOCK_HOLDER_SQL.to_string();
         let mut commands = vec![RunbookCommand::sql(lock_holder, Effect::Read)
             .labelled("who holds Coder's migration lock (empty once it is done)")];
         commands.push(
@@ -556,7 +552,7 @@ impl<'a> Builder<'a> {
                 f.message
             ));
         }
-        self.sessions();
+        self.sessions(true);
         self.terminate(Some(m));
     }
 
@@ -661,7 +657,7 @@ impl<'a> Builder<'a> {
         });
     }
 
-    fn sessions(&mut self) {
+    fn sessions(&mut self, in_progress: bool) {
         let statement = format!(
             "SELECT pid, usename, application_name, client_addr, state, now() - xact_start AS xact_age, wait_event_type, left(query, 80) AS query \
              FROM pg_stat_activity WHERE datname = {} AND pid <> pg_backend_pid() ORDER BY xact_start NULLS LAST;",
@@ -674,9 +670,15 @@ impl<'a> Builder<'a> {
         self.steps.push(Step {
             id: StepId::Sessions,
             title: format!("See who is still connected to {}", self.db_name()),
-            why: "Sessions left by old pods, or idle inside a transaction, can hold locks that a migration waits for until probes \
-                  kill it. Once Coder is at 0 replicas, what is left is someone else: find out who before ending anything."
-                .into(),
+            why: if in_progress {
+                "Sessions of old pods, or idle inside a transaction, can hold locks the running migration waits for; \
+                 pg_stat_activity shows them with wait_event_type Lock. Find out who before ending anything."
+                    .into()
+            } else {
+                "Sessions left by old pods, or idle inside a transaction, can hold locks that a migration waits for until probes \
+                 kill it. Once Coder is at 0 replicas, what is left is someone else: find out who before ending anything."
+                    .into()
+            },
             destructive: false,
             last_resort: false,
             commands: vec![RunbookCommand::sql(statement, Effect::Read)],
@@ -697,9 +699,12 @@ impl<'a> Builder<'a> {
             )),
             Some(d) => {
                 notes.push(format!(
-                    "when migtag looked, it would have ended all {} other session{} on `{}`: {}",
-                    d.sessions.total,
-                    if d.sessions.total == 1 { "" } else { "s" },
+                    "when migtag looked, it would have ended {} on `{}`: {}",
+                    if d.sessions.total == 1 {
+                        "the 1 other session".to_string()
+                    } else {
+                        format!("all {} other sessions", d.sessions.total)
+                    },
                     d.database.database,
                     counts(&d.sessions.by_application)
                 ));
@@ -734,9 +739,16 @@ impl<'a> Builder<'a> {
         self.steps.push(Step {
             id: StepId::TerminateSessions,
             title: format!("LAST RESORT: end the other sessions on {}", self.db_name()),
-            why: "Only if the migration keeps waiting for locks after Coder is scaled to 0 (Coder's troubleshooting guide: \
-                  \"as a last resort\"). It cuts off every other client of the database mid-work; their open transactions roll back."
-                .into(),
+            why: if holder.is_some() {
+                "Only if the migration stays stuck behind a lock that another session will not release (Coder's troubleshooting \
+                 guide: \"as a last resort\"). It cuts off every other client of the database mid-work, the migration included; \
+                 their open transactions roll back."
+                    .into()
+            } else {
+                "Only if the migration keeps waiting for locks after Coder is scaled to 0 (Coder's troubleshooting guide: \
+                 \"as a last resort\"). It cuts off every other client of the database mid-work; their open transactions roll back."
+                    .into()
+            },
             destructive: true,
             last_resort: true,
             commands: vec![RunbookCommand::sql(statement, Effect::Destructive)],
@@ -1140,6 +1152,12 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// Who holds Coder's migration lock: `pg_advisory_xact_lock(1037453835920848937)` shows in
+/// `pg_locks` as classid 241551044, objid 1626191913, objsubid 1.
+const LOCK_HOLDER_SQL: &str = "SELECT a.pid, a.application_name, a.client_addr, a.state, now() - a.xact_start AS running_for, left(a.query, 120) AS query \
+             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+             WHERE l.locktype = 'advisory' AND l.classid = 241551044 AND l.objid = 1626191913 AND l.objsubid = 1;";
+
 /// The liveness probe of Coder's upgrade-troubleshooting guide: 90 x 10 s = 15 minutes.
 pub const GUIDE_LIVENESS_PROBE: &str = "\
 livenessProbe:
@@ -1255,5 +1273,212 @@ fn short_tags(tags: &[String]) -> String {
         )
     } else {
         tags.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::check::{check, CheckOptions};
+    use crate::core::observation::{DatabaseInfo, SessionRow, Sessions};
+
+    fn index() -> Index {
+        crate::bundled::load().unwrap()
+    }
+
+    fn build_for(
+        index: &Index,
+        state: DbState,
+        db: Option<&DbObservation>,
+        deployed: Option<&str>,
+    ) -> Runbook {
+        let report = check(
+            index,
+            &state,
+            &CheckOptions {
+                deployed: deployed.map(str::to_string),
+                include_prereleases: false,
+            },
+        );
+        let repo = ImageRef::parse_repository("ghcr.io/coder/coder").unwrap();
+        build(&RunbookInput {
+            index,
+            check: &report,
+            state: &state,
+            db,
+            deployment: None,
+            findings: &[],
+            target: RunbookTarget {
+                namespace: Some("coder"),
+                deployment: "coder",
+                container: "coder",
+                repo: &repo,
+            },
+        })
+    }
+
+    fn observation(state: DbState, database: &str, rows: &[SessionRow]) -> DbObservation {
+        DbObservation {
+            state,
+            database: DatabaseInfo {
+                target: format!("postgres://coder@db:5432/{database}"),
+                database: database.into(),
+                user: "coder".into(),
+                schema: Some("public".into()),
+                server_version: "15.6".into(),
+                server_version_num: 150006,
+                transport: "tls (verify-full)".into(),
+                backend_pid: 4242,
+                notes: Vec::new(),
+            },
+            sessions: Sessions::summarise(rows, "coder"),
+        }
+    }
+
+    fn ids(r: &Runbook) -> Vec<StepId> {
+        r.steps.iter().map(|s| s.id).collect()
+    }
+
+    fn commands(r: &Runbook) -> impl Iterator<Item = &RunbookCommand> {
+        r.steps.iter().flat_map(|s| s.commands.iter())
+    }
+
+    #[test]
+    fn literals_and_identifiers_are_escaped() {
+        assert_eq!(sql_literal("coder"), "'coder'");
+        assert_eq!(sql_literal("it's"), "'it''s'");
+        assert_eq!(sql_literal(r"a\'b"), r"E'a\\''b'");
+        assert_eq!(sql_identifier("coder"), "coder");
+        assert_eq!(sql_identifier("Coder"), "\"Coder\"");
+        assert_eq!(sql_identifier("a\"b"), "\"a\"\"b\"");
+        assert_eq!(sql_identifier("1st"), "\"1st\"");
+        assert_eq!(migrations_table(Some("public")), "schema_migrations");
+        assert_eq!(
+            migrations_table(Some("my schema")),
+            "\"my schema\".schema_migrations"
+        );
+    }
+
+    /// The statement is the dirty advice's, in the table's schema.
+    #[test]
+    fn cleanup_matches_the_dirty_advice() {
+        for (v, prev) in [(168, Some(167)), (1, None)] {
+            assert_eq!(
+                cleanup_statement("schema_migrations", v, prev),
+                crate::core::dirty::cleanup_sql(v, prev)
+            );
+        }
+    }
+
+    #[test]
+    fn the_image_after_a_cleanup_contains_the_previous_version() {
+        let idx = index();
+        assert_eq!(
+            image_after_cleanup(&idx, 316, Some(313)).map(|r| r.tag.as_str()),
+            Some("v2.21.1")
+        );
+        let after_315 = image_after_cleanup(&idx, 316, Some(315)).unwrap();
+        assert!(after_315.contains(315) && after_315.contains(316));
+        assert_eq!(after_315.migrations.prev(316), Some(315));
+        assert_eq!(
+            image_after_cleanup(&idx, 168, Some(167)).map(|r| r.tag.as_str()),
+            Some("v2.4.0")
+        );
+    }
+
+    #[test]
+    fn in_progress_waits_and_only_the_last_resort_is_destructive() {
+        let idx = index();
+        let m = MigrationInProgress {
+            lock: "advisory lock 1037453835920848937 and ACCESS EXCLUSIVE on schema_migrations"
+                .into(),
+            pid: Some(777),
+            xact_start: Some("2026-11-27T10:00:00Z".into()),
+            xact_seconds: Some(1800),
+            query: Some("ALTER TABLE api_keys ADD COLUMN scopes ...".into()),
+            application_name: Some("coderd".into()),
+            client_addr: Some("10.0.0.7".into()),
+            state: Some("active".into()),
+        };
+        let state = DbState::InProgress(m);
+        let rows = [SessionRow {
+            pid: 778,
+            application_name: Some("coderd".into()),
+            state: Some("idle in transaction".into()),
+            state_seconds: Some(600.0),
+            ..SessionRow::default()
+        }];
+        let obs = observation(state.clone(), "coder", &rows);
+        let r = build_for(&idx, state, Some(&obs), None);
+        assert_eq!(
+            ids(&r),
+            [
+                StepId::WaitForMigration,
+                StepId::Sessions,
+                StepId::TerminateSessions
+            ]
+        );
+        assert_eq!(r.image, None);
+        let destructive: Vec<&Step> = r.steps.iter().filter(|s| s.destructive).collect();
+        assert_eq!(destructive.len(), 1);
+        assert!(destructive[0].last_resort);
+        assert!(r.steps[0].notes[0]
+            .contains("pid 777, application coderd, client 10.0.0.7, running for 30m"));
+        assert!(commands(&r).all(|c| c.effect != Effect::Change));
+        assert_eq!(
+            r.steps[2].commands[0].text,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'coder' AND pid <> pg_backend_pid();"
+        );
+        insta::assert_snapshot!(
+            "runbook_in_progress_markdown",
+            crate::render::runbook::markdown(&r)
+        );
+    }
+
+    #[test]
+    fn v1_says_what_to_do_instead_and_changes_nothing() {
+        let idx = index();
+        let r = build_for(&idx, DbState::V1, None, None);
+        assert_eq!(ids(&r), [StepId::V1Database]);
+        assert!(commands(&r).all(|c| c.effect == Effect::Read));
+        assert!(r.steps[0].notes[0].contains("new, empty database"));
+    }
+
+    #[test]
+    fn fresh_runs_the_newest_release_without_cleanup() {
+        let idx = index();
+        let r = build_for(&idx, DbState::Fresh, None, None);
+        assert!(!ids(&r).contains(&StepId::CleanUpDirty));
+        assert_eq!(r.image.as_deref(), Some("ghcr.io/coder/coder:v2.36.0"));
+    }
+
+    #[test]
+    fn deployed_tag_that_already_runs_the_image_sets_nothing() {
+        let idx = index();
+        let yaml = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: coder, namespace: coder}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: coder}}\n  template:\n    metadata: {labels: {app: coder}}\n    spec:\n      containers:\n        - {name: coder, image: 'ghcr.io/coder/coder:v2.4.0'}\n";
+        let d: k8s_openapi::api::apps::v1::Deployment = serde_yaml_ng::from_str(yaml).unwrap();
+        let facts = DeploymentFacts::from_deployment(&d, "coder").unwrap();
+        let state = DbState::Clean(168);
+        let report = check(&idx, &state, &CheckOptions::default());
+        let repo = ImageRef::parse_repository("ghcr.io/coder/coder").unwrap();
+        let r = build(&RunbookInput {
+            index: &idx,
+            check: &report,
+            state: &state,
+            db: None,
+            deployment: Some(&facts),
+            findings: &[],
+            target: RunbookTarget {
+                namespace: Some("coder"),
+                deployment: "coder",
+                container: "coder",
+                repo: &repo,
+            },
+        });
+        let set = r.steps.iter().find(|s| s.id == StepId::SetImage).unwrap();
+        assert!(set.commands.is_empty());
+        assert!(set.notes[0].contains("already runs ghcr.io/coder/coder:v2.4.0"));
+        // One replica: nothing to scale back.
+        assert!(!ids(&r).contains(&StepId::ScaleBack));
     }
 }
