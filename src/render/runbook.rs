@@ -262,7 +262,8 @@ fn script_command(out: &mut String, n: usize, s: &Step, c: &RunbookCommand) {
             "",
             &format!("or, {}:", c.label.as_deref().unwrap_or("instead")),
         );
-        comment(out, "  ", &run);
+        // One line, unwrapped, so that it can be copied as it is.
+        let _ = writeln!(out, "#   {}", clean(&run));
         return;
     }
     if let Some(l) = &c.label {
