@@ -80,6 +80,9 @@ pub enum Command {
     /// The Deployment change that runs the right image, and what to fix in the Deployment first.
     #[command(after_long_help = EXIT_CODES_HELP)]
     Patch(PatchArgs),
+    /// Recovery steps of Coder's upgrade-troubleshooting guide, concrete for this database.
+    #[command(after_long_help = EXIT_CODES_HELP)]
+    Runbook(RunbookArgs),
     /// Releases in the index with their highest migration, newest first.
     Releases(ReleasesArgs),
     /// Show, refresh or build the release index.
@@ -147,6 +150,70 @@ pub struct GateArgs {
     /// Fail when the upgrade applies more than N migrations.
     #[arg(long, value_name = "N")]
     pub max_pending: Option<u64>,
+    #[command(flatten)]
+    pub deployment: DeploymentArgs,
+}
+
+/// The Coder Deployment a command checks or addresses (`gate`, `runbook`).
+#[derive(Debug, Args, Clone)]
+pub struct DeploymentArgs {
+    /// The Deployment as `kubectl get deploy coder -o yaml|json`, a List, or `helm template`
+    /// output (a file, or - for stdin): enables the Deployment checks (replicas, strategy,
+    /// probes, floating tags).
+    #[arg(long, value_name = "FILE|-", help_heading = "Deployment")]
+    pub manifest: Option<String>,
+    /// The namespace of the Deployment (default: the manifest's, else kubectl's current one).
+    #[arg(
+        short = 'n',
+        long,
+        value_name = "NAMESPACE",
+        help_heading = "Deployment"
+    )]
+    pub namespace: Option<String>,
+    /// The Deployment's name (Coder's Helm chart names it `coder`).
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "coder",
+        help_heading = "Deployment"
+    )]
+    pub deployment: String,
+    /// The container that runs Coder.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "coder",
+        help_heading = "Deployment"
+    )]
+    pub container: String,
+    /// How long the migration may run; probes that would kill the pod sooner are reported.
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_window, help_heading = "Deployment")]
+    pub migration_window: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct RunbookArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The tag deployed now (default: the manifest's image tag, when the index knows it).
+    #[arg(long, value_name = "TAG")]
+    pub deployed: Option<String>,
+    /// Markdown to read, or a bash script whose changing steps each ask before they run.
+    #[arg(long = "as", value_enum, default_value_t = RunbookAs::Markdown)]
+    pub as_: RunbookAs,
+    /// The image repository, without tag [default: the index's, ghcr.io/coder/coder].
+    #[arg(long, value_name = "REPO")]
+    pub image_repo: Option<String>,
+    #[command(flatten)]
+    pub deployment: DeploymentArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RunbookAs {
+    /// A Markdown document: each step with why, commands and notes.
+    Markdown,
+    /// A bash script: read-only steps run, every change asks for `yes` first.
+    Script,
 }
 
 #[derive(Debug, Args)]

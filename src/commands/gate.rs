@@ -4,12 +4,14 @@
 use std::fmt::Write as _;
 
 use crate::cli::GateArgs;
+use crate::core::deployment::{check_deployment, CheckContext};
 use crate::core::gate::{gate, GateOptions, GateReport, GateVerdict};
 use crate::core::index::parse_tag;
 use crate::error::{Error, ExitCode, Result};
 use crate::render;
 
 use super::context::Context;
+use super::manifest;
 use super::source::read_state;
 
 pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
@@ -17,14 +19,28 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
     if let Some(tag) = &args.deployed {
         parse_tag(tag).map_err(|e| e.context("--deployed"))?;
     }
+    manifest::validate(&args.deployment, &args.source)?;
     let index = ctx.load_index()?;
+    // The manifest is read before the database, so a bad manifest fails fast (exit 12).
+    let deployment = manifest::read(ctx, &args.deployment)?;
     let state = read_state(&args.source)?;
     let opts = GateOptions {
         deployed: args.deployed.clone(),
         strict: args.strict,
         max_pending: args.max_pending,
     };
-    let report = gate(&index, &state, &args.target, &opts);
+    let mut report = gate(&index, &state, &args.target, &opts);
+    if let Some(facts) = deployment.facts {
+        let findings = check_deployment(
+            &facts,
+            &CheckContext {
+                namespace: deployment.namespace.as_deref(),
+                migration_window_seconds: args.deployment.migration_window,
+                pending_migrations: report.applies(),
+            },
+        );
+        report.add_deployment(facts, findings, args.strict);
+    }
     if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
         github_actions(&report)?;
     }
@@ -92,6 +108,21 @@ pub fn summary_markdown(report: &GateReport) -> String {
     }
     for w in &report.warnings {
         let _ = writeln!(out, "- ⚠️ {}", md(w));
+    }
+    if !report.findings.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n<details><summary>fix the Deployment first</summary>\n"
+        );
+        for f in &report.findings {
+            for step in &f.fix {
+                let _ = writeln!(out, "- {}", md(&step.description));
+                if let Some(c) = &step.command {
+                    let _ = writeln!(out, "\n  ```sh\n  {}\n  ```\n", c.text);
+                }
+            }
+        }
+        let _ = writeln!(out, "</details>");
     }
     if !report.pending.is_empty() {
         let _ = writeln!(

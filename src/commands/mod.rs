@@ -6,8 +6,10 @@ pub mod completions;
 pub mod context;
 pub mod gate;
 pub mod index;
+pub mod manifest;
 pub mod patch;
 pub mod releases;
+pub mod runbook;
 pub mod source;
 
 use crate::cli::{Cli, Command};
@@ -21,6 +23,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Check(args) => check::run(&ctx, args),
         Command::Gate(args) => gate::run(&ctx, args),
         Command::Patch(args) => patch::run(&ctx, args),
+        Command::Runbook(args) => runbook::run(&ctx, args),
         Command::Releases(args) => releases::run(&ctx, args),
         Command::Index(cmd) => index::run(&ctx, cmd),
         Command::Completions(args) => completions::run(args),

@@ -7,6 +7,7 @@
 use serde::Serialize;
 
 use super::check::{partial_index_warning, plural};
+use super::deployment::{DeploymentFacts, Finding, Severity};
 use super::index::{Index, Release};
 use super::migration_set::Version;
 use super::report::{IndexView, MigrationRef, ReleaseRef, SkipFinding, HARMLESS_TO_SKIP};
@@ -58,6 +59,13 @@ pub struct GateReport {
     pub pending: Vec<MigrationRef>,
     /// Migrations of the target that golang-migrate would never run, per assumed writer.
     pub skipped: Vec<SkipFinding>,
+    /// The Deployment as `--manifest` showed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentFacts>,
+    /// Traps of the upgrade-troubleshooting guide the Deployment falls into, with their fixes;
+    /// their messages are also in `warnings` (or `reasons` under `--strict`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Finding>,
     pub index: IndexView,
 }
 
@@ -79,6 +87,33 @@ impl GateReport {
         } else {
             self.warnings.push(finding);
         }
+    }
+
+    /// Adds the Deployment checks: each warning-level finding goes through
+    /// [`GateReport::add_finding`] (a failure under `--strict`); a finding that does not
+    /// block this change (nothing migrates, or a floating tag that is pulled every time)
+    /// stays a warning even under `--strict`.
+    pub fn add_deployment(&mut self, facts: DeploymentFacts, findings: Vec<Finding>, strict: bool) {
+        for f in &findings {
+            let text = format!("Deployment {}: {}", facts.name, f.message);
+            match f.severity {
+                Severity::Warning => self.add_finding(text, strict),
+                Severity::Info => self.warnings.push(text),
+            }
+        }
+        self.deployment = Some(facts);
+        self.findings = findings;
+    }
+
+    /// How many migrations the upgrade applies, when the gate got as far as knowing it:
+    /// `None` when it stopped before (dirty, in progress, unknown target, target lacks V).
+    pub fn applies(&self) -> Option<usize> {
+        let known = match self.state.kind {
+            "fresh" | "clean" => self.target.is_some(),
+            _ => false,
+        };
+        (known && (self.safe || !self.pending.is_empty() || self.reasons.is_empty()))
+            .then_some(self.pending.len())
     }
 }
 
@@ -197,6 +232,8 @@ pub fn gate(index: &Index, state: &DbState, target_tag: &str, opts: &GateOptions
         warnings,
         pending,
         skipped,
+        deployment: None,
+        findings: Vec::new(),
         index: IndexView::new(index),
     }
 }

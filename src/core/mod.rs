@@ -14,6 +14,7 @@ pub mod migration_set;
 pub mod observation;
 pub mod patch;
 pub mod report;
+pub mod runbook;
 pub mod shell;
 pub mod snapshot;
 pub mod state;

@@ -158,6 +158,20 @@ pub fn gate(report: &GateReport, style: Style) -> String {
         }
     }
     warnings(&mut out, &report.warnings, style);
+    if !report.findings.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nfix the Deployment first (Coder's upgrade-troubleshooting guide):"
+        );
+        for f in &report.findings {
+            for step in &f.fix {
+                let _ = writeln!(out, "  - {}", step.description);
+                if let Some(c) = &step.command {
+                    let _ = writeln!(out, "    {}", c.text);
+                }
+            }
+        }
+    }
     let _ = writeln!(out);
     if let Some(t) = &report.target {
         let _ = writeln!(out, "target image: {}", t.image);

@@ -79,3 +79,143 @@ fn github_actions_example_gates_with_the_documented_command() {
         .collect();
     migtag::cli::Cli::try_parse_from(&words).unwrap_or_else(|e| panic!("{words:?}: {e}"));
 }
+
+/// The hook Job's container args with the Helm template replaced by `tag`.
+fn hook_args(tag: &str) -> Vec<String> {
+    let job: Job = serde_yaml_ng::from_str(&example("helm-pre-upgrade-gate.yaml")).unwrap();
+    let pod = job.spec.unwrap().template.spec.unwrap();
+    pod.containers[0]
+        .args
+        .clone()
+        .unwrap()
+        .into_iter()
+        .map(|a| {
+            if a == "{{ .Values.coder.image.tag }}" {
+                tag.to_string()
+            } else {
+                a
+            }
+        })
+        .collect()
+}
+
+/// A Coder-like database on the harness's PostgreSQL with one `schema_migrations` row, and
+/// the URL the Job would get from the Secret.
+fn coder_database(row: (i64, bool)) -> String {
+    let c = crate::pg::PgCluster::shared();
+    let password = "hook-pass-1";
+    let role = c.create_role("hook", password);
+    let db = c.create_db("hook");
+    c.sql("postgres", &format!("ALTER DATABASE {db} OWNER TO {role}"));
+    c.sql(
+        &db,
+        &format!(
+            "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL);\
+             ALTER TABLE schema_migrations OWNER TO {role};\
+             INSERT INTO schema_migrations VALUES ({}, {});",
+            row.0, row.1
+        ),
+    );
+    c.url(&role, password, &db)
+}
+
+/// The hook Job runs exactly its args, with only CODER_PG_CONNECTION_URL set (as the Secret
+/// sets it), against a real PostgreSQL: each outcome gives the exit code the examples
+/// document (0 safe, 3 unsafe, 4 needs a human, 5 unknown target), and a non-zero code is
+/// what makes Helm abort the upgrade.
+#[test]
+fn helm_hook_job_args_gate_a_real_database() {
+    let cases: [((i64, bool), &str, i32); 5] = [
+        // 14 migrations, under the Job's --max-pending 60.
+        ((362, false), "v2.27.0", 0),
+        // 401 -> 509 applies 108 migrations: more than --max-pending 60.
+        ((401, false), "v2.34.0", 3),
+        // Older than the database.
+        ((362, false), "v2.25.0", 3),
+        ((168, true), "v2.5.0", 4),
+        ((362, false), "v9.9.9", 5),
+    ];
+    for (row, tag, want) in cases {
+        let url = coder_database(row);
+        let args = hook_args(tag);
+        let (out, err, code) = crate::common::run(
+            crate::common::migtag()
+                .env("CODER_PG_CONNECTION_URL", &url)
+                .args(&args),
+        );
+        assert_eq!(code, want, "{args:?} on {row:?}:\n{out}\n{err}");
+        assert!(!out.contains("hook-pass-1") && !err.contains("hook-pass-1"));
+    }
+}
+
+/// The GitHub Actions step's `run` line, run by bash as the runner would, with its env.
+#[test]
+fn github_actions_step_runs_and_writes_the_report() {
+    let doc: serde_json::Value =
+        serde_yaml_ng::from_str(&example("github-actions-gate.yml")).unwrap();
+    let steps = doc["jobs"]["gate"]["steps"].as_array().unwrap();
+    let gate = steps
+        .iter()
+        .find(|s| s["name"] == "Gate the upgrade")
+        .unwrap();
+    let run_line = gate["run"].as_str().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("migtag");
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for (row, want) in [((362, false), 0), ((168, true), 4)] {
+        let url = coder_database(row);
+        let out = std::process::Command::new("bash")
+            .args(["-c", run_line])
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", &path)
+            .env("HOME", dir.path())
+            .env("TARGET", "v2.27.0")
+            .env("CODER_PG_CONNECTION_URL", &url)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(want),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("gate.json")).unwrap())
+                .unwrap();
+        assert_eq!(report["safe"], want == 0, "{report:#}");
+    }
+}
+
+/// `kubectl create --dry-run=client -f` needs an API server for discovery even in client
+/// mode, so it cannot run here. `kubectl set env --local -f` reads the file with kubectl's
+/// own decoder into a typed Job and lists the pod template's env without a server.
+#[test]
+fn kubectl_reads_the_hook_job_offline() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join("helm-pre-upgrade-gate.yaml");
+    let out = std::process::Command::new("kubectl")
+        .args(["set", "env", "--local", "--list", "-f"])
+        .arg(&path)
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("# Job coder-migtag-gate, container migtag"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# CODER_PG_CONNECTION_URL from secret coder-db-url, key url"),
+        "{text}"
+    );
+}

@@ -1,0 +1,94 @@
+//! `migtag runbook`: the recovery steps of Coder's upgrade-troubleshooting guide, concrete for
+//! the observed database and Deployment. Markdown by default, a bash script with `--as
+//! script`, the structured steps with `--format json`.
+//!
+//! Exit 0 whenever a runbook was written, whatever the state: the runbook is the answer.
+
+use crate::cli::{Format, RunbookArgs, RunbookAs};
+use crate::core::check::{check, CheckOptions, Verdict};
+use crate::core::deployment::{check_deployment, CheckContext};
+use crate::core::image_ref::ImageRef;
+use crate::core::index::parse_tag;
+use crate::core::runbook::{self, RunbookInput, RunbookTarget};
+use crate::error::{ExitCode, Result};
+use crate::render;
+
+use super::context::Context;
+use super::manifest;
+use super::source::read_source;
+
+pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
+    manifest::validate(&args.deployment, &args.source)?;
+    if let Some(tag) = &args.deployed {
+        parse_tag(tag).map_err(|e| e.context("--deployed"))?;
+    }
+    let index = ctx.load_index()?;
+    let repo = match &args.image_repo {
+        Some(r) => ImageRef::parse_repository(r).map_err(|e| e.context("--image-repo"))?,
+        None => ImageRef::parse_repository(&index.project.image)
+            .map_err(|e| e.context("the index's project image"))?,
+    };
+    let deployment = manifest::read(ctx, &args.deployment)?;
+    manifest::check_helm_release(deployment.facts.as_ref())?;
+    let reading = read_source(&args.source)?;
+
+    // Without --deployed, the manifest's tag is the deployed release when it is this
+    // repository's and the index knows it (as `patch` does).
+    let deployed = args.deployed.clone().or_else(|| {
+        deployment.facts.as_ref().and_then(|f| {
+            let img = &f.container.image;
+            (img.canonical_name() == repo.canonical_name())
+                .then(|| img.tag.clone())
+                .flatten()
+                .filter(|t| index.release(t).is_some())
+        })
+    });
+    let report = check(
+        &index,
+        &reading.state,
+        &CheckOptions {
+            deployed,
+            include_prereleases: false,
+        },
+    );
+    let applies = match report.verdict {
+        Verdict::Exact | Verdict::UpgradeNeededToStart => {
+            report.recommended.as_ref().map(|r| r.applies.len())
+        }
+        _ => None,
+    };
+    let findings = match &deployment.facts {
+        Some(f) => check_deployment(
+            f,
+            &CheckContext {
+                namespace: deployment.namespace.as_deref(),
+                migration_window_seconds: args.deployment.migration_window,
+                pending_migrations: applies,
+            },
+        ),
+        None => Vec::new(),
+    };
+    let book = runbook::build(&RunbookInput {
+        index: &index,
+        check: &report,
+        state: &reading.state,
+        db: reading.db.as_ref(),
+        deployment: deployment.facts.as_ref(),
+        findings: &findings,
+        target: RunbookTarget {
+            namespace: deployment.namespace.as_deref(),
+            deployment: &args.deployment.deployment,
+            container: &args.deployment.container,
+            repo: &repo,
+        },
+    });
+    match (ctx.format, args.as_) {
+        (Format::Json, _) => print!("{}", render::json(&book)),
+        (Format::Human, RunbookAs::Markdown) => print!("{}", render::runbook::markdown(&book)),
+        (Format::Human, RunbookAs::Script) => print!(
+            "{}",
+            render::runbook::script(&book, &format!("migtag {}", env!("CARGO_PKG_VERSION")))
+        ),
+    }
+    Ok(ExitCode::Success)
+}

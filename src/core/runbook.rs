@@ -1,0 +1,1484 @@
+//! `runbook`: the recovery procedure of Coder's upgrade-troubleshooting guide, made concrete
+//! for one observed state. Pure: the check report, what the live database showed (when it
+//! was read), the Deployment facts and findings (when a manifest was given) and the target
+//! names go in; a list of steps comes out, each with why, its commands and notes.
+//!
+//! Every command is marked with its effect: `read` (safe to run any time), `watch` (read-only
+//! but never ends), `change` (alters the Deployment) or `destructive` (stops Coder, ends
+//! sessions, or writes to the database). Renderers (`render::runbook`) decide how each is
+//! shown; the script form only ever runs a change after the user typed `yes`.
+//!
+//! Names reach command lines only through [`shell::quote`](super::shell::quote) (callers
+//! validate them first anyway); names from the database reach SQL only as escaped literals or
+//! quoted identifiers.
+
+use serde::Serialize;
+
+use super::check::{human_duration, newest_patch_of_oldest_line, CheckReport, Verdict};
+use super::deployment::{DeploymentFacts, Finding, FindingKind};
+use super::dirty::DirtyAdvice;
+use super::image_ref::ImageRef;
+use super::index::{Index, Release};
+use super::migration_set::Version;
+use super::observation::{DbObservation, SessionBrief};
+use super::patch::{self, PatchForm, PatchTarget};
+use super::report::IndexView;
+use super::shell::{kubectl, quote, ShellCommand};
+use super::state::{DbState, MigrationInProgress, StateView};
+
+/// The variable the script and the psql lines read the connection string from: the same
+/// one Coder reads.
+pub const CONNECTION_VARIABLE: &str = "CODER_PG_CONNECTION_URL";
+
+/// The opt-in repair that runs the dirty-row clean-up as a checked compare-and-set. Kept in
+/// one place: the wording follows the `migtag repair` command.
+pub fn repair_clear_dirty(v: Version) -> ShellCommand {
+    ShellCommand::new(vec![
+        "migtag".into(),
+        "repair".into(),
+        "clear-dirty".into(),
+        "--expect-version".into(),
+        v.to_string(),
+    ])
+}
+
+/// What the runbook is built from.
+#[derive(Debug, Clone)]
+pub struct RunbookInput<'a> {
+    pub index: &'a Index,
+    pub check: &'a CheckReport,
+    /// The full state (the check report only keeps its view).
+    pub state: &'a DbState,
+    /// What a live database showed: its name, schema and the other sessions.
+    pub db: Option<&'a DbObservation>,
+    pub deployment: Option<&'a DeploymentFacts>,
+    pub findings: &'a [Finding],
+    pub target: RunbookTarget<'a>,
+}
+
+/// The names the commands address. Callers validate them (DNS-1123) before building.
+#[derive(Debug, Clone)]
+pub struct RunbookTarget<'a> {
+    pub namespace: Option<&'a str>,
+    pub deployment: &'a str,
+    pub container: &'a str,
+    /// The image repository the tag goes on.
+    pub repo: &'a ImageRef,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Runbook {
+    /// The situation, as `check` sums it up.
+    pub summary: String,
+    /// What the runbook does about it, in one line.
+    pub plan: String,
+    pub state: StateView,
+    pub verdict: Verdict,
+    pub target: TargetView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseView>,
+    /// The image the Deployment must run at the end, when one is known.
+    pub image: Option<String>,
+    pub steps: Vec<Step>,
+    pub notes: Vec<String>,
+    pub index: IndexView,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetView {
+    pub namespace: Option<String>,
+    pub deployment: String,
+    pub container: String,
+    /// From the manifest: replicas, current image, Helm release.
+    pub replicas: Option<i32>,
+    pub current_image: Option<String>,
+    pub helm_release: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DatabaseView {
+    pub name: String,
+    pub schema: Option<String>,
+    /// Other sessions on it when it was read.
+    pub other_sessions: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepId {
+    Inspect,
+    ScaleToZero,
+    Sessions,
+    TerminateSessions,
+    SchemaMigrations,
+    CleanUpDirty,
+    SetImage,
+    Probes,
+    ScaleToOne,
+    ScaleBack,
+    WaitForMigration,
+    V1Database,
+    NoMatchingRelease,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub id: StepId,
+    pub title: String,
+    pub why: String,
+    /// True when any command of the step is destructive.
+    pub destructive: bool,
+    /// Intrusive: only when nothing else helped.
+    pub last_resort: bool,
+    pub commands: Vec<RunbookCommand>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandKind {
+    /// A shell command line.
+    Shell,
+    /// An SQL statement for Coder's database; `shell` holds the psql line that runs it.
+    Sql,
+    /// Text for a file (a values or kustomization snippet), not a command.
+    Snippet,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    /// Reads only; safe to run at any time.
+    Read,
+    /// Reads only, and runs until interrupted (follows logs).
+    Watch,
+    /// Changes the Deployment.
+    Change,
+    /// Stops Coder, ends sessions, or writes to the database.
+    Destructive,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunbookCommand {
+    pub kind: CommandKind,
+    pub text: String,
+    /// For SQL: the psql command line that runs it with `$CODER_PG_CONNECTION_URL`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shell: Option<String>,
+    pub effect: Effect,
+    pub destructive: bool,
+    /// When it applies, or what it is (`if the row was written by v2.21.1`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Another way to do what the step's first command does: run one of them, not all.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub alternative: bool,
+}
+
+impl RunbookCommand {
+    fn shell(command: ShellCommand, effect: Effect) -> Self {
+        Self::shell_text(command.text, effect)
+    }
+
+    fn shell_text(text: String, effect: Effect) -> Self {
+        RunbookCommand {
+            kind: CommandKind::Shell,
+            text,
+            shell: None,
+            effect,
+            destructive: effect == Effect::Destructive,
+            label: None,
+            alternative: false,
+        }
+    }
+
+    fn sql(statement: String, effect: Effect) -> Self {
+        RunbookCommand {
+            kind: CommandKind::Sql,
+            shell: Some(psql_line(&statement)),
+            text: statement,
+            effect,
+            destructive: effect == Effect::Destructive,
+            label: None,
+            alternative: false,
+        }
+    }
+
+    fn snippet(text: String) -> Self {
+        RunbookCommand {
+            kind: CommandKind::Snippet,
+            text,
+            shell: None,
+            effect: Effect::Change,
+            destructive: false,
+            label: None,
+            alternative: false,
+        }
+    }
+
+    fn labelled(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    fn alternative(mut self) -> Self {
+        self.alternative = true;
+        self
+    }
+}
+
+/// `psql "$CODER_PG_CONNECTION_URL" -v ON_ERROR_STOP=1 -c '<statement>'`: the variable is
+/// expanded by the shell on purpose (the password stays out of the text); the statement is
+/// one quoted word.
+pub fn psql_line(statement: &str) -> String {
+    format!(
+        "psql \"${CONNECTION_VARIABLE}\" -v ON_ERROR_STOP=1 -c {}",
+        quote(statement)
+    )
+}
+
+/// An SQL string literal. Doubling `'` is enough with `standard_conforming_strings` on (the
+/// default); a value with a backslash is written as an `E''` literal, which reads the same
+/// under either setting.
+pub fn sql_literal(value: &str) -> String {
+    let doubled = value.replace('\'', "''");
+    if value.contains('\\') {
+        format!("E'{}'", doubled.replace('\\', "\\\\"))
+    } else {
+        format!("'{doubled}'")
+    }
+}
+
+/// An SQL identifier, quoted unless it is a plain lowercase name.
+pub fn sql_identifier(name: &str) -> String {
+    let plain = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+/// `schema_migrations`, qualified by the schema it was read in when that is not `public`.
+fn migrations_table(schema: Option<&str>) -> String {
+    match schema {
+        Some(s) if s != "public" => format!("{}.schema_migrations", sql_identifier(s)),
+        _ => "schema_migrations".to_string(),
+    }
+}
+
+/// The compare-and-set clean-up of a dirty `v` (the statement of [`DirtyAdvice`], in the
+/// table's schema).
+pub fn cleanup_statement(table: &str, v: Version, prev: Option<Version>) -> String {
+    match prev {
+        Some(p) => format!(
+            "UPDATE {table} SET version = {p}, dirty = false WHERE version = {v} AND dirty;"
+        ),
+        None => format!("DELETE FROM {table} WHERE version = {v} AND dirty;"),
+    }
+}
+
+/// The release to run after the clean-up of a dirty `v` back to `prev`: it must contain
+/// `prev` (or it crash-loops) and have `v` as the migration right after it (so it re-runs
+/// `v` first). Of those, the one with the fewest migrations, newest patch of the oldest line;
+/// final releases first.
+///
+/// The first release that contains `v` is not always it: for 316 written by v2.22+ (previous
+/// 315), v2.21.1 has 316 but lacks 315.
+pub fn image_after_cleanup(index: &Index, v: Version, prev: Option<Version>) -> Option<&Release> {
+    let fits: Vec<&Release> = index
+        .releases()
+        .iter()
+        .filter(|r| r.contains(v) && r.migrations.prev(v) == prev)
+        .collect();
+    let finals: Vec<&Release> = fits.iter().copied().filter(|r| !r.prerelease).collect();
+    let pool = if finals.is_empty() { fits } else { finals };
+    let fewest = pool.iter().map(|r| r.max_migration).min()?;
+    let smallest: Vec<&Release> = pool
+        .into_iter()
+        .filter(|r| r.max_migration == fewest)
+        .collect();
+    newest_patch_of_oldest_line(&smallest)
+}
+
+/// Builds the runbook for the observed state.
+pub fn build(input: &RunbookInput) -> Runbook {
+    let b = Builder::new(input);
+    b.finish()
+}
+
+struct Builder<'a> {
+    input: &'a RunbookInput<'a>,
+    table: String,
+    /// The database name as an SQL expression: the observed name as a literal, else
+    /// `current_database()` (psql connects to Coder's database through the same variable).
+    datname: String,
+    steps: Vec<Step>,
+    notes: Vec<String>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(input: &'a RunbookInput<'a>) -> Self {
+        let schema = input.db.and_then(|d| d.database.schema.as_deref());
+        Builder {
+            input,
+            table: migrations_table(schema),
+            datname: input
+                .db
+                .map(|d| sql_literal(&d.database.database))
+                .unwrap_or_else(|| "current_database()".to_string()),
+            steps: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    fn ns(&self) -> Option<&'a str> {
+        self.input.target.namespace
+    }
+
+    fn deployment_ref(&self) -> String {
+        format!("deployment/{}", self.input.target.deployment)
+    }
+
+    fn scale(&self, n: i32) -> ShellCommand {
+        kubectl(
+            self.ns(),
+            &["scale", &self.deployment_ref(), &format!("--replicas={n}")],
+        )
+    }
+
+    fn finding(&self, kind: FindingKind) -> Option<&'a Finding> {
+        self.input.findings.iter().find(|f| f.kind == kind)
+    }
+
+    fn db_name(&self) -> String {
+        self.input
+            .db
+            .map(|d| format!("`{}`", d.database.database))
+            .unwrap_or_else(|| "Coder's database".to_string())
+    }
+
+    /// The images the Deployment may run at the end, each with the condition it needs (one
+    /// per dirty clean-up candidate when they need different images).
+    fn images(&self) -> Vec<(Option<String>, ImageRef)> {
+        let c = self.input.check;
+        let repo = self.input.target.repo;
+        match (c.verdict, self.input.state) {
+            (Verdict::Exact | Verdict::UpgradeNeededToStart | Verdict::Fresh, _) => c
+                .recommended
+                .iter()
+                .map(|r| (None, repo.with_tag(&r.release.tag)))
+                .collect(),
+            (Verdict::Dirty, DbState::Dirty(v)) => {
+                let Some(advice) = &c.dirty else {
+                    return Vec::new();
+                };
+                let per: Vec<(Vec<String>, Option<&Release>)> = advice
+                    .cleanups
+                    .iter()
+                    .map(|cl| {
+                        (
+                            cl.assumes.clone(),
+                            image_after_cleanup(
+                                self.input.index,
+                                *v,
+                                cl.previous.as_ref().map(|p| p.version),
+                            ),
+                        )
+                    })
+                    .collect();
+                let mut tags: Vec<&str> = per
+                    .iter()
+                    .filter_map(|(_, r)| r.map(|r| r.tag.as_str()))
+                    .collect();
+                tags.dedup();
+                if tags.len() == 1 && per.iter().all(|(_, r)| r.is_some()) {
+                    return vec![(None, repo.with_tag(tags[0]))];
+                }
+                per.into_iter()
+                    .filter_map(|(assumes, r)| {
+                        r.map(|r| {
+                            (
+                                Some(format!(
+                                    "only if the row was written by {}",
+                                    short_tags(&assumes)
+                                )),
+                                repo.with_tag(&r.tag),
+                            )
+                        })
+                    })
+                    .collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn finish(mut self) -> Runbook {
+        let c = self.input.check;
+        let images = self.images();
+        let image = match images.as_slice() {
+            [(None, img)] => Some(img.clone()),
+            _ => None,
+        };
+        let plan = match (self.input.state, &image) {
+            (DbState::InProgress(_), _) => {
+                "wait for the running migration to end; change nothing meanwhile".to_string()
+            }
+            (DbState::V1, _) => {
+                "no Coder v2 image can use this database: point Coder at a new, empty one"
+                    .to_string()
+            }
+            (DbState::Dirty(v), Some(img)) => format!(
+                "stop Coder, clean up the dirty row at {v} after checking the schema, then run {img} alone"
+            ),
+            (DbState::Dirty(v), None) if !images.is_empty() => format!(
+                "stop Coder, clean up the dirty row at {v} after checking the schema, then run alone the image that fits the release that wrote it"
+            ),
+            (DbState::Dirty(v), None) => format!(
+                "stop Coder and clean up the dirty row at {v}; migtag cannot name the image to run after it"
+            ),
+            (_, Some(img)) => format!("stop Coder, then run {img} alone and scale back"),
+            (_, None) => {
+                "no release in the index matches: find the image before changing anything"
+                    .to_string()
+            }
+        };
+
+        match self.input.state {
+            DbState::InProgress(m) => self.in_progress(m),
+            DbState::V1 => self.v1(),
+            DbState::Dirty(v) => self.recovery(&images, Some(*v)),
+            DbState::Clean(_) | DbState::Fresh => match c.verdict {
+                Verdict::AheadOfIndex | Verdict::UnknownVersion => self.no_match(),
+                _ => self.recovery(&images, None),
+            },
+        }
+
+        let mut notes = c.warnings.clone();
+        notes.append(&mut self.notes);
+        if let Some(d) = self.input.db {
+            notes.extend(d.database.notes.iter().cloned());
+        }
+        let t = &self.input.target;
+        Runbook {
+            summary: c.summary.clone(),
+            plan,
+            state: c.state.clone(),
+            verdict: c.verdict,
+            target: TargetView {
+                namespace: t.namespace.map(str::to_string),
+                deployment: t.deployment.to_string(),
+                container: t.container.to_string(),
+                replicas: self.input.deployment.map(|d| d.replicas),
+                current_image: self.input.deployment.map(|d| d.container.image.to_string()),
+                helm_release: self.input.deployment.and_then(|d| d.helm_release.clone()),
+            },
+            database: self.input.db.map(|d| DatabaseView {
+                name: d.database.database.clone(),
+                schema: d.database.schema.clone(),
+                other_sessions: d.sessions.total,
+            }),
+            image: image.map(|i| i.to_string()),
+            steps: self.steps,
+            notes,
+            index: c.index.clone(),
+        }
+    }
+
+    // ---- whole procedures ----
+
+    /// Coder's "recovering from a failed migration": stop, look, clean up, run the right
+    /// image alone, scale back.
+    fn recovery(&mut self, images: &[(Option<String>, ImageRef)], dirty: Option<Version>) {
+        self.inspect();
+        self.scale_to_zero();
+        self.sessions(false);
+        self.terminate(None);
+        self.schema_migrations(dirty.is_some());
+        if let (Some(v), Some(advice)) = (dirty, self.input.check.dirty.as_ref()) {
+            self.clean_up(v, advice);
+        }
+        if !images.is_empty() {
+            self.set_image(images);
+            self.probes();
+            self.scale_to_one();
+            self.scale_back();
+        }
+        self.deployment_notes();
+    }
+
+    fn in_progress(&mut self, m: &MigrationInProgress) {
+        let mut notes = vec![holder_text(m)];
+        if let Some(q) = &m.query {
+            notes.push(format!("it is running: {q}"));
+        }
+        notes.push(
+            "do not change the Deployment now: any change rolls the pods, which kills the migrating pod and rolls the whole batch back (Coder >= v2.5 migrates in one transaction)"
+                .into(),
+        );
+        notes.push(
+            "when the lock is gone, run `migtag runbook` again: the recorded version is final only then"
+                .into(),
+        );
+        let lock_holder = LOCK_HOLDER_SQL.to_string();
+        let mut commands = vec![RunbookCommand::sql(lock_holder, Effect::Read)
+            .labelled("who holds Coder's migration lock (empty once it is done)")];
+        commands.push(
+            RunbookCommand::shell(
+                kubectl(self.ns(), &["get", &self.deployment_ref(), "-o", "wide"]),
+                Effect::Read,
+            )
+            .labelled("which pods run now"),
+        );
+        commands.push(self.logs().labelled("follow the migrating pod's log"));
+        self.steps.push(Step {
+            id: StepId::WaitForMigration,
+            title: "Wait: a migration is running".into(),
+            why: "A migration batch holds Coder's migration lock right now, so schema_migrations is locked and its version is not final. \
+                  Stopping it rolls back everything it did so far; letting it finish is the fastest way out."
+                .into(),
+            destructive: false,
+            last_resort: false,
+            commands,
+            notes,
+        });
+        if let Some(f) = self.finding(FindingKind::ProbeShorterThanMigration) {
+            self.notes.push(format!(
+                "{}; if Kubernetes restarts the pod mid-migration, raise the probe (`migtag runbook` shows the patch once the lock is gone)",
+                f.message
+            ));
+        }
+        self.sessions(true);
+        self.terminate(Some(m));
+    }
+
+    fn v1(&mut self) {
+        self.steps.push(Step {
+            id: StepId::V1Database,
+            title: "This is a Coder v1 database: do not run Coder v2 on it".into(),
+            why: "The table migration_cursor exists. Coder v2 refuses such a database (`currently connected to a Coder v1 database, \
+                  aborting database setup`) and v1 data does not migrate in place."
+                .into(),
+            destructive: false,
+            last_resort: false,
+            commands: vec![RunbookCommand::sql(
+                "SELECT to_regclass('migration_cursor') AS v1_table, to_regclass('schema_migrations') AS v2_table;".into(),
+                Effect::Read,
+            )
+            .labelled("confirm which tables exist")],
+            notes: vec![
+                "instead: create a new, empty database for Coder v2 and point CODER_PG_CONNECTION_URL (the Secret the chart reads) at it; \
+                 keep the v1 database untouched until you no longer need it"
+                    .into(),
+                "no step of this runbook changes anything: there is no image that can run here".into(),
+            ],
+        });
+    }
+
+    fn no_match(&mut self) {
+        self.inspect();
+        self.schema_migrations(false);
+        let v = self.input.check.state.version.unwrap_or_default();
+        let ahead = self.input.check.verdict == Verdict::AheadOfIndex;
+        let why = if ahead {
+            format!(
+                "The database is at {v}, beyond every release in the index: a newer release or a preview build \
+                 (ghcr.io/coder/coder-preview) migrated it. Every image in the index would crash-loop with \
+                 `no migration found for version {v}`."
+            )
+        } else {
+            format!(
+                "No release in the index ships migration {v}, so no image in the index can start on it \
+                 (`no migration found for version {v}`)."
+            )
+        };
+        self.steps.push(Step {
+            id: StepId::NoMatchingRelease,
+            title: "Find the image that wrote the database before changing anything".into(),
+            why,
+            destructive: false,
+            last_resort: false,
+            commands: Vec::new(),
+            notes: vec![
+                "refresh the index (`migtag index update`, or `--index FILE` with a newer one) and run `migtag runbook` again".into(),
+                "if a preview build wrote it, run that same build again: there is no way back to a release without restoring a backup".into(),
+                "do not run an older image and do not edit schema_migrations to an older version: that only hides the schema it already has".into(),
+            ],
+        });
+    }
+
+    // ---- single steps ----
+
+    fn inspect(&mut self) {
+        let mut notes = Vec::new();
+        if let Some(d) = self.input.deployment {
+            notes.push(format!(
+                "the manifest shows {} replica{}, image {}",
+                d.replicas,
+                if d.replicas == 1 { "" } else { "s" },
+                d.container.image
+            ));
+        }
+        self.steps.push(Step {
+            id: StepId::Inspect,
+            title: "Check which cluster, namespace and Deployment you are about to change".into(),
+            why: "Every later command uses this kubectl context and namespace; look at the image and replica count before changing them."
+                .into(),
+            destructive: false,
+            last_resort: false,
+            commands: vec![RunbookCommand::shell(
+                kubectl(self.ns(), &["get", &self.deployment_ref(), "-o", "wide"]),
+                Effect::Read,
+            )],
+            notes,
+        });
+    }
+
+    fn scale_to_zero(&mut self) {
+        self.steps.push(Step {
+            id: StepId::ScaleToZero,
+            title: "Scale Coder to 0 replicas".into(),
+            why: "Old replicas keep database connections and locks that stop a migration, and crash-looping pods retry the migration \
+                  over and over (Coder issues #5933, #20763, #21309). With no Coder pod running, the database can be checked and \
+                  fixed without anything racing you. Coder is down from here until the scale-up step."
+                .into(),
+            destructive: true,
+            last_resort: false,
+            commands: vec![RunbookCommand::shell(self.scale(0), Effect::Destructive)],
+            notes: vec![format!(
+                "wait until no pod of {} is left: `{}`",
+                self.deployment_ref(),
+                kubectl(self.ns(), &["get", &self.deployment_ref()]).text
+            )],
+        });
+    }
+
+    fn sessions(&mut self, in_progress: bool) {
+        let statement = format!(
+            "SELECT pid, usename, application_name, client_addr, state, now() - xact_start AS xact_age, wait_event_type, left(query, 80) AS query \
+             FROM pg_stat_activity WHERE datname = {} AND pid <> pg_backend_pid() ORDER BY xact_start NULLS LAST;",
+            self.datname
+        );
+        let notes = match self.input.db {
+            Some(d) => session_notes(d),
+            None => vec!["run `migtag runbook --db ...` to list them here".into()],
+        };
+        self.steps.push(Step {
+            id: StepId::Sessions,
+            title: format!("See who is still connected to {}", self.db_name()),
+            why: if in_progress {
+                "Sessions of old pods, or idle inside a transaction, can hold locks the running migration waits for; \
+                 pg_stat_activity shows them with wait_event_type Lock. Find out who before ending anything."
+                    .into()
+            } else {
+                "Sessions left by old pods, or idle inside a transaction, can hold locks that a migration waits for until probes \
+                 kill it. Once Coder is at 0 replicas, what is left is someone else: find out who before ending anything."
+                    .into()
+            },
+            destructive: false,
+            last_resort: false,
+            commands: vec![RunbookCommand::sql(statement, Effect::Read)],
+            notes,
+        });
+    }
+
+    fn terminate(&mut self, holder: Option<&MigrationInProgress>) {
+        let statement = format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = {} AND pid <> pg_backend_pid();",
+            self.datname
+        );
+        let mut notes = Vec::new();
+        match self.input.db {
+            Some(d) if d.sessions.total == 0 => notes.push(format!(
+                "when migtag looked, no other session was connected to `{}`: this step would end nothing",
+                d.database.database
+            )),
+            Some(d) => {
+                notes.push(format!(
+                    "when migtag looked, it would have ended {} on `{}`: {}",
+                    if d.sessions.total == 1 {
+                        "the 1 other session".to_string()
+                    } else {
+                        format!("all {} other sessions", d.sessions.total)
+                    },
+                    d.database.database,
+                    counts(&d.sessions.by_application)
+                ));
+                if !d.sessions.idle_in_transaction.is_empty() {
+                    notes.push(format!(
+                        "including {} idle in a transaction: {}",
+                        d.sessions.idle_in_transaction.len(),
+                        d.sessions
+                            .idle_in_transaction
+                            .iter()
+                            .map(|s| format!("pid {}", s.pid))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+            }
+            None => notes.push(
+                "it ends every other session on the database, whoever holds it (the sessions step lists them)"
+                    .into(),
+            ),
+        }
+        if let Some(m) = holder {
+            notes.push(format!(
+                "this includes the migration itself ({}): ending it rolls the whole batch back, and the next start runs it again from the beginning",
+                holder_text(m)
+            ));
+        }
+        notes.push(
+            "it needs a superuser, the sessions' own role, or pg_signal_backend; sessions that reconnect (a pod still running) come back"
+                .into(),
+        );
+        self.steps.push(Step {
+            id: StepId::TerminateSessions,
+            title: format!("LAST RESORT: end the other sessions on {}", self.db_name()),
+            why: if holder.is_some() {
+                "Only if the migration stays stuck behind a lock that another session will not release (Coder's troubleshooting \
+                 guide: \"as a last resort\"). It cuts off every other client of the database mid-work, the migration included; \
+                 their open transactions roll back."
+                    .into()
+            } else {
+                "Only if the migration keeps waiting for locks after Coder is scaled to 0 (Coder's troubleshooting guide: \
+                 \"as a last resort\"). It cuts off every other client of the database mid-work; their open transactions roll back."
+                    .into()
+            },
+            destructive: true,
+            last_resort: true,
+            commands: vec![RunbookCommand::sql(statement, Effect::Destructive)],
+            notes,
+        });
+    }
+
+    fn schema_migrations(&mut self, dirty: bool) {
+        let observed = match self.input.state {
+            DbState::Clean(v) => format!("version {v}, dirty false"),
+            DbState::Dirty(v) => format!("version {v}, dirty true"),
+            DbState::Fresh => "no row (or no table)".to_string(),
+            _ => "a row".to_string(),
+        };
+        let mut notes = vec![format!(
+            "migtag saw {observed}; if it shows something else now, stop and run `migtag runbook` again"
+        )];
+        if self.table != "schema_migrations" {
+            notes.push(format!(
+                "Coder's tables live in schema {}, so the statements name it; psql rejects a search_path parameter in the URL, \
+                 so use the URL without it",
+                self.table.trim_end_matches(".schema_migrations")
+            ));
+        }
+        self.steps.push(Step {
+            id: StepId::SchemaMigrations,
+            title: "Read schema_migrations".into(),
+            why: if dirty {
+                "The row says where the schema stands and whether a migration was left half-done (dirty = true). The clean-up \
+                 below is written for the row migtag saw; it must still say the same."
+                    .into()
+            } else {
+                "The recorded version decides which image can start: one whose migrations folder contains that version \
+                 (Coder's troubleshooting guide, step 3)."
+                    .into()
+            },
+            destructive: false,
+            last_resort: false,
+            commands: vec![RunbookCommand::sql(
+                format!("SELECT * FROM {};", self.table),
+                Effect::Read,
+            )],
+            notes,
+        });
+    }
+
+    fn clean_up(&mut self, v: Version, advice: &DirtyAdvice) {
+        let m = &advice.migration;
+        let several = advice.cleanups.len() > 1;
+        let mut commands = Vec::new();
+        for c in &advice.cleanups {
+            let statement =
+                cleanup_statement(&self.table, v, c.previous.as_ref().map(|p| p.version));
+            let mut cmd = RunbookCommand::sql(statement, Effect::Destructive);
+            if several {
+                cmd = cmd.labelled(format!(
+                    "only if the row was written by {}",
+                    short_tags(&c.assumes)
+                ));
+            }
+            commands.push(cmd);
+        }
+        let mut notes = Vec::new();
+        if advice.in_index {
+            if let Some(first) = self.first_release_tag(advice) {
+                notes.push(format!(
+                    "before clearing the flag, compare the schema with what coderd/database/migrations/{:06}_{}.up.sql of {first} does: \
+                     a pre-2.5 binary ran it without a transaction, so part of it may be there",
+                    v,
+                    m.name.as_deref().unwrap_or("*")
+                ));
+            }
+        }
+        if several {
+            notes.push(format!(
+                "the releases that contain {v} disagree on the migration before it: run only the statement for the release that \
+                 wrote the row (`migtag runbook --deployed TAG` picks one); each statement changes the row only while it is still \
+                 ({v}, dirty), so at most one of them can apply"
+            ));
+        }
+        for c in &advice.cleanups {
+            let prefix = if several {
+                format!("if written by {}: ", short_tags(&c.assumes))
+            } else {
+                String::new()
+            };
+            match (&c.previous, &c.restore_image) {
+                (Some(p), Some(img)) => notes.push(format!(
+                    "{prefix}the row goes back to {p}; {} stops exactly there, if you would rather go back than forward",
+                    img.image
+                )),
+                (Some(p), None) => notes.push(format!("{prefix}the row goes back to {p}")),
+                (None, _) => notes.push(format!(
+                    "{prefix}{v} is the first migration: the row is removed, and whatever the half-run migration created must be dropped by hand"
+                )),
+            }
+        }
+        if !advice.cleanups.is_empty() {
+            commands.push(
+                RunbookCommand::shell(repair_clear_dirty(v), Effect::Destructive)
+                    .labelled(format!(
+                        "with migtag: one transaction, only while the row is still ({v}, dirty), after you confirm"
+                    ))
+                    .alternative(),
+            );
+        } else {
+            notes.push(format!(
+                "migration {v} is in no release of the index, so migtag cannot name the version before it: refresh the index \
+                 (`migtag index update`) or read the migrations folder of the image that wrote it"
+            ));
+        }
+        self.steps.push(Step {
+            id: StepId::CleanUpDirty,
+            title: format!("Clean up the dirty row: migration {m} did not finish"),
+            why: format!(
+                "golang-migrate refuses a dirty database (`Dirty database version {v}. Fix and force version.`), so every Coder \
+                 image crash-loops until the row is cleared. The statement is a compare-and-set: it changes the row only while it \
+                 still says ({v}, dirty). Coder >= v2.5 does not leave dirty rows, so this one comes from a pre-2.5 binary or a \
+                 hand edit."
+            ),
+            destructive: true,
+            last_resort: false,
+            commands,
+            notes,
+        });
+    }
+
+    fn first_release_tag(&self, advice: &DirtyAdvice) -> Option<String> {
+        advice.run_after_cleanup.as_ref().map(|r| r.tag.clone())
+    }
+
+    fn set_image(&mut self, images: &[(Option<String>, ImageRef)]) {
+        let facts = self.input.deployment;
+        let current = facts.map(|f| &f.container.image);
+        let c = self.input.check;
+        let several = images.len() > 1;
+        let mut why = match (c.verdict, self.input.state) {
+            (Verdict::Dirty, DbState::Dirty(v)) if several => format!(
+                "After the clean-up, the image must contain the version the row went back to (or it crash-loops) and run {v} next. \
+                 The candidates need different images: use the one for the release that wrote the row."
+            ),
+            (Verdict::Dirty, DbState::Dirty(v)) => format!(
+                "After the clean-up, {} contains the version the row went back to and runs {v} next: it re-runs the migration \
+                 that did not finish, then the ones after it.",
+                images[0].1
+            ),
+            (Verdict::Exact, _) => format!(
+                "{} stops exactly at the recorded version: it starts without migrating anything (Coder's guide, step 4: match \
+                 the tag's migrations to the recorded version).",
+                images[0].1
+            ),
+            (Verdict::UpgradeNeededToStart, _) => {
+                let n = c.recommended.as_ref().map(|r| r.applies.len()).unwrap_or(0);
+                format!(
+                    "No release stops exactly at the recorded version; {} contains it and applies the fewest migrations ({n}) when it starts.",
+                    images[0].1
+                )
+            }
+            _ => format!("{} can start on this database.", images[0].1),
+        };
+        let mut notes = Vec::new();
+        let mut commands = Vec::new();
+        for (condition, image) in images {
+            let up_to_date = current.is_some_and(|c| {
+                c.canonical_name() == image.canonical_name() && c.tag == image.tag
+            });
+            if up_to_date {
+                let text = format!("the manifest already runs {image}: nothing to change");
+                notes.push(match condition {
+                    Some(cond) => format!("{cond}: {text}"),
+                    None => text,
+                });
+                continue;
+            }
+            let t = PatchTarget {
+                namespace: self.ns(),
+                deployment: self.input.target.deployment,
+                container: self.input.target.container,
+                container_index: facts.map(|f| f.container.index),
+                current_name: current.map(|c| c.name()),
+                helm_release: facts.and_then(|f| f.helm_release.as_deref()),
+                image,
+            };
+            let mut forms = vec![PatchForm::Kubectl, PatchForm::Strategic];
+            if t.container_index.is_some() {
+                forms.push(PatchForm::JsonPatch);
+            }
+            forms.extend([PatchForm::Helm, PatchForm::Kustomize]);
+            let cond = |label: &str| match condition {
+                Some(c) => format!("{c}, {label}"),
+                None => label.to_string(),
+            };
+            for form in forms {
+                // Only the JSON patch can fail (no container index), and it is left out then.
+                let Ok(p) = patch::build(form, &t) else {
+                    continue;
+                };
+                match &p {
+                    patch::Patch::Kustomize { text } => commands.push(
+                        RunbookCommand::snippet(text.clone())
+                            .labelled(cond("with kustomize, in kustomization.yaml"))
+                            .alternative(),
+                    ),
+                    patch::Patch::Helm { command, values } => {
+                        commands.push(
+                            RunbookCommand::shell(command.clone(), Effect::Change)
+                                .labelled(cond("with helm"))
+                                .alternative(),
+                        );
+                        commands.push(
+                            RunbookCommand::snippet(values.clone())
+                                .labelled(cond("the same in the Helm values file"))
+                                .alternative(),
+                        );
+                    }
+                    other => {
+                        let mut cmd = RunbookCommand::shell_text(other.text(), Effect::Change)
+                            .labelled(cond(match form {
+                                PatchForm::Kubectl => "with kubectl set image",
+                                PatchForm::Strategic => "with a strategic-merge patch",
+                                _ => "with a JSON patch (it first tests that the container is still at that position)",
+                            }));
+                        cmd.alternative = form != PatchForm::Kubectl;
+                        commands.push(cmd);
+                    }
+                }
+            }
+        }
+        if !commands.is_empty() {
+            if facts.is_none() {
+                notes.push(
+                    "pass --manifest (kubectl get deploy -o yaml) to get the JSON-patch form and the Helm release name"
+                        .into(),
+                );
+            }
+            notes.push(
+                "a `helm upgrade` also applies the chart's coder.replicaCount and starts that many pods at once: during the recovery \
+                 use the kubectl form, and put the same tag into your values so that the next helm upgrade keeps it"
+                    .into(),
+            );
+        }
+        if let Some(f) = self.finding(FindingKind::FloatingImage) {
+            notes.push(f.message.clone());
+        }
+        let title = if several {
+            let list: Vec<String> = images.iter().map(|(_, i)| i.to_string()).collect();
+            format!(
+                "Set the image: {}, depending on which release wrote the row",
+                list.join(" or ")
+            )
+        } else {
+            format!("Set the image to {}", images[0].1)
+        };
+        if several {
+            why.push_str(" Each statement of the clean-up step names the release it assumes.");
+        }
+        self.steps.push(Step {
+            id: StepId::SetImage,
+            title,
+            why,
+            destructive: false,
+            last_resort: false,
+            commands,
+            notes,
+        });
+    }
+
+    /// The probe settings: the fix from the findings, or the guide's values when the
+    /// Deployment is not known.
+    fn probes(&mut self) {
+        let (commands, notes, why) = match (
+            self.input.deployment,
+            self.finding(FindingKind::ProbeShorterThanMigration),
+        ) {
+            (_, Some(f)) => {
+                let commands = f
+                    .fix
+                    .iter()
+                    .filter_map(|s| s.command.clone())
+                    .map(|c| RunbookCommand::shell(c, Effect::Change))
+                    .collect();
+                let notes = f.fix.iter().map(|s| s.description.clone()).collect();
+                (commands, notes, f.message.clone())
+            }
+            (Some(_), None) => return,
+            (None, None) => (
+                vec![RunbookCommand::snippet(GUIDE_LIVENESS_PROBE.into())
+                    .labelled("the liveness probe of Coder's troubleshooting guide (15 minutes)")],
+                vec![
+                    "pass --manifest to get the exact patch for your Deployment's probes (liveness, or startup when it has one)".into(),
+                    "while a long migration runs, the guide suggests failureThreshold 200-300 with periodSeconds above 10".into(),
+                ],
+                "A migration can outlast the liveness probe; Kubernetes then restarts the pod mid-migration and it starts over \
+                 (CrashLoopBackOff with a migration in the logs, Coder issues #20899, #21309). Give the pod at least as long as \
+                 the migration may take."
+                    .to_string(),
+            ),
+        };
+        self.steps.push(Step {
+            id: StepId::Probes,
+            title: "Give the migration time before probes restart the pod".into(),
+            why: format!(
+                "{}. Change it now, while no pod runs, so the change starts nothing.",
+                why.trim_end_matches('.')
+            ),
+            destructive: false,
+            last_resort: false,
+            commands,
+            notes,
+        });
+    }
+
+    fn logs(&self) -> RunbookCommand {
+        let mut args = vec!["logs".to_string(), self.deployment_ref()];
+        if self
+            .input
+            .deployment
+            .is_some_and(|d| d.containers.len() > 1)
+        {
+            args.extend(["-c".into(), self.input.target.container.to_string()]);
+        }
+        args.push("-f".into());
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        RunbookCommand::shell(kubectl(self.ns(), &refs), Effect::Watch)
+    }
+
+    fn scale_to_one(&mut self) {
+        self.steps.push(Step {
+            id: StepId::ScaleToOne,
+            title: "Scale to 1 replica and watch the migration".into(),
+            why: "One pod migrates alone: no second replica races it for the lock, no old pod holds locks (Coder's guide, step 5). \
+                  Its log shows each migration and ends with the server listening; `migrate up` errors show here first."
+                .into(),
+            destructive: false,
+            last_resort: false,
+            commands: vec![
+                RunbookCommand::shell(self.scale(1), Effect::Change),
+                self.logs().labelled("follow the log until the server is up (Ctrl-C stops following, not the pod)"),
+            ],
+            notes: vec![
+                "`no migration found for version N` means the image is older than the database; `Dirty database version N` means a \
+                 migration failed: stop (scale to 0) and run `migtag runbook` again"
+                    .into(),
+            ],
+        });
+    }
+
+    fn scale_back(&mut self) {
+        let (command, notes) = match self.input.deployment.map(|d| d.replicas) {
+            Some(n) if n <= 1 => {
+                self.notes.push(format!(
+                    "the manifest runs {n} replica{}: there is nothing to scale back",
+                    if n == 1 { "" } else { "s" }
+                ));
+                return;
+            }
+            Some(n) => (
+                RunbookCommand::shell(self.scale(n), Effect::Change),
+                vec![format!("{n} replicas, as the manifest had")],
+            ),
+            None => {
+                let text = format!(
+                    "{} --replicas=\"${{REPLICAS:?set REPLICAS to your usual replica count}}\"",
+                    kubectl(self.ns(), &["scale", &self.deployment_ref()]).text
+                );
+                (
+                    RunbookCommand::shell_text(text, Effect::Change),
+                    vec![
+                        "migtag does not know your usual replica count: set REPLICAS first, or pass --manifest".into(),
+                    ],
+                )
+            }
+        };
+        self.steps.push(Step {
+            id: StepId::ScaleBack,
+            title: "Scale back once the pod is healthy".into(),
+            why: "The migration is done once the pod is ready; more replicas now only start, they do not migrate.".into(),
+            destructive: false,
+            last_resort: false,
+            commands: vec![command],
+            notes,
+        });
+    }
+
+    fn deployment_notes(&mut self) {
+        if let Some(f) = self.finding(FindingKind::RollingUpdateKeepsOldPods) {
+            // This runbook scales to 0 first, so the strategy matters only for later upgrades.
+            self.notes
+                .push(format!("for later upgrades: {}", f.message));
+        }
+        if self.input.deployment.is_some()
+            && self
+                .finding(FindingKind::ProbeShorterThanMigration)
+                .is_none()
+        {
+            self.notes.push(
+                "the Deployment's probes already allow the migration window (--migration-window)"
+                    .into(),
+            );
+        }
+    }
+}
+
+/// Who holds Coder's migration lock: `pg_advisory_xact_lock(1037453835920848937)` shows in
+/// `pg_locks` as classid 241551044, objid 1626191913, objsubid 1.
+const LOCK_HOLDER_SQL: &str = "SELECT a.pid, a.application_name, a.client_addr, a.state, now() - a.xact_start AS running_for, left(a.query, 120) AS query \
+             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+             WHERE l.locktype = 'advisory' AND l.classid = 241551044 AND l.objid = 1626191913 AND l.objsubid = 1;";
+
+/// The liveness probe of Coder's upgrade-troubleshooting guide: 90 x 10 s = 15 minutes.
+pub const GUIDE_LIVENESS_PROBE: &str = "\
+livenessProbe:
+  httpGet:
+    path: /healthz
+    port: http
+  periodSeconds: 10
+  failureThreshold: 90
+  timeoutSeconds: 1
+  successThreshold: 1
+";
+
+fn holder_text(m: &MigrationInProgress) -> String {
+    let mut parts = Vec::new();
+    match m.pid {
+        Some(pid) => parts.push(format!("pid {pid}")),
+        None => parts.push("a session migtag cannot see".to_string()),
+    }
+    if let Some(a) = &m.application_name {
+        parts.push(format!("application {a}"));
+    }
+    if let Some(c) = &m.client_addr {
+        parts.push(format!("client {c}"));
+    }
+    if let Some(s) = m.xact_seconds {
+        let since = m
+            .xact_start
+            .as_deref()
+            .map(|t| format!(" (since {t})"))
+            .unwrap_or_default();
+        parts.push(format!("running for {}{since}", human_duration(s as f64)));
+    }
+    format!("holder of {}: {}", m.lock, parts.join(", "))
+}
+
+fn session_notes(d: &DbObservation) -> Vec<String> {
+    let s = &d.sessions;
+    let mut out = Vec::new();
+    if s.total == 0 {
+        out.push(format!(
+            "when migtag looked: nobody else on `{}`",
+            d.database.database
+        ));
+        return out;
+    }
+    out.push(format!(
+        "when migtag looked: {} other session{} on `{}`; by application: {}; by client: {}; by state: {}",
+        s.total,
+        if s.total == 1 { "" } else { "s" },
+        d.database.database,
+        counts(&s.by_application),
+        counts(&s.by_client),
+        counts(&s.by_state)
+    ));
+    for b in &s.idle_in_transaction {
+        out.push(format!(
+            "idle in a transaction (may hold locks a migration needs): {}",
+            brief(b)
+        ));
+    }
+    for w in &s.waiting {
+        let by: Vec<String> = w.blocked_by.iter().map(|p| p.to_string()).collect();
+        out.push(format!(
+            "waiting on a lock{}: {}",
+            if by.is_empty() {
+                String::new()
+            } else {
+                format!(" held by pid {}", by.join(", "))
+            },
+            brief(&w.session)
+        ));
+    }
+    if let Some(n) = &s.hidden_note {
+        out.push(n.clone());
+    }
+    out
+}
+
+fn brief(b: &SessionBrief) -> String {
+    let mut s = format!("pid {}", b.pid);
+    if let Some(a) = &b.application_name {
+        s.push_str(&format!(" {a}"));
+    }
+    if let Some(u) = &b.user {
+        s.push_str(&format!(" (user {u})"));
+    }
+    if let Some(c) = &b.client_addr {
+        s.push_str(&format!(" from {c}"));
+    }
+    if let Some(i) = b.idle_seconds {
+        s.push_str(&format!(", idle {}", human_duration(i as f64)));
+    }
+    if let Some(q) = &b.query {
+        s.push_str(&format!(": {q}"));
+    }
+    s
+}
+
+fn counts(c: &[super::observation::Count]) -> String {
+    c.iter()
+        .map(|c| format!("{} {}", c.name, c.count))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn short_tags(tags: &[String]) -> String {
+    if tags.len() > 6 {
+        format!(
+            "{}, ... {} ({} releases)",
+            tags[..3].join(", "),
+            tags[tags.len() - 1],
+            tags.len()
+        )
+    } else {
+        tags.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::check::{check, CheckOptions};
+    use crate::core::observation::{DatabaseInfo, SessionRow, Sessions};
+
+    fn index() -> Index {
+        crate::bundled::load().unwrap()
+    }
+
+    fn build_for(
+        index: &Index,
+        state: DbState,
+        db: Option<&DbObservation>,
+        deployed: Option<&str>,
+    ) -> Runbook {
+        let report = check(
+            index,
+            &state,
+            &CheckOptions {
+                deployed: deployed.map(str::to_string),
+                include_prereleases: false,
+            },
+        );
+        let repo = ImageRef::parse_repository("ghcr.io/coder/coder").unwrap();
+        build(&RunbookInput {
+            index,
+            check: &report,
+            state: &state,
+            db,
+            deployment: None,
+            findings: &[],
+            target: RunbookTarget {
+                namespace: Some("coder"),
+                deployment: "coder",
+                container: "coder",
+                repo: &repo,
+            },
+        })
+    }
+
+    fn observation(state: DbState, database: &str, rows: &[SessionRow]) -> DbObservation {
+        DbObservation {
+            state,
+            database: DatabaseInfo {
+                target: format!("postgres://coder@db:5432/{database}"),
+                database: database.into(),
+                user: "coder".into(),
+                schema: Some("public".into()),
+                server_version: "15.6".into(),
+                server_version_num: 150006,
+                transport: "tls (verify-full)".into(),
+                backend_pid: 4242,
+                notes: Vec::new(),
+            },
+            sessions: Sessions::summarise(rows, "coder"),
+        }
+    }
+
+    fn ids(r: &Runbook) -> Vec<StepId> {
+        r.steps.iter().map(|s| s.id).collect()
+    }
+
+    fn commands(r: &Runbook) -> impl Iterator<Item = &RunbookCommand> {
+        r.steps.iter().flat_map(|s| s.commands.iter())
+    }
+
+    #[test]
+    fn literals_and_identifiers_are_escaped() {
+        assert_eq!(sql_literal("coder"), "'coder'");
+        assert_eq!(sql_literal("it's"), "'it''s'");
+        assert_eq!(sql_literal(r"a\'b"), r"E'a\\''b'");
+        assert_eq!(sql_identifier("coder"), "coder");
+        assert_eq!(sql_identifier("Coder"), "\"Coder\"");
+        assert_eq!(sql_identifier("a\"b"), "\"a\"\"b\"");
+        assert_eq!(sql_identifier("1st"), "\"1st\"");
+        assert_eq!(migrations_table(Some("public")), "schema_migrations");
+        assert_eq!(
+            migrations_table(Some("my schema")),
+            "\"my schema\".schema_migrations"
+        );
+    }
+
+    /// The statement is the dirty advice's, in the table's schema.
+    #[test]
+    fn cleanup_matches_the_dirty_advice() {
+        for (v, prev) in [(168, Some(167)), (1, None)] {
+            assert_eq!(
+                cleanup_statement("schema_migrations", v, prev),
+                crate::core::dirty::cleanup_sql(v, prev)
+            );
+        }
+    }
+
+    #[test]
+    fn the_image_after_a_cleanup_contains_the_previous_version() {
+        let idx = index();
+        assert_eq!(
+            image_after_cleanup(&idx, 316, Some(313)).map(|r| r.tag.as_str()),
+            Some("v2.21.1")
+        );
+        let after_315 = image_after_cleanup(&idx, 316, Some(315)).unwrap();
+        assert!(after_315.contains(315) && after_315.contains(316));
+        assert_eq!(after_315.migrations.prev(316), Some(315));
+        assert_eq!(
+            image_after_cleanup(&idx, 168, Some(167)).map(|r| r.tag.as_str()),
+            Some("v2.4.0")
+        );
+    }
+
+    #[test]
+    fn in_progress_waits_and_only_the_last_resort_is_destructive() {
+        let idx = index();
+        let m = MigrationInProgress {
+            lock: "advisory lock 1037453835920848937 and ACCESS EXCLUSIVE on schema_migrations"
+                .into(),
+            pid: Some(777),
+            xact_start: Some("2026-11-27T10:00:00Z".into()),
+            xact_seconds: Some(1800),
+            query: Some("ALTER TABLE api_keys ADD COLUMN scopes ...".into()),
+            application_name: Some("coderd".into()),
+            client_addr: Some("10.0.0.7".into()),
+            state: Some("active".into()),
+        };
+        let state = DbState::InProgress(m);
+        let rows = [SessionRow {
+            pid: 778,
+            application_name: Some("coderd".into()),
+            state: Some("idle in transaction".into()),
+            state_seconds: Some(600.0),
+            ..SessionRow::default()
+        }];
+        let obs = observation(state.clone(), "coder", &rows);
+        let r = build_for(&idx, state, Some(&obs), None);
+        assert_eq!(
+            ids(&r),
+            [
+                StepId::WaitForMigration,
+                StepId::Sessions,
+                StepId::TerminateSessions
+            ]
+        );
+        assert_eq!(r.image, None);
+        let destructive: Vec<&Step> = r.steps.iter().filter(|s| s.destructive).collect();
+        assert_eq!(destructive.len(), 1);
+        assert!(destructive[0].last_resort);
+        assert!(r.steps[0].notes[0]
+            .contains("pid 777, application coderd, client 10.0.0.7, running for 30m"));
+        assert!(commands(&r).all(|c| c.effect != Effect::Change));
+        assert_eq!(
+            r.steps[2].commands[0].text,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'coder' AND pid <> pg_backend_pid();"
+        );
+        insta::assert_snapshot!(
+            "runbook_in_progress_markdown",
+            crate::render::runbook::markdown(&r)
+        );
+    }
+
+    #[test]
+    fn v1_says_what_to_do_instead_and_changes_nothing() {
+        let idx = index();
+        let r = build_for(&idx, DbState::V1, None, None);
+        assert_eq!(ids(&r), [StepId::V1Database]);
+        assert!(commands(&r).all(|c| c.effect == Effect::Read));
+        assert!(r.steps[0].notes[0].contains("new, empty database"));
+    }
+
+    #[test]
+    fn fresh_runs_the_newest_release_without_cleanup() {
+        let idx = index();
+        let r = build_for(&idx, DbState::Fresh, None, None);
+        assert!(!ids(&r).contains(&StepId::CleanUpDirty));
+        assert_eq!(r.image.as_deref(), Some("ghcr.io/coder/coder:v2.36.0"));
+    }
+
+    #[test]
+    fn deployed_tag_that_already_runs_the_image_sets_nothing() {
+        let idx = index();
+        let yaml = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: coder, namespace: coder}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: coder}}\n  template:\n    metadata: {labels: {app: coder}}\n    spec:\n      containers:\n        - {name: coder, image: 'ghcr.io/coder/coder:v2.4.0'}\n";
+        let d: k8s_openapi::api::apps::v1::Deployment = serde_yaml_ng::from_str(yaml).unwrap();
+        let facts = DeploymentFacts::from_deployment(&d, "coder").unwrap();
+        let state = DbState::Clean(168);
+        let report = check(&idx, &state, &CheckOptions::default());
+        let repo = ImageRef::parse_repository("ghcr.io/coder/coder").unwrap();
+        let r = build(&RunbookInput {
+            index: &idx,
+            check: &report,
+            state: &state,
+            db: None,
+            deployment: Some(&facts),
+            findings: &[],
+            target: RunbookTarget {
+                namespace: Some("coder"),
+                deployment: "coder",
+                container: "coder",
+                repo: &repo,
+            },
+        });
+        let set = r.steps.iter().find(|s| s.id == StepId::SetImage).unwrap();
+        assert!(set.commands.is_empty());
+        assert!(set.notes[0].contains("already runs ghcr.io/coder/coder:v2.4.0"));
+        // One replica: nothing to scale back.
+        assert!(!ids(&r).contains(&StepId::ScaleBack));
+    }
+}
