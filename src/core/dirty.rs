@@ -17,7 +17,8 @@ pub struct DirtyAdvice {
     pub in_index: bool,
     /// One clean-up per distinct previous migration among the possible writers.
     pub cleanups: Vec<Cleanup>,
-    /// The first release that contains V: run it after the clean-up to re-run V.
+    /// The release to run after the clean-up (it re-runs V). Set when every candidate
+    /// clean-up agrees on it; otherwise see each clean-up's `run_after`.
     pub run_after_cleanup: Option<ReleaseRef>,
 }
 
@@ -31,6 +32,9 @@ pub struct Cleanup {
     pub sql: String,
     /// The old image that stops exactly at the previous migration, if any.
     pub restore_image: Option<ReleaseRef>,
+    /// The release to run after this clean-up: it contains the previous migration and has V
+    /// right after it, so it re-runs V first.
+    pub run_after: Option<ReleaseRef>,
 }
 
 /// The compare-and-set clean-up statement for a dirty `v` whose previous migration is `prev`.
@@ -60,7 +64,7 @@ pub fn analyse_dirty(index: &Index, v: Version, deployed: Option<&Release>) -> D
     }
     groups.sort_by_key(|(p, _)| *p);
 
-    let cleanups = groups
+    let cleanups: Vec<Cleanup> = groups
         .into_iter()
         .map(|(prev, rs)| Cleanup {
             assumes: rs.iter().map(|r| r.tag.clone()).collect(),
@@ -69,32 +73,17 @@ pub fn analyse_dirty(index: &Index, v: Version, deployed: Option<&Release>) -> D
             restore_image: prev
                 .and_then(|p| exact_final(index, p))
                 .map(|r| ReleaseRef::new(index, r)),
+            run_after: image_after_cleanup(index, v, prev).map(|r| ReleaseRef::new(index, r)),
         })
         .collect();
 
-    let finals: Vec<&Release> = containing
-        .iter()
-        .copied()
-        .filter(|r| !r.prerelease)
-        .collect();
-    let pool = if finals.is_empty() {
-        &containing
-    } else {
-        &finals
+    // One answer only when every candidate clean-up leads to the same release.
+    let run_after_cleanup = match cleanups.split_first() {
+        Some((first, rest)) if rest.iter().all(|c| c.run_after == first.run_after) => {
+            first.run_after.clone()
+        }
+        _ => None,
     };
-    let run_after_cleanup = pool
-        .iter()
-        .map(|r| r.max_migration)
-        .min()
-        .and_then(|fewest| {
-            let first: Vec<&Release> = pool
-                .iter()
-                .copied()
-                .filter(|r| r.max_migration == fewest)
-                .collect();
-            newest_patch_of_oldest_line(&first)
-        })
-        .map(|r| ReleaseRef::new(index, r));
 
     DirtyAdvice {
         migration: MigrationRef::new(index, v),
@@ -102,6 +91,29 @@ pub fn analyse_dirty(index: &Index, v: Version, deployed: Option<&Release>) -> D
         cleanups,
         run_after_cleanup,
     }
+}
+
+/// The release to run after the clean-up of a dirty `v` back to `prev`: it must contain
+/// `prev` (or it crash-loops) and have `v` as the migration right after it (so it re-runs
+/// `v` first). Of those, the one with the fewest migrations, newest patch of the oldest line;
+/// final releases first.
+///
+/// The first release that contains `v` is not always it: for 316 written by v2.22+ (previous
+/// 315), v2.21.1 has 316 but lacks 315.
+pub fn image_after_cleanup(index: &Index, v: Version, prev: Option<Version>) -> Option<&Release> {
+    let fits: Vec<&Release> = index
+        .releases()
+        .iter()
+        .filter(|r| r.contains(v) && r.migrations.prev(v) == prev)
+        .collect();
+    let finals: Vec<&Release> = fits.iter().copied().filter(|r| !r.prerelease).collect();
+    let pool = if finals.is_empty() { fits } else { finals };
+    let fewest = pool.iter().map(|r| r.max_migration).min()?;
+    let smallest: Vec<&Release> = pool
+        .into_iter()
+        .filter(|r| r.max_migration == fewest)
+        .collect();
+    newest_patch_of_oldest_line(&smallest)
 }
 
 /// A final release that stops exactly at `p` (newest patch of the oldest such line).
@@ -160,6 +172,13 @@ impl DirtyAdvice {
                     c.sql
                 )),
             }
+            if let (Some(r), true) = (&c.run_after, several) {
+                out.push(format!(
+                    "{assumed}after that clean-up, run {} (it has {:06} and re-runs {v} next)",
+                    r.image,
+                    c.previous.as_ref().map(|p| p.version).unwrap_or(0)
+                ));
+            }
             if let Some(img) = &c.restore_image {
                 out.push(format!(
                     "{assumed}the old image that stops exactly at {:06} is {}",
@@ -169,7 +188,7 @@ impl DirtyAdvice {
         }
         if let Some(r) = &self.run_after_cleanup {
             out.push(format!(
-                "after the clean-up, run {} (the first release that contains {v}); it re-runs {m}",
+                "after the clean-up, run {} (it contains the previous migration and re-runs {m} first)",
                 r.image
             ));
         }

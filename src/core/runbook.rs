@@ -14,7 +14,7 @@
 
 use serde::Serialize;
 
-use super::check::{human_duration, newest_patch_of_oldest_line, CheckReport, Verdict};
+use super::check::{human_duration, CheckReport, Verdict};
 use super::deployment::{DeploymentFacts, Finding, FindingKind};
 use super::dirty::DirtyAdvice;
 use super::image_ref::ImageRef;
@@ -282,28 +282,7 @@ pub fn cleanup_statement(table: &str, v: Version, prev: Option<Version>) -> Stri
     }
 }
 
-/// The release to run after the clean-up of a dirty `v` back to `prev`: it must contain
-/// `prev` (or it crash-loops) and have `v` as the migration right after it (so it re-runs
-/// `v` first). Of those, the one with the fewest migrations, newest patch of the oldest line;
-/// final releases first.
-///
-/// The first release that contains `v` is not always it: for 316 written by v2.22+ (previous
-/// 315), v2.21.1 has 316 but lacks 315.
-pub fn image_after_cleanup(index: &Index, v: Version, prev: Option<Version>) -> Option<&Release> {
-    let fits: Vec<&Release> = index
-        .releases()
-        .iter()
-        .filter(|r| r.contains(v) && r.migrations.prev(v) == prev)
-        .collect();
-    let finals: Vec<&Release> = fits.iter().copied().filter(|r| !r.prerelease).collect();
-    let pool = if finals.is_empty() { fits } else { finals };
-    let fewest = pool.iter().map(|r| r.max_migration).min()?;
-    let smallest: Vec<&Release> = pool
-        .into_iter()
-        .filter(|r| r.max_migration == fewest)
-        .collect();
-    newest_patch_of_oldest_line(&smallest)
-}
+pub use super::dirty::image_after_cleanup;
 
 /// Builds the runbook for the observed state.
 pub fn build(input: &RunbookInput) -> Runbook {
@@ -876,8 +855,14 @@ impl<'a> Builder<'a> {
         });
     }
 
+    /// A release whose migration file shows what the half-run migration does: the agreed
+    /// image after the clean-up, else the first candidate's.
     fn first_release_tag(&self, advice: &DirtyAdvice) -> Option<String> {
-        advice.run_after_cleanup.as_ref().map(|r| r.tag.clone())
+        advice
+            .run_after_cleanup
+            .as_ref()
+            .or_else(|| advice.cleanups.iter().find_map(|c| c.run_after.as_ref()))
+            .map(|r| r.tag.clone())
     }
 
     fn set_image(&mut self, images: &[(Option<String>, ImageRef)]) {

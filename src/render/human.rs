@@ -32,6 +32,9 @@ pub fn check(report: &CheckReport, style: Style) -> String {
                     let _ = writeln!(out, "  # if written by {}", short(&c.assumes));
                 }
                 let _ = writeln!(out, "  {}", c.sql);
+                if let (true, Some(r)) = (d.cleanups.len() > 1, &c.run_after) {
+                    let _ = writeln!(out, "  # then run: {}", r.image);
+                }
             }
         }
         if let Some(r) = &d.run_after_cleanup {
