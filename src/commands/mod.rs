@@ -8,6 +8,7 @@ pub mod gate;
 pub mod index;
 pub mod patch;
 pub mod releases;
+pub mod repair;
 pub mod source;
 
 use crate::cli::{Cli, Command};
@@ -24,5 +25,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Releases(args) => releases::run(&ctx, args),
         Command::Index(cmd) => index::run(&ctx, cmd),
         Command::Completions(args) => completions::run(args),
+        Command::Repair(cmd) => repair::run(&ctx, cmd),
     }
 }
