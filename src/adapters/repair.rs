@@ -217,7 +217,11 @@ fn ms(d: Duration) -> u128 {
     d.as_millis().max(1)
 }
 
-fn database_info(settings: &ConnectSettings, s: &Survey, verification: Verification) -> DatabaseInfo {
+fn database_info(
+    settings: &ConnectSettings,
+    s: &Survey,
+    verification: Verification,
+) -> DatabaseInfo {
     let transport = if settings.only_unix_sockets() {
         "unix socket".to_string()
     } else if s.ssl == Some(true) {
@@ -242,7 +246,11 @@ fn database_info(settings: &ConnectSettings, s: &Survey, verification: Verificat
     }
 }
 
-async fn read_survey(client: &Client, settings: &ConnectSettings, limits: &Limits) -> Result<Survey> {
+async fn read_survey(
+    client: &Client,
+    settings: &ConnectSettings,
+    limits: &Limits,
+) -> Result<Survey> {
     let (rows, _) = simple(client, &survey::survey_sql(), bound(limits))
         .await
         .map_err(|f| f.into_error(settings, "reading pg_locks and pg_stat_activity"))?;
@@ -293,9 +301,13 @@ async fn clear_dirty_tx(
     let c = tx.client();
     let step = |what: &'static str| move |f: Failure| f.into_error(settings, what);
 
-    simple(c, &format!("SET LOCAL lock_timeout = '{}ms'", ms(limits.lock_timeout)), b)
-        .await
-        .map_err(step("setting lock_timeout"))?;
+    simple(
+        c,
+        &format!("SET LOCAL lock_timeout = '{}ms'", ms(limits.lock_timeout)),
+        b,
+    )
+    .await
+    .map_err(step("setting lock_timeout"))?;
     let (rows, _) = simple(
         c,
         &format!("SELECT pg_try_advisory_xact_lock({CODER_LOCK_KEY})"),
@@ -326,7 +338,10 @@ async fn clear_dirty_tx(
         refuse(
             report,
             RefusalReason::TableLocked,
-            format!("another session holds {}: a migration may be running", m.lock),
+            format!(
+                "another session holds {}: a migration may be running",
+                m.lock
+            ),
         );
         if let Some(r) = report.refusal.as_mut() {
             r.holder = Some(m);
@@ -340,7 +355,9 @@ async fn clear_dirty_tx(
             "{}: search_path names no existing schema, so there is no schema_migrations to change",
             settings.target()
         ))
-        .with_hint("check search_path in the connection string against the schemas of the database"));
+        .with_hint(
+            "check search_path in the connection string against the schemas of the database",
+        ));
     };
     if survey.v1 {
         refuse(
@@ -495,7 +512,9 @@ async fn lock_holders(
                 mode: r.get(1)?.to_string(),
                 application_name: r.get(2).map(str::to_string).filter(|s| !s.is_empty()),
                 state: r.get(3).map(str::to_string),
-                query: r.get(4).map(|q| q.split_whitespace().collect::<Vec<_>>().join(" ")),
+                query: r
+                    .get(4)
+                    .map(|q| q.split_whitespace().collect::<Vec<_>>().join(" ")),
             })
         })
         .collect())
@@ -598,7 +617,12 @@ async fn terminate_sessions(
     let deadline = Instant::now() + TERMINATE_WAIT;
     let mut remaining: Vec<(i32, String)> = signalled
         .iter()
-        .map(|t| (t.session.pid, t.session.backend_start.clone().unwrap_or_default()))
+        .map(|t| {
+            (
+                t.session.pid,
+                t.session.backend_start.clone().unwrap_or_default(),
+            )
+        })
         .collect();
     while !remaining.is_empty() {
         let list = remaining

@@ -69,10 +69,16 @@ pub struct ClearDirtyPlan {
     pub previous: Option<MigrationRef>,
     /// The releases assumed to have written the row.
     pub assumes: Vec<String>,
-    /// Every candidate the index gives (more than one when releases disagree).
+    /// Every candidate the index gives, listed only when there is more than one (the
+    /// releases disagree and `--to` or `--deployed` chose).
+    #[serde(skip_serializing_if = "single")]
     pub candidates: Vec<Candidate>,
     /// The first release containing V: run it after the clean-up, it re-runs V.
     pub run_after_cleanup: Option<ReleaseRef>,
+}
+
+fn single(c: &[Candidate]) -> bool {
+    c.len() <= 1
 }
 
 /// Why a plan cannot be made from the command line and the index alone.
@@ -353,7 +359,11 @@ fn outcome_exit_code(outcome: Outcome, partial: bool) -> crate::ExitCode {
 
 /// Session states `terminate` may end: the session waits for its client, so ending it
 /// interrupts no statement (an open transaction is rolled back).
-pub const IDLE_STATES: [&str; 3] = ["idle", "idle in transaction", "idle in transaction (aborted)"];
+pub const IDLE_STATES: [&str; 3] = [
+    "idle",
+    "idle in transaction",
+    "idle in transaction (aborted)",
+];
 
 /// One other session of the database, as listed before anything is ended.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -548,9 +558,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn index() -> Index {
-        let rel = |tag: &str, set: &str| {
-            Release::new(tag, MigrationSet::parse(set).unwrap()).unwrap()
-        };
+        let rel =
+            |tag: &str, set: &str| Release::new(tag, MigrationSet::parse(set).unwrap()).unwrap();
         let provenance = Provenance {
             source: "test".into(),
             detail: "unit test".into(),
@@ -584,11 +593,19 @@ mod tests {
         let Err(PlanProblem::Ambiguous(c)) = plan_clear_dirty(&index(), 316, None, None) else {
             panic!("316 has two candidates")
         };
-        let prevs: Vec<_> = c.iter().map(|c| c.previous.as_ref().unwrap().version).collect();
+        let prevs: Vec<_> = c
+            .iter()
+            .map(|c| c.previous.as_ref().unwrap().version)
+            .collect();
         assert_eq!(prevs, vec![313, 315]);
         let msg = PlanProblem::Ambiguous(c.clone()).message(316);
-        assert!(msg.contains("313") && msg.contains("315") && msg.contains("v2.21.1"), "{msg}");
-        assert!(PlanProblem::Ambiguous(c).hint().contains("--to with one of: 313, 315"));
+        assert!(
+            msg.contains("313") && msg.contains("315") && msg.contains("v2.21.1"),
+            "{msg}"
+        );
+        assert!(PlanProblem::Ambiguous(c)
+            .hint()
+            .contains("--to with one of: 313, 315"));
         let p = plan_clear_dirty(&index(), 316, Some(CleanupTarget::Previous(313)), None).unwrap();
         assert_eq!(p.assumes, vec!["v2.21.1"]);
         assert_eq!(p.candidates.len(), 2);
@@ -611,7 +628,10 @@ mod tests {
             Err(PlanProblem::NotInIndex(999))
         );
         assert_eq!(CleanupTarget::parse("none"), Ok(CleanupTarget::RemoveRow));
-        assert_eq!(CleanupTarget::parse(" 67 "), Ok(CleanupTarget::Previous(67)));
+        assert_eq!(
+            CleanupTarget::parse(" 67 "),
+            Ok(CleanupTarget::Previous(67))
+        );
         assert!(CleanupTarget::parse("-1").is_err());
         assert!(CleanupTarget::parse("67; DROP TABLE x").is_err());
     }
@@ -620,8 +640,12 @@ mod tests {
     fn only_the_exact_dirty_row_passes() {
         let r = |version, dirty| Some(Row { version, dirty });
         assert_eq!(row_mismatch(r(68, true), 68), None);
-        assert!(row_mismatch(r(68, false), 68).unwrap().contains("(68, clean)"));
-        assert!(row_mismatch(r(69, true), 68).unwrap().contains("(69, dirty), not (68, dirty)"));
+        assert!(row_mismatch(r(68, false), 68)
+            .unwrap()
+            .contains("(68, clean)"));
+        assert!(row_mismatch(r(69, true), 68)
+            .unwrap()
+            .contains("(69, dirty), not (68, dirty)"));
         assert!(row_mismatch(None, 68).unwrap().contains("no row"));
     }
 
@@ -638,9 +662,18 @@ mod tests {
         let t = terminate_statement(42, "2026-01-01 00:00:00.5+00", "it's", 600);
         assert!(t.starts_with("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = 42 AND backend_start::text = '2026-01-01 00:00:00.5+00'"), "{t}");
         assert!(t.contains("state_change::text = 'it''s'"), "{t}");
-        assert!(t.contains("datname = current_database() AND pid <> pg_backend_pid()"), "{t}");
-        assert!(t.contains("state IN ('idle', 'idle in transaction', 'idle in transaction (aborted)')"), "{t}");
-        assert!(t.ends_with("now() - state_change > interval '600 seconds'"), "{t}");
+        assert!(
+            t.contains("datname = current_database() AND pid <> pg_backend_pid()"),
+            "{t}"
+        );
+        assert!(
+            t.contains("state IN ('idle', 'idle in transaction', 'idle in transaction (aborted)')"),
+            "{t}"
+        );
+        assert!(
+            t.ends_with("now() - state_change > interval '600 seconds'"),
+            "{t}"
+        );
     }
 
     fn entry(pid: i32, state: Option<&str>, secs: f64) -> SessionEntry {
@@ -671,8 +704,14 @@ mod tests {
             ],
             600,
         );
-        assert_eq!(end.iter().map(|t| t.session.pid).collect::<Vec<_>>(), vec![1, 2, 5]);
-        let kept: Vec<_> = keep.iter().map(|k| (k.session.pid, k.reason.clone())).collect();
+        assert_eq!(
+            end.iter().map(|t| t.session.pid).collect::<Vec<_>>(),
+            vec![1, 2, 5]
+        );
+        let kept: Vec<_> = keep
+            .iter()
+            .map(|k| (k.session.pid, k.reason.clone()))
+            .collect();
         assert_eq!(
             kept,
             vec![

@@ -43,10 +43,7 @@ pub fn clear_dirty_preview(r: &ClearDirtyReport, style: Style) -> String {
             "found:    {table} = {before}, locked FOR UPDATE while migtag holds Coder's migration lock"
         );
     }
-    let _ = writeln!(
-        out,
-        "dirty:    migration {m} started and did not finish"
-    );
+    let _ = writeln!(out, "dirty:    migration {m} started and did not finish");
     match &r.plan.previous {
         Some(p) => {
             let _ = writeln!(
@@ -272,7 +269,8 @@ pub fn terminate_result(r: &TerminateReport, style: Style, preview_shown: bool) 
             for a in &r.attempts {
                 let why = match a.result {
                     TerminateResult::VanishedOrChanged => {
-                        "it ended, ran a statement, or changed since the listing; left alone".to_string()
+                        "it ended, ran a statement, or changed since the listing; left alone"
+                            .to_string()
                     }
                     TerminateResult::PermissionDenied => format!(
                         "the server refused: {}",

@@ -11,3 +11,4 @@ mod examples;
 mod help;
 mod patch;
 mod pg;
+mod repair;
