@@ -935,3 +935,44 @@ fn terminate_spares_a_session_that_ran_a_statement_after_the_listing() {
     assert!(alive(c, busy.pid));
     assert!(!alive(c, idle.pid));
 }
+
+/// Coder's table may live in another schema (`search_path=coder` in its URL): migtag changes
+/// the row in the schema the connection selects, never a same-named table elsewhere.
+#[test]
+fn clear_dirty_changes_the_table_in_the_connections_schema() {
+    let c = PgCluster::shared();
+    let f = Fixture::new(c, Some(Some((68, true))));
+    c.sql(
+        &f.db,
+        &format!(
+            "CREATE SCHEMA coder AUTHORIZATION {role};\
+             CREATE TABLE coder.schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL);\
+             ALTER TABLE coder.schema_migrations OWNER TO {role};\
+             INSERT INTO coder.schema_migrations VALUES (168, true);",
+            role = f.role
+        ),
+    );
+    let url = format!("{}&search_path=coder", f.url(c));
+    let (out, err, code) = repair(&[
+        "clear-dirty",
+        "--expect-version",
+        "168",
+        "--yes",
+        "--db",
+        &url,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let doc = json(&out, &err);
+    assert_eq!(doc["table"], "coder.schema_migrations");
+    assert_eq!(
+        doc["statement"],
+        "UPDATE coder.schema_migrations SET version = 167, dirty = false WHERE version = 168 AND dirty"
+    );
+    assert_eq!(
+        c.sql(&f.db, "SELECT version, dirty FROM coder.schema_migrations"),
+        "167|f"
+    );
+    assert_eq!(f.row(c), "68|t", "public.schema_migrations is untouched");
+}
