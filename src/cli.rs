@@ -90,6 +90,9 @@ pub enum Command {
     Index(IndexCommand),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+    /// Opt-in repairs that change the database: only after you confirm (or pass --yes).
+    #[command(subcommand)]
+    Repair(RepairCommand),
 }
 
 /// Where the database state comes from. Exactly one of these, or the environment for --db.
@@ -358,6 +361,98 @@ pub struct ImportArgs {
     /// Where to write the index.
     #[arg(long, value_name = "FILE", default_value = "data/coder-index.json")]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RepairCommand {
+    /// Clear a dirty schema_migrations row with a compare-and-set, in one transaction.
+    ///
+    /// Takes Coder's migration lock (refuses if a migration holds it), locks and reads the row,
+    /// refuses unless it is exactly (--expect-version, dirty), shows the statement, asks for
+    /// confirmation, then sets the row to the previous migration (or removes it for a first
+    /// migration) and commits only if exactly one row changed.
+    #[command(after_long_help = REPAIR_EXIT_CODES_HELP)]
+    ClearDirty(ClearDirtyArgs),
+    /// End sessions of the database that have been idle (or idle in a transaction) too long.
+    ///
+    /// Lists the other sessions of the same database, then, after confirmation, ends those
+    /// idle for longer than --older-than, each with one statement that re-checks on the server
+    /// that the session is still the same, still idle, and still over the bound.
+    #[command(after_long_help = REPAIR_EXIT_CODES_HELP)]
+    Terminate(TerminateArgs),
+}
+
+pub const REPAIR_EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0   the change was made (terminate: or nothing was old enough to end)
+  2   usage error, or not confirmed (no terminal and no --yes, or an answer other than yes)
+  4   refused: a migration holds the lock, the row is not (V, dirty), the table is locked;
+      terminate: a session could not be ended
+  5   --expect-version or --deployed is not in the index
+  10  database unreachable, authentication or TLS failure, query error
+  12  invalid input (schema_migrations is not golang-migrate's table)";
+
+/// The live database a repair changes (the same settings as --db elsewhere).
+#[derive(Debug, Args, Clone, Default)]
+pub struct DbArgs {
+    /// A postgres:// URL or a libpq `key=value` string. Without it, CODER_PG_CONNECTION_URL,
+    /// then DATABASE_URL, then the PG* variables (and ~/.pgpass) are used. Prefer PGPASSWORD
+    /// or ~/.pgpass to a password on the command line.
+    #[arg(long, value_name = "URL", help_heading = "Live database")]
+    pub db: Option<String>,
+    /// Bound on the whole connect (DNS, TCP, TLS, authentication).
+    /// Default: connect_timeout of the URL, else 10s.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Live database")]
+    pub connect_timeout: Option<std::time::Duration>,
+    /// How long any statement may wait for a lock (lock_timeout) [default: 2s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Live database")]
+    pub lock_timeout: Option<std::time::Duration>,
+    /// How long any statement may run (statement_timeout) [default: 10s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Live database")]
+    pub statement_timeout: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct ClearDirtyArgs {
+    /// The dirty version you saw (`migtag check`): migtag changes the row only while it is
+    /// exactly (V, dirty).
+    #[arg(long, value_name = "V")]
+    pub expect_version: u64,
+    /// The version to set: required when the releases that contain V disagree on the
+    /// migration before it, and it must be one of those; `none` removes the row.
+    #[arg(long, value_name = "P|none", value_parser = parse_cleanup_target)]
+    pub to: Option<crate::core::repair::CleanupTarget>,
+    /// The release that wrote the row, when you know it (narrows the previous migration).
+    #[arg(long, value_name = "TAG")]
+    pub deployed: Option<String>,
+    /// Confirm without a prompt (for scripts; a piped `yes` does not count).
+    #[arg(long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TerminateArgs {
+    /// End only sessions idle (or idle in a transaction) for longer than this: 90s, 10m, 1h.
+    #[arg(long, value_name = "DURATION", value_parser = parse_idle_bound)]
+    pub older_than: u64,
+    /// Confirm without a prompt (for scripts; a piped `yes` does not count).
+    #[arg(long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+fn parse_cleanup_target(text: &str) -> Result<crate::core::repair::CleanupTarget, String> {
+    crate::core::repair::CleanupTarget::parse(text)
+}
+
+fn parse_idle_bound(text: &str) -> Result<u64, String> {
+    match crate::core::deployment::parse_duration(text)? {
+        0 => Err(format!("`{text}` must be more than zero")),
+        s => Ok(s),
+    }
 }
 
 #[derive(Debug, Args)]

@@ -6,3 +6,4 @@ pub mod git;
 pub mod github;
 pub mod kube;
 pub mod postgres;
+pub mod repair;

@@ -9,6 +9,7 @@ pub mod index;
 pub mod manifest;
 pub mod patch;
 pub mod releases;
+pub mod repair;
 pub mod runbook;
 pub mod source;
 
@@ -27,5 +28,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Releases(args) => releases::run(&ctx, args),
         Command::Index(cmd) => index::run(&ctx, cmd),
         Command::Completions(args) => completions::run(args),
+        Command::Repair(cmd) => repair::run(&ctx, cmd),
     }
 }

@@ -13,6 +13,7 @@ pub mod k8s_name;
 pub mod migration_set;
 pub mod observation;
 pub mod patch;
+pub mod repair;
 pub mod report;
 pub mod runbook;
 pub mod shell;

@@ -3,6 +3,7 @@
 pub mod db;
 pub mod human;
 pub mod patch;
+pub mod repair;
 pub mod runbook;
 pub mod style;
 

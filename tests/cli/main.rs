@@ -13,4 +13,5 @@ mod help;
 mod index_sources;
 mod patch;
 mod pg;
+mod repair;
 mod runbook;

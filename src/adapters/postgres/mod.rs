@@ -131,7 +131,7 @@ async fn observe_async(settings: &ConnectSettings, limits: &Limits) -> Result<Db
     result
 }
 
-fn wire_config(
+pub(crate) fn wire_config(
     settings: &ConnectSettings,
     limits: &Limits,
     mode: tokio_postgres::config::SslMode,

@@ -1,0 +1,164 @@
+//! `migtag repair clear-dirty` and `migtag repair terminate`: the only commands that change a
+//! database. Each decides what it can before connecting (the previous migration comes from
+//! the index), lets the adapter look, shows exactly what will run, and asks: a line typed on
+//! the terminal must say `yes`, or `--yes` confirms for scripts. Without a terminal and
+//! without `--yes` nothing is changed (exit 2).
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use crate::adapters::postgres::{self, Limits, ProcessEnv};
+use crate::adapters::repair;
+use crate::cli::{ClearDirtyArgs, DbArgs, Format, RepairCommand, TerminateArgs};
+use crate::core::index::parse_tag;
+use crate::core::repair::{plan_clear_dirty, Outcome, PlanProblem};
+use crate::error::{Error, ExitCode, Result};
+use crate::render;
+
+use super::context::Context;
+
+pub fn run(ctx: &Context, cmd: RepairCommand) -> Result<ExitCode> {
+    match cmd {
+        RepairCommand::ClearDirty(args) => clear_dirty(ctx, args),
+        RepairCommand::Terminate(args) => terminate(ctx, args),
+    }
+}
+
+/// How the operator confirms, decided once before connecting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Asker {
+    /// `--yes`.
+    Flag,
+    /// Standard input is a terminal: ask there.
+    Terminal,
+    /// Neither: show the plan, change nothing.
+    Nobody,
+}
+
+impl Asker {
+    fn new(yes: bool) -> Asker {
+        if yes {
+            Asker::Flag
+        } else if std::io::stdin().is_terminal() {
+            Asker::Terminal
+        } else {
+            Asker::Nobody
+        }
+    }
+
+    /// Asks; true only for `--yes` or a typed `yes`.
+    fn confirm(self, question: &str) -> bool {
+        match self {
+            Asker::Flag => true,
+            Asker::Nobody => false,
+            Asker::Terminal => {
+                eprint!("{question} Type yes to go ahead (anything else cancels): ");
+                let _ = std::io::stderr().flush();
+                let mut line = String::new();
+                match std::io::stdin().lock().read_line(&mut line) {
+                    Ok(_) => line.trim() == "yes",
+                    Err(_) => false,
+                }
+            }
+        }
+    }
+
+    /// What to say when the answer was not yes.
+    fn not_confirmed_note(self) -> &'static str {
+        match self {
+            Asker::Nobody => {
+                "not confirmed: standard input is not a terminal, so migtag cannot ask; nothing was changed. \
+                 Read the plan above and pass --yes to go ahead"
+            }
+            _ => "cancelled: nothing was changed",
+        }
+    }
+}
+
+/// Prints the plan where a human sees it: stdout in human mode, stderr beside a JSON report.
+fn show(ctx: &Context, text: &str) {
+    match ctx.format {
+        Format::Human => {
+            print!("{text}");
+            let _ = std::io::stdout().flush();
+        }
+        Format::Json => eprint!("{text}"),
+    }
+}
+
+fn settings_and_limits(db: &DbArgs) -> Result<(postgres::ConnectSettings, Limits)> {
+    let Some(settings) = postgres::resolve(db.db.as_deref(), &ProcessEnv)? else {
+        return Err(Error::usage(
+            "no database given: pass --db URL, or set CODER_PG_CONNECTION_URL, DATABASE_URL or the PG* variables",
+        ));
+    };
+    let limits = Limits::new(
+        &settings,
+        db.connect_timeout,
+        db.lock_timeout,
+        db.statement_timeout,
+    );
+    Ok((settings, limits))
+}
+
+fn clear_dirty(ctx: &Context, args: ClearDirtyArgs) -> Result<ExitCode> {
+    let index = ctx.load_index()?;
+    let deployed = match &args.deployed {
+        None => None,
+        Some(tag) => {
+            parse_tag(tag).map_err(|e| e.context("--deployed"))?;
+            Some(index.release(tag).ok_or_else(|| {
+                Error::no_match(format!("--deployed {tag} is not in the index"))
+                    .with_hint("refresh the index, or leave --deployed out")
+            })?)
+        }
+    };
+    let v = args.expect_version;
+    let plan = plan_clear_dirty(&index, v, args.to, deployed).map_err(|p| {
+        let e = match &p {
+            PlanProblem::NotInIndex(_) => Error::no_match(p.message(v)),
+            _ => Error::usage(p.message(v)),
+        };
+        e.with_hint(p.hint())
+    })?;
+    let (settings, limits) = settings_and_limits(&args.db)?;
+    let asker = Asker::new(args.yes);
+    let mut shown = false;
+    let mut ask = |report: &crate::core::repair::ClearDirtyReport| {
+        show(ctx, &render::repair::clear_dirty_preview(report, ctx.style));
+        shown = true;
+        asker.confirm("Change the row?")
+    };
+    let report = repair::clear_dirty(&settings, &limits, plan, &mut ask)?;
+    if report.outcome == Outcome::NotConfirmed {
+        eprintln!("migtag: {}", asker.not_confirmed_note());
+    }
+    ctx.emit(
+        || render::json(&report),
+        |s| render::repair::clear_dirty_result(&report, s, shown),
+    );
+    Ok(report.exit_code())
+}
+
+fn terminate(ctx: &Context, args: TerminateArgs) -> Result<ExitCode> {
+    let (settings, limits) = settings_and_limits(&args.db)?;
+    let asker = Asker::new(args.yes);
+    let mut shown = false;
+    let mut ask = |report: &crate::core::repair::TerminateReport| {
+        show(ctx, &render::repair::terminate_preview(report, ctx.style));
+        shown = true;
+        let n = report.targets.len();
+        asker.confirm(&format!(
+            "End {n} session{}?",
+            if n == 1 { "" } else { "s" }
+        ))
+    };
+    let report = repair::terminate(&settings, &limits, args.older_than, &mut ask)?;
+    if report.outcome == Outcome::NotConfirmed {
+        eprintln!("migtag: {}", asker.not_confirmed_note());
+    }
+    ctx.emit(
+        || render::json(&report),
+        |s| render::repair::terminate_result(&report, s, shown),
+    );
+    Ok(report.exit_code())
+}
