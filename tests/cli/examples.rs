@@ -27,9 +27,13 @@ fn helm_hook_job_is_a_valid_pre_upgrade_job_running_gate() {
     assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
     let c = &pod.containers[0];
     let args = c.args.clone().unwrap();
+    assert_eq!(&args[..2], ["gate", "--target"]);
+    // A fork of coder-v2/coder: the values path of the chart, and the chart's own fallback.
     assert_eq!(
-        &args[..3],
-        ["gate", "--target", "{{ .Values.coder.image.tag }}"]
+        target_never_renders_empty(&args[2]),
+        Ok(".Values.coder.image.tag"),
+        "{}",
+        args[2]
     );
     let env = c.env.clone().unwrap();
     let url = env
@@ -80,6 +84,85 @@ fn github_actions_example_gates_with_the_documented_command() {
     migtag::cli::Cli::try_parse_from(&words).unwrap_or_else(|e| panic!("{words:?}: {e}"));
 }
 
+fn values_path(p: &str) -> Result<&str, String> {
+    let ok = p.starts_with(".Values.")
+        && p[1..]
+            .split('.')
+            .all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+    if ok {
+        Ok(p)
+    } else {
+        Err(format!("not a values path: {p}"))
+    }
+}
+
+/// Checks that a `--target` Helm expression cannot render as an empty string, and returns the
+/// values path it reads. Two forms are accepted: the Coder chart's own fallback
+/// (`.Values.X | default (printf "v%v" .Chart.AppVersion)`, never empty since it starts with
+/// `v`) and `required "message" .Values.X` (Helm refuses to render when X is empty).
+fn target_never_renders_empty(arg: &str) -> Result<&str, String> {
+    let inner = arg
+        .strip_prefix("{{ ")
+        .and_then(|a| a.strip_suffix(" }}"))
+        .ok_or_else(|| format!("not one Helm expression: {arg}"))?;
+    if let Some(path) = inner
+        .strip_suffix(r#" | default (printf "v%v" .Chart.AppVersion)"#)
+        .or_else(|| inner.strip_suffix(r#" | default (printf "v%s" .Chart.AppVersion)"#))
+    {
+        return values_path(path);
+    }
+    if let Some(rest) = inner.strip_prefix("required \"") {
+        let (message, path) = rest
+            .split_once("\" ")
+            .ok_or_else(|| format!("required without a message: {arg}"))?;
+        if message.trim().is_empty() {
+            return Err(format!("required with an empty message: {arg}"));
+        }
+        return values_path(path);
+    }
+    Err(format!(
+        "{arg} renders empty when the value is empty (the Coder chart's default tag is \"\")"
+    ))
+}
+
+#[test]
+fn target_check_refuses_expressions_that_can_render_empty() {
+    for bad in [
+        "{{ .Values.coder.image.tag }}",
+        "{{ .Values.coder.image.tag | default .Values.x }}",
+        r#"{{ required "" .Values.coder.image.tag }}"#,
+        r#"{{ required "set it" .Values.coder.image.tag | lower }}"#,
+        "v2.22.0",
+    ] {
+        assert!(target_never_renders_empty(bad).is_err(), "{bad}");
+    }
+    assert_eq!(
+        target_never_renders_empty(r#"{{ required "set the tag" .Values.coder.coder.image.tag }}"#),
+        Ok(".Values.coder.coder.image.tag")
+    );
+}
+
+/// The umbrella-chart form the comments give is a `required` expression on the subchart's
+/// path; and no comment holds template braces, since Helm renders comments too.
+#[test]
+fn helm_hook_comments_give_the_umbrella_form_and_no_live_template() {
+    let text = example("helm-pre-upgrade-gate.yaml");
+    let comments: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with('#'))
+        .collect();
+    assert!(comments.iter().all(|l| !l.contains("{{")), "{comments:#?}");
+    let umbrella = comments
+        .iter()
+        .map(|l| l.trim_start_matches('#').trim())
+        .find(|l| l.starts_with("required "))
+        .expect("the comments give the umbrella form");
+    assert_eq!(
+        target_never_renders_empty(&format!("{{{{ {umbrella} }}}}")),
+        Ok(".Values.coder.coder.image.tag")
+    );
+}
+
 /// The hook Job's container args with the Helm template replaced by `tag`.
 fn hook_args(tag: &str) -> Vec<String> {
     let job: Job = serde_yaml_ng::from_str(&example("helm-pre-upgrade-gate.yaml")).unwrap();
@@ -90,7 +173,7 @@ fn hook_args(tag: &str) -> Vec<String> {
         .unwrap()
         .into_iter()
         .map(|a| {
-            if a == "{{ .Values.coder.image.tag }}" {
+            if a.starts_with("{{") && a.ends_with("}}") {
                 tag.to_string()
             } else {
                 a
