@@ -10,9 +10,6 @@ use crate::error::{Error, Result};
 /// The canonical JSON of the bundled index, deflated by `build.rs`.
 const DEFLATED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/coder-index.json.deflate"));
 
-/// When the reference tables' facts were gathered (their newest tag is from 2026-08-10).
-pub const GATHERED_AT: &str = "2026-11-27";
-
 /// Parses the embedded index. It is validated by the tests, so a failure here is a bug.
 pub fn load() -> Result<Index> {
     Index::from_json(&json()?)

@@ -284,6 +284,11 @@ pub enum IndexCommand {
     Show,
     /// Build the bundled index from the verified reference tables (a maintainer command).
     Import(ImportArgs),
+    /// Merge the index in use (--index FILE, else the cache or the bundled one) into the
+    /// reference tables: rows already there must agree with it (else nothing is written), new
+    /// tags are appended.
+    #[command(after_long_help = EXIT_CODES_HELP)]
+    Export(ExportArgs),
     /// Fetch the index from GitHub into the cache (or --out FILE). Uses GITHUB_TOKEN or
     /// GH_TOKEN when set; a refresh with nothing new costs one request.
     #[command(after_long_help = EXIT_CODES_HELP)]
@@ -354,13 +359,35 @@ pub struct ImportArgs {
         default_value = "data/reference/coder-migrations.tsv"
     )]
     pub migrations: PathBuf,
-    /// When the tables' facts were gathered (kept in the provenance; fixed so that the
-    /// import gives the same bytes every time).
-    #[arg(long, value_name = "DATE", default_value = crate::bundled::GATHERED_AT)]
-    pub generated_at: String,
+    /// When the tables' facts were gathered (kept in the provenance). Default: the
+    /// generated_at of the existing --out file, so that a re-run gives the same bytes; pass
+    /// it when the tables gained rows.
+    #[arg(long, value_name = "DATE")]
+    pub generated_at: Option<String>,
     /// Where to write the index.
     #[arg(long, value_name = "FILE", default_value = "data/coder-index.json")]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The tag table to merge into (read if it exists, then rewritten).
+    #[arg(
+        long,
+        value_name = "TSV",
+        default_value = "data/reference/coder-tags.tsv"
+    )]
+    pub tags: PathBuf,
+    /// The migration table to merge into (read if it exists, then rewritten).
+    #[arg(
+        long,
+        value_name = "TSV",
+        default_value = "data/reference/coder-migrations.tsv"
+    )]
+    pub migrations: PathBuf,
+    /// Compare and report only; write nothing.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Subcommand)]

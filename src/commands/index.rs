@@ -1,5 +1,6 @@
 //! `migtag index`: show the index in use, fetch it from GitHub (`update`), build it from a
-//! clone (`build`), or import the bundled one from the reference tables (`import`).
+//! clone (`build`), import the bundled one from the reference tables (`import`), or merge an
+//! index into those tables (`export`).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -10,7 +11,9 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use crate::adapters::{cache, git, github};
-use crate::cli::{BuildArgs, Format, ImportArgs, IndexCommand, ProjectArgs, UpdateArgs};
+use crate::cli::{
+    BuildArgs, ExportArgs, Format, ImportArgs, IndexCommand, ProjectArgs, UpdateArgs,
+};
 use crate::core::index::{Index, Project};
 use crate::core::report::IndexView;
 use crate::error::{Error, ExitCode, Result};
@@ -23,6 +26,7 @@ pub fn run(ctx: &Context, cmd: IndexCommand) -> Result<ExitCode> {
     match cmd {
         IndexCommand::Show => show(ctx),
         IndexCommand::Import(args) => import(ctx, args),
+        IndexCommand::Export(args) => export(ctx, args),
         IndexCommand::Update(args) => update(ctx, args),
         IndexCommand::Build(args) => build(ctx, args),
     }
@@ -121,11 +125,22 @@ fn import(ctx: &Context, args: ImportArgs) -> Result<ExitCode> {
         std::fs::read_to_string(p)
             .map_err(|e| Error::invalid_input(format!("cannot read {}: {e}", p.display())))
     };
-    let index = tables::import(
-        &read(&args.tags)?,
-        &read(&args.migrations)?,
-        &args.generated_at,
-    )?;
+    let generated_at = match args.generated_at {
+        Some(date) => date,
+        None if args.out.exists() => {
+            super::context::load_index_file(&args.out)?
+                .provenance
+                .generated_at
+        }
+        None => {
+            return Err(Error::usage(format!(
+                "{} does not exist yet, so there is no generated_at to keep",
+                args.out.display()
+            ))
+            .with_hint("pass --generated-at DATE: when the tables' facts were gathered"))
+        }
+    };
+    let index = tables::import(&read(&args.tags)?, &read(&args.migrations)?, &generated_at)?;
     let json = index.to_json();
     write_atomically(&args.out, json.as_bytes())?;
     ctx.info(&format!(
@@ -139,6 +154,148 @@ fn import(ctx: &Context, args: ImportArgs) -> Result<ExitCode> {
         index.releases().len(),
         index.names().len(),
         json.len()
+    );
+    Ok(ExitCode::Success)
+}
+
+/// What `index export` reports.
+#[derive(Serialize)]
+struct IndexExported {
+    /// The index that was merged in, and where it was read from.
+    index: IndexView,
+    used: String,
+    tags_file: PathBuf,
+    migrations_file: PathBuf,
+    /// False with --check.
+    written: bool,
+    /// Whether the tables' bytes change (false: the index adds nothing).
+    changed: bool,
+    /// Tags in both (equal on commit, date as an instant, and migration set).
+    agreed: usize,
+    added: Vec<String>,
+    /// Tags in the tables that the index lacks, kept as they are.
+    kept: Vec<String>,
+    added_migrations: Vec<u64>,
+    first_release_moved: Vec<FirstReleaseMoved>,
+}
+
+#[derive(Serialize)]
+struct FirstReleaseMoved {
+    version: u64,
+    before: String,
+    after: String,
+}
+
+fn export(ctx: &Context, args: ExportArgs) -> Result<ExitCode> {
+    let (index, origin) = ctx.load_index_with_origin()?;
+    let read = |p: &Path| match std::fs::read_to_string(p) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::invalid_input(format!(
+            "cannot read {}: {e}",
+            p.display()
+        ))),
+    };
+    let existing = match (read(&args.tags)?, read(&args.migrations)?) {
+        (Some(t), Some(m)) => Some((t, m)),
+        (None, None) => None,
+        _ => {
+            return Err(Error::invalid_input(format!(
+                "only one of {} and {} exists; they are one pair",
+                args.tags.display(),
+                args.migrations.display()
+            )))
+        }
+    };
+    let done = tables::export(
+        &index,
+        existing.as_ref().map(|(t, m)| (t.as_str(), m.as_str())),
+    )?;
+    let changed = !existing
+        .as_ref()
+        .is_some_and(|(t, m)| *t == done.tags_tsv && *m == done.migrations_tsv);
+    // Written even when unchanged: the files are then regenerated from the index, byte for
+    // byte, which is what the round-trip test relies on.
+    let written = !args.check;
+    if written {
+        write_atomically(&args.tags, done.tags_tsv.as_bytes())?;
+        write_atomically(&args.migrations, done.migrations_tsv.as_bytes())?;
+    }
+    let report = IndexExported {
+        index: IndexView::new(&index),
+        used: origin.describe(),
+        tags_file: args.tags,
+        migrations_file: args.migrations,
+        written,
+        changed,
+        agreed: done.agreed,
+        added: done.added,
+        kept: done.kept,
+        added_migrations: done.added_migrations,
+        first_release_moved: done
+            .first_release_moved
+            .into_iter()
+            .map(|(version, before, after)| FirstReleaseMoved {
+                version,
+                before,
+                after,
+            })
+            .collect(),
+    };
+    ctx.emit(
+        || render::json(&report),
+        |style| {
+            let mut out = String::new();
+            let headline = match (report.written, report.changed) {
+                (true, true) => format!(
+                    "wrote {} and {}",
+                    report.tags_file.display(),
+                    report.migrations_file.display()
+                ),
+                (true, false) => {
+                    "the tables already hold everything in the index (rewritten, same bytes)"
+                        .to_string()
+                }
+                (false, _) => "checked only (--check): nothing written".to_string(),
+            };
+            let _ = writeln!(out, "{}", style.good(&headline));
+            let _ = writeln!(out, "index:      {}", report.used);
+            let _ = writeln!(
+                out,
+                "agreed:     {} tags equal in the tables and the index",
+                report.agreed
+            );
+            let list = |v: &[String]| {
+                if v.is_empty() {
+                    "none".to_string()
+                } else {
+                    v.join(", ")
+                }
+            };
+            let _ = writeln!(out, "added:      {}", list(&report.added));
+            let _ = writeln!(out, "kept:       {} (not in the index)", list(&report.kept));
+            let names: Vec<String> = report
+                .added_migrations
+                .iter()
+                .map(|v| format!("{v:06}"))
+                .collect();
+            let _ = writeln!(out, "migrations: {} added", list(&names));
+            for m in &report.first_release_moved {
+                let _ = writeln!(
+                    out,
+                    "first release of {:06}: {} -> {}",
+                    m.version, m.before, m.after
+                );
+            }
+            if report.written && report.changed {
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    style.dim("next: migtag index import --generated-at DATE, then cargo test")
+                );
+            }
+            out
+        },
     );
     Ok(ExitCode::Success)
 }

@@ -10,6 +10,7 @@ mod db;
 mod examples;
 mod gate_manifest;
 mod help;
+mod index_export;
 mod index_sources;
 mod patch;
 mod pg;
