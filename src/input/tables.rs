@@ -477,3 +477,42 @@ pub fn export(index: &Index, existing: Option<(&str, &str)>) -> Result<Export> {
     import(&out.tags_tsv, &out.migrations_tsv, "check")?;
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROW: &str =
+        "v2.0.0\t0123456789abcdef0123456789abcdef01234567\t2023-06-01T00:00:00Z\t3\t1-3\tno\t";
+
+    #[test]
+    fn forks_column_is_a_count_or_an_index_source() {
+        for ok in ["39", "github", "git"] {
+            let rows = parse_tag_rows(&format!("{TAGS_HEADER}\n{ROW}{ok}\n")).unwrap();
+            assert_eq!(rows[0].found_in, ok);
+        }
+        for bad in ["", "GitHub", "3 forks", "-1"] {
+            let err = parse_tag_rows(&format!("{TAGS_HEADER}\n{ROW}{bad}\n")).unwrap_err();
+            assert!(err.message().contains("forks_carrying_tag"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn provenance_names_rows_from_an_index_and_the_newest_release() {
+        let rows = parse_tag_rows(&format!(
+            "{TAGS_HEADER}\n{ROW}39\nv2.1.0\t1123456789abcdef0123456789abcdef01234567\t2023-07-01T08:00:00-05:00\t4\t1-4\tno\tgithub\n"
+        ))
+        .unwrap();
+        let p = bundled_provenance("2023-07-02", &rows);
+        assert!(
+            p.detail.ends_with(
+                "; 1 tag (v2.1.0 to v2.1.0) from GitHub's API for coder/coder (`migtag index update`), \
+                 added by `migtag index export` after the index agreed with every verified row; \
+                 tags after 2023-07-01 (v2.1.1 and later) are not included"
+            ),
+            "{}",
+            p.detail
+        );
+        assert!(!p.complete);
+    }
+}
