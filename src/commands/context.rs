@@ -67,8 +67,8 @@ impl Context {
     /// Prints a report: JSON on stdout, or the human text on stdout.
     pub fn emit(&self, json: impl FnOnce() -> String, human: impl FnOnce(Style) -> String) {
         match self.format {
-            Format::Json => print!("{}", json()),
-            Format::Human => print!("{}", human(self.style)),
+            Format::Json => crate::render::out(&json()),
+            Format::Human => crate::render::out(&human(self.style)),
         }
     }
 

@@ -98,7 +98,13 @@ fn show(ctx: &Context) -> Result<ExitCode> {
                 v.releases, report.lines, report.prereleases
             );
             if let (Some(t), Some(d)) = (&v.newest_tag, &v.newest_tag_date) {
-                let _ = writeln!(out, "newest tag:    {t} (newest tag date {d})");
+                let latest = v
+                    .latest_tag_date
+                    .as_ref()
+                    .filter(|l| *l != d)
+                    .map(|l| format!("; latest tag date {l}"))
+                    .unwrap_or_default();
+                let _ = writeln!(out, "newest tag:    {t} (tagged {d}{latest})");
             }
             if let Some(m) = v.max_migration {
                 let _ = writeln!(

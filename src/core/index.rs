@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 use super::migration_set::{MigrationSet, Version};
 use crate::error::{Error, Result};
 
+/// Migration files are `NNNNNN_name.up.sql`: six digits. Anything larger in an index is
+/// corrupt (and would make every per-migration list enormous).
+pub const MAX_MIGRATION: Version = 999_999;
+
 /// The only on-disk format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -232,6 +236,12 @@ impl Index {
                     r.tag, r.max_migration, r.migrations, expected_max
                 )));
             }
+            if r.max_migration > MAX_MIGRATION {
+                return Err(Error::invalid_input(format!(
+                    "release {}: migration {} is out of range: migration files are numbered with six digits (at most {MAX_MIGRATION})",
+                    r.tag, r.max_migration
+                )));
+            }
             if r.migrations.min() == Some(0) {
                 return Err(Error::invalid_input(format!(
                     "release {}: migration 0 does not exist (golang-migrate numbers start at 1)",
@@ -261,6 +271,22 @@ impl Index {
                     name.escape_debug()
                 )));
             }
+        }
+        if let Err(e) = super::image_ref::ImageRef::parse_repository(&self.project.image) {
+            return Err(Error::invalid_input(format!(
+                "project.image is not an image repository: {}",
+                e.message()
+            )));
+        }
+        if self
+            .names
+            .keys()
+            .next_back()
+            .is_some_and(|v| *v > MAX_MIGRATION)
+        {
+            return Err(Error::invalid_input(format!(
+                "a migration name is keyed above {MAX_MIGRATION}: migration files are numbered with six digits"
+            )));
         }
         for (field, value) in [
             ("project.repo", &self.project.repo),

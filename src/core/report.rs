@@ -68,7 +68,10 @@ pub struct IndexView {
     pub complete: bool,
     pub releases: usize,
     pub newest_tag: Option<String>,
+    /// The date of `newest_tag` (the highest version).
     pub newest_tag_date: Option<String>,
+    /// The latest date of any tag (a patch of an older line can be newer than the newest tag).
+    pub latest_tag_date: Option<String>,
     pub max_migration: Option<Version>,
 }
 
@@ -81,7 +84,8 @@ impl IndexView {
             complete: index.provenance.complete,
             releases: index.releases().len(),
             newest_tag: index.releases().last().map(|r| r.tag.clone()),
-            newest_tag_date: index.newest_date().map(str::to_string),
+            newest_tag_date: index.releases().last().and_then(|r| r.date.clone()),
+            latest_tag_date: index.newest_date().map(str::to_string),
             max_migration: index.max_known_migration(),
         }
     }

@@ -123,8 +123,8 @@ pub fn bundled_provenance(generated_at: &str) -> Provenance {
         source: "bundled".into(),
         detail: "verified reference tables (coder-tags.tsv, coder-migrations.tsv): `git ls-tree` of \
                  coderd/database/migrations (database/migrations for v0.1/v0.2) at each tag, read from 42 \
-                 public copies of coder/coder that carry upstream's tags, all agreeing; tags after \
-                 2026-08-04 (v2.36.1 and later) are not included"
+                 public copies of coder/coder that carry upstream's tags, all agreeing; not included: \
+                 v2.36.1 and later, and any patch of an older line tagged after 2026-08-10 (the latest tag date in the tables)"
             .into(),
         generated_at: generated_at.into(),
         complete: false,

@@ -111,8 +111,8 @@ fn alternative((label, a): &(String, &Alternative)) -> String {
         Relation::Exact => "also stops exactly here".to_string(),
         Relation::Compatible => format!(
             "contains it; applies {} migration{} on start",
-            a.applies,
-            if a.applies == 1 { "" } else { "s" }
+            a.applies_count,
+            if a.applies_count == 1 { "" } else { "s" }
         ),
         Relation::CannotStart => "cannot start: lacks this migration".to_string(),
     };

@@ -14,4 +14,5 @@ mod index_sources;
 mod patch;
 mod pg;
 mod repair;
+mod robustness;
 mod runbook;
