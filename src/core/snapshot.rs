@@ -189,6 +189,71 @@ pub fn is_sha(text: &str) -> bool {
     text.len() == 40 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// What an existing index already says, in the form a refresh can reuse instead of asking
+/// upstream again.
+///
+/// Content is keyed by commit: a commit SHA fixes every folder at that commit, so a release's
+/// migration set and names hold for any tag on the same commit. Dates are keyed by (tag,
+/// commit): the bundled tables record each tag's own date (two tags on one commit carry two
+/// dates), so a date is only reused for the same tag still at the same commit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KnownFacts {
+    /// Commit SHA (lowercase) -> the migrations at that commit.
+    pub folders: BTreeMap<String, FolderMigrations>,
+    /// (tag, commit SHA) -> the release date recorded for that tag, normalised to UTC.
+    pub dates: BTreeMap<(String, String), String>,
+}
+
+impl KnownFacts {
+    pub fn is_empty(&self) -> bool {
+        self.folders.is_empty()
+    }
+}
+
+/// The facts of `index` that can stand in for fetching. A release counts when it has a commit
+/// and a name for every migration of its set; a commit that two releases describe with
+/// different sets is left out (the index contradicts itself, so neither is trusted). The
+/// caller checks that the index is of the same repository and read the same folders.
+pub fn known_facts(index: &Index) -> KnownFacts {
+    let mut known = KnownFacts::default();
+    let mut contradicted = BTreeSet::new();
+    for r in index.releases() {
+        let Some(commit) = &r.commit else {
+            continue;
+        };
+        let names: Option<BTreeMap<Version, String>> = r
+            .migrations
+            .iter()
+            .map(|v| index.name(v).map(|n| (v, n.to_string())))
+            .collect();
+        let Some(names) = names else {
+            continue;
+        };
+        let commit = commit.to_ascii_lowercase();
+        let folder = FolderMigrations {
+            names,
+            skipped: Vec::new(),
+        };
+        match known.folders.get(&commit) {
+            Some(seen) if *seen != folder => {
+                contradicted.insert(commit.clone());
+            }
+            Some(_) => {}
+            None => {
+                known.folders.insert(commit.clone(), folder);
+            }
+        }
+        if let Some(date) = r.date.as_deref().and_then(|d| normalise_date(d).ok()) {
+            known.dates.insert((r.tag.clone(), commit), date);
+        }
+    }
+    for c in &contradicted {
+        known.folders.remove(c);
+    }
+    known.dates.retain(|(_, c), _| !contradicted.contains(c));
+    known
+}
+
 /// Turns the snapshots into an index. Tags without the migrations folder, or with no
 /// migration in it, are left out with a note. A migration's name comes from the newest tag
 /// (by semver) that ships it, so a later rename wins and the order of snapshots is irrelevant.
@@ -218,7 +283,8 @@ pub fn assemble(
         let Some(folder) = &s.migrations else {
             notes.insert(format!(
                 "{}: no {} folder at this tag (older layout); skipped",
-                s.tag, project.migrations_path
+                s.tag,
+                project.migrations_paths().join(" or ")
             ));
             continue;
         };
@@ -254,7 +320,8 @@ pub fn assemble(
     if releases.is_empty() {
         return Err(Error::upstream(format!(
             "no release tag of {} has migrations under {}",
-            project.repo, project.migrations_path
+            project.repo,
+            project.migrations_paths().join(" or ")
         ))
         .with_hint("check --repo and --migrations-path"));
     }

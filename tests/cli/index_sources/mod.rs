@@ -144,9 +144,9 @@ fn git_and_github_give_the_same_index_for_the_same_content() {
             .to_string()
     };
     assert_eq!(
-        h.release("v0.1.0"),
-        None,
-        "no migrations folder at the old layout"
+        set("v0.1.0"),
+        "1",
+        "the old layout's database/migrations is the second default folder"
     );
     assert_eq!(
         set("v1.0.0"),
@@ -161,7 +161,7 @@ fn git_and_github_give_the_same_index_for_the_same_content() {
     assert_eq!(set("v1.2.0-rc.0"), "1-7");
     assert_eq!(set("v1.2.0"), "1-8", "range sub-folders count");
     assert!(h.release("v1.2.0-rc.0").unwrap().prerelease);
-    assert_eq!(h.releases().len(), 8 + EXTRA);
+    assert_eq!(h.releases().len(), 9 + EXTRA);
     assert_eq!(
         h.name(7),
         Some("new_name"),
@@ -189,10 +189,7 @@ fn git_and_github_give_the_same_index_for_the_same_content() {
         let notes = report["notes"].to_string();
         assert!(notes.contains("tag `rm` is not a release tag"), "{notes}");
         assert!(notes.contains("weird;touch_pwned"), "{notes}");
-        assert!(
-            notes.contains("v0.1.0: no coderd/database/migrations folder"),
-            "{notes}"
-        );
+        assert!(!notes.contains("v0.1.0"), "{notes}");
         assert!(notes.contains("notes.sql"), "{notes}");
         assert!(
             !notes.contains("migrate.go"),
@@ -201,7 +198,7 @@ fn git_and_github_give_the_same_index_for_the_same_content() {
     }
     assert_eq!(git_report["index"]["source"], "git");
     assert!(
-        git_report["git_calls"].as_u64().unwrap() <= 2 + 1 + 6,
+        git_report["git_calls"].as_u64().unwrap() <= 2 + 1 + 7,
         "{git_report}"
     );
 }
@@ -209,20 +206,26 @@ fn git_and_github_give_the_same_index_for_the_same_content() {
 #[test]
 fn a_cold_update_costs_one_request_per_new_commit_pair_and_tree_and_a_warm_one_a_single_304() {
     let env = Env::new();
+    // An empty cache, and the bundled index (the only one there) knows none of these commits.
     // 131 tags: 2 pages. 9 distinct commits behind release tags (all extras share v1.0.2's):
-    // 2 requests each. 6 distinct migrations trees (v1.0.1 and v1.1.1 share theirs): 1 each.
+    // 2 requests each, plus 1 for v0.1.0, whose first folder is missing so the second is
+    // asked for. 7 distinct migrations trees (v1.0.1 and v1.1.1 share theirs): 1 each.
     let (cold, err, code, sent) = env.update(&[]);
     assert_eq!(code, 0, "{cold}{err}");
+    assert_eq!(cold["requests"]["releases_reused"], 0);
     assert_eq!(
         sent.len(),
-        2 + 9 * 2 + 6,
+        2 + 9 * 2 + 1 + 7,
         "{:#?}",
         sent.iter().map(|r| r.url.to_string()).collect::<Vec<_>>()
     );
     assert_eq!(cold["requests"]["requests"], sent.len());
     assert_eq!(cold["requests"]["tag_pages"], 2);
     assert_eq!(cold["requests"]["commits_fetched"], 9);
-    assert_eq!(cold["requests"]["trees_fetched"], 6);
+    assert_eq!(cold["requests"]["trees_fetched"], 7);
+    assert!(sent
+        .iter()
+        .any(|r| r.url.path().ends_with("/contents/database")));
     assert_eq!(cold["unchanged"], false);
     assert!(sent
         .iter()
@@ -287,10 +290,11 @@ fn a_cold_update_costs_one_request_per_new_commit_pair_and_tree_and_a_warm_one_a
     );
     assert!(err.is_empty(), "{err}");
 
-    // --refresh forgets the cache: a cold run again.
-    let (_, _, code, sent) = env.update(&["--refresh"]);
+    // --refresh forgets the cache and the cached index alike: a cold run again.
+    let (doc, _, code, sent) = env.update(&["--refresh"]);
     assert_eq!(code, 0);
-    assert_eq!(sent.len(), 2 + 10 * 2 + 7);
+    assert_eq!(sent.len(), 2 + 10 * 2 + 1 + 8);
+    assert_eq!(doc["requests"]["releases_reused"], 0);
 }
 
 #[test]
@@ -348,7 +352,7 @@ fn server_errors_are_retried_with_backoff_then_succeed() {
     let (doc, err, code, sent) = env.update(&[]);
     assert_eq!(code, 0, "{doc}{err}");
     assert_eq!(doc["requests"]["retries"], 3);
-    assert_eq!(sent.len(), 2 + 9 * 2 + 6 + 3);
+    assert_eq!(sent.len(), 2 + 9 * 2 + 1 + 7 + 3);
 
     // A server that keeps failing: bounded, then exit 11.
     env.fake.faults.lock().unwrap().fail = vec![("/tags".into(), 503, 100)];
