@@ -462,6 +462,55 @@ mod tests {
     }
 
     #[test]
+    fn known_facts_key_content_by_commit_and_dates_by_tag_and_commit() {
+        let sha = |c: char| c.to_string().repeat(40);
+        let release = |tag: &str, commit: char, set: &str, date: &str| {
+            Release::new(tag, MigrationSet::parse(set).unwrap())
+                .unwrap()
+                .with_commit(sha(commit))
+                .with_date(date)
+        };
+        let names: BTreeMap<Version, String> = (1..=4).map(|v| (v, format!("m{v}"))).collect();
+        let mut project = Project::coder();
+        project.fallback_migrations_paths = vec!["database/migrations".into()];
+        let index = Index::new(
+            project,
+            provenance(),
+            vec![
+                // Two tags on one commit, each with its own date (as in the bundled tables).
+                release("v1.0.0", 'a', "1-3", "2024-01-01T10:00:00-05:00"),
+                release("v1.0.1", 'a', "1-3", "2024-01-02T00:00:00Z"),
+                // Two tags on one commit that disagree: neither is trusted.
+                release("v1.1.0", 'b', "1-4", "2024-02-01T00:00:00Z"),
+                release("v1.1.1", 'b', "1-3", "2024-02-02T00:00:00Z"),
+                // A migration without a name: not enough to stand in for a fetch.
+                release("v1.2.0", 'c', "1-5", "2024-03-01T00:00:00Z"),
+                // No commit: nothing to key it by.
+                Release::new("v1.3.0", MigrationSet::parse("1-4").unwrap()).unwrap(),
+            ],
+            names,
+        )
+        .unwrap();
+        let again = Index::from_json(&index.to_json()).unwrap();
+        assert_eq!(again.project, index.project, "fallback folders round-trip");
+
+        let known = known_facts(&index);
+        assert_eq!(known.folders.keys().collect::<Vec<_>>(), [&sha('a')]);
+        assert_eq!(known.folders[&sha('a')].set().to_string(), "1-3");
+        assert_eq!(known.folders[&sha('a')].names[&2], "m2");
+        assert_eq!(
+            known.dates.get(&("v1.0.0".to_string(), sha('a'))).unwrap(),
+            "2024-01-01T15:00:00Z",
+            "normalised to UTC"
+        );
+        assert_eq!(
+            known.dates.get(&("v1.0.1".to_string(), sha('a'))).unwrap(),
+            "2024-01-02T00:00:00Z"
+        );
+        assert_eq!(known.dates.len(), 2, "no date for an untrusted commit");
+    }
+
+    #[test]
     fn assemble_refuses_an_empty_result() {
         let err = assemble(Project::coder(), provenance(), &[]).unwrap_err();
         assert_eq!(err.exit_code(), crate::error::ExitCode::Upstream);
