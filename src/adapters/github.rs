@@ -5,19 +5,32 @@
 //!    page's ETag is remembered; page 1 is sent with `If-None-Match`, and a `304 Not
 //!    Modified` (which GitHub does not count against the rate limit) means no tag was added,
 //!    moved or deleted: a refresh with nothing new costs exactly that one request.
-//! 2. Per commit not seen before (tags point at commits; commits never change):
-//!    `GET /repos/{repo}/git/commits/{sha}` for the committer date, and
+//! 2. Per commit that neither the cache nor a seed knows (tags point at commits; commits
+//!    never change): `GET /repos/{repo}/git/commits/{sha}` for the committer date, and
 //!    `GET /repos/{repo}/contents/{parent}?ref={sha}` whose entry for the migrations folder
-//!    carries the folder's tree SHA (a 404 means the folder did not exist yet: the tag is
-//!    skipped with a note).
+//!    carries the folder's tree SHA. With several migrations folders the next one's parent
+//!    is asked only where the previous folder is missing (404, or no such entry); where none
+//!    exists the tag is skipped with a note.
 //! 3. Per migrations tree SHA not seen before: `GET /repos/{repo}/git/trees/{sha}?recursive=1`
 //!    (range sub-folders included, `testdata/` dropped). Patch releases that add no migration
 //!    share their tree, so this is one request per distinct migrations folder, not per tag. A
 //!    response marked `truncated` is completed by walking the sub-trees one by one.
 //!
-//! Cold cost: pages + 2 x new commits + distinct trees; warm cost with nothing new: 1 (304).
-//! Commits and trees are cached by SHA in the cache folder, so a new release costs the tag
-//! pages, 2 requests, and 1 more when its migrations changed.
+//! Seeds: an existing index of the same repository read from the same folders (the cached
+//! one, an `--index` file, the bundled one) already says what each of its commits holds. A
+//! commit SHA fixes that content, so a tag on such a commit costs nothing for its migrations;
+//! its date is reused when the seed has one for the same tag at the same commit, else the
+//! commit's date is fetched (1 request).
+//!
+//! Cold cost: pages + 2 x unknown commits (+1 per fallback folder asked) + distinct trees +
+//! 1 per known commit whose tag is new; warm cost with nothing new: 1 (304). Commits and
+//! trees are cached by SHA in the cache folder, so a new release costs the tag pages, 2
+//! requests, and 1 more when its migrations changed.
+//!
+//! Not used: `git/trees/{ref}` accepts a SHA or a branch or tag name (documented), but a
+//! `{ref}:{path}` form is not documented, so reaching the folder through it would rest on
+//! undocumented behaviour; GraphQL could return a tag's date and folder OID in bulk but
+//! needs a token.
 //!
 //! octocrab's typed API has no place for `If-None-Match` nor for reading `ETag`, `Link` or the
 //! rate-limit headers, so every call goes through its raw `_get_with_headers` (octocrab
