@@ -13,6 +13,12 @@ const DEFLATED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/coder-index.js
 /// When the reference tables' facts were gathered (their newest tag is from 2026-08-10).
 pub const GATHERED_AT: &str = "2026-11-27";
 
+/// The folders the reference tables were read from, in order: `coderd/database/migrations`,
+/// and `database/migrations` at the tags where the former did not exist (v0.1/v0.2). The
+/// index itself names only the first (its file format predates fallbacks, and its bytes are
+/// fixed); `index update` needs the whole list to know the bundled facts match its own.
+pub const MIGRATIONS_PATHS: [&str; 2] = ["coderd/database/migrations", "database/migrations"];
+
 /// Parses the embedded index. It is validated by the tests, so a failure here is a bug.
 pub fn load() -> Result<Index> {
     Index::from_json(&json()?)

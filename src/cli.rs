@@ -301,12 +301,15 @@ pub struct ProjectArgs {
     #[arg(long, value_name = "OWNER/NAME", default_value = "coder/coder")]
     pub repo: String,
     /// Folder of the migration files in the repository (sub-folders count, testdata/ not).
+    /// Repeat it to try several folders in order; at each tag the first that exists wins
+    /// (Coder's v0.1/v0.2 kept migrations in database/migrations).
     #[arg(
-        long,
+        long = "migrations-path",
         value_name = "PATH",
-        default_value = "coderd/database/migrations"
+        action = clap::ArgAction::Append,
+        default_values = ["coderd/database/migrations", "database/migrations"]
     )]
-    pub migrations_path: String,
+    pub migrations_paths: Vec<String>,
     /// Container image repository of the releases (image = REPO:TAG).
     #[arg(long, value_name = "REPO", default_value = "ghcr.io/coder/coder")]
     pub image: String,

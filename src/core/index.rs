@@ -29,6 +29,11 @@ pub struct Project {
     pub repo: String,
     /// Folder of the migration files inside the repository.
     pub migrations_path: String,
+    /// Further folders, tried in order at tags where `migrations_path` does not exist (the
+    /// first that exists wins): Coder's v0.1/v0.2 kept theirs in `database/migrations`.
+    /// Omitted from the file when empty, so single-path indexes keep their bytes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallback_migrations_paths: Vec<String>,
     /// Container image repository; a release's image is `image:tag`.
     pub image: String,
 }
@@ -38,8 +43,25 @@ impl Project {
         Project {
             repo: "coder/coder".into(),
             migrations_path: "coderd/database/migrations".into(),
+            fallback_migrations_paths: Vec::new(),
             image: "ghcr.io/coder/coder".into(),
         }
+    }
+
+    /// Every migrations folder, in the order they are tried at a tag.
+    pub fn migrations_paths(&self) -> Vec<&str> {
+        std::iter::once(self.migrations_path.as_str())
+            .chain(self.fallback_migrations_paths.iter().map(String::as_str))
+            .collect()
+    }
+
+    /// The folders for messages: `a` or `a (else b)`.
+    pub fn describe_paths(&self) -> String {
+        let mut text = self.migrations_path.clone();
+        for p in &self.fallback_migrations_paths {
+            text.push_str(&format!(" (else {p})"));
+        }
+        text
     }
 }
 
@@ -298,6 +320,16 @@ impl Index {
             if value.trim().is_empty() {
                 return Err(Error::invalid_input(format!("{field} is empty")));
             }
+        }
+        if self
+            .project
+            .fallback_migrations_paths
+            .iter()
+            .any(|p| p.trim().is_empty())
+        {
+            return Err(Error::invalid_input(
+                "project.fallback_migrations_paths holds an empty path",
+            ));
         }
         self.releases.sort_by(|a, b| a.version().cmp(b.version()));
         Ok(())
