@@ -165,10 +165,13 @@ pub fn parse_tag(tag: &str) -> Result<semver::Version> {
 }
 
 /// The whole index: project, provenance, releases in semver order, and migration names.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Index {
     pub project: Project,
     pub provenance: Provenance,
+    /// Where this copy was loaded from (`--index` file, cache, bundled), set by the loader;
+    /// never serialised, never compared.
+    pub loaded_from: Option<String>,
     releases: Vec<Release>,
     names: BTreeMap<Version, String>,
 }
@@ -195,6 +198,7 @@ impl Index {
         let mut index = Index {
             project,
             provenance,
+            loaded_from: None,
             releases,
             names,
         };
@@ -432,6 +436,18 @@ fn json_error(e: serde_json::Error) -> Error {
     ))
     .with_hint("pass a valid file with --index, or rebuild one with `migtag index update` or `migtag index build`")
 }
+
+/// Two indexes are equal when their facts are: where each copy was loaded from does not count.
+impl PartialEq for Index {
+    fn eq(&self, other: &Self) -> bool {
+        self.project == other.project
+            && self.provenance == other.provenance
+            && self.releases == other.releases
+            && self.names == other.names
+    }
+}
+
+impl Eq for Index {}
 
 /// One value of the canonical writer on one line.
 fn j<T: Serialize>(value: &T) -> String {

@@ -62,6 +62,9 @@ impl ReleaseRef {
 /// Which index answered, so every answer can say how much to trust it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IndexView {
+    /// Where this copy of the index was read: `--index` file, cache, or bundled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub used: Option<String>,
     pub source: String,
     pub detail: String,
     pub generated_at: String,
@@ -78,6 +81,7 @@ pub struct IndexView {
 impl IndexView {
     pub fn new(index: &Index) -> Self {
         IndexView {
+            used: index.loaded_from.clone(),
             source: index.provenance.source.clone(),
             detail: index.provenance.detail.clone(),
             generated_at: index.provenance.generated_at.clone(),

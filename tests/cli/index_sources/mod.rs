@@ -496,14 +496,21 @@ fn answers_use_index_then_cache_then_bundled_and_say_which_and_how_old() {
     assert_eq!(code, 5);
     assert!(err.contains("beyond the index (highest 000008"), "{err}");
 
-    // A damaged cache is named, not silently ignored.
+    // A damaged cache is named, never silently ignored, and never stops an answer: the
+    // bundled index answers instead.
     std::fs::write(env.cache_index(), "{").unwrap();
-    let (_, err, code) = run(env.migtag().args(["releases"]));
-    assert_eq!(code, 12);
+    let (out, err, code) =
+        run(env
+            .migtag()
+            .args(["--format", "json", "check", "--version", "165"]));
+    assert_eq!(code, 0, "{err}");
     assert!(
-        err.contains("cached index") && err.contains("delete that file"),
+        err.contains("cached index") && err.contains("answering from the bundled index"),
         "{err}"
     );
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["index"]["source"], "bundled");
+    assert_eq!(doc["index"]["used"], "bundled in the binary");
 }
 
 #[test]
