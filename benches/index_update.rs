@@ -1,6 +1,8 @@
 //! Requests and wall time of `index update` against a local GitHub REST server holding a
-//! synthetic repository (300 tags, 600 migrations), cold and warm, against the naive way
-//! (two requests per tag: the migrations folder's listing and the commit).
+//! synthetic repository (300 tags, 600 migrations): cold with nothing known, cold seeded from
+//! an existing index (all commits known, or all but the newest release line), and warm,
+//! against the naive way (two requests per tag: the migrations folder's listing and the
+//! commit).
 //!
 //! Run: `cargo bench --bench index_update` (optionally `LATENCY_MS=50` to make every answer
 //! wait like a real round trip to GitHub).
@@ -12,7 +14,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use fake_github::{Entry, FakeGithub, Model};
-use migtag::adapters::github::{update, FetchOptions, GithubCache, GithubSource};
+use migtag::adapters::github::{update, FetchOptions, GithubCache, GithubSource, Seed};
+use migtag::core::snapshot::known_facts;
 use migtag::core::Project;
 
 const LINES: u32 = 60;
@@ -232,16 +235,59 @@ fn main() {
 
     report("migtag cold (empty cache)", &mut || {
         let mut cache = GithubCache::new(&source);
-        let u = update(&source, &mut cache, &opts, "2026-11-27T00:00:00Z").unwrap();
+        let u = update(&source, &mut cache, &[], &opts, "2026-11-27T00:00:00Z").unwrap();
         assert_eq!(u.index.releases().len(), 300);
         assert_eq!(u.index.max_known_migration(), Some(600));
         u.stats.requests
     });
     let mut warm = GithubCache::new(&source);
-    update(&source, &mut warm, &opts, "2026-11-27T00:00:00Z").unwrap();
+    let full = update(&source, &mut warm, &[], &opts, "2026-11-27T00:00:00Z")
+        .unwrap()
+        .index;
+    let all_known = Seed {
+        label: "the cached index".into(),
+        facts: known_facts(&full),
+    };
+    report("migtag cold, seeded (all known)", &mut || {
+        let mut cache = GithubCache::new(&source);
+        let u = update(
+            &source,
+            &mut cache,
+            std::slice::from_ref(&all_known),
+            &opts,
+            "2026-11-27T00:00:00Z",
+        )
+        .unwrap();
+        assert_eq!(u.index.releases(), full.releases(), "the same facts");
+        assert_eq!(u.index.names(), full.names());
+        assert_eq!(u.stats.releases_reused, 300);
+        u.stats.requests
+    });
+    // The seed misses the newest line (5 tags, 5 commits, 1 migrations tree).
+    let mut older = all_known.clone();
+    let newest: Vec<String> = model.tags[..PATCHES as usize]
+        .iter()
+        .map(|(_, c)| c.clone())
+        .collect();
+    older.facts.folders.retain(|c, _| !newest.contains(c));
+    older.facts.dates.retain(|(_, c), _| !newest.contains(c));
+    report("migtag cold, seeded (5 tags new)", &mut || {
+        let mut cache = GithubCache::new(&source);
+        let u = update(
+            &source,
+            &mut cache,
+            std::slice::from_ref(&older),
+            &opts,
+            "2026-11-27T00:00:00Z",
+        )
+        .unwrap();
+        assert_eq!(u.stats.releases_reused, 295);
+        assert_eq!(u.index.max_known_migration(), Some(600));
+        u.stats.requests
+    });
     report("migtag warm (nothing new: 304)", &mut || {
         let mut cache = warm.clone();
-        let u = update(&source, &mut cache, &opts, "2026-11-27T00:00:00Z").unwrap();
+        let u = update(&source, &mut cache, &[], &opts, "2026-11-27T00:00:00Z").unwrap();
         assert!(u.unchanged);
         u.stats.requests
     });

@@ -10,6 +10,12 @@ use crate::error::{Error, Result};
 /// The canonical JSON of the bundled index, deflated by `build.rs`.
 const DEFLATED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/coder-index.json.deflate"));
 
+/// The folders the reference tables were read from, in order: `coderd/database/migrations`,
+/// and `database/migrations` at the tags where the former did not exist (v0.1/v0.2). The
+/// index itself names only the first (its file format predates fallbacks, and its bytes are
+/// fixed); `index update` needs the whole list to know the bundled facts match its own.
+pub const MIGRATIONS_PATHS: [&str; 2] = ["coderd/database/migrations", "database/migrations"];
+
 /// Parses the embedded index. It is validated by the tests, so a failure here is a bug.
 pub fn load() -> Result<Index> {
     Index::from_json(&json()?)

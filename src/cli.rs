@@ -99,7 +99,8 @@ pub enum Command {
 #[derive(Debug, Args, Clone, Default)]
 pub struct SourceArgs {
     /// A recorded migration version, as in `schema_migrations.version`.
-    #[arg(long = "version", value_name = "N", conflicts_with = "psql")]
+    #[arg(long = "version", value_name = "N", conflicts_with = "psql",
+          allow_negative_numbers = true, value_parser = parse_migration_version)]
     pub version: Option<u64>,
     /// With --version: the row is dirty (the migration started and did not finish).
     #[arg(long, requires = "version")]
@@ -305,12 +306,15 @@ pub struct ProjectArgs {
     #[arg(long, value_name = "OWNER/NAME", default_value = "coder/coder")]
     pub repo: String,
     /// Folder of the migration files in the repository (sub-folders count, testdata/ not).
+    /// Repeat it to try several folders in order; at each tag the first that exists wins
+    /// (Coder's v0.1/v0.2 kept migrations in database/migrations).
     #[arg(
-        long,
+        long = "migrations-path",
         value_name = "PATH",
-        default_value = "coderd/database/migrations"
+        action = clap::ArgAction::Append,
+        default_values = ["coderd/database/migrations", "database/migrations"]
     )]
-    pub migrations_path: String,
+    pub migrations_paths: Vec<String>,
     /// Container image repository of the releases (image = REPO:TAG).
     #[arg(long, value_name = "REPO", default_value = "ghcr.io/coder/coder")]
     pub image: String,
@@ -443,7 +447,7 @@ pub struct DbArgs {
 pub struct ClearDirtyArgs {
     /// The dirty version you saw (`migtag check`): migtag changes the row only while it is
     /// exactly (V, dirty).
-    #[arg(long, value_name = "V")]
+    #[arg(long, value_name = "V", value_parser = parse_migration_version)]
     pub expect_version: u64,
     /// The version to set: required when the releases that contain V disagree on the
     /// migration before it, and it must be one of those; `none` removes the row.
@@ -509,6 +513,27 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         return Err(format!("`{text}` must be more than zero and at most a day"));
     }
     Ok(std::time::Duration::from_secs_f64(value * scale))
+}
+
+/// A `schema_migrations.version` value: golang-migrate stores a migration number in a
+/// `bigint`, so it is never negative and never above `i64::MAX`.
+pub fn parse_migration_version(text: &str) -> Result<u64, String> {
+    if text.trim_start().starts_with('-') {
+        return Err(
+            "migration versions are never negative (golang-migrate records the number of the last migration)"
+                .into(),
+        );
+    }
+    let v: u64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a migration number"))?;
+    if v > i64::MAX as u64 {
+        return Err(format!(
+            "{v} is beyond what schema_migrations.version (a bigint) can hold"
+        ));
+    }
+    Ok(v)
 }
 
 #[cfg(test)]

@@ -6,7 +6,10 @@ fn main() {
     std::panic::set_hook(Box::new(|info| {
         eprintln!("migtag: internal error (a bug, please report it): {info}");
     }));
-    let cli = migtag::cli::Cli::parse();
+    let cli = match migtag::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => std::process::exit(migtag::report_usage_error(err).code()),
+    };
     let json = cli.global.format == migtag::cli::Format::Json;
     let code = match std::panic::catch_unwind(move || migtag::commands::run(cli)) {
         Ok(Ok(code)) => code,

@@ -30,7 +30,9 @@ pub struct GitBuild {
 
 /// Builds the index of `project` from the clone at `repo`.
 pub fn build(repo: &Path, project: Project, generated_at: &str) -> Result<GitBuild> {
-    validate_migrations_path(&project.migrations_path)?;
+    for path in project.migrations_paths() {
+        validate_migrations_path(path)?;
+    }
     let git = Git::open(repo)?;
     let refs = git.tag_refs()?;
     let (release, others) = release_tags(refs.iter().map(|r| r.name.as_str()));
@@ -50,7 +52,7 @@ pub fn build(repo: &Path, project: Project, generated_at: &str) -> Result<GitBui
         wanted.push(r);
     }
     let commits: Vec<&str> = wanted.iter().filter_map(|r| r.commit.as_deref()).collect();
-    let trees = git.folder_trees(&commits, &project.migrations_path)?;
+    let trees = git.folder_trees(&commits, &project.migrations_paths())?;
     let mut folders: BTreeMap<String, FolderMigrations> = BTreeMap::new();
     for tree in trees.values().flatten() {
         if !folders.contains_key(tree) {
@@ -83,7 +85,7 @@ pub fn build(repo: &Path, project: Project, generated_at: &str) -> Result<GitBui
         detail: format!(
             "git clone {} ({}), tags as of its last fetch",
             shown.display(),
-            project.migrations_path
+            project.describe_paths()
         ),
         generated_at: generated_at.to_string(),
         complete: true,
@@ -201,12 +203,12 @@ impl<'a> Git<'a> {
         Ok(refs)
     }
 
-    /// The tree of `path` at each commit (`None` where the folder does not exist): one
-    /// `git cat-file --batch-check` for all commits.
+    /// The tree of the first of `paths` that is a folder at each commit (`None` where none
+    /// is): one `git cat-file --batch-check` for all commits and paths.
     fn folder_trees(
         &self,
         commits: &[&str],
-        path: &str,
+        paths: &[&str],
     ) -> Result<HashMap<String, Option<String>>> {
         let mut unique: Vec<&str> = commits.to_vec();
         unique.sort_unstable();
@@ -214,31 +216,37 @@ impl<'a> Git<'a> {
         if unique.is_empty() {
             return Ok(HashMap::new());
         }
-        let input: String = unique.iter().map(|c| format!("{c}:{path}\n")).collect();
+        let pairs: Vec<(&str, &str)> = unique
+            .iter()
+            .flat_map(|c| paths.iter().map(move |p| (*c, *p)))
+            .collect();
+        let input: String = pairs.iter().map(|(c, p)| format!("{c}:{p}\n")).collect();
         let out = self.run(
             &["cat-file", "--batch-check=%(objectname) %(objecttype)"],
             Some(input.as_bytes()),
         )?;
         let text = String::from_utf8_lossy(&out);
         let lines: Vec<&str> = text.lines().collect();
-        if lines.len() != unique.len() {
+        if lines.len() != pairs.len() {
             return Err(Error::upstream(format!(
-                "git cat-file answered {} lines for {} commits",
+                "git cat-file answered {} lines for {} questions",
                 lines.len(),
-                unique.len()
+                pairs.len()
             )));
         }
-        Ok(unique
-            .iter()
-            .zip(lines)
-            .map(|(commit, line)| {
-                let tree = match line.split_once(' ') {
-                    Some((sha, "tree")) if is_sha(sha) => Some(sha.to_string()),
-                    _ => None, // "<commit>:<path> missing", or not a folder
-                };
-                (commit.to_string(), tree)
-            })
-            .collect())
+        let mut trees: HashMap<String, Option<String>> = HashMap::new();
+        for ((commit, _), line) in pairs.iter().zip(lines) {
+            let tree = match line.split_once(' ') {
+                Some((sha, "tree")) if is_sha(sha) => Some(sha.to_string()),
+                _ => None, // "<commit>:<path> missing", or not a folder
+            };
+            // Paths come in order for each commit: keep the first folder found.
+            let slot = trees.entry(commit.to_string()).or_insert(None);
+            if slot.is_none() {
+                *slot = tree;
+            }
+        }
+        Ok(trees)
     }
 
     /// Every file path under a tree, relative to it (`-z`: names are not quoted).

@@ -5,19 +5,32 @@
 //!    page's ETag is remembered; page 1 is sent with `If-None-Match`, and a `304 Not
 //!    Modified` (which GitHub does not count against the rate limit) means no tag was added,
 //!    moved or deleted: a refresh with nothing new costs exactly that one request.
-//! 2. Per commit not seen before (tags point at commits; commits never change):
-//!    `GET /repos/{repo}/git/commits/{sha}` for the committer date, and
+//! 2. Per commit that neither the cache nor a seed knows (tags point at commits; commits
+//!    never change): `GET /repos/{repo}/git/commits/{sha}` for the committer date, and
 //!    `GET /repos/{repo}/contents/{parent}?ref={sha}` whose entry for the migrations folder
-//!    carries the folder's tree SHA (a 404 means the folder did not exist yet: the tag is
-//!    skipped with a note).
+//!    carries the folder's tree SHA. With several migrations folders the next one's parent
+//!    is asked only where the previous folder is missing (404, or no such entry); where none
+//!    exists the tag is skipped with a note.
 //! 3. Per migrations tree SHA not seen before: `GET /repos/{repo}/git/trees/{sha}?recursive=1`
 //!    (range sub-folders included, `testdata/` dropped). Patch releases that add no migration
 //!    share their tree, so this is one request per distinct migrations folder, not per tag. A
 //!    response marked `truncated` is completed by walking the sub-trees one by one.
 //!
-//! Cold cost: pages + 2 x new commits + distinct trees; warm cost with nothing new: 1 (304).
-//! Commits and trees are cached by SHA in the cache folder, so a new release costs the tag
-//! pages, 2 requests, and 1 more when its migrations changed.
+//! Seeds: an existing index of the same repository read from the same folders (the cached
+//! one, an `--index` file, the bundled one) already says what each of its commits holds. A
+//! commit SHA fixes that content, so a tag on such a commit costs nothing for its migrations;
+//! its date is reused when the seed has one for the same tag at the same commit, else the
+//! commit's date is fetched (1 request).
+//!
+//! Cold cost: pages + 2 x unknown commits (+1 per fallback folder asked) + distinct trees +
+//! 1 per known commit whose tag is new; warm cost with nothing new: 1 (304). Commits and
+//! trees are cached by SHA in the cache folder, so a new release costs the tag pages, 2
+//! requests, and 1 more when its migrations changed.
+//!
+//! Not used: `git/trees/{ref}` accepts a SHA or a branch or tag name (documented), but a
+//! `{ref}:{path}` form is not documented, so reaching the folder through it would rest on
+//! undocumented behaviour; GraphQL could return a tag's date and folder OID in bulk but
+//! needs a token.
 //!
 //! octocrab's typed API has no place for `If-None-Match` nor for reading `ETag`, `Link` or the
 //! rate-limit headers, so every call goes through its raw `_get_with_headers` (octocrab
@@ -25,6 +38,7 @@
 //! off: it retries immediately and also on 429; ours backs off, and stops on a rate limit.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,7 +54,7 @@ use crate::core::index::{Index, Project, Provenance};
 use crate::core::migration_set::MigrationSet;
 use crate::core::snapshot::{
     assemble, is_fixture, is_sha, migrations_from_paths, normalise_date, release_tags,
-    validate_migrations_path, validate_repo, FolderMigrations, TagSnapshot,
+    validate_migrations_path, validate_repo, FolderMigrations, KnownFacts, TagSnapshot,
 };
 use crate::error::{Error, Result};
 
@@ -98,6 +112,8 @@ pub struct FetchStats {
     pub tag_pages: usize,
     pub commits_fetched: usize,
     pub trees_fetched: usize,
+    /// Releases whose migrations came from an existing index by commit SHA (no request).
+    pub releases_reused: usize,
 }
 
 /// The outcome of [`update`].
@@ -116,7 +132,8 @@ pub struct Update {
 pub struct GithubCache {
     pub api_url: String,
     pub repo: String,
-    pub migrations_path: String,
+    /// The folders tried at each commit, in order (commit facts depend on them).
+    pub migrations_paths: Vec<String>,
     pages: Vec<TagPage>,
     commits: BTreeMap<String, CommitFacts>,
     /// Tree SHA -> `.sql` paths under it (relative, fixtures dropped).
@@ -148,21 +165,22 @@ struct CacheFile {
     format_version: u32,
     api_url: String,
     repo: String,
-    migrations_path: String,
+    migrations_paths: Vec<String>,
     pages: Vec<TagPage>,
     commits: BTreeMap<String, CommitFacts>,
     paths: Vec<String>,
     trees: BTreeMap<String, MigrationSet>,
 }
 
-const CACHE_FORMAT: u32 = 1;
+/// 2: a list of migrations folders (1 had one path; such files are ignored, costing requests).
+const CACHE_FORMAT: u32 = 2;
 
 impl GithubCache {
     pub fn new(source: &GithubSource) -> Self {
         GithubCache {
             api_url: source.api_url.clone(),
             repo: source.project.repo.clone(),
-            migrations_path: source.project.migrations_path.clone(),
+            migrations_paths: paths_of(&source.project),
             ..Default::default()
         }
     }
@@ -177,7 +195,8 @@ impl GithubCache {
             .trim_end_matches('/');
         let key = format!(
             "{host}_{}_{}",
-            source.project.repo, source.project.migrations_path
+            source.project.repo,
+            paths_of(&source.project).join("+")
         );
         let safe: String = key
             .chars()
@@ -199,7 +218,7 @@ impl GithubCache {
         if file.format_version != CACHE_FORMAT
             || file.api_url != source.api_url
             || file.repo != source.project.repo
-            || file.migrations_path != source.project.migrations_path
+            || file.migrations_paths != paths_of(&source.project)
         {
             return None;
         }
@@ -214,7 +233,7 @@ impl GithubCache {
         Some(GithubCache {
             api_url: file.api_url,
             repo: file.repo,
-            migrations_path: file.migrations_path,
+            migrations_paths: file.migrations_paths,
             pages: file.pages,
             commits: file.commits,
             trees,
@@ -241,7 +260,7 @@ impl GithubCache {
             format_version: CACHE_FORMAT,
             api_url: self.api_url.clone(),
             repo: self.repo.clone(),
-            migrations_path: self.migrations_path.clone(),
+            migrations_paths: self.migrations_paths.clone(),
             pages: self.pages.clone(),
             commits: self.commits.clone(),
             paths,
@@ -251,26 +270,72 @@ impl GithubCache {
     }
 }
 
-/// Fetches the index from GitHub, reusing and extending `cache`. The cache is updated even
-/// when the update fails half-way (a rate limit, say), so the next run resumes.
+/// Facts an existing index already holds (the cached index, an `--index` file, or the bundled
+/// one), offered to [`update`] so that commits it knows cost no request. Only pass an index
+/// of the same repository that read the same migrations folders.
+#[derive(Debug, Clone)]
+pub struct Seed {
+    /// Where the facts come from, for the provenance: "the bundled index".
+    pub label: String,
+    pub facts: KnownFacts,
+}
+
+/// Where one release's facts came from.
+enum Known<'a> {
+    /// Fetched from GitHub, now or in an earlier run (the adapter's cache).
+    Cached(&'a CommitFacts),
+    /// Reused from a seed: its migrations, and its date when the seed recorded one for this
+    /// tag at this commit (else the commit's date is fetched).
+    Seeded {
+        seed: usize,
+        folder: &'a FolderMigrations,
+        date: Option<&'a String>,
+    },
+}
+
+fn known<'a>(
+    cache: &'a GithubCache,
+    seeds: &'a [Seed],
+    tag: &str,
+    commit: &str,
+) -> Option<Known<'a>> {
+    if let Some(facts) = cache.commits.get(commit) {
+        return Some(Known::Cached(facts));
+    }
+    seeds.iter().enumerate().find_map(|(i, s)| {
+        s.facts.folders.get(commit).map(|folder| Known::Seeded {
+            seed: i,
+            folder,
+            date: s.facts.dates.get(&(tag.to_string(), commit.to_string())),
+        })
+    })
+}
+
+/// Fetches the index from GitHub, reusing and extending `cache`, and reusing what `seeds`
+/// know by commit SHA. The cache is updated even when the update fails half-way (a rate
+/// limit, say), so the next run resumes.
 pub fn update(
     source: &GithubSource,
     cache: &mut GithubCache,
+    seeds: &[Seed],
     opts: &FetchOptions,
     generated_at: &str,
 ) -> Result<Update> {
     validate_repo(&source.project.repo)?;
-    validate_migrations_path(&source.project.migrations_path)?;
+    for path in source.project.migrations_paths() {
+        validate_migrations_path(path)?;
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(update_async(source, cache, opts, generated_at))
+    runtime.block_on(update_async(source, cache, seeds, opts, generated_at))
 }
 
 async fn update_async(
     source: &GithubSource,
     cache: &mut GithubCache,
+    seeds: &[Seed],
     opts: &FetchOptions,
     generated_at: &str,
 ) -> Result<Update> {
@@ -294,24 +359,36 @@ async fn update_async(
     let commit_of: HashMap<&str, &str> =
         tags.iter().map(|(t, c)| (t.as_str(), c.as_str())).collect();
 
-    // Commits not seen before.
-    let mut new_commits: Vec<String> = releases
-        .iter()
-        .map(|t| commit_of[t.as_str()].to_string())
-        .filter(|c| !cache.commits.contains_key(c))
-        .collect();
-    new_commits.sort();
-    new_commits.dedup();
+    // Commits nobody knows cost their date and their folder; commits a seed knows without a
+    // date for this tag cost the date alone.
+    let mut new_commits = BTreeSet::new();
+    let mut dates_wanted = BTreeSet::new();
+    for tag in &releases {
+        let commit = commit_of[tag.as_str()];
+        match known(cache, seeds, tag, commit) {
+            None => {
+                new_commits.insert(commit.to_string());
+            }
+            Some(Known::Seeded { date: None, .. }) => {
+                dates_wanted.insert(commit.to_string());
+            }
+            Some(_) => {}
+        }
+    }
     progress.set_message("commits");
-    progress.set_length(new_commits.len() as u64);
+    progress.set_length((new_commits.len() + dates_wanted.len()) as u64);
     progress.set_position(0);
-    let parent = parent_of(&source.project.migrations_path);
-    let folder = folder_name(&source.project.migrations_path);
-    let fetched = run_bounded(opts.concurrency, new_commits, |sha| {
+    let paths: Vec<(String, String)> = source
+        .project
+        .migrations_paths()
+        .into_iter()
+        .map(|p| (parent_of(p), folder_name(p)))
+        .collect();
+    let fetched = run_bounded(opts.concurrency, new_commits.into_iter().collect(), |sha| {
         let client = client.clone();
-        let (parent, folder, progress) = (parent.clone(), folder.clone(), progress.clone());
+        let (paths, progress) = (paths.clone(), progress.clone());
         async move {
-            let facts = fetch_commit(&client, &sha, &parent, &folder).await;
+            let facts = fetch_commit(&client, &sha, &paths).await;
             progress.inc(1);
             facts.map(|f| (sha, f))
         }
@@ -322,6 +399,31 @@ async fn update_async(
         match r {
             Ok((sha, facts)) => {
                 cache.commits.insert(sha, facts);
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    let fetched = run_bounded(
+        opts.concurrency,
+        dates_wanted.into_iter().collect(),
+        |sha| {
+            let client = client.clone();
+            let progress = progress.clone();
+            async move {
+                let date = fetch_commit_date(&client, &sha).await;
+                progress.inc(1);
+                date.map(|d| (sha, d))
+            }
+        },
+    )
+    .await;
+    let mut commit_dates: HashMap<String, String> = HashMap::new();
+    for r in fetched {
+        match r {
+            Ok((sha, date)) => {
+                commit_dates.insert(sha, date);
             }
             Err(e) => {
                 first_error.get_or_insert(e);
@@ -372,35 +474,63 @@ async fn update_async(
 
     // Read each distinct tree once: patch releases share theirs.
     let mut folders: HashMap<&str, FolderMigrations> = HashMap::new();
-    let snapshots: Vec<TagSnapshot> = releases
-        .iter()
-        .map(|tag| {
-            let commit = commit_of[tag.as_str()];
-            let facts = &cache.commits[commit];
-            let migrations = facts.migrations_tree.as_deref().map(|t| {
-                folders
-                    .entry(t)
-                    .or_insert_with(|| {
-                        migrations_from_paths(cache.trees[t].iter().map(String::as_str))
-                    })
-                    .clone()
-            });
-            TagSnapshot {
-                tag: tag.clone(),
-                commit: commit.to_string(),
-                date: facts.date.clone(),
-                migrations,
+    // Per seed: releases whose migrations it gave, and of those, dates it gave.
+    let mut reused = vec![(0usize, 0usize); seeds.len()];
+    let mut snapshots = Vec::with_capacity(releases.len());
+    for tag in &releases {
+        let commit = commit_of[tag.as_str()];
+        let (date, migrations) = match known(cache, seeds, tag, commit)
+            .expect("every release commit was fetched above")
+        {
+            Known::Cached(facts) => {
+                let migrations = facts.migrations_tree.as_deref().map(|t| {
+                    folders
+                        .entry(t)
+                        .or_insert_with(|| {
+                            migrations_from_paths(cache.trees[t].iter().map(String::as_str))
+                        })
+                        .clone()
+                });
+                (facts.date.clone(), migrations)
             }
-        })
-        .collect();
+            Known::Seeded { seed, folder, date } => {
+                reused[seed].0 += 1;
+                let date = match date {
+                    Some(d) => {
+                        reused[seed].1 += 1;
+                        d.clone()
+                    }
+                    None => commit_dates[commit].clone(),
+                };
+                (date, Some(folder.clone()))
+            }
+        };
+        snapshots.push(TagSnapshot {
+            tag: tag.clone(),
+            commit: commit.to_string(),
+            date,
+            migrations,
+        });
+    }
+    let mut detail = format!(
+        "github api {}/repos/{} tags ({})",
+        source.api_url.trim_end_matches('/'),
+        source.project.repo,
+        source.project.describe_paths()
+    );
+    for (seed, (n, dates)) in seeds.iter().zip(&reused) {
+        if *n > 0 {
+            let _ = write!(
+                detail,
+                "; {n} releases reused from {} by commit SHA ({dates} of their dates as recorded there, {} fetched)",
+                seed.label,
+                n - dates
+            );
+        }
+    }
     let provenance = Provenance {
         source: "github".into(),
-        detail: format!(
-            "{}/repos/{} tags ({})",
-            source.api_url.trim_end_matches('/'),
-            source.project.repo,
-            source.project.migrations_path
-        ),
+        detail,
         generated_at: generated_at.to_string(),
         complete: true,
     };
@@ -412,10 +542,12 @@ async fn update_async(
     );
     notes.sort();
     notes.dedup();
+    let mut stats = client.stats();
+    stats.releases_reused = reused.iter().map(|r| r.0).sum();
     Ok(Update {
         index,
         notes,
-        stats: client.stats(),
+        stats,
         unchanged,
     })
 }
@@ -529,13 +661,8 @@ struct ShaRef {
     sha: String,
 }
 
-/// The committer date of a commit and the tree SHA of the migrations folder in it.
-async fn fetch_commit(
-    client: &Client,
-    sha: &str,
-    parent: &str,
-    folder: &str,
-) -> Result<CommitFacts> {
+/// The committer date of a commit, normalised to UTC.
+async fn fetch_commit_date(client: &Client, sha: &str) -> Result<String> {
     #[derive(Deserialize)]
     struct GitCommit {
         committer: Person,
@@ -544,14 +671,6 @@ async fn fetch_commit(
     struct Person {
         date: String,
     }
-    #[derive(Deserialize)]
-    struct Entry {
-        name: String,
-        #[serde(rename = "type")]
-        kind: String,
-        sha: String,
-    }
-
     let url = format!("{}/repos/{}/git/commits/{sha}", client.base, client.repo);
     let commit: GitCommit = match client.get(&url, None).await? {
         Answer::Ok { body, .. } => parse_json(&url, &body)?,
@@ -561,41 +680,71 @@ async fn fetch_commit(
             )))
         }
     };
-    let date = normalise_date(&commit.committer.date).map_err(|e| e.context(&url))?;
+    normalise_date(&commit.committer.date).map_err(|e| e.context(&url))
+}
 
-    let url = format!(
-        "{}/repos/{}/contents/{parent}?ref={sha}",
-        client.base, client.repo
-    );
-    let migrations_tree = match client.get(&url, None).await? {
-        Answer::NotFound => None,
-        Answer::Ok { body, .. } => {
-            let value: serde_json::Value = parse_json(&url, &body)?;
-            if value.is_array() {
-                let entries: Vec<Entry> = parse_json(&url, &body)?;
-                match entries
-                    .into_iter()
-                    .find(|e| e.name == folder && e.kind == "dir")
-                {
-                    Some(e) if is_sha(&e.sha) => Some(e.sha.to_ascii_lowercase()),
-                    Some(e) => {
-                        return Err(Error::upstream(format!(
-                            "{url}: folder {folder} has sha `{}`, not a 40-digit SHA",
-                            e.sha.escape_debug()
-                        )))
-                    }
-                    None => None,
-                }
-            } else {
-                None // the parent is a file at this commit
-            }
+/// The committer date of a commit and the tree SHA of the first migrations folder (of
+/// `paths`: (parent, folder name) pairs, in order) that exists in it.
+async fn fetch_commit(
+    client: &Client,
+    sha: &str,
+    paths: &[(String, String)],
+) -> Result<CommitFacts> {
+    let date = fetch_commit_date(client, sha).await?;
+    let mut migrations_tree = None;
+    for (parent, folder) in paths {
+        migrations_tree = fetch_folder_tree(client, sha, parent, folder).await?;
+        if migrations_tree.is_some() {
+            break;
         }
-        Answer::NotModified => return Err(Error::upstream(format!("{url}: unexpected 304"))),
-    };
+    }
     Ok(CommitFacts {
         date,
         migrations_tree,
     })
+}
+
+/// The tree SHA of `parent/folder` at a commit, from the parent's contents listing; `None`
+/// when there is no such folder (a 404 means the parent does not exist either).
+async fn fetch_folder_tree(
+    client: &Client,
+    sha: &str,
+    parent: &str,
+    folder: &str,
+) -> Result<Option<String>> {
+    #[derive(Deserialize)]
+    struct Entry {
+        name: String,
+        #[serde(rename = "type")]
+        kind: String,
+        sha: String,
+    }
+    let url = format!(
+        "{}/repos/{}/contents/{parent}?ref={sha}",
+        client.base, client.repo
+    );
+    match client.get(&url, None).await? {
+        Answer::NotFound => Ok(None),
+        Answer::Ok { body, .. } => {
+            let value: serde_json::Value = parse_json(&url, &body)?;
+            if !value.is_array() {
+                return Ok(None); // the parent is a file at this commit
+            }
+            let entries: Vec<Entry> = parse_json(&url, &body)?;
+            match entries
+                .into_iter()
+                .find(|e| e.name == folder && e.kind == "dir")
+            {
+                Some(e) if is_sha(&e.sha) => Ok(Some(e.sha.to_ascii_lowercase())),
+                Some(e) => Err(Error::upstream(format!(
+                    "{url}: folder {folder} has sha `{}`, not a 40-digit SHA",
+                    e.sha.escape_debug()
+                ))),
+                None => Ok(None),
+            }
+        }
+        Answer::NotModified => Err(Error::upstream(format!("{url}: unexpected 304"))),
+    }
 }
 
 /// The `.sql` paths (relative, fixtures dropped) under a migrations tree, sub-folders
@@ -697,6 +846,14 @@ fn parse_json<T: serde::de::DeserializeOwned>(url: &str, body: &[u8]) -> Result<
             "a proxy or mirror may be rewriting the answer; try again, or check --github-api-url",
         )
     })
+}
+
+fn paths_of(project: &Project) -> Vec<String> {
+    project
+        .migrations_paths()
+        .into_iter()
+        .map(str::to_string)
+        .collect()
 }
 
 fn parent_of(path: &str) -> String {
@@ -807,6 +964,7 @@ impl Client {
             tag_pages: c(PAGES),
             commits_fetched: c(COMMITS),
             trees_fetched: c(TREES),
+            releases_reused: 0,
         }
     }
 

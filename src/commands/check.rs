@@ -40,7 +40,8 @@ pub fn run(ctx: &Context, args: CheckArgs) -> Result<ExitCode> {
         deployed: args.deployed,
         include_prereleases: args.include_prereleases,
     };
-    let report = check(&index, &reading.state, &opts);
+    let mut report = check(&index, &reading.state, &opts);
+    report.warnings.extend(reading.notes.iter().cloned());
     let out = CheckOutput {
         report: &report,
         database: reading.db.as_ref().map(|o| &o.database),

@@ -7,6 +7,8 @@ use crate::error::{ExitCode, Result};
 
 pub fn run(args: CompletionsArgs) -> Result<ExitCode> {
     let mut cmd = Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "migtag", &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "migtag", &mut script);
+    crate::render::out(&String::from_utf8_lossy(&script));
     Ok(ExitCode::Success)
 }

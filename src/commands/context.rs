@@ -45,13 +45,21 @@ impl Context {
             (load_index_file(path)?, IndexOrigin::File(path.clone()))
         } else {
             match cache::load_index() {
-                Some(found) => {
-                    let (index, path) = found?;
-                    (index, IndexOrigin::Cache(path))
+                Some(Ok((index, path))) => (index, IndexOrigin::Cache(path)),
+                // A damaged cache (or one a newer migtag wrote) must not stop a gate or a
+                // recovery: say so loudly and answer from the bundled index.
+                Some(Err(e)) => {
+                    self.warn(&format!(
+                        "{}; answering from the bundled index instead",
+                        e.message()
+                    ));
+                    (bundled::load()?, IndexOrigin::Bundled)
                 }
                 None => (bundled::load()?, IndexOrigin::Bundled),
             }
         };
+        let mut index = index;
+        index.loaded_from = Some(origin.describe());
         self.info(&format!("index: {}", origin.describe()));
         if let Some(w) = stale_index_warning(&index, time::OffsetDateTime::now_utc()) {
             self.warn(&w);
@@ -67,8 +75,8 @@ impl Context {
     /// Prints a report: JSON on stdout, or the human text on stdout.
     pub fn emit(&self, json: impl FnOnce() -> String, human: impl FnOnce(Style) -> String) {
         match self.format {
-            Format::Json => print!("{}", json()),
-            Format::Human => print!("{}", human(self.style)),
+            Format::Json => crate::render::out(&json()),
+            Format::Human => crate::render::out(&human(self.style)),
         }
     }
 

@@ -12,7 +12,7 @@ use crate::render;
 
 use super::context::Context;
 use super::manifest;
-use super::source::read_state;
+use super::source::read_source;
 
 pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
     parse_tag(&args.target).map_err(|e| e.context("--target"))?;
@@ -23,13 +23,15 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
     let index = ctx.load_index()?;
     // The manifest is read before the database, so a bad manifest fails fast (exit 12).
     let deployment = manifest::read(ctx, &args.deployment)?;
-    let state = read_state(&args.source)?;
+    let reading = read_source(&args.source)?;
+    let state = reading.state.clone();
     let opts = GateOptions {
         deployed: args.deployed.clone(),
         strict: args.strict,
         max_pending: args.max_pending,
     };
     let mut report = gate(&index, &state, &args.target, &opts);
+    report.warnings.extend(reading.notes.iter().cloned());
     if let Some(facts) = deployment.facts {
         let findings = check_deployment(
             &facts,
@@ -86,7 +88,7 @@ pub fn summary_markdown(report: &GateReport) -> String {
         GateVerdict::Safe => "✅",
         GateVerdict::Unsafe => "❌",
         GateVerdict::NeedsHuman => "🛑",
-        GateVerdict::UnknownTarget => "❓",
+        GateVerdict::UnknownTarget | GateVerdict::AheadOfIndex => "❓",
     };
     let _ = writeln!(out, "### {icon} migtag gate: {}\n", md(&report.summary));
     let state = match (report.state.version, report.state.dirty) {

@@ -102,7 +102,13 @@ fn show(ctx: &Context) -> Result<ExitCode> {
                 v.releases, report.lines, report.prereleases
             );
             if let (Some(t), Some(d)) = (&v.newest_tag, &v.newest_tag_date) {
-                let _ = writeln!(out, "newest tag:    {t} (newest tag date {d})");
+                let latest = v
+                    .latest_tag_date
+                    .as_ref()
+                    .filter(|l| *l != d)
+                    .map(|l| format!("; latest tag date {l}"))
+                    .unwrap_or_default();
+                let _ = writeln!(out, "newest tag:    {t} (tagged {d}{latest})");
             }
             if let Some(m) = v.max_migration {
                 let _ = writeln!(
@@ -324,12 +330,89 @@ struct IndexWritten {
     index: IndexView,
 }
 
+/// The project from the flags: the first `--migrations-path` is the index's
+/// `migrations_path`, the others its fallbacks (repeats dropped).
 fn project(args: &ProjectArgs) -> Project {
+    let mut paths: Vec<String> = Vec::new();
+    for p in &args.migrations_paths {
+        let p = p.trim_end_matches('/').to_string();
+        if !paths.contains(&p) {
+            paths.push(p);
+        }
+    }
+    let mut paths = paths.into_iter();
     Project {
         repo: args.repo.clone(),
-        migrations_path: args.migrations_path.trim_end_matches('/').to_string(),
+        migrations_path: paths.next().unwrap_or_default(),
+        fallback_migrations_paths: paths.collect(),
         image: args.image.clone(),
     }
+}
+
+/// The folders an existing index read. The bundled index says `coderd/database/migrations`
+/// but its tables were read from `database/migrations` where that folder did not exist yet
+/// (v0.1/v0.2; see its provenance), so it matches the two-folder default.
+fn paths_read(index: &Index, bundled: bool) -> Vec<String> {
+    if bundled {
+        crate::bundled::MIGRATIONS_PATHS
+            .iter()
+            .map(|p| p.to_string())
+            .collect()
+    } else {
+        index
+            .project
+            .migrations_paths()
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// Seeds for `index update`: the indexes the lookup order would use (`--index FILE`, the
+/// cache, the bundled one) that describe the same repository read from the same folders.
+/// One that does not load is skipped: it only costs requests, and the update replaces it.
+fn seeds(ctx: &Context, project: &Project) -> Vec<github::Seed> {
+    let mut candidates: Vec<(String, Result<Index>, bool)> = Vec::new();
+    if let Some(path) = &ctx.index_path {
+        candidates.push((
+            format!("the index {} (--index)", path.display()),
+            super::context::load_index_file(path),
+            false,
+        ));
+    }
+    if let Some(found) = cache::load_index() {
+        let label = cache::index_path()
+            .map(|p| format!("the cached index {}", p.display()))
+            .unwrap_or_else(|| "the cached index".into());
+        candidates.push((label, found.map(|(i, _)| i), false));
+    }
+    candidates.push(("the bundled index".into(), crate::bundled::load(), true));
+    let wanted: Vec<&str> = project.migrations_paths();
+    let mut out = Vec::new();
+    for (label, loaded, bundled) in candidates {
+        let index = match loaded {
+            Ok(i) => i,
+            Err(e) => {
+                ctx.info(&format!("not reusing {label}: {e}"));
+                continue;
+            }
+        };
+        if index.project.repo != project.repo || paths_read(&index, bundled) != wanted {
+            ctx.info(&format!(
+                "not reusing {label}: it describes {} ({}), not {} ({})",
+                index.project.repo,
+                paths_read(&index, bundled).join(", "),
+                project.repo,
+                wanted.join(", ")
+            ));
+            continue;
+        }
+        let facts = crate::core::snapshot::known_facts(&index);
+        if !facts.is_empty() {
+            out.push(github::Seed { label, facts });
+        }
+    }
+    out
 }
 
 fn now_rfc3339() -> String {
@@ -396,7 +479,13 @@ fn update(ctx: &Context, args: UpdateArgs) -> Result<ExitCode> {
             "anonymously (60 requests an hour)"
         }
     ));
-    let result = github::update(&source, &mut state, &opts, &now_rfc3339());
+    // --refresh ignores every remembered fact: the adapter's cache and the indexes alike.
+    let seeds = if args.refresh {
+        Vec::new()
+    } else {
+        seeds(ctx, &source.project)
+    };
+    let result = github::update(&source, &mut state, &seeds, &opts, &now_rfc3339());
     // Keep what was fetched even when the run failed half-way, so the next one resumes.
     if state != before && cache::root().is_some() {
         if let Err(e) = cache::write(&cache_name, state.to_json().as_bytes()) {
@@ -458,6 +547,13 @@ fn written_human(report: &IndexWritten, style: render::style::Style) -> String {
             "requests:   {} ({} answered 304, {} retried): {} tag pages, {} commits, {} trees",
             r.requests, r.not_modified, r.retries, r.tag_pages, r.commits_fetched, r.trees_fetched
         );
+        if r.releases_reused > 0 {
+            let _ = writeln!(
+                out,
+                "reused:     {} releases from an existing index by commit SHA (no request)",
+                r.releases_reused
+            );
+        }
     }
     if let Some(n) = report.git_calls {
         let _ = writeln!(out, "git calls:  {n}");

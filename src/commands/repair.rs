@@ -78,7 +78,7 @@ impl Asker {
 fn show(ctx: &Context, text: &str) {
     match ctx.format {
         Format::Human => {
-            print!("{text}");
+            crate::render::out(text);
             let _ = std::io::stdout().flush();
         }
         Format::Json => eprint!("{text}"),

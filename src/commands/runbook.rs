@@ -31,6 +31,9 @@ pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
     let deployment = manifest::read(ctx, &args.deployment)?;
     manifest::check_helm_release(deployment.facts.as_ref())?;
     let reading = read_source(&args.source)?;
+    for note in &reading.notes {
+        eprintln!("warning: {note}");
+    }
 
     // Without --deployed, the manifest's tag is the deployed release when it is this
     // repository's and the index knows it (as `patch` does).
@@ -83,12 +86,12 @@ pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
         },
     });
     match (ctx.format, args.as_) {
-        (Format::Json, _) => print!("{}", render::json(&book)),
-        (Format::Human, RunbookAs::Markdown) => print!("{}", render::runbook::markdown(&book)),
-        (Format::Human, RunbookAs::Script) => print!(
-            "{}",
-            render::runbook::script(&book, &format!("migtag {}", env!("CARGO_PKG_VERSION")))
-        ),
+        (Format::Json, _) => render::out(&render::json(&book)),
+        (Format::Human, RunbookAs::Markdown) => render::out(&render::runbook::markdown(&book)),
+        (Format::Human, RunbookAs::Script) => render::out(&render::runbook::script(
+            &book,
+            &format!("migtag {}", env!("CARGO_PKG_VERSION")),
+        )),
     }
     Ok(ExitCode::Success)
 }

@@ -15,11 +15,18 @@ use crate::input::psql;
 pub struct SourceReading {
     pub state: DbState,
     pub db: Option<DbObservation>,
+    /// Things the user should know about how the state was read (shown as warnings).
+    pub notes: Vec<String>,
 }
 
 /// Reads the state from whichever source the user gave.
+/// Notes about the reading go to stderr.
 pub fn read_state(args: &SourceArgs) -> Result<DbState> {
-    read_source(args).map(|r| r.state)
+    let reading = read_source(args)?;
+    for note in &reading.notes {
+        eprintln!("warning: {note}");
+    }
+    Ok(reading.state)
 }
 
 /// Reads the state, keeping the database observation (sessions, server, schema) when the
@@ -29,12 +36,18 @@ pub fn read_source(args: &SourceArgs) -> Result<SourceReading> {
         return Ok(SourceReading {
             state: DbState::from_row(v, args.dirty),
             db: None,
+            notes: Vec::new(),
         });
     }
     if let Some(path) = &args.psql {
         let text = read_text(path)?;
-        let state = psql::parse(&text).map_err(|e| e.context(format!("--psql {path}")))?;
-        return Ok(SourceReading { state, db: None });
+        let (state, notes) =
+            psql::parse_with_notes(&text).map_err(|e| e.context(format!("--psql {path}")))?;
+        return Ok(SourceReading {
+            state,
+            db: None,
+            notes,
+        });
     }
     let Some(settings) = postgres::resolve(args.db.as_deref(), &ProcessEnv)? else {
         return Err(Error::usage(
@@ -52,6 +65,7 @@ pub fn read_source(args: &SourceArgs) -> Result<SourceReading> {
     Ok(SourceReading {
         state: observation.state.clone(),
         db: Some(observation),
+        notes: Vec::new(),
     })
 }
 

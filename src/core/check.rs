@@ -80,7 +80,7 @@ pub struct Alternative {
     pub release: ReleaseRef,
     pub relation: Relation,
     /// How many migrations it applies on start (compatible releases).
-    pub applies: u64,
+    pub applies_count: u64,
     pub skips: Vec<SkipFinding>,
 }
 
@@ -138,10 +138,21 @@ fn verdict_depends_on_releases(v: Verdict) -> bool {
 
 /// The sentence every answer from a partial index carries.
 pub fn partial_index_warning(index: &Index) -> String {
-    let newest = match (index.releases().last(), index.newest_date()) {
-        (Some(r), Some(d)) => format!(" (newest tag {}, {})", r.tag, d),
-        (Some(r), None) => format!(" (newest tag {})", r.tag),
-        _ => String::new(),
+    let newest = match index.releases().last() {
+        Some(r) => {
+            let own = r
+                .date
+                .as_deref()
+                .map(|d| format!(" of {}", &d[..d.len().min(10)]))
+                .unwrap_or_default();
+            let latest = index
+                .newest_date()
+                .filter(|d| Some(*d) != r.date.as_deref())
+                .map(|d| format!("; latest tag date {}", &d[..d.len().min(10)]))
+                .unwrap_or_default();
+            format!(" (newest tag {}{own}{latest})", r.tag)
+        }
+        None => String::new(),
     };
     format!(
         "the index is partial{newest}: a release it does not list could also match; `migtag index update` refreshes it"
@@ -469,7 +480,7 @@ impl<'a> Ctx<'a> {
         v: Version,
         writers: &[&Release],
     ) -> Alternative {
-        let (applies, skips) = match relation {
+        let (applies_count, skips) = match relation {
             Relation::CannotStart => (0, Vec::new()),
             _ => (
                 r.migrations.above(v).len(),
@@ -479,7 +490,7 @@ impl<'a> Ctx<'a> {
         Alternative {
             release: ReleaseRef::new(self.index, r),
             relation,
-            applies,
+            applies_count,
             skips,
         }
     }

@@ -187,10 +187,15 @@ impl DirtyAdvice {
             }
         }
         if let Some(r) = &self.run_after_cleanup {
-            out.push(format!(
-                "after the clean-up, run {} (it contains the previous migration and re-runs {m} first)",
-                r.image
-            ));
+            let first = self.cleanups.iter().all(|c| c.previous.is_none());
+            out.push(if first {
+                format!("after the clean-up, run {} (it runs {m} again, first of all)", r.image)
+            } else {
+                format!(
+                    "after the clean-up, run {} (it contains the previous migration and re-runs {m} first)",
+                    r.image
+                )
+            });
         }
         out
     }

@@ -31,6 +31,8 @@ pub enum GateVerdict {
     Unsafe,
     NeedsHuman,
     UnknownTarget,
+    /// The database is beyond every release in the index: no target from it can run.
+    AheadOfIndex,
 }
 
 impl GateVerdict {
@@ -39,7 +41,7 @@ impl GateVerdict {
             GateVerdict::Safe => ExitCode::Success,
             GateVerdict::Unsafe => ExitCode::Unsafe,
             GateVerdict::NeedsHuman => ExitCode::NeedsHuman,
-            GateVerdict::UnknownTarget => ExitCode::NoMatch,
+            GateVerdict::UnknownTarget | GateVerdict::AheadOfIndex => ExitCode::NoMatch,
         }
     }
 }
@@ -192,7 +194,16 @@ pub fn gate(index: &Index, state: &DbState, target_tag: &str, opts: &GateOptions
             ));
         }
     }
+    let fresh = matches!(state, DbState::Fresh);
     let verdict = match (verdict, opts.max_pending) {
+        // A fresh database has no data for migrations to rewrite: the limit does not apply.
+        (GateVerdict::Safe, Some(max)) if fresh && pending.len() as u64 > max => {
+            warnings.push(format!(
+                "the database is fresh: all {} migrations run on an empty schema, so --max-pending {max} does not apply",
+                pending.len()
+            ));
+            GateVerdict::Safe
+        }
         (GateVerdict::Safe, Some(max)) if pending.len() as u64 > max => {
             reasons.push(format!(
                 "the upgrade applies {} migrations, more than --max-pending {max}: large jumps are where long migrations bite; upgrade in smaller steps or raise the limit",
@@ -219,6 +230,10 @@ pub fn gate(index: &Index, state: &DbState, target_tag: &str, opts: &GateOptions
             reasons.first().map(String::as_str).unwrap_or("")
         ),
         GateVerdict::UnknownTarget => format!("unknown target: {target_tag} is not in the index"),
+        GateVerdict::AheadOfIndex => format!(
+            "ahead of index: {}",
+            reasons.first().map(String::as_str).unwrap_or("")
+        ),
     };
 
     GateReport {
@@ -252,7 +267,27 @@ fn clean_upgrade(
 ) -> GateVerdict {
     let vref = MigrationRef::new(index, v);
     if !t.contains(v) {
-        if t.max_migration < v {
+        let max_known = index.max_known_migration().unwrap_or(0);
+        let first_known = index
+            .releases()
+            .iter()
+            .filter_map(|r| r.migrations.min())
+            .min();
+        if v > max_known {
+            reasons.push(format!(
+                "the database ({vref}) is beyond every release in the index (highest {max_known:06}): no release from it can start; \
+                 refresh the index (`migtag index update`), or the database was migrated by a preview build"
+            ));
+            if !index.provenance.complete {
+                warnings.push(partial_index_warning(index));
+            }
+            return GateVerdict::AheadOfIndex;
+        }
+        if first_known.is_some_and(|f| v < f) {
+            reasons.push(format!(
+                "{v} is below the first migration of every release: golang-migrate never records such a version; check that this is Coder's schema_migrations"
+            ));
+        } else if t.max_migration < v {
             reasons.push(format!(
                 "{} stops at {:06}, below the database ({vref}): it is older than the database and would crash-loop with `no migration found for version {v}`",
                 t.tag, t.max_migration
@@ -280,7 +315,7 @@ fn clean_upgrade(
     for s in skipped.iter() {
         let list: Vec<String> = s.migrations.iter().map(|m| m.to_string()).collect();
         let text = format!(
-            "if the database was migrated by {}, {} would never run {} (they are at or below {v}, and golang-migrate only applies migrations above the recorded version)",
+            "if the database was migrated by {}, then {} would never run {} (at or below {v}: golang-migrate only applies migrations above the recorded version)",
             s.assumes.join(", "),
             t.tag,
             list.join(", ")

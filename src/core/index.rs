@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 use super::migration_set::{MigrationSet, Version};
 use crate::error::{Error, Result};
 
+/// Migration files are `NNNNNN_name.up.sql`: six digits. Anything larger in an index is
+/// corrupt (and would make every per-migration list enormous).
+pub const MAX_MIGRATION: Version = 999_999;
+
 /// The only on-disk format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -25,6 +29,11 @@ pub struct Project {
     pub repo: String,
     /// Folder of the migration files inside the repository.
     pub migrations_path: String,
+    /// Further folders, tried in order at tags where `migrations_path` does not exist (the
+    /// first that exists wins): Coder's v0.1/v0.2 kept theirs in `database/migrations`.
+    /// Omitted from the file when empty, so single-path indexes keep their bytes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallback_migrations_paths: Vec<String>,
     /// Container image repository; a release's image is `image:tag`.
     pub image: String,
 }
@@ -34,8 +43,25 @@ impl Project {
         Project {
             repo: "coder/coder".into(),
             migrations_path: "coderd/database/migrations".into(),
+            fallback_migrations_paths: Vec::new(),
             image: "ghcr.io/coder/coder".into(),
         }
+    }
+
+    /// Every migrations folder, in the order they are tried at a tag.
+    pub fn migrations_paths(&self) -> Vec<&str> {
+        std::iter::once(self.migrations_path.as_str())
+            .chain(self.fallback_migrations_paths.iter().map(String::as_str))
+            .collect()
+    }
+
+    /// The folders for messages: `a` or `a (else b)`.
+    pub fn describe_paths(&self) -> String {
+        let mut text = self.migrations_path.clone();
+        for p in &self.fallback_migrations_paths {
+            text.push_str(&format!(" (else {p})"));
+        }
+        text
     }
 }
 
@@ -139,10 +165,13 @@ pub fn parse_tag(tag: &str) -> Result<semver::Version> {
 }
 
 /// The whole index: project, provenance, releases in semver order, and migration names.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Index {
     pub project: Project,
     pub provenance: Provenance,
+    /// Where this copy was loaded from (`--index` file, cache, bundled), set by the loader;
+    /// never serialised, never compared.
+    pub loaded_from: Option<String>,
     releases: Vec<Release>,
     names: BTreeMap<Version, String>,
 }
@@ -169,6 +198,7 @@ impl Index {
         let mut index = Index {
             project,
             provenance,
+            loaded_from: None,
             releases,
             names,
         };
@@ -232,6 +262,12 @@ impl Index {
                     r.tag, r.max_migration, r.migrations, expected_max
                 )));
             }
+            if r.max_migration > MAX_MIGRATION {
+                return Err(Error::invalid_input(format!(
+                    "release {}: migration {} is out of range: migration files are numbered with six digits (at most {MAX_MIGRATION})",
+                    r.tag, r.max_migration
+                )));
+            }
             if r.migrations.min() == Some(0) {
                 return Err(Error::invalid_input(format!(
                     "release {}: migration 0 does not exist (golang-migrate numbers start at 1)",
@@ -262,6 +298,22 @@ impl Index {
                 )));
             }
         }
+        if let Err(e) = super::image_ref::ImageRef::parse_repository(&self.project.image) {
+            return Err(Error::invalid_input(format!(
+                "project.image is not an image repository: {}",
+                e.message()
+            )));
+        }
+        if self
+            .names
+            .keys()
+            .next_back()
+            .is_some_and(|v| *v > MAX_MIGRATION)
+        {
+            return Err(Error::invalid_input(format!(
+                "a migration name is keyed above {MAX_MIGRATION}: migration files are numbered with six digits"
+            )));
+        }
         for (field, value) in [
             ("project.repo", &self.project.repo),
             ("project.migrations_path", &self.project.migrations_path),
@@ -272,6 +324,16 @@ impl Index {
             if value.trim().is_empty() {
                 return Err(Error::invalid_input(format!("{field} is empty")));
             }
+        }
+        if self
+            .project
+            .fallback_migrations_paths
+            .iter()
+            .any(|p| p.trim().is_empty())
+        {
+            return Err(Error::invalid_input(
+                "project.fallback_migrations_paths holds an empty path",
+            ));
         }
         self.releases.sort_by(|a, b| a.version().cmp(b.version()));
         Ok(())
@@ -374,6 +436,18 @@ fn json_error(e: serde_json::Error) -> Error {
     ))
     .with_hint("pass a valid file with --index, or rebuild one with `migtag index update` or `migtag index build`")
 }
+
+/// Two indexes are equal when their facts are: where each copy was loaded from does not count.
+impl PartialEq for Index {
+    fn eq(&self, other: &Self) -> bool {
+        self.project == other.project
+            && self.provenance == other.provenance
+            && self.releases == other.releases
+            && self.names == other.names
+    }
+}
+
+impl Eq for Index {}
 
 /// One value of the canonical writer on one line.
 fn j<T: Serialize>(value: &T) -> String {

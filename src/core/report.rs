@@ -62,26 +62,34 @@ impl ReleaseRef {
 /// Which index answered, so every answer can say how much to trust it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IndexView {
+    /// Where this copy of the index was read: `--index` file, cache, or bundled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub used: Option<String>,
     pub source: String,
     pub detail: String,
     pub generated_at: String,
     pub complete: bool,
     pub releases: usize,
     pub newest_tag: Option<String>,
+    /// The date of `newest_tag` (the highest version).
     pub newest_tag_date: Option<String>,
+    /// The latest date of any tag (a patch of an older line can be newer than the newest tag).
+    pub latest_tag_date: Option<String>,
     pub max_migration: Option<Version>,
 }
 
 impl IndexView {
     pub fn new(index: &Index) -> Self {
         IndexView {
+            used: index.loaded_from.clone(),
             source: index.provenance.source.clone(),
             detail: index.provenance.detail.clone(),
             generated_at: index.provenance.generated_at.clone(),
             complete: index.provenance.complete,
             releases: index.releases().len(),
             newest_tag: index.releases().last().map(|r| r.tag.clone()),
-            newest_tag_date: index.newest_date().map(str::to_string),
+            newest_tag_date: index.releases().last().and_then(|r| r.date.clone()),
+            latest_tag_date: index.newest_date().map(str::to_string),
             max_migration: index.max_known_migration(),
         }
     }

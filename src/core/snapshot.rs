@@ -189,6 +189,71 @@ pub fn is_sha(text: &str) -> bool {
     text.len() == 40 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// What an existing index already says, in the form a refresh can reuse instead of asking
+/// upstream again.
+///
+/// Content is keyed by commit: a commit SHA fixes every folder at that commit, so a release's
+/// migration set and names hold for any tag on the same commit. Dates are keyed by (tag,
+/// commit): the bundled tables record each tag's own date (two tags on one commit carry two
+/// dates), so a date is only reused for the same tag still at the same commit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KnownFacts {
+    /// Commit SHA (lowercase) -> the migrations at that commit.
+    pub folders: BTreeMap<String, FolderMigrations>,
+    /// (tag, commit SHA) -> the release date recorded for that tag, normalised to UTC.
+    pub dates: BTreeMap<(String, String), String>,
+}
+
+impl KnownFacts {
+    pub fn is_empty(&self) -> bool {
+        self.folders.is_empty()
+    }
+}
+
+/// The facts of `index` that can stand in for fetching. A release counts when it has a commit
+/// and a name for every migration of its set; a commit that two releases describe with
+/// different sets is left out (the index contradicts itself, so neither is trusted). The
+/// caller checks that the index is of the same repository and read the same folders.
+pub fn known_facts(index: &Index) -> KnownFacts {
+    let mut known = KnownFacts::default();
+    let mut contradicted = BTreeSet::new();
+    for r in index.releases() {
+        let Some(commit) = &r.commit else {
+            continue;
+        };
+        let names: Option<BTreeMap<Version, String>> = r
+            .migrations
+            .iter()
+            .map(|v| index.name(v).map(|n| (v, n.to_string())))
+            .collect();
+        let Some(names) = names else {
+            continue;
+        };
+        let commit = commit.to_ascii_lowercase();
+        let folder = FolderMigrations {
+            names,
+            skipped: Vec::new(),
+        };
+        match known.folders.get(&commit) {
+            Some(seen) if *seen != folder => {
+                contradicted.insert(commit.clone());
+            }
+            Some(_) => {}
+            None => {
+                known.folders.insert(commit.clone(), folder);
+            }
+        }
+        if let Some(date) = r.date.as_deref().and_then(|d| normalise_date(d).ok()) {
+            known.dates.insert((r.tag.clone(), commit), date);
+        }
+    }
+    for c in &contradicted {
+        known.folders.remove(c);
+    }
+    known.dates.retain(|(_, c), _| !contradicted.contains(c));
+    known
+}
+
 /// Turns the snapshots into an index. Tags without the migrations folder, or with no
 /// migration in it, are left out with a note. A migration's name comes from the newest tag
 /// (by semver) that ships it, so a later rename wins and the order of snapshots is irrelevant.
@@ -218,7 +283,8 @@ pub fn assemble(
         let Some(folder) = &s.migrations else {
             notes.insert(format!(
                 "{}: no {} folder at this tag (older layout); skipped",
-                s.tag, project.migrations_path
+                s.tag,
+                project.migrations_paths().join(" or ")
             ));
             continue;
         };
@@ -254,7 +320,8 @@ pub fn assemble(
     if releases.is_empty() {
         return Err(Error::upstream(format!(
             "no release tag of {} has migrations under {}",
-            project.repo, project.migrations_path
+            project.repo,
+            project.migrations_paths().join(" or ")
         ))
         .with_hint("check --repo and --migrations-path"));
     }
@@ -392,6 +459,55 @@ mod tests {
             index.to_json(),
             "snapshot order does not matter"
         );
+    }
+
+    #[test]
+    fn known_facts_key_content_by_commit_and_dates_by_tag_and_commit() {
+        let sha = |c: char| c.to_string().repeat(40);
+        let release = |tag: &str, commit: char, set: &str, date: &str| {
+            Release::new(tag, MigrationSet::parse(set).unwrap())
+                .unwrap()
+                .with_commit(sha(commit))
+                .with_date(date)
+        };
+        let names: BTreeMap<Version, String> = (1..=4).map(|v| (v, format!("m{v}"))).collect();
+        let mut project = Project::coder();
+        project.fallback_migrations_paths = vec!["database/migrations".into()];
+        let index = Index::new(
+            project,
+            provenance(),
+            vec![
+                // Two tags on one commit, each with its own date (as in the bundled tables).
+                release("v1.0.0", 'a', "1-3", "2024-01-01T10:00:00-05:00"),
+                release("v1.0.1", 'a', "1-3", "2024-01-02T00:00:00Z"),
+                // Two tags on one commit that disagree: neither is trusted.
+                release("v1.1.0", 'b', "1-4", "2024-02-01T00:00:00Z"),
+                release("v1.1.1", 'b', "1-3", "2024-02-02T00:00:00Z"),
+                // A migration without a name: not enough to stand in for a fetch.
+                release("v1.2.0", 'c', "1-5", "2024-03-01T00:00:00Z"),
+                // No commit: nothing to key it by.
+                Release::new("v1.3.0", MigrationSet::parse("1-4").unwrap()).unwrap(),
+            ],
+            names,
+        )
+        .unwrap();
+        let again = Index::from_json(&index.to_json()).unwrap();
+        assert_eq!(again.project, index.project, "fallback folders round-trip");
+
+        let known = known_facts(&index);
+        assert_eq!(known.folders.keys().collect::<Vec<_>>(), [&sha('a')]);
+        assert_eq!(known.folders[&sha('a')].set().to_string(), "1-3");
+        assert_eq!(known.folders[&sha('a')].names[&2], "m2");
+        assert_eq!(
+            known.dates.get(&("v1.0.0".to_string(), sha('a'))).unwrap(),
+            "2024-01-01T15:00:00Z",
+            "normalised to UTC"
+        );
+        assert_eq!(
+            known.dates.get(&("v1.0.1".to_string(), sha('a'))).unwrap(),
+            "2024-01-02T00:00:00Z"
+        );
+        assert_eq!(known.dates.len(), 2, "no date for an untrusted commit");
     }
 
     #[test]

@@ -10,7 +10,8 @@ use super::migration_set::{MigrationSet, Version};
 use super::report::{is_harmless_to_skip, MigrationRef, SkipFinding};
 
 /// The releases assumed to have written clean version `v`: the deployed tag when the caller
-/// names one that contains `v`, else every release (pre-releases included) that stops at `v`.
+/// names one that stops exactly at `v`, else every release (pre-releases included) that
+/// stops at `v`.
 pub fn writers_of<'a>(
     index: &'a Index,
     v: Version,
@@ -18,14 +19,24 @@ pub fn writers_of<'a>(
     warnings: &mut Vec<String>,
 ) -> Vec<&'a Release> {
     if let Some(d) = deployed {
-        if d.contains(v) {
+        // A binary that ships migrations above V would have applied them (or left the row
+        // dirty): a clean V can only come from a release that stops exactly at V.
+        if d.max_migration == v && d.contains(v) {
             return vec![d];
         }
-        warnings.push(format!(
-            "the deployed {} does not contain migration {v}, so it did not write this database; \
-             assuming instead every release that stops at {v}",
-            d.tag
-        ));
+        warnings.push(if d.contains(v) {
+            format!(
+                "the deployed {} stops at {:06}, not {v}: it has not finished migrating this database, so it did not write it; \
+                 assuming instead every release that stops at {v}",
+                d.tag, d.max_migration
+            )
+        } else {
+            format!(
+                "the deployed {} does not contain migration {v}, so it did not write this database; \
+                 assuming instead every release that stops at {v}",
+                d.tag
+            )
+        });
     }
     index
         .releases()

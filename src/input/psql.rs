@@ -22,8 +22,20 @@ fn invalid(what: impl std::fmt::Display) -> Error {
     Error::invalid_input(format!("psql output: {what}")).with_hint(EXPECTED)
 }
 
+/// What a paste said about the table's absence: right for a fresh database, but also what
+/// psql prints when it looked in the wrong schema or database.
+pub const MISSING_TABLE_NOTE: &str = "psql found no schema_migrations table, read here as a fresh database; \
+     if Coder's URL carries search_path=SCHEMA (psql ignores it), run `SET search_path TO SCHEMA;` first and paste again, \
+     and check that psql was connected to Coder's database";
+
 /// Parses pasted psql output into the database state.
 pub fn parse(text: &str) -> Result<DbState> {
+    parse_with_notes(text).map(|(state, _)| state)
+}
+
+/// Parses pasted psql output, with notes on how it was read that the user should see.
+pub fn parse_with_notes(text: &str) -> Result<(DbState, Vec<String>)> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines: Vec<&str> = text
         .lines()
         .map(|l| l.trim_end_matches('\r').trim())
@@ -31,7 +43,7 @@ pub fn parse(text: &str) -> Result<DbState> {
         .collect();
 
     if lines.iter().any(|l| is_missing_table_error(l)) {
-        return Ok(DbState::Fresh);
+        return Ok((DbState::Fresh, vec![MISSING_TABLE_NOTE.to_string()]));
     }
     if let Some(err) = lines.iter().find(|l| l.starts_with("ERROR:")) {
         return Err(invalid(format!(
@@ -62,8 +74,8 @@ pub fn parse(text: &str) -> Result<DbState> {
         }
     }
     match rows.as_slice() {
-        [] => Ok(DbState::Fresh),
-        [(version, dirty)] => Ok(DbState::from_row(*version, *dirty)),
+        [] => Ok((DbState::Fresh, Vec::new())),
+        [(version, dirty)] => Ok((DbState::from_row(*version, *dirty), Vec::new())),
         more => Err(Error::invalid_input(format!(
             "psql output: schema_migrations has {} rows; golang-migrate keeps at most one, so this table is not golang-migrate's or was edited by hand",
             more.len()
@@ -273,6 +285,7 @@ mod tests {
             ("version,dirty\n", DbState::Fresh),
             (" dirty | version\n-------+---------\n f     |     100\n(1 row)\n", DbState::Clean(100)),
             ("ERROR:  relation \"schema_migrations\" does not exist\nLINE 1: SELECT * FROM schema_migrations;\n", DbState::Fresh),
+            ("\u{feff}version,dirty\n42,f\n", DbState::Clean(42)),
             ("\r\n version | dirty \r\n---------+-------\r\n     7 | false\r\n(1 row)\r\n", DbState::Clean(7)),
         ];
         for (text, expected) in cases {

@@ -189,21 +189,33 @@ pub fn bundled_provenance(generated_at: &str, rows: &[TagRow]) -> Provenance {
             );
         }
     }
+    // What is missing: every tag after the newest final release, and patches of older lines
+    // tagged after the latest date in the tables (lines are patched in parallel).
     let newest = rows
         .iter()
         .map(|r| &r.release)
         .filter(|r| !r.prerelease)
         .max_by(|a, b| a.version().cmp(b.version()));
-    if let Some(newest) = newest {
+    let latest_day = rows
+        .iter()
+        .filter_map(|r| r.release.date.as_deref())
+        .filter_map(|d| {
+            time::OffsetDateTime::parse(d, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .max()
+        .map(|d| d.to_offset(time::UtcOffset::UTC).date());
+    if let (Some(newest), Some(day)) = (newest, latest_day) {
         let v = newest.version();
-        let day = newest.date.as_deref().unwrap_or_default();
         let _ = write!(
             detail,
-            "; tags after {} (v{}.{}.{} and later) are not included",
-            day.get(..10).unwrap_or(day),
+            "; not included: v{}.{}.{} and later, and any patch of an older line tagged after \
+             {:04}-{:02}-{:02} (the latest tag date in the tables)",
             v.major,
             v.minor,
-            v.patch + 1
+            v.patch + 1,
+            day.year(),
+            u8::from(day.month()),
+            day.day()
         );
     }
     Provenance {
@@ -329,15 +341,22 @@ fn same_instant(a: &str, b: &str) -> bool {
 /// verified row, or describes another project. The result always imports.
 pub fn export(index: &Index, existing: Option<(&str, &str)>) -> Result<Export> {
     let coder = Project::coder();
-    if index.project != coder {
+    let p = &index.project;
+    let same_project = p.repo == coder.repo
+        && p.image == coder.image
+        && p.migrations_path == coder.migrations_path
+        && p.fallback_migrations_paths
+            .iter()
+            .all(|f| crate::bundled::MIGRATIONS_PATHS[1..].contains(&f.as_str()));
+    if !same_project {
         return Err(Error::invalid_input(format!(
             "the reference tables describe {} ({}, image {}); this index is of {} ({}, image {})",
             coder.repo,
-            coder.migrations_path,
+            crate::bundled::MIGRATIONS_PATHS.join(" (else ") + ")",
             coder.image,
-            index.project.repo,
-            index.project.migrations_path,
-            index.project.image
+            p.repo,
+            p.describe_paths(),
+            p.image
         )));
     }
     let (mut tag_rows, migration_rows) = match existing {
@@ -508,7 +527,8 @@ mod tests {
             p.detail.ends_with(
                 "; 1 tag (v2.1.0 to v2.1.0) from GitHub's API for coder/coder (`migtag index update`), \
                  added by `migtag index export` after the index agreed with every verified row; \
-                 tags after 2023-07-01 (v2.1.1 and later) are not included"
+                 not included: v2.1.1 and later, and any patch of an older line tagged after \
+                 2023-07-01 (the latest tag date in the tables)"
             ),
             "{}",
             p.detail

@@ -111,8 +111,8 @@ fn alternative((label, a): &(String, &Alternative)) -> String {
         Relation::Exact => "also stops exactly here".to_string(),
         Relation::Compatible => format!(
             "contains it; applies {} migration{} on start",
-            a.applies,
-            if a.applies == 1 { "" } else { "s" }
+            a.applies_count,
+            if a.applies_count == 1 { "" } else { "s" }
         ),
         Relation::CannotStart => "cannot start: lacks this migration".to_string(),
     };
@@ -205,8 +205,12 @@ fn warnings(out: &mut String, lines: &[String], style: Style) {
 
 /// `index: bundled (partial), 369 releases up to v2.36.0, generated 2026-11-27`
 pub fn index_line(index: &IndexView) -> String {
+    let from = match index.used.as_deref() {
+        Some(used) if used != "bundled in the binary" => format!(", read from {used}"),
+        _ => String::new(),
+    };
     format!(
-        "index: {} ({}), {} releases{}, generated {}",
+        "index: {} ({}), {} releases{}, generated {}{from}",
         index.source,
         if index.complete {
             "complete"

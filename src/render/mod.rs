@@ -15,3 +15,18 @@ pub fn json<T: Serialize>(report: &T) -> String {
     text.push('\n');
     text
 }
+
+/// Writes to stdout. A closed pipe (`migtag ... | head`) is not an error: the reader has what
+/// it wanted, and the exit code must stay the decision's, not a crash's.
+pub fn out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => eprintln!("migtag: cannot write to standard output: {e}"),
+    }
+}

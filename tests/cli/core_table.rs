@@ -152,7 +152,7 @@ fn compatible_recommendation_names_what_it_applies_and_skips() {
         .iter()
         .find(|a| a.release.tag == "v3.1.0")
         .unwrap();
-    assert_eq!(alt.applies, 2);
+    assert_eq!(alt.applies_count, 2);
     let skipped: Vec<u64> = alt.skips[0].migrations.iter().map(|m| m.version).collect();
     assert_eq!(skipped, [7, 9]);
     assert_eq!(alt.skips[0].assumes, ["v3.0.1"]);

@@ -86,8 +86,9 @@ fn export_of_the_bundled_index_reproduces_the_tables_byte_for_byte() {
     assert!(std::fs::read_to_string(&migrations).unwrap() == migrations_tsv);
 }
 
-/// An index shaped like `index update` output for coder/coder: GitHub's UTC dates, no
-/// v0.1.x/v0.2.x (their migrations live elsewhere), one release newer than the tables.
+/// An index shaped like `index update --refresh` output for coder/coder: GitHub's UTC dates,
+/// the fallback folder; v0.1.x/v0.2.x left out (as a skipped tag would be), one release newer
+/// than the tables.
 fn github_like_index(edit: impl FnOnce(&mut Value)) -> (tempfile::TempDir, PathBuf) {
     let mut doc: Value = serde_json::from_str(&migtag::bundled::json().unwrap()).unwrap();
     doc["provenance"] = serde_json::json!({
@@ -96,6 +97,7 @@ fn github_like_index(edit: impl FnOnce(&mut Value)) -> (tempfile::TempDir, PathB
         "generated_at": "2026-12-01T06:00:00Z",
         "complete": true
     });
+    doc["project"]["fallback_migrations_paths"] = serde_json::json!(["database/migrations"]);
     let releases = doc["releases"].as_array_mut().unwrap();
     releases.retain(|r| {
         let t = r["tag"].as_str().unwrap();
@@ -193,7 +195,10 @@ fn a_refresh_appends_new_tags_keeps_verified_rows_and_imports() {
     let detail = &merged.provenance.detail;
     assert!(
         detail.contains("1 tag (v2.36.1 to v2.36.1) from GitHub's API for coder/coder")
-            && detail.ends_with("tags after 2026-12-01 (v2.36.2 and later) are not included"),
+            && detail.ends_with(
+                "not included: v2.36.2 and later, and any patch of an older line tagged after \
+                 2026-12-01 (the latest tag date in the tables)"
+            ),
         "{detail}"
     );
     // And a second export of the same index changes nothing.

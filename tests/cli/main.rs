@@ -15,4 +15,5 @@ mod index_sources;
 mod patch;
 mod pg;
 mod repair;
+mod robustness;
 mod runbook;

@@ -8,6 +8,8 @@ use std::process::Command;
 use super::fake_github::{Entry, Model};
 
 pub const MIGRATIONS: &str = "coderd/database/migrations";
+/// Where Coder's v0.1/v0.2 kept their migrations.
+pub const OLD_MIGRATIONS: &str = "database/migrations";
 
 pub struct GitRepo {
     pub dir: tempfile::TempDir,
@@ -130,7 +132,6 @@ impl GitRepo {
                 .cmp(&version_key(&a.0))
                 .then(b.0.cmp(&a.0))
         });
-        let parent = MIGRATIONS.rsplit_once('/').unwrap().0;
         for (_, commit) in &tags {
             if model.commit_dates.contains_key(commit) {
                 continue;
@@ -153,22 +154,25 @@ impl GitRepo {
                     t.second()
                 ),
             );
-            // Every folder on the way to the migrations folder, for the contents API.
-            let mut dir = String::new();
-            for part in std::iter::once("").chain(parent.split('/')) {
-                if !part.is_empty() {
-                    dir = if dir.is_empty() {
-                        part.to_string()
-                    } else {
-                        format!("{dir}/{part}")
-                    };
+            for folder in [MIGRATIONS, OLD_MIGRATIONS] {
+                let parent = folder.rsplit_once('/').unwrap().0;
+                // Every folder on the way to the migrations folder, for the contents API.
+                let mut dir = String::new();
+                for part in std::iter::once("").chain(parent.split('/')) {
+                    if !part.is_empty() {
+                        dir = if dir.is_empty() {
+                            part.to_string()
+                        } else {
+                            format!("{dir}/{part}")
+                        };
+                    }
+                    if let Some(entries) = self.ls_tree(&format!("{commit}:{dir}")) {
+                        model.folders.insert((commit.clone(), dir.clone()), entries);
+                    }
                 }
-                if let Some(entries) = self.ls_tree(&format!("{commit}:{dir}")) {
-                    model.folders.insert((commit.clone(), dir.clone()), entries);
+                if let Some(sha) = self.rev_parse(&format!("{commit}:{folder}")) {
+                    self.load_tree(&sha, &mut model.trees);
                 }
-            }
-            if let Some(sha) = self.rev_parse(&format!("{commit}:{MIGRATIONS}")) {
-                self.load_tree(&sha, &mut model.trees);
             }
         }
         model.tags = tags;

@@ -144,9 +144,9 @@ fn git_and_github_give_the_same_index_for_the_same_content() {
             .to_string()
     };
     assert_eq!(
-        h.release("v0.1.0"),
-        None,
-        "no migrations folder at the old layout"
+        set("v0.1.0"),
+        "1",
+        "the old layout's database/migrations is the second default folder"
     );
     assert_eq!(
         set("v1.0.0"),
@@ -161,7 +161,7 @@ fn git_and_github_give_the_same_index_for_the_same_content() {
     assert_eq!(set("v1.2.0-rc.0"), "1-7");
     assert_eq!(set("v1.2.0"), "1-8", "range sub-folders count");
     assert!(h.release("v1.2.0-rc.0").unwrap().prerelease);
-    assert_eq!(h.releases().len(), 8 + EXTRA);
+    assert_eq!(h.releases().len(), 9 + EXTRA);
     assert_eq!(
         h.name(7),
         Some("new_name"),
@@ -189,10 +189,7 @@ fn git_and_github_give_the_same_index_for_the_same_content() {
         let notes = report["notes"].to_string();
         assert!(notes.contains("tag `rm` is not a release tag"), "{notes}");
         assert!(notes.contains("weird;touch_pwned"), "{notes}");
-        assert!(
-            notes.contains("v0.1.0: no coderd/database/migrations folder"),
-            "{notes}"
-        );
+        assert!(!notes.contains("v0.1.0"), "{notes}");
         assert!(notes.contains("notes.sql"), "{notes}");
         assert!(
             !notes.contains("migrate.go"),
@@ -201,7 +198,7 @@ fn git_and_github_give_the_same_index_for_the_same_content() {
     }
     assert_eq!(git_report["index"]["source"], "git");
     assert!(
-        git_report["git_calls"].as_u64().unwrap() <= 2 + 1 + 6,
+        git_report["git_calls"].as_u64().unwrap() <= 2 + 1 + 7,
         "{git_report}"
     );
 }
@@ -209,20 +206,26 @@ fn git_and_github_give_the_same_index_for_the_same_content() {
 #[test]
 fn a_cold_update_costs_one_request_per_new_commit_pair_and_tree_and_a_warm_one_a_single_304() {
     let env = Env::new();
+    // An empty cache, and the bundled index (the only one there) knows none of these commits.
     // 131 tags: 2 pages. 9 distinct commits behind release tags (all extras share v1.0.2's):
-    // 2 requests each. 6 distinct migrations trees (v1.0.1 and v1.1.1 share theirs): 1 each.
+    // 2 requests each, plus 1 for v0.1.0, whose first folder is missing so the second is
+    // asked for. 7 distinct migrations trees (v1.0.1 and v1.1.1 share theirs): 1 each.
     let (cold, err, code, sent) = env.update(&[]);
     assert_eq!(code, 0, "{cold}{err}");
+    assert_eq!(cold["requests"]["releases_reused"], 0);
     assert_eq!(
         sent.len(),
-        2 + 9 * 2 + 6,
+        2 + 9 * 2 + 1 + 7,
         "{:#?}",
         sent.iter().map(|r| r.url.to_string()).collect::<Vec<_>>()
     );
     assert_eq!(cold["requests"]["requests"], sent.len());
     assert_eq!(cold["requests"]["tag_pages"], 2);
     assert_eq!(cold["requests"]["commits_fetched"], 9);
-    assert_eq!(cold["requests"]["trees_fetched"], 6);
+    assert_eq!(cold["requests"]["trees_fetched"], 7);
+    assert!(sent
+        .iter()
+        .any(|r| r.url.path().ends_with("/contents/database")));
     assert_eq!(cold["unchanged"], false);
     assert!(sent
         .iter()
@@ -287,10 +290,11 @@ fn a_cold_update_costs_one_request_per_new_commit_pair_and_tree_and_a_warm_one_a
     );
     assert!(err.is_empty(), "{err}");
 
-    // --refresh forgets the cache: a cold run again.
-    let (_, _, code, sent) = env.update(&["--refresh"]);
+    // --refresh forgets the cache and the cached index alike: a cold run again.
+    let (doc, _, code, sent) = env.update(&["--refresh"]);
     assert_eq!(code, 0);
-    assert_eq!(sent.len(), 2 + 10 * 2 + 7);
+    assert_eq!(sent.len(), 2 + 10 * 2 + 1 + 8);
+    assert_eq!(doc["requests"]["releases_reused"], 0);
 }
 
 #[test]
@@ -348,7 +352,7 @@ fn server_errors_are_retried_with_backoff_then_succeed() {
     let (doc, err, code, sent) = env.update(&[]);
     assert_eq!(code, 0, "{doc}{err}");
     assert_eq!(doc["requests"]["retries"], 3);
-    assert_eq!(sent.len(), 2 + 9 * 2 + 6 + 3);
+    assert_eq!(sent.len(), 2 + 9 * 2 + 1 + 7 + 3);
 
     // A server that keeps failing: bounded, then exit 11.
     env.fake.faults.lock().unwrap().fail = vec![("/tags".into(), 503, 100)];
@@ -492,14 +496,21 @@ fn answers_use_index_then_cache_then_bundled_and_say_which_and_how_old() {
     assert_eq!(code, 5);
     assert!(err.contains("beyond the index (highest 000008"), "{err}");
 
-    // A damaged cache is named, not silently ignored.
+    // A damaged cache is named, never silently ignored, and never stops an answer: the
+    // bundled index answers instead.
     std::fs::write(env.cache_index(), "{").unwrap();
-    let (_, err, code) = run(env.migtag().args(["releases"]));
-    assert_eq!(code, 12);
+    let (out, err, code) =
+        run(env
+            .migtag()
+            .args(["--format", "json", "check", "--version", "165"]));
+    assert_eq!(code, 0, "{err}");
     assert!(
-        err.contains("cached index") && err.contains("delete that file"),
+        err.contains("cached index") && err.contains("answering from the bundled index"),
         "{err}"
     );
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["index"]["source"], "bundled");
+    assert_eq!(doc["index"]["used"], "bundled in the binary");
 }
 
 #[test]
@@ -542,4 +553,224 @@ fn build_from_git_writes_the_cache_and_refuses_what_is_not_a_repository() {
     ]));
     assert_eq!(code, 2, "{err}");
     assert!(env.requests().is_empty());
+}
+
+#[test]
+fn a_cold_update_seeded_from_the_cached_index_costs_the_tag_pages_and_only_new_commits() {
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    // The cached index, built from the clone: it knows every commit.
+    build_from_git(&env, &env.cache_index());
+    let from_git = read_index(&env.cache_index());
+    let (doc, err, code, sent) =
+        env.update(&["--out", dir.path().join("h.json").to_str().unwrap()]);
+    assert_eq!(code, 0, "{doc}{err}");
+    assert_eq!(
+        sent.len(),
+        2,
+        "the two tag pages, nothing else: {:#?}",
+        sent.iter().map(|r| r.url.to_string()).collect::<Vec<_>>()
+    );
+    assert_eq!(doc["requests"]["releases_reused"], 9 + EXTRA);
+    let seeded = read_index(&dir.path().join("h.json"));
+    assert_eq!(
+        facts(&seeded),
+        facts(&from_git),
+        "the same facts as fetching them"
+    );
+    let detail = &seeded.provenance.detail;
+    assert!(
+        detail.contains(&format!(
+            "{} releases reused from the cached index",
+            9 + EXTRA
+        )) && detail.contains("by commit SHA (129 of their dates as recorded there, 0 fetched)"),
+        "{detail}"
+    );
+    assert!(detail.starts_with("github api "), "{detail}");
+
+    // A new tag on a commit the index knows costs its date; a new commit costs its date, its
+    // folder and its tree. The cached index (from git) still seeds the rest.
+    env.repo.tag("v1.2.1");
+    env.repo.migration("000006-000010", 9, "hotfix");
+    env.repo.commit("v1.3.0", "2023-06-01T00:00:00Z");
+    env.repo.tag("v1.3.0");
+    *env.fake.model.lock().unwrap() = env.repo.model("coder/coder");
+    let (doc, err, code, sent) = env.update(&[]);
+    assert_eq!(code, 0, "{doc}{err}");
+    let urls: Vec<String> = sent.iter().map(|r| r.url.path().to_string()).collect();
+    assert_eq!(sent.len(), 2 + 1 + 2 + 1, "{urls:#?}");
+    let v120 = env.repo.git(&["rev-parse", "v1.2.0"]).trim().to_string();
+    assert!(urls
+        .iter()
+        .any(|u| u.ends_with(&format!("/git/commits/{v120}"))));
+    let h = read_index(&env.cache_index());
+    assert_eq!(h.release("v1.2.1").unwrap().migrations.to_string(), "1-8");
+    assert_eq!(
+        h.release("v1.2.1").unwrap().date.as_deref(),
+        Some("2023-05-01T00:00:00Z"),
+        "the commit's own date, fetched"
+    );
+    assert_eq!(h.release("v1.3.0").unwrap().migrations.to_string(), "1-9");
+    // And it equals a fresh build from the clone.
+    let again = dir.path().join("g.json");
+    build_from_git(&env, &again);
+    assert_eq!(facts(&h), facts(&read_index(&again)));
+}
+
+#[test]
+fn an_index_read_from_other_folders_or_another_repository_is_not_reused() {
+    let env = Env::new();
+    let only_new = ["--migrations-path", "coderd/database/migrations"];
+    // Built from one folder only: v0.1.0 is skipped there...
+    let (stdout, err, code) = run(env
+        .migtag()
+        .args(["index", "build", "--from-git"])
+        .arg(env.repo.path())
+        .args(only_new)
+        .args(["--format", "json"]));
+    assert_eq!(code, 0, "{stdout}{err}");
+    let one = read_index(&env.cache_index());
+    assert_eq!(one.release("v0.1.0"), None);
+    assert!(
+        stdout.contains("v0.1.0: no coderd/database/migrations folder"),
+        "{stdout}"
+    );
+    // ...so it cannot stand in for the default two folders: a full cold run.
+    let (doc, err, code, sent) = env.update(&["-v"]);
+    assert_eq!(code, 0, "{doc}{err}");
+    assert_eq!(doc["requests"]["releases_reused"], 0);
+    assert_eq!(sent.len(), 2 + 9 * 2 + 1 + 7);
+    assert!(err.contains("not reusing the cached index"), "{err}");
+    assert_eq!(
+        read_index(&env.cache_index())
+            .release("v0.1.0")
+            .unwrap()
+            .migrations
+            .to_string(),
+        "1"
+    );
+
+    // The same single folder on both sources: still the same index, v0.1.0 left out.
+    let dir = tempfile::tempdir().unwrap();
+    let g = dir.path().join("g.json");
+    let (_, err, code) = run(env
+        .migtag()
+        .args(["index", "build", "--from-git"])
+        .arg(env.repo.path())
+        .args(only_new)
+        .arg("--out")
+        .arg(&g));
+    assert_eq!(code, 0, "{err}");
+    let h = dir.path().join("h.json");
+    let mut args = vec!["--refresh", "--out", h.to_str().unwrap()];
+    args.extend(only_new);
+    let (doc, err, code, _) = env.update(&args);
+    assert_eq!(code, 0, "{doc}{err}");
+    assert_eq!(facts(&read_index(&g)), facts(&read_index(&h)));
+    assert_eq!(read_index(&h).release("v0.1.0"), None);
+
+    // Another repository's index is never a seed (the GitHub cache is dropped, so only a
+    // seed could save requests).
+    for e in std::fs::read_dir(env.home.path().join(".cache/migtag")).unwrap() {
+        let path = e.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("github-")
+        {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let (_, err, code) = run(env
+        .migtag()
+        .args(["index", "build", "--repo", "someone/fork", "--from-git"])
+        .arg(env.repo.path()));
+    assert_eq!(code, 0, "{err}");
+    let (doc, err, code, sent) = env.update(&["-v"]);
+    assert_eq!(code, 0, "{doc}{err}");
+    assert_eq!(doc["requests"]["releases_reused"], 0);
+    assert_eq!(sent.len(), 2 + 9 * 2 + 1 + 7);
+    assert!(err.contains("someone/fork"), "{err}");
+}
+
+/// A GitHub that lists exactly the bundled index's tags at their commits and knows nothing
+/// else: any request beyond the tag list answers 404 and fails the update.
+fn bundled_model() -> (fake_github::Model, migtag::core::Index) {
+    let bundled = migtag::bundled::load().unwrap();
+    let mut tags: Vec<(semver::Version, String, String)> = bundled
+        .releases()
+        .iter()
+        .map(|r| {
+            (
+                semver::Version::parse(&r.tag[1..]).unwrap(),
+                r.tag.clone(),
+                r.commit.clone().unwrap(),
+            )
+        })
+        .collect();
+    tags.sort();
+    tags.reverse();
+    let model = fake_github::Model {
+        repo: "coder/coder".into(),
+        tags: tags.into_iter().map(|(_, t, c)| (t, c)).collect(),
+        ..Default::default()
+    };
+    (model, bundled)
+}
+
+#[test]
+fn a_cold_update_seeded_from_the_bundled_index_costs_only_the_tag_pages() {
+    let (model, bundled) = bundled_model();
+    let env = Env::new();
+    *env.fake.model.lock().unwrap() = model;
+    let (doc, err, code, sent) = env.update(&[]);
+    assert_eq!(code, 0, "{doc}{err}");
+    let n = bundled.releases().len();
+    assert_eq!(sent.len(), n.div_ceil(100), "the tag pages alone");
+    assert_eq!(doc["requests"]["releases_reused"], n);
+    let h = read_index(&env.cache_index());
+    assert_eq!(h.releases().len(), n, "v0.1.x and v0.2.x are kept");
+    for (a, b) in bundled.releases().iter().zip(h.releases()) {
+        assert_eq!(
+            (&a.tag, &a.commit, &a.migrations),
+            (&b.tag, &b.commit, &b.migrations)
+        );
+        let date = migtag::core::snapshot::normalise_date(a.date.as_deref().unwrap()).unwrap();
+        assert_eq!(b.date.as_deref(), Some(date.as_str()), "{}", a.tag);
+    }
+    assert_eq!(h.names(), bundled.names());
+    assert_eq!(h.provenance.source, "github");
+    assert!(h.provenance.complete, "GitHub's tag list is complete");
+    assert!(
+        h.provenance.detail.contains(&format!(
+            "{n} releases reused from the bundled index by commit SHA ({n} of their dates as recorded there, 0 fetched)"
+        )),
+        "{}",
+        h.provenance.detail
+    );
+    assert_eq!(
+        h.project.fallback_migrations_paths,
+        ["database/migrations"],
+        "the index says which folders it read"
+    );
+
+    // One folder only: the bundled facts (read from two) do not apply, so the commits are
+    // asked for, and this GitHub does not know them.
+    let home = tempfile::tempdir().unwrap();
+    let uri = env.server.uri();
+    let before = env.requests().len();
+    let (_, err, code) = run(migtag()
+        .env("HOME", home.path())
+        .env("XDG_CACHE_HOME", home.path().join(".cache"))
+        .args(["index", "update", "--github-api-url", &uri])
+        .args(["--migrations-path", "coderd/database/migrations"]));
+    assert_eq!(code, 11, "{err}");
+    assert!(
+        err.contains("the commit of a listed tag is missing"),
+        "{err}"
+    );
+    let sent = env.requests().split_off(before);
+    assert!(sent.iter().any(|r| r.url.path().contains("/git/commits/")));
 }
