@@ -669,6 +669,81 @@ fn connection_errors_exit_10_with_clear_messages() {
     assert_eq!(doc["error"]["exit_code"], 10);
 }
 
+/// A connection string migtag cannot parse, or a value libpq would refuse, is invalid input
+/// (exit 12, kind `invalid_input`), not a database failure, and the message echoes no part
+/// of the string. No server is needed: nothing is contacted.
+#[test]
+fn malformed_connection_strings_exit_12_without_echoing_them() {
+    let pw = "Sent1nel-Malformed-9c";
+    let cases = [
+        (
+            "bad port",
+            format!("postgres://u:{pw}@127.0.0.1:99999/d"),
+            "port",
+        ),
+        (
+            "bad sslmode",
+            format!("postgres://u:{pw}@h/d?sslmode=sometimes"),
+            "sslmode",
+        ),
+        (
+            "bad connect_timeout",
+            format!("postgres://u:{pw}@h/d?connect_timeout=soon"),
+            "connect_timeout",
+        ),
+        (
+            "missing ]",
+            format!("postgres://u:{pw}@[::1/d"),
+            "closing `]`",
+        ),
+        ("other scheme", format!("mysql://u:{pw}@h/d"), "postgres://"),
+        (
+            "key=value without =",
+            format!("host=h password={pw} lonely"),
+            "not followed by `=`",
+        ),
+        (
+            "key=value unterminated quote",
+            format!("host=h password='{pw}"),
+            "unterminated quoted value",
+        ),
+    ];
+    for (what, url, expect) in &cases {
+        let (out, err, code) = run(migtag().args(["check", "--db", url]));
+        assert_eq!(code, 12, "{what}: {out}{err}");
+        assert!(err.contains(expect), "{what}: {err}");
+        assert!(
+            !out.contains(pw) && !err.contains(pw),
+            "{what} leaked: {err}"
+        );
+        let (out, err, code) = run(migtag()
+            .args(["check", "--format", "json"])
+            .env("CODER_PG_CONNECTION_URL", url));
+        assert_eq!(code, 12, "{what} (env, json): {out}{err}");
+        let doc: Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{what}: {e}: {out}"));
+        assert_eq!(doc["error"]["kind"], "invalid_input", "{what}: {doc:#}");
+        assert_eq!(doc["error"]["exit_code"], 12, "{what}: {doc:#}");
+        // Syntax errors say which string they were found in.
+        let message = doc["error"]["message"].as_str().unwrap();
+        if message.contains("malformed") || message.contains("must start with") {
+            assert!(
+                message.starts_with("CODER_PG_CONNECTION_URL: "),
+                "{what}: {doc:#}"
+            );
+        }
+        assert!(
+            !out.contains(pw) && !err.contains(pw),
+            "{what} leaked: {out}{err}"
+        );
+    }
+    // PGSSLMODE is validated the same way.
+    let (_, err, code) = run(migtag()
+        .args(["check", "--db", "postgres://u@h/d"])
+        .env("PGSSLMODE", "bogus"));
+    assert_eq!(code, 12, "{err}");
+}
+
 /// The password must never appear: not in errors, not in the URL echoed back, not in JSON,
 /// not with -v, whichever way it was given.
 #[test]
@@ -724,17 +799,17 @@ fn sentinel_password_never_appears_on_any_path() {
         (
             "malformed url",
             format!("postgres://{role}:{sentinel}@127.0.0.1:notaport/{db}"),
-            10,
+            12,
         ),
         (
             "unencoded slash",
             format!("postgres://{role}:{sentinel}/x@127.0.0.1/{db}"),
-            10,
+            12,
         ),
         (
             "bad sslmode",
             format!("{}?sslmode={sentinel}", c.url(&role, sentinel, &db)),
-            10,
+            12,
         ),
         (
             "key=value",

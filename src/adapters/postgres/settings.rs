@@ -4,8 +4,10 @@
 //! password file (`passfile`, `PGPASSFILE`, `~/.pgpass`).
 //!
 //! Which string: `--db`, else `CODER_PG_CONNECTION_URL`, else `DATABASE_URL`, else none (only
-//! the `PG*` variables). Parsing never echoes a value from the string in an error, because a
-//! malformed URL can put part of the password anywhere.
+//! the `PG*` variables). A string that does not parse, or a value libpq would refuse (port,
+//! `sslmode`, `connect_timeout`, ...), is invalid input (exit 12), not a database failure;
+//! those errors never echo a value from the string, because a malformed URL can put part of
+//! the password anywhere.
 //!
 //! Parameters libpq does not know (such as `search_path`) are sent as run-time parameters,
 //! as lib/pq does, so `?search_path=coder` reads `schema_migrations` in Coder's schema.
@@ -69,7 +71,7 @@ impl SslMode {
             "require" => SslMode::Require,
             "verify-ca" => SslMode::VerifyCa,
             "verify-full" => SslMode::VerifyFull,
-            _ => return Err(Error::database(
+            _ => return Err(Error::invalid_input(
                 "sslmode must be one of disable, allow, prefer, require, verify-ca, verify-full",
             )),
         })
@@ -278,7 +280,7 @@ pub fn parse_conninfo(s: &str) -> Result<Vec<(String, String)>> {
     {
         parse_url(rest)
     } else if trimmed.contains("://") {
-        Err(Error::database(
+        Err(Error::invalid_input(
             "the connection URL must start with postgres:// or postgresql://",
         ))
     } else {
@@ -288,7 +290,7 @@ pub fn parse_conninfo(s: &str) -> Result<Vec<(String, String)>> {
 
 fn url_error(what: &str) -> Error {
     // Never echo the URL or a part of it: a malformed URL can put the password anywhere.
-    Error::database(format!("the connection URL is malformed: {what}")).with_hint(
+    Error::invalid_input(format!("the connection URL is malformed: {what}")).with_hint(
         "use postgres://USER:PASSWORD@HOST:PORT/DBNAME?sslmode=...; percent-encode special \
          characters in the password (@ as %40, / as %2F, : as %3A, ? as %3F, # as %23)",
     )
@@ -407,7 +409,7 @@ fn decode(s: &str, what: &str) -> Result<String> {
 
 fn parse_key_values(s: &str) -> Result<Vec<(String, String)>> {
     let bad = |what: &str| {
-        Error::database(format!("the connection string is malformed: {what}")).with_hint(
+        Error::invalid_input(format!("the connection string is malformed: {what}")).with_hint(
             "use key=value pairs separated by spaces, such as `host=db port=5432 dbname=coder \
              user=coder`; quote values with spaces as 'like this'",
         )
@@ -473,7 +475,7 @@ fn build(origin: Origin, params: Vec<(String, String)>, env: &dyn Env) -> Result
         } else if is_parameter_name(&key) {
             runtime_params.push((key, value));
         } else {
-            return Err(Error::database(
+            return Err(Error::invalid_input(
                 "the connection string has a parameter name that is not a PostgreSQL setting",
             )
             .context(origin.describe()));
@@ -508,7 +510,7 @@ fn build(origin: Origin, params: Vec<(String, String)>, env: &dyn Env) -> Result
             .split(',')
             .map(|a| a.parse::<IpAddr>())
             .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|_| Error::database("hostaddr must be a numeric IP address"))?,
+            .map_err(|_| Error::invalid_input("hostaddr must be a numeric IP address"))?,
         None => Vec::new(),
     };
     let ports: Vec<u16> = match get("port").filter(|p| !p.is_empty()) {
@@ -522,11 +524,11 @@ fn build(origin: Origin, params: Vec<(String, String)>, env: &dyn Env) -> Result
                 }
             })
             .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|_| Error::database("the port must be a number between 1 and 65535"))?,
+            .map_err(|_| Error::invalid_input("the port must be a number between 1 and 65535"))?,
         None => vec![5432],
     };
     if ports.len() != 1 && ports.len() != hosts.len() {
-        return Err(Error::database(format!(
+        return Err(Error::invalid_input(format!(
             "{} ports given for {} hosts: give one port, or one per host",
             ports.len(),
             hosts.len()
@@ -570,7 +572,7 @@ fn build(origin: Origin, params: Vec<(String, String)>, env: &dyn Env) -> Result
     let connect_timeout = match get("connect_timeout").filter(|s| !s.is_empty()) {
         Some(s) => {
             let secs: i64 = s.trim().parse().map_err(|_| {
-                Error::database("connect_timeout must be a whole number of seconds")
+                Error::invalid_input("connect_timeout must be a whole number of seconds")
             })?;
             // libpq: zero or less means "wait forever", and less than 2 counts as 2.
             (secs > 0).then(|| Duration::from_secs(secs.max(2) as u64))
@@ -953,13 +955,41 @@ pub(crate) mod tests {
         }
     }
 
+    /// Malformed strings and values libpq would refuse are invalid input (exit 12), never a
+    /// database failure (exit 10, which means the server could not be reached or refused).
     #[test]
-    fn bad_values_are_refused() {
+    fn bad_values_are_invalid_input() {
         let env = MapEnv::new(&[]);
-        assert!(resolve(Some("postgres://u@h:99999/d"), &env).is_err());
-        assert!(resolve(Some("postgres://u@h/d?sslmode=bogus"), &env).is_err());
-        assert!(resolve(Some("host=a,b port=1,2,3"), &env).is_err());
-        assert!(resolve(Some("postgres://u@h/d?x-y=1"), &env).is_err());
+        for bad in [
+            "postgres://u@h:99999/d",
+            "postgres://u@h:notaport/d",
+            "postgres://u@h/d?sslmode=bogus",
+            "postgres://u@h/d?connect_timeout=soon",
+            "postgres://u@[::1/d",
+            "postgres://u@[::1]x/d",
+            "postgres://u@h/d#frag",
+            "postgres://u@h/d?noequals",
+            "postgres://u:p%zz@h/d",
+            "mysql://u@h/d",
+            "host=a,b port=1,2,3",
+            "postgres://u@h/d?x-y=1",
+            "postgres://u@h/d?hostaddr=not-an-ip",
+            "host=h password='unterminated",
+            "host=h lonelyword",
+            "host=h port=x",
+        ] {
+            match resolve(Some(bad), &env) {
+                Ok(_) => panic!("{bad:?} was accepted"),
+                Err(e) => assert_eq!(e.exit_code(), crate::ExitCode::InvalidInput, "{bad:?}: {e}"),
+            }
+        }
+        let env = MapEnv::new(&[("PGSSLMODE", "bogus")]);
+        assert_eq!(
+            resolve(Some("postgres://u@h/d"), &env)
+                .unwrap_err()
+                .exit_code(),
+            crate::ExitCode::InvalidInput
+        );
     }
 
     #[test]
