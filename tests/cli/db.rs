@@ -877,18 +877,32 @@ fn server_log_proves_migtag_sends_no_write() {
         "postgres",
         &format!("ALTER DATABASE {db} SET log_statement = 'all'"),
     );
-    let app = unique("migtag_proof");
+    // migtag is always application_name `migtag` (issue 3), whatever the URL or PGAPPNAME
+    // say, so the log of this test's own database tells its sessions apart.
+    let app = "migtag";
+    let other = unique("not_migtag");
     let run_check = |extra: &str| {
-        let url = format!("{}?application_name={app}{extra}", c.url(&role, PW, &db));
+        let url = format!("{}?application_name={other}{extra}", c.url(&role, PW, &db));
         run(migtag().args(["check", "--db", &url, "--format", "json"]))
     };
-    let (_, err, code) = run_check("");
+    let (out, err, code) = run_check("");
     assert_eq!(code, 0, "{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        doc["database"]["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("application_name given")),
+        "{doc:#}"
+    );
     let mut coder = c.session(&db, "coder-migration-sim");
     coder.run(
         "BEGIN; SELECT pg_advisory_xact_lock(1037453835920848937); TRUNCATE schema_migrations;",
     );
-    let (_, err, code) = run_check("");
+    let (_, err, code) = run(migtag()
+        .args(["check", "--db", &c.url(&role, PW, &db), "--format", "json"])
+        .env("PGAPPNAME", &other));
     assert_eq!(code, 4, "{err}");
     coder.run("ROLLBACK;");
     c.sql(&db, "DROP TABLE schema_migrations");
@@ -897,7 +911,11 @@ fn server_log_proves_migtag_sends_no_write() {
 
     std::thread::sleep(Duration::from_millis(300));
     let log = c.log_text();
-    let statements = logged_statements(&log, &db, &app);
+    assert!(
+        !log.contains(&format!("application_name={other}")),
+        "the user's application_name was sent"
+    );
+    let statements = logged_statements(&log, &db, app);
     // clean: survey + select; in progress: survey only; fresh: survey only.
     assert_eq!(statements.len(), 4, "{statements:#?}");
     let write = regex::Regex::new(

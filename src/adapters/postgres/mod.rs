@@ -3,7 +3,8 @@
 //!
 //! - Every session is read-only (`default_transaction_read_only=on`), with `lock_timeout` and
 //!   `statement_timeout`, all sent in the startup packet, so no `SET` is ever sent; the whole
-//!   connect is bounded; `application_name` is `migtag` unless the user names another.
+//!   connect is bounded; `application_name` is always `migtag` (one the user names is not
+//!   sent), so operators can tell migtag apart in `pg_stat_activity`.
 //! - Before reading `schema_migrations`, one survey query looks in `pg_locks` for Coder's
 //!   migration lock and for ACCESS EXCLUSIVE locks on the table (held or queued). When one is
 //!   there, the state is `InProgress` and the table is not read at all.
@@ -31,6 +32,11 @@ use crate::error::{Error, Result};
 pub use settings::{resolve, ConnectSettings, Env, Origin, ProcessEnv};
 use survey::{ActivityRow, Survey};
 use tls::Verification;
+
+/// What every migtag session is called in `pg_stat_activity` and the server log, whatever
+/// the connection string or `PGAPPNAME` say: operators must be able to tell migtag apart from
+/// Coder (which may share the same URL, and with it its `application_name`).
+pub const APPLICATION_NAME: &str = "migtag";
 
 /// Coder's supported servers start at 13; older ones lack what the survey reads.
 pub const MIN_SERVER_MAJOR: u32 = 13;
@@ -154,7 +160,7 @@ pub(crate) fn wire_config(
         c.password(p.expose());
     }
     c.dbname(&settings.dbname);
-    c.application_name(settings.application_name.as_deref().unwrap_or("migtag"));
+    c.application_name(APPLICATION_NAME);
     c.options(settings.startup_options(&limits.session_settings()));
     c.ssl_mode(mode);
     c.connect_timeout(limits.connect_timeout);
@@ -443,6 +449,22 @@ mod tests {
             "-c default_transaction_read_only=on -c lock_timeout=1500ms -c statement_timeout=10000ms -c idle_in_transaction_session_timeout=10000ms"
         ), "{opts}");
         assert_eq!(limits.connect_timeout, Limits::DEFAULT_CONNECT);
+    }
+
+    #[test]
+    fn application_name_is_always_migtag() {
+        for (url, vars) in [
+            ("postgres://u@h/d?application_name=coderd", vec![]),
+            ("postgres://u@h/d", vec![("PGAPPNAME", "coderd")]),
+            ("postgres://u@h/d", vec![]),
+        ] {
+            let s = resolve(Some(url), &settings::tests::MapEnv::new(&vars))
+                .unwrap()
+                .unwrap();
+            let limits = Limits::new(&s, None, None, None);
+            let c = wire_config(&s, &limits, tokio_postgres::config::SslMode::Disable);
+            assert_eq!(c.get_application_name(), Some("migtag"), "{url} {vars:?}");
+        }
     }
 
     fn survey_with(locks: &str, sessions: &str) -> Survey {

@@ -157,6 +157,7 @@ pub struct ConnectSettings {
     pub options: Option<String>,
     /// Other run-time parameters (`search_path`), sent like lib/pq does.
     pub runtime_params: Vec<(String, String)>,
+    /// The `application_name` the user gave; never sent (see `postgres::APPLICATION_NAME`).
     pub application_name: Option<String>,
     pub sslmode: SslMode,
     /// Only set when `sslrootcert` was given or `~/.postgresql/root.crt` exists.
@@ -580,6 +581,14 @@ fn build(origin: Origin, params: Vec<(String, String)>, env: &dyn Env) -> Result
         None => None,
     };
 
+    let application_name = get("application_name").filter(|a| !a.is_empty());
+    if application_name.is_some() {
+        notes.push(
+            "the application_name given (connection string or PGAPPNAME) is not used: migtag always \
+             connects as application_name migtag, so that it stands apart in pg_stat_activity"
+                .into(),
+        );
+    }
     let (password, password_source) = if let Some(p) = get("password") {
         let source = if password_given {
             PasswordSource::ConnectionString
@@ -616,7 +625,7 @@ fn build(origin: Origin, params: Vec<(String, String)>, env: &dyn Env) -> Result
         dbname,
         options: get("options").filter(|o| !o.is_empty()),
         runtime_params,
-        application_name: get("application_name").filter(|a| !a.is_empty()),
+        application_name,
         sslmode,
         sslrootcert,
         sslcert,
@@ -814,6 +823,13 @@ pub(crate) mod tests {
         assert_eq!(s.search_path(), Some("coder"));
         assert_eq!(s.connect_timeout, Some(Duration::from_secs(5)));
         assert_eq!(s.application_name.as_deref(), Some("x"));
+        assert!(
+            s.notes
+                .iter()
+                .any(|n| n.contains("application_name given") && n.contains("migtag")),
+            "{:?}",
+            s.notes
+        );
         assert_eq!(s.target(), "postgres://coder@db.example:6432/coderdb");
         assert!(
             !format!("{s:?}").contains("p@ss"),
