@@ -9,11 +9,11 @@ use serde_json::Value;
 use crate::common::{migtag, run};
 use crate::pg::{encode, unique, PgCluster};
 
-const PW: &str = "coder-pass-1";
+pub(crate) const PW: &str = "coder-pass-1";
 
 /// A database with a Coder-like owner role and, optionally, golang-migrate's table with one
 /// row. Returns (database, role).
-fn coder_db(c: &PgCluster, row: Option<(i64, bool)>) -> (String, String) {
+pub(crate) fn coder_db(c: &PgCluster, row: Option<(i64, bool)>) -> (String, String) {
     let role = c.create_role("coder", PW);
     let db = c.create_db("coder");
     c.sql("postgres", &format!("ALTER DATABASE {db} OWNER TO {role}"));
@@ -942,7 +942,7 @@ fn server_log_proves_migtag_sends_no_write() {
 }
 
 /// Statements the server logged for this database and application.
-fn logged_statements(log: &str, db: &str, app: &str) -> Vec<String> {
+pub(crate) fn logged_statements(log: &str, db: &str, app: &str) -> Vec<String> {
     let mut entries: Vec<String> = Vec::new();
     let starts_entry = regex::Regex::new(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}").unwrap();
     for line in log.lines() {

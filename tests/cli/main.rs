@@ -13,5 +13,6 @@ mod help;
 mod index_sources;
 mod patch;
 mod pg;
+mod pooler;
 mod repair;
 mod runbook;

@@ -755,6 +755,57 @@ impl ConnectSettings {
     }
 }
 
+/// The settings of a libpq `options` string (`-c name=value`, `-cname=value`,
+/// `--name=value`), for a server that refuses the `options` startup parameter (a pooler),
+/// where migtag must set them itself. Other server switches cannot be set that way: an error.
+pub fn option_settings(options: &str) -> Result<Vec<(String, String)>> {
+    let mut tokens = Vec::new();
+    let mut current = String::new();
+    let mut chars = options.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => current.extend(chars.next()),
+            c if c.is_whitespace() => {
+                if !current.is_empty() {
+                    tokens.push(std::mem::take(&mut current));
+                }
+            }
+            c => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        tokens.push(current);
+    }
+    let unsupported = || {
+        Error::database(
+            "the `options` of the connection string hold a server switch other than `-c name=value`, \
+             and the server (a connection pooler) refuses the options startup parameter, so migtag cannot apply it",
+        )
+        .with_hint("write each setting as -c name=value, or connect to PostgreSQL directly")
+    };
+    let mut out = Vec::new();
+    let mut tokens = tokens.into_iter();
+    while let Some(t) = tokens.next() {
+        let setting = if t == "-c" {
+            tokens.next().ok_or_else(unsupported)?
+        } else if let Some(rest) = t.strip_prefix("--") {
+            match rest.split_once('=') {
+                Some((k, v)) => format!("{}={v}", k.replace('-', "_")),
+                None => return Err(unsupported()),
+            }
+        } else if let Some(rest) = t.strip_prefix("-c") {
+            rest.to_string()
+        } else {
+            return Err(unsupported());
+        };
+        match setting.split_once('=') {
+            Some((k, v)) if is_parameter_name(k) => out.push((k.to_string(), v.to_string())),
+            _ => return Err(unsupported()),
+        }
+    }
+    Ok(out)
+}
+
 /// Escapes a value for the server's `options` string: spaces and backslashes are escaped
 /// with a backslash.
 fn escape_option(s: &str) -> String {
@@ -931,6 +982,23 @@ pub(crate) mod tests {
         );
         let opts = s.startup_options(&[("default_transaction_read_only", "on".into())]);
         assert_eq!(opts, "-c search_path=coder -c search_path=other\\ schema -c default_transaction_read_only=on");
+    }
+
+    #[test]
+    fn option_settings_reads_the_c_switches_and_refuses_others() {
+        assert_eq!(
+            option_settings("-c search_path=coder\\,\\ public  -cwork_mem=4MB --lock-timeout=1s")
+                .unwrap(),
+            vec![
+                ("search_path".to_string(), "coder, public".to_string()),
+                ("work_mem".to_string(), "4MB".to_string()),
+                ("lock_timeout".to_string(), "1s".to_string()),
+            ]
+        );
+        assert_eq!(option_settings("  ").unwrap(), vec![]);
+        for bad in ["-e", "-c", "-c novalue", "-c a-b=1", "search_path=x", "--x"] {
+            assert!(option_settings(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
