@@ -174,6 +174,7 @@ fn check_falls_back_to_per_transaction_settings_when_options_are_refused() {
     std::thread::sleep(Duration::from_millis(300));
     let statements = logged_statements(&c.log_text(), &db, "migtag");
     assert_eq!(statements.len(), 2, "survey and row read: {statements:#?}");
+    let session_set = regex::Regex::new(r"(?i)(^|;)\s*(SET|RESET)\s").unwrap();
     for s in &statements {
         assert!(s.starts_with("BEGIN READ ONLY; SELECT set_config("), "{s}");
         assert!(s.ends_with("; COMMIT"), "{s}");
@@ -187,7 +188,6 @@ fn check_falls_back_to_per_transaction_settings_when_options_are_refused() {
             s.contains("set_config(E'statement_timeout', E'10000ms', true)"),
             "{s}"
         );
-        let session_set = regex::Regex::new(r"(?i)(^|;)\s*(SET|RESET)\s").unwrap();
         assert!(
             !session_set.is_match(s),
             "a session-level SET was sent: {s}"
