@@ -10,7 +10,7 @@
 //!   statement per session that re-checks every condition on the server before calling
 //!   `pg_terminate_backend`, and watches the sessions go.
 //!
-//! The connection is the live-database adapter's own (`postgres::wire_config`, its TLS plan,
+//! The connection is the live-database adapter's own (`postgres::connect`, its TLS plan,
 //! its error wording and password scrubbing); the statements and decisions come from
 //! `core::repair`.
 
@@ -20,7 +20,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, IsolationLevel, SimpleQueryMessage, SimpleQueryRow};
 
 use crate::adapters::postgres::survey::{self, Survey, CODER_LOCK_KEY};
-use crate::adapters::postgres::tls::{self, Verification};
+use crate::adapters::postgres::tls::Verification;
 use crate::adapters::postgres::{self, errors, ConnectSettings, Limits};
 use crate::core::observation::DatabaseInfo;
 use crate::core::repair::{
@@ -90,38 +90,14 @@ fn block_on<T>(
         .map_err(|e| errors::scrub(e, settings))
 }
 
+/// The live-database adapter's connection, without its pooler fallback: a repair holds one
+/// transaction across round trips and must reach PostgreSQL itself.
 async fn connect(settings: &ConnectSettings, limits: &Limits) -> Result<Conn> {
-    let plan = tls::plan(settings)?;
-    let config = postgres::wire_config(settings, limits, plan.mode);
-    let connecting = config.connect(plan.connector);
-    let (client, connection) = match tokio::time::timeout(limits.connect_timeout, connecting).await
-    {
-        Err(_) => {
-            return Err(errors::connect_timed_out(
-                settings,
-                limits.connect_timeout.as_secs_f64(),
-            ))
-        }
-        Ok(Err(e)) => {
-            return Err(errors::connect_failed(
-                &e,
-                &errors::Where {
-                    settings,
-                    roots: &plan.roots,
-                },
-            ))
-        }
-        Ok(Ok(pair)) => pair,
-    };
-    let server_version = connection
-        .parameter("server_version")
-        .unwrap_or_default()
-        .to_string();
-    postgres::check_server_version(&server_version, &settings.target())?;
+    let c = postgres::connect(settings, limits, false).await?;
     Ok(Conn {
-        client,
-        driver: tokio::spawn(connection),
-        verification: plan.verification,
+        client: c.client,
+        driver: c.driver,
+        verification: c.verification,
     })
 }
 

@@ -747,8 +747,8 @@ impl<'a> Builder<'a> {
         )];
         if self.table != "schema_migrations" {
             notes.push(format!(
-                "Coder's tables live in schema {}, so the statements name it; psql rejects a search_path parameter in the URL, \
-                 so use the URL without it",
+                "Coder's tables live in schema {}, so the statements name it; psql rejects a search_path parameter in the URL: \
+                 run the psql lines with the URL without it (the script's sql() moves it into PGOPTIONS=\"-c search_path=...\" itself)",
                 self.table.trim_end_matches(".schema_migrations")
             ));
         }

@@ -175,12 +175,35 @@ say() {
 }
 
 # Runs one SQL statement against Coder's database, the one CODER_PG_CONNECTION_URL names.
+# Coder's driver takes search_path as a URL parameter and psql refuses it, so it leaves the
+# URL and goes in PGOPTIONS (-c search_path=...); the rest of the URL is kept as it is.
 sql() {
   if [ -z "${CODER_PG_CONNECTION_URL:-}" ]; then
     say "skipped: CODER_PG_CONNECTION_URL is not set; the statement was: $1"
     return 0
   fi
-  psql "$CODER_PG_CONNECTION_URL" -v ON_ERROR_STOP=1 -c "$1"
+  local url="$CODER_PG_CONNECTION_URL" kept="" path="" found="" param
+  local -a params=()
+  if [[ "$url" == *'?'* ]]; then
+    IFS='&' read -r -a params <<< "${url#*'?'}"
+    url="${url%%'?'*}"
+  fi
+  for param in ${params[@]+"${params[@]}"}; do
+    case "$param" in
+      search_path=*) found=1; path="${param#search_path=}" ;;
+      '') ;;
+      *) kept="${kept:+$kept&}$param" ;;
+    esac
+  done
+  if [ -z "$found" ]; then
+    psql "$CODER_PG_CONNECTION_URL" -v ON_ERROR_STOP=1 -c "$1"
+    return
+  fi
+  path="$(printf '%b' "${path//%/\\x}")"
+  path="${path//\\/\\\\}"
+  path="${path// /\\ }"
+  PGOPTIONS="${PGOPTIONS:+$PGOPTIONS }-c search_path=$path" \
+    psql "$url${kept:+?$kept}" -v ON_ERROR_STOP=1 -c "$1"
 }
 "#;
 

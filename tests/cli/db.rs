@@ -9,11 +9,11 @@ use serde_json::Value;
 use crate::common::{migtag, run};
 use crate::pg::{encode, unique, PgCluster};
 
-const PW: &str = "coder-pass-1";
+pub(crate) const PW: &str = "coder-pass-1";
 
 /// A database with a Coder-like owner role and, optionally, golang-migrate's table with one
 /// row. Returns (database, role).
-fn coder_db(c: &PgCluster, row: Option<(i64, bool)>) -> (String, String) {
+pub(crate) fn coder_db(c: &PgCluster, row: Option<(i64, bool)>) -> (String, String) {
     let role = c.create_role("coder", PW);
     let db = c.create_db("coder");
     c.sql("postgres", &format!("ALTER DATABASE {db} OWNER TO {role}"));
@@ -669,6 +669,81 @@ fn connection_errors_exit_10_with_clear_messages() {
     assert_eq!(doc["error"]["exit_code"], 10);
 }
 
+/// A connection string migtag cannot parse, or a value libpq would refuse, is invalid input
+/// (exit 12, kind `invalid_input`), not a database failure, and the message echoes no part
+/// of the string. No server is needed: nothing is contacted.
+#[test]
+fn malformed_connection_strings_exit_12_without_echoing_them() {
+    let pw = "Sent1nel-Malformed-9c";
+    let cases = [
+        (
+            "bad port",
+            format!("postgres://u:{pw}@127.0.0.1:99999/d"),
+            "port",
+        ),
+        (
+            "bad sslmode",
+            format!("postgres://u:{pw}@h/d?sslmode=sometimes"),
+            "sslmode",
+        ),
+        (
+            "bad connect_timeout",
+            format!("postgres://u:{pw}@h/d?connect_timeout=soon"),
+            "connect_timeout",
+        ),
+        (
+            "missing ]",
+            format!("postgres://u:{pw}@[::1/d"),
+            "closing `]`",
+        ),
+        ("other scheme", format!("mysql://u:{pw}@h/d"), "postgres://"),
+        (
+            "key=value without =",
+            format!("host=h password={pw} lonely"),
+            "not followed by `=`",
+        ),
+        (
+            "key=value unterminated quote",
+            format!("host=h password='{pw}"),
+            "unterminated quoted value",
+        ),
+    ];
+    for (what, url, expect) in &cases {
+        let (out, err, code) = run(migtag().args(["check", "--db", url]));
+        assert_eq!(code, 12, "{what}: {out}{err}");
+        assert!(err.contains(expect), "{what}: {err}");
+        assert!(
+            !out.contains(pw) && !err.contains(pw),
+            "{what} leaked: {err}"
+        );
+        let (out, err, code) = run(migtag()
+            .args(["check", "--format", "json"])
+            .env("CODER_PG_CONNECTION_URL", url));
+        assert_eq!(code, 12, "{what} (env, json): {out}{err}");
+        let doc: Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{what}: {e}: {out}"));
+        assert_eq!(doc["error"]["kind"], "invalid_input", "{what}: {doc:#}");
+        assert_eq!(doc["error"]["exit_code"], 12, "{what}: {doc:#}");
+        // Syntax errors say which string they were found in.
+        let message = doc["error"]["message"].as_str().unwrap();
+        if message.contains("malformed") || message.contains("must start with") {
+            assert!(
+                message.starts_with("CODER_PG_CONNECTION_URL: "),
+                "{what}: {doc:#}"
+            );
+        }
+        assert!(
+            !out.contains(pw) && !err.contains(pw),
+            "{what} leaked: {out}{err}"
+        );
+    }
+    // PGSSLMODE is validated the same way.
+    let (_, err, code) = run(migtag()
+        .args(["check", "--db", "postgres://u@h/d"])
+        .env("PGSSLMODE", "bogus"));
+    assert_eq!(code, 12, "{err}");
+}
+
 /// The password must never appear: not in errors, not in the URL echoed back, not in JSON,
 /// not with -v, whichever way it was given.
 #[test]
@@ -724,17 +799,17 @@ fn sentinel_password_never_appears_on_any_path() {
         (
             "malformed url",
             format!("postgres://{role}:{sentinel}@127.0.0.1:notaport/{db}"),
-            10,
+            12,
         ),
         (
             "unencoded slash",
             format!("postgres://{role}:{sentinel}/x@127.0.0.1/{db}"),
-            10,
+            12,
         ),
         (
             "bad sslmode",
             format!("{}?sslmode={sentinel}", c.url(&role, sentinel, &db)),
-            10,
+            12,
         ),
         (
             "key=value",
@@ -802,18 +877,32 @@ fn server_log_proves_migtag_sends_no_write() {
         "postgres",
         &format!("ALTER DATABASE {db} SET log_statement = 'all'"),
     );
-    let app = unique("migtag_proof");
+    // migtag is always application_name `migtag` (issue 3), whatever the URL or PGAPPNAME
+    // say, so the log of this test's own database tells its sessions apart.
+    let app = "migtag";
+    let other = unique("not_migtag");
     let run_check = |extra: &str| {
-        let url = format!("{}?application_name={app}{extra}", c.url(&role, PW, &db));
+        let url = format!("{}?application_name={other}{extra}", c.url(&role, PW, &db));
         run(migtag().args(["check", "--db", &url, "--format", "json"]))
     };
-    let (_, err, code) = run_check("");
+    let (out, err, code) = run_check("");
     assert_eq!(code, 0, "{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        doc["database"]["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("application_name given")),
+        "{doc:#}"
+    );
     let mut coder = c.session(&db, "coder-migration-sim");
     coder.run(
         "BEGIN; SELECT pg_advisory_xact_lock(1037453835920848937); TRUNCATE schema_migrations;",
     );
-    let (_, err, code) = run_check("");
+    let (_, err, code) = run(migtag()
+        .args(["check", "--db", &c.url(&role, PW, &db), "--format", "json"])
+        .env("PGAPPNAME", &other));
     assert_eq!(code, 4, "{err}");
     coder.run("ROLLBACK;");
     c.sql(&db, "DROP TABLE schema_migrations");
@@ -822,7 +911,11 @@ fn server_log_proves_migtag_sends_no_write() {
 
     std::thread::sleep(Duration::from_millis(300));
     let log = c.log_text();
-    let statements = logged_statements(&log, &db, &app);
+    assert!(
+        !log.contains(&format!("application_name={other}")),
+        "the user's application_name was sent"
+    );
+    let statements = logged_statements(&log, &db, app);
     // clean: survey + select; in progress: survey only; fresh: survey only.
     assert_eq!(statements.len(), 4, "{statements:#?}");
     let write = regex::Regex::new(
@@ -849,7 +942,7 @@ fn server_log_proves_migtag_sends_no_write() {
 }
 
 /// Statements the server logged for this database and application.
-fn logged_statements(log: &str, db: &str, app: &str) -> Vec<String> {
+pub(crate) fn logged_statements(log: &str, db: &str, app: &str) -> Vec<String> {
     let mut entries: Vec<String> = Vec::new();
     let starts_entry = regex::Regex::new(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}").unwrap();
     for line in log.lines() {

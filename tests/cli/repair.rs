@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::{migtag, run, scratch_home};
-use crate::pg::{unique, PgCluster, Session};
+use crate::pg::{PgCluster, Session};
 
 /// A password that must never show up in any output.
 const PW: &str = "Rp-sentinel-7Kq2";
@@ -55,16 +55,13 @@ impl Fixture {
         Fixture {
             db,
             role,
-            app: unique("migtag_repair"),
+            // migtag always connects as `migtag`; the database is this fixture's own.
+            app: "migtag".to_string(),
         }
     }
 
     fn url(&self, c: &PgCluster) -> String {
-        format!(
-            "{}?application_name={}",
-            c.url(&self.role, PW, &self.db),
-            self.app
-        )
+        c.url(&self.role, PW, &self.db)
     }
 
     /// The table as psql prints it: `68|t`, or empty.
@@ -952,7 +949,7 @@ fn clear_dirty_changes_the_table_in_the_connections_schema() {
             role = f.role
         ),
     );
-    let url = format!("{}&search_path=coder", f.url(c));
+    let url = format!("{}?search_path=coder", f.url(c));
     let (out, err, code) = repair(&[
         "clear-dirty",
         "--expect-version",

@@ -564,3 +564,206 @@ fn in_progress_says_wait_and_shows_the_holder() {
     assert!(calls.iter().all(|c| is_read_only(c)), "{calls:#?}");
     coder.run("ROLLBACK;");
 }
+
+// ---- the script's sql(): a search_path URL parameter goes to PGOPTIONS ----
+
+/// The generated script's functions (confirm, step, say, sql): everything before its first
+/// step.
+fn script_functions() -> String {
+    let script = runbook(&["--version", "168", "--dirty", "--as", "script"]);
+    let start = script.find("set -euo pipefail\n").unwrap();
+    let end = script.find("\nstep '").unwrap();
+    script[start..end].to_string()
+}
+
+/// Runs the script's `sql "$statement"` with `url` in CODER_PG_CONNECTION_URL, `bin` first
+/// on PATH, and `pgoptions` (if any) already in the environment.
+fn run_sql_function(
+    functions: &str,
+    bin: &Path,
+    url: &str,
+    pgoptions: Option<&str>,
+    statement: &str,
+) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sql.sh");
+    std::fs::write(&path, format!("{functions}\nsql \"$1\"\n")).unwrap();
+    let mut cmd = Command::new("bash");
+    cmd.arg(&path)
+        .arg(statement)
+        .env_clear()
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("CODER_PG_CONNECTION_URL", url)
+        .stdin(Stdio::null());
+    if let Some(o) = pgoptions {
+        cmd.env("PGOPTIONS", o);
+    }
+    cmd.output().unwrap()
+}
+
+/// psql refuses `search_path` in a URL (Coder's driver takes it), which stopped the script at
+/// its first SQL step under `set -e`. sql() takes the parameter out of the URL, keeps the rest
+/// valid, and passes it as PGOPTIONS.
+#[test]
+fn sql_moves_search_path_from_the_url_into_pgoptions() {
+    let functions = script_functions();
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("psql.txt");
+    let fake = dir.path().join("psql");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\n{{ printf 'PGOPTIONS=%s\\n' \"${{PGOPTIONS-<unset>}}\"; for a in \"$@\"; do printf '[%s]\\n' \"$a\"; done; }} > '{}'\n",
+            record.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let base = "postgres://u:p%40ss@h:5432/db";
+    let cases: Vec<(String, Option<&str>, String, &str)> = vec![
+        (
+            format!("{base}?search_path=coder&sslmode=disable"),
+            None,
+            format!("{base}?sslmode=disable"),
+            "-c search_path=coder",
+        ),
+        (
+            format!("{base}?sslmode=disable&search_path=coder"),
+            None,
+            format!("{base}?sslmode=disable"),
+            "-c search_path=coder",
+        ),
+        (
+            format!("{base}?search_path=coder"),
+            None,
+            base.to_string(),
+            "-c search_path=coder",
+        ),
+        (
+            format!("{base}?sslmode=require&search_path=coder%2C%20public&connect_timeout=5"),
+            Some("-c work_mem=4MB"),
+            format!("{base}?sslmode=require&connect_timeout=5"),
+            "-c work_mem=4MB -c search_path=coder,\\ public",
+        ),
+        (
+            format!("{base}?sslmode=disable"),
+            None,
+            format!("{base}?sslmode=disable"),
+            "<unset>",
+        ),
+        (base.to_string(), None, base.to_string(), "<unset>"),
+    ];
+    let statement = "SELECT * FROM coder.schema_migrations;";
+    for (url, pgoptions, want_url, want_options) in cases {
+        let _ = std::fs::remove_file(&record);
+        let out = run_sql_function(&functions, dir.path(), &url, pgoptions, statement);
+        assert!(
+            out.status.success(),
+            "{url}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got = std::fs::read_to_string(&record).unwrap();
+        assert_eq!(
+            got,
+            format!(
+                "PGOPTIONS={want_options}\n[{want_url}]\n[-v]\n[ON_ERROR_STOP=1]\n[-c]\n[{statement}]\n"
+            ),
+            "{url}"
+        );
+    }
+}
+
+/// The same against the real server with the real psql: an unqualified statement reads
+/// Coder's non-public schema, wherever the parameter sits in the URL; psql itself refuses
+/// the URL as Coder writes it (why sql() exists). Then the whole generated script for that
+/// database, stdin closed, runs to its end (before the fix it stopped at its first SQL step).
+#[test]
+fn sql_reads_a_non_public_schema_with_the_real_psql() {
+    let c = PgCluster::shared();
+    let (db, role) = coder_db(c, Some("coder"), (168, false));
+    let base = c.url(&role, PW, &db);
+    let direct = Command::new("psql")
+        .arg(format!("{base}?search_path=coder"))
+        .args(["-Atc", "SELECT 1"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .unwrap();
+    assert!(
+        !direct.status.success() && String::from_utf8_lossy(&direct.stderr).contains("search_path"),
+        "psql accepts search_path in a URL now? {}",
+        String::from_utf8_lossy(&direct.stderr)
+    );
+    let functions = script_functions();
+    let nothing = tempfile::tempdir().unwrap();
+    for url in [
+        format!("{base}?search_path=coder&sslmode=disable"),
+        format!("{base}?sslmode=disable&search_path=coder"),
+        format!("{base}?search_path=coder"),
+    ] {
+        let out = run_sql_function(
+            &functions,
+            nothing.path(),
+            &url,
+            None,
+            "SELECT current_schema() || ' ' || version FROM schema_migrations",
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{url}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("coder 168"), "{url}: {stdout}");
+        assert!(!stdout.contains(PW));
+    }
+
+    // The whole script, generated from that database, with stdin closed: only read-only
+    // steps run (kubectl is a fake, psql the real one), and it reaches its end.
+    let url = format!("{base}?search_path=coder&sslmode=disable");
+    let script = runbook(&["--db", &url, "-n", "coder", "--as", "script"]);
+    let tools = tempfile::tempdir().unwrap();
+    let log = fake_tools(tools.path());
+    std::fs::remove_file(tools.path().join("psql")).unwrap();
+    let path = tools.path().join("runbook.sh");
+    std::fs::write(&path, &script).unwrap();
+    let out = Command::new("bash")
+        .arg(&path)
+        .env_clear()
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                tools.path().display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("CODER_PG_CONNECTION_URL", &url)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("done: every step was shown"), "{stderr}");
+    assert!(
+        stdout.contains("168"),
+        "the schema_migrations step read Coder's schema: {stdout}"
+    );
+    assert!(std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .all(is_read_only));
+    assert_eq!(
+        c.sql(&db, "SELECT version, dirty FROM coder.schema_migrations"),
+        "168|f"
+    );
+}

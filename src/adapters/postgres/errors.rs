@@ -18,6 +18,21 @@ pub struct Where<'a> {
     pub roots: &'a str,
 }
 
+/// A connection pooler refused the `options` startup parameter, for a command that needs
+/// PostgreSQL itself (the repairs).
+pub fn pooler_refused_options(s: &ConnectSettings) -> Error {
+    finish(
+        format!(
+            "cannot connect to {}: the server refuses the `options` startup parameter (a connection pooler \
+             such as PgBouncer whose ignore_startup_parameters does not list options); repairs do not run \
+             through a pooler",
+            s.target()
+        ),
+        "connect to PostgreSQL directly (the pooler's upstream host and port) for the repair".to_string(),
+        s,
+    )
+}
+
 /// A failure while connecting (DNS, TCP, TLS, authentication, startup).
 pub fn connect_failed(e: &tokio_postgres::Error, at: &Where<'_>) -> Error {
     let target = at.settings.target();

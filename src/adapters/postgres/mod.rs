@@ -3,7 +3,11 @@
 //!
 //! - Every session is read-only (`default_transaction_read_only=on`), with `lock_timeout` and
 //!   `statement_timeout`, all sent in the startup packet, so no `SET` is ever sent; the whole
-//!   connect is bounded; `application_name` is `migtag` unless the user names another.
+//!   connect is bounded; `application_name` is always `migtag` (one the user names is not
+//!   sent), so operators can tell migtag apart in `pg_stat_activity`.
+//! - Behind a pooler that refuses the `options` startup parameter (PgBouncer without
+//!   `ignore_startup_parameters = options`), the settings go per transaction instead: see
+//!   [`Delivery`].
 //! - Before reading `schema_migrations`, one survey query looks in `pg_locks` for Coder's
 //!   migration lock and for ACCESS EXCLUSIVE locks on the table (held or queued). When one is
 //!   there, the state is `InProgress` and the table is not read at all.
@@ -31,6 +35,11 @@ use crate::error::{Error, Result};
 pub use settings::{resolve, ConnectSettings, Env, Origin, ProcessEnv};
 use survey::{ActivityRow, Survey};
 use tls::Verification;
+
+/// What every migtag session is called in `pg_stat_activity` and the server log, whatever
+/// the connection string or `PGAPPNAME` say: operators must be able to tell migtag apart from
+/// Coder (which may share the same URL, and with it its `application_name`).
+pub const APPLICATION_NAME: &str = "migtag";
 
 /// Coder's supported servers start at 13; older ones lack what the survey reads.
 pub const MIN_SERVER_MAJOR: u32 = 13;
@@ -94,44 +103,159 @@ pub fn observe(settings: &ConnectSettings, limits: &Limits) -> Result<DbObservat
 }
 
 async fn observe_async(settings: &ConnectSettings, limits: &Limits) -> Result<DbObservation> {
+    let conn = connect(settings, limits, true).await?;
+    let result = read(&conn, settings, limits).await;
+
+    // Close politely (Terminate), so the server logs a normal disconnection.
+    drop(conn.client);
+    let _ = tokio::time::timeout(Duration::from_secs(1), conn.driver).await;
+    result
+}
+
+/// How migtag's session settings (read-only, timeouts, the user's `options` and run-time
+/// parameters) reach the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// In the startup packet's `options`: the normal path, where no `SET` is ever sent.
+    StartupOptions,
+    /// The server (a pooler such as PgBouncer) refused the `options` startup parameter. Every
+    /// query then runs in its own `BEGIN READ ONLY` transaction whose first statement sets the
+    /// same settings transaction-locally (`set_config(name, value, true)`, i.e. `SET LOCAL`),
+    /// all in the query's one round trip. A session-level `SET` would outlive migtag's
+    /// transaction on the pooled server connection: under transaction pooling it would make
+    /// Coder's next transaction on that connection read-only, and migtag's own next query
+    /// could run on another server connection without it.
+    PerTransaction {
+        /// `BEGIN READ ONLY; SELECT set_config(...), ...; `, to put before each query.
+        prelude: String,
+    },
+}
+
+impl Delivery {
+    /// The text sent for `sql`, and which statement of it gives the rows.
+    fn wrap(&self, sql: &str) -> (String, usize) {
+        match self {
+            Delivery::StartupOptions => (sql.to_string(), 0),
+            Delivery::PerTransaction { prelude } => (
+                format!("{prelude}{}; COMMIT", sql.trim_end().trim_end_matches(';')),
+                2,
+            ),
+        }
+    }
+
+    /// The settings of [`Delivery::PerTransaction`]: the user's options, their run-time
+    /// parameters, then migtag's safety settings last (as in the startup `options`).
+    pub fn per_transaction(settings: &ConnectSettings, limits: &Limits) -> Result<Delivery> {
+        let mut all = match &settings.options {
+            Some(o) => settings::option_settings(o)?,
+            None => Vec::new(),
+        };
+        all.extend(settings.runtime_params.iter().cloned());
+        all.extend(
+            limits
+                .session_settings()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v)),
+        );
+        let calls: Vec<String> = all
+            .iter()
+            .map(|(k, v)| format!("set_config({}, {}, true)", sql_literal(k), sql_literal(v)))
+            .collect();
+        Ok(Delivery::PerTransaction {
+            prelude: format!("BEGIN READ ONLY; SELECT {}; ", calls.join(", ")),
+        })
+    }
+}
+
+/// A string literal that means the same whatever `standard_conforming_strings` says.
+fn sql_literal(s: &str) -> String {
+    format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// True for PgBouncer's answer to a startup packet carrying `options` when its
+/// `ignore_startup_parameters` does not list it: SQLSTATE 08P01, "unsupported startup
+/// parameter: options". Nothing else triggers the fallback.
+pub fn pooler_refuses_options(code: &tokio_postgres::error::SqlState, message: &str) -> bool {
+    *code == tokio_postgres::error::SqlState::PROTOCOL_VIOLATION
+        && message
+            .strip_prefix("unsupported startup parameter")
+            .is_some_and(|rest| rest.contains("options"))
+}
+
+/// One open session: the client, its connection task, and how its settings are applied.
+pub(crate) struct Connection {
+    pub client: tokio_postgres::Client,
+    pub driver: tokio::task::JoinHandle<std::result::Result<(), tokio_postgres::Error>>,
+    pub verification: Verification,
+    pub delivery: Delivery,
+}
+
+/// Connects within `limits.connect_timeout` (both attempts together). When the server
+/// refuses the `options` startup parameter and `allow_per_transaction` is set, connects again
+/// without it and returns [`Delivery::PerTransaction`].
+pub(crate) async fn connect(
+    settings: &ConnectSettings,
+    limits: &Limits,
+    allow_per_transaction: bool,
+) -> Result<Connection> {
+    let deadline = tokio::time::Instant::now() + limits.connect_timeout;
     let plan = tls::plan(settings)?;
-    let config = wire_config(settings, limits, plan.mode);
-    let connecting = config.connect(plan.connector);
-    let (client, connection) = match tokio::time::timeout(limits.connect_timeout, connecting).await
-    {
-        Err(_) => {
-            return Err(errors::connect_timed_out(
-                settings,
-                limits.connect_timeout.as_secs_f64(),
-            ))
-        }
-        Ok(Err(e)) => {
-            return Err(errors::connect_failed(
-                &e,
-                &errors::Where {
-                    settings,
-                    roots: &plan.roots,
-                },
-            ))
-        }
-        Ok(Ok(pair)) => pair,
+    let at = errors::Where {
+        settings,
+        roots: &plan.roots,
     };
+    let timed_out = || errors::connect_timed_out(settings, limits.connect_timeout.as_secs_f64());
+    let config = wire_config(settings, limits, plan.mode);
+    let first = tokio::time::timeout_at(deadline, config.connect(plan.connector.clone()))
+        .await
+        .map_err(|_| timed_out())?;
+    let (pair, delivery) = match first {
+        Ok(pair) => (pair, Delivery::StartupOptions),
+        Err(e)
+            if e.as_db_error()
+                .is_some_and(|db| pooler_refuses_options(db.code(), db.message())) =>
+        {
+            if !allow_per_transaction {
+                return Err(errors::pooler_refused_options(settings));
+            }
+            let delivery = Delivery::per_transaction(settings, limits)?;
+            let config = wire_config_without_options(settings, limits, plan.mode);
+            let again = tokio::time::timeout_at(deadline, config.connect(plan.connector))
+                .await
+                .map_err(|_| timed_out())?;
+            (
+                again.map_err(|e| errors::connect_failed(&e, &at))?,
+                delivery,
+            )
+        }
+        Err(e) => return Err(errors::connect_failed(&e, &at)),
+    };
+    let (client, connection) = pair;
     let server_version = connection
         .parameter("server_version")
         .unwrap_or_default()
         .to_string();
     check_server_version(&server_version, &settings.target())?;
-    let driver = tokio::spawn(connection);
-
-    let result = read(&client, settings, limits, plan.verification).await;
-
-    // Close politely (Terminate), so the server logs a normal disconnection.
-    drop(client);
-    let _ = tokio::time::timeout(Duration::from_secs(1), driver).await;
-    result
+    Ok(Connection {
+        client,
+        driver: tokio::spawn(connection),
+        verification: plan.verification,
+        delivery,
+    })
 }
 
 pub(crate) fn wire_config(
+    settings: &ConnectSettings,
+    limits: &Limits,
+    mode: tokio_postgres::config::SslMode,
+) -> tokio_postgres::Config {
+    let mut c = wire_config_without_options(settings, limits, mode);
+    c.options(settings.startup_options(&limits.session_settings()));
+    c
+}
+
+/// The startup packet without the `options` parameter (tokio-postgres cannot unset it).
+fn wire_config_without_options(
     settings: &ConnectSettings,
     limits: &Limits,
     mode: tokio_postgres::config::SslMode,
@@ -154,8 +278,7 @@ pub(crate) fn wire_config(
         c.password(p.expose());
     }
     c.dbname(&settings.dbname);
-    c.application_name(settings.application_name.as_deref().unwrap_or("migtag"));
-    c.options(settings.startup_options(&limits.session_settings()));
+    c.application_name(APPLICATION_NAME);
     c.ssl_mode(mode);
     c.connect_timeout(limits.connect_timeout);
     c
@@ -178,13 +301,12 @@ pub fn check_server_version(announced: &str, target: &str) -> Result<()> {
 }
 
 async fn read(
-    client: &tokio_postgres::Client,
+    conn: &Connection,
     settings: &ConnectSettings,
     limits: &Limits,
-    verification: Verification,
 ) -> Result<DbObservation> {
     let bound = limits.statement_timeout + limits.lock_timeout + Duration::from_secs(2);
-    let survey = run_survey(client, settings, bound).await?;
+    let survey = run_survey(conn, settings, bound).await?;
     if survey.read_only != "on" {
         return Err(Error::database(format!(
             "{}: the session is not read-only (transaction_read_only = {}); migtag stops rather than risk a write",
@@ -195,10 +317,10 @@ async fn read(
     }
     let state = match in_progress(&survey) {
         Some(m) => DbState::InProgress(m),
-        None => match read_table(client, settings, &survey, bound).await {
+        None => match read_table(conn, settings, &survey, bound).await {
             Err(e) if is_lock_timeout(&e) => {
                 // A migration took the lock between the survey and the read: say who.
-                let again = run_survey(client, settings, bound).await?;
+                let again = run_survey(conn, settings, bound).await?;
                 match in_progress(&again) {
                     Some(m) => DbState::InProgress(m),
                     None => {
@@ -228,7 +350,7 @@ async fn read(
     let transport = if settings.only_unix_sockets() {
         "unix socket".to_string()
     } else if survey.ssl == Some(true) {
-        match verification {
+        match conn.verification {
             Verification::None => "tls (certificate not verified)".to_string(),
             Verification::Ca => "tls (verify-ca)".to_string(),
             Verification::Full => "tls (verify-full)".to_string(),
@@ -247,18 +369,29 @@ async fn read(
             server_version_num: survey.server_version_num,
             transport,
             backend_pid: survey.pid,
-            notes: settings.notes.clone(),
+            notes: {
+                let mut notes = settings.notes.clone();
+                if conn.delivery != Delivery::StartupOptions {
+                    notes.push(PER_TRANSACTION_NOTE.into());
+                }
+                notes
+            },
         },
         sessions: Sessions::summarise(&rows, &survey.user),
     })
 }
 
+/// Said in the output when the settings went [`Delivery::PerTransaction`].
+pub const PER_TRANSACTION_NOTE: &str = "the server (a connection pooler such as PgBouncer) refuses the options startup \
+     parameter, so each query ran in its own READ ONLY transaction that set migtag's timeouts and the connection's \
+     settings with SET LOCAL";
+
 async fn run_survey(
-    client: &tokio_postgres::Client,
+    conn: &Connection,
     settings: &ConnectSettings,
     bound: Duration,
 ) -> Result<Survey> {
-    let rows = simple(client, &survey::survey_sql(), bound)
+    let rows = simple(conn, &survey::survey_sql(), bound)
         .await
         .ok_or_else(|| timed_out(settings))?
         .map_err(|e| errors::query_failed(&e, settings, "reading pg_locks and pg_stat_activity"))?;
@@ -272,7 +405,7 @@ async fn run_survey(
 /// Reads the state from the table, or says there is none. The outer `Result` is the query,
 /// the inner one the meaning of what it returned.
 async fn read_table(
-    client: &tokio_postgres::Client,
+    conn: &Connection,
     settings: &ConnectSettings,
     survey: &Survey,
     bound: Duration,
@@ -306,7 +439,7 @@ async fn read_table(
             quote_ident(&survey.user)
         ))));
     }
-    let rows = match simple(client, &survey::rows_sql(&table.qualified), bound).await {
+    let rows = match simple(conn, &survey::rows_sql(&table.qualified), bound).await {
         None => return Ok(Err(timed_out(settings))),
         Some(r) => r?,
     };
@@ -322,22 +455,43 @@ async fn read_table(
     )
 }
 
-/// One simple-protocol query: one round trip. `None` when it outlives `bound`.
+/// One simple-protocol query: one round trip (wrapped in its transaction when the settings go
+/// [`Delivery::PerTransaction`]). `None` when it outlives `bound`.
 async fn simple(
-    client: &tokio_postgres::Client,
+    conn: &Connection,
     sql: &str,
     bound: Duration,
 ) -> Option<std::result::Result<Vec<SimpleQueryRow>, tokio_postgres::Error>> {
-    let run = client.simple_query(sql);
-    let msgs = tokio::time::timeout(bound, run).await.ok()?;
-    Some(msgs.map(|m| {
-        m.into_iter()
-            .filter_map(|m| match m {
-                SimpleQueryMessage::Row(r) => Some(r),
-                _ => None,
-            })
-            .collect()
-    }))
+    let (text, statement) = conn.delivery.wrap(sql);
+    let msgs = tokio::time::timeout(bound, conn.client.simple_query(&text))
+        .await
+        .ok()?;
+    match msgs {
+        Ok(m) => Some(Ok(rows_of_statement(m, statement))),
+        Err(e) => {
+            if conn.delivery != Delivery::StartupOptions {
+                // The failed transaction stays open (and holds its pooled server connection)
+                // until it is ended.
+                let _ = tokio::time::timeout(bound, conn.client.simple_query("ROLLBACK")).await;
+            }
+            Some(Err(e))
+        }
+    }
+}
+
+/// The rows of the `index`-th statement of a simple query (statements end at their
+/// CommandComplete).
+fn rows_of_statement(messages: Vec<SimpleQueryMessage>, index: usize) -> Vec<SimpleQueryRow> {
+    let mut current = 0;
+    let mut rows = Vec::new();
+    for m in messages {
+        match m {
+            SimpleQueryMessage::Row(r) if current == index => rows.push(r),
+            SimpleQueryMessage::CommandComplete(_) => current += 1,
+            _ => {}
+        }
+    }
+    rows
 }
 
 fn timed_out(settings: &ConnectSettings) -> Error {
@@ -443,6 +597,94 @@ mod tests {
             "-c default_transaction_read_only=on -c lock_timeout=1500ms -c statement_timeout=10000ms -c idle_in_transaction_session_timeout=10000ms"
         ), "{opts}");
         assert_eq!(limits.connect_timeout, Limits::DEFAULT_CONNECT);
+    }
+
+    #[test]
+    fn application_name_is_always_migtag() {
+        for (url, vars) in [
+            ("postgres://u@h/d?application_name=coderd", vec![]),
+            ("postgres://u@h/d", vec![("PGAPPNAME", "coderd")]),
+            ("postgres://u@h/d", vec![]),
+        ] {
+            let s = resolve(Some(url), &settings::tests::MapEnv::new(&vars))
+                .unwrap()
+                .unwrap();
+            let limits = Limits::new(&s, None, None, None);
+            let c = wire_config(&s, &limits, tokio_postgres::config::SslMode::Disable);
+            assert_eq!(c.get_application_name(), Some("migtag"), "{url} {vars:?}");
+            assert!(c.get_options().is_some());
+            let c =
+                wire_config_without_options(&s, &limits, tokio_postgres::config::SslMode::Disable);
+            assert_eq!(
+                c.get_options(),
+                None,
+                "the fallback sends no options at all"
+            );
+            assert_eq!(c.get_application_name(), Some("migtag"));
+        }
+    }
+
+    #[test]
+    fn only_pgbouncers_refusal_of_options_triggers_the_fallback() {
+        use tokio_postgres::error::SqlState;
+        assert!(pooler_refuses_options(
+            &SqlState::PROTOCOL_VIOLATION,
+            "unsupported startup parameter: options"
+        ));
+        for (code, msg) in [
+            (
+                SqlState::PROTOCOL_VIOLATION,
+                "unsupported startup parameter: extra_float_digits",
+            ),
+            (SqlState::PROTOCOL_VIOLATION, "no such user: coder"),
+            (
+                SqlState::INVALID_PASSWORD,
+                "unsupported startup parameter: options",
+            ),
+            (
+                SqlState::UNDEFINED_OBJECT,
+                "unrecognized configuration parameter \"options\"",
+            ),
+            (
+                SqlState::INVALID_PARAMETER_VALUE,
+                "invalid value for parameter \"lock_timeout\"",
+            ),
+        ] {
+            assert!(!pooler_refuses_options(&code, msg), "{code:?} {msg}");
+        }
+    }
+
+    #[test]
+    fn per_transaction_settings_are_local_and_safety_comes_last() {
+        let env = settings::tests::MapEnv::new(&[]);
+        let s = resolve(
+            Some("postgres://u@h/d?options=-c%20default_transaction_read_only%3Doff&search_path=co'de"),
+            &env,
+        )
+        .unwrap()
+        .unwrap();
+        let limits = Limits::new(&s, None, Some(Duration::from_millis(1500)), None);
+        let d = Delivery::per_transaction(&s, &limits).unwrap();
+        let (text, statement) = d.wrap("SELECT 1;");
+        assert_eq!(statement, 2);
+        assert_eq!(
+            text,
+            "BEGIN READ ONLY; SELECT set_config(E'default_transaction_read_only', E'off', true), \
+             set_config(E'search_path', E'co''de', true), \
+             set_config(E'default_transaction_read_only', E'on', true), \
+             set_config(E'lock_timeout', E'1500ms', true), set_config(E'statement_timeout', E'10000ms', true), \
+             set_config(E'idle_in_transaction_session_timeout', E'10000ms', true); SELECT 1; COMMIT"
+        );
+        assert!(!text.contains("SET "), "no session-level SET: {text}");
+        assert_eq!(sql_literal("a\\b'c"), "E'a\\\\b''c'");
+        assert_eq!(
+            Delivery::StartupOptions.wrap("SELECT 1"),
+            ("SELECT 1".into(), 0)
+        );
+        let s = resolve(Some("postgres://u@h/d?options=-e"), &env)
+            .unwrap()
+            .unwrap();
+        assert!(Delivery::per_transaction(&s, &limits).is_err());
     }
 
     fn survey_with(locks: &str, sessions: &str) -> Survey {

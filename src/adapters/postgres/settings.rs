@@ -4,8 +4,10 @@
 //! password file (`passfile`, `PGPASSFILE`, `~/.pgpass`).
 //!
 //! Which string: `--db`, else `CODER_PG_CONNECTION_URL`, else `DATABASE_URL`, else none (only
-//! the `PG*` variables). Parsing never echoes a value from the string in an error, because a
-//! malformed URL can put part of the password anywhere.
+//! the `PG*` variables). A string that does not parse, or a value libpq would refuse (port,
+//! `sslmode`, `connect_timeout`, ...), is invalid input (exit 12), not a database failure;
+//! those errors never echo a value from the string, because a malformed URL can put part of
+//! the password anywhere.
 //!
 //! Parameters libpq does not know (such as `search_path`) are sent as run-time parameters,
 //! as lib/pq does, so `?search_path=coder` reads `schema_migrations` in Coder's schema.
@@ -69,7 +71,7 @@ impl SslMode {
             "require" => SslMode::Require,
             "verify-ca" => SslMode::VerifyCa,
             "verify-full" => SslMode::VerifyFull,
-            _ => return Err(Error::database(
+            _ => return Err(Error::invalid_input(
                 "sslmode must be one of disable, allow, prefer, require, verify-ca, verify-full",
             )),
         })
@@ -155,6 +157,7 @@ pub struct ConnectSettings {
     pub options: Option<String>,
     /// Other run-time parameters (`search_path`), sent like lib/pq does.
     pub runtime_params: Vec<(String, String)>,
+    /// The `application_name` the user gave; never sent (see `postgres::APPLICATION_NAME`).
     pub application_name: Option<String>,
     pub sslmode: SslMode,
     /// Only set when `sslrootcert` was given or `~/.postgresql/root.crt` exists.
@@ -278,7 +281,7 @@ pub fn parse_conninfo(s: &str) -> Result<Vec<(String, String)>> {
     {
         parse_url(rest)
     } else if trimmed.contains("://") {
-        Err(Error::database(
+        Err(Error::invalid_input(
             "the connection URL must start with postgres:// or postgresql://",
         ))
     } else {
@@ -288,7 +291,7 @@ pub fn parse_conninfo(s: &str) -> Result<Vec<(String, String)>> {
 
 fn url_error(what: &str) -> Error {
     // Never echo the URL or a part of it: a malformed URL can put the password anywhere.
-    Error::database(format!("the connection URL is malformed: {what}")).with_hint(
+    Error::invalid_input(format!("the connection URL is malformed: {what}")).with_hint(
         "use postgres://USER:PASSWORD@HOST:PORT/DBNAME?sslmode=...; percent-encode special \
          characters in the password (@ as %40, / as %2F, : as %3A, ? as %3F, # as %23)",
     )
@@ -407,7 +410,7 @@ fn decode(s: &str, what: &str) -> Result<String> {
 
 fn parse_key_values(s: &str) -> Result<Vec<(String, String)>> {
     let bad = |what: &str| {
-        Error::database(format!("the connection string is malformed: {what}")).with_hint(
+        Error::invalid_input(format!("the connection string is malformed: {what}")).with_hint(
             "use key=value pairs separated by spaces, such as `host=db port=5432 dbname=coder \
              user=coder`; quote values with spaces as 'like this'",
         )
@@ -473,7 +476,7 @@ fn build(origin: Origin, params: Vec<(String, String)>, env: &dyn Env) -> Result
         } else if is_parameter_name(&key) {
             runtime_params.push((key, value));
         } else {
-            return Err(Error::database(
+            return Err(Error::invalid_input(
                 "the connection string has a parameter name that is not a PostgreSQL setting",
             )
             .context(origin.describe()));
@@ -508,7 +511,7 @@ fn build(origin: Origin, params: Vec<(String, String)>, env: &dyn Env) -> Result
             .split(',')
             .map(|a| a.parse::<IpAddr>())
             .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|_| Error::database("hostaddr must be a numeric IP address"))?,
+            .map_err(|_| Error::invalid_input("hostaddr must be a numeric IP address"))?,
         None => Vec::new(),
     };
     let ports: Vec<u16> = match get("port").filter(|p| !p.is_empty()) {
@@ -522,11 +525,11 @@ fn build(origin: Origin, params: Vec<(String, String)>, env: &dyn Env) -> Result
                 }
             })
             .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|_| Error::database("the port must be a number between 1 and 65535"))?,
+            .map_err(|_| Error::invalid_input("the port must be a number between 1 and 65535"))?,
         None => vec![5432],
     };
     if ports.len() != 1 && ports.len() != hosts.len() {
-        return Err(Error::database(format!(
+        return Err(Error::invalid_input(format!(
             "{} ports given for {} hosts: give one port, or one per host",
             ports.len(),
             hosts.len()
@@ -570,7 +573,7 @@ fn build(origin: Origin, params: Vec<(String, String)>, env: &dyn Env) -> Result
     let connect_timeout = match get("connect_timeout").filter(|s| !s.is_empty()) {
         Some(s) => {
             let secs: i64 = s.trim().parse().map_err(|_| {
-                Error::database("connect_timeout must be a whole number of seconds")
+                Error::invalid_input("connect_timeout must be a whole number of seconds")
             })?;
             // libpq: zero or less means "wait forever", and less than 2 counts as 2.
             (secs > 0).then(|| Duration::from_secs(secs.max(2) as u64))
@@ -578,6 +581,14 @@ fn build(origin: Origin, params: Vec<(String, String)>, env: &dyn Env) -> Result
         None => None,
     };
 
+    let application_name = get("application_name").filter(|a| !a.is_empty());
+    if application_name.is_some() {
+        notes.push(
+            "the application_name given (connection string or PGAPPNAME) is not used: migtag always \
+             connects as application_name migtag, so that it stands apart in pg_stat_activity"
+                .into(),
+        );
+    }
     let (password, password_source) = if let Some(p) = get("password") {
         let source = if password_given {
             PasswordSource::ConnectionString
@@ -614,7 +625,7 @@ fn build(origin: Origin, params: Vec<(String, String)>, env: &dyn Env) -> Result
         dbname,
         options: get("options").filter(|o| !o.is_empty()),
         runtime_params,
-        application_name: get("application_name").filter(|a| !a.is_empty()),
+        application_name,
         sslmode,
         sslrootcert,
         sslcert,
@@ -744,6 +755,57 @@ impl ConnectSettings {
     }
 }
 
+/// The settings of a libpq `options` string (`-c name=value`, `-cname=value`,
+/// `--name=value`), for a server that refuses the `options` startup parameter (a pooler),
+/// where migtag must set them itself. Other server switches cannot be set that way: an error.
+pub fn option_settings(options: &str) -> Result<Vec<(String, String)>> {
+    let mut tokens = Vec::new();
+    let mut current = String::new();
+    let mut chars = options.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => current.extend(chars.next()),
+            c if c.is_whitespace() => {
+                if !current.is_empty() {
+                    tokens.push(std::mem::take(&mut current));
+                }
+            }
+            c => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        tokens.push(current);
+    }
+    let unsupported = || {
+        Error::database(
+            "the `options` of the connection string hold a server switch other than `-c name=value`, \
+             and the server (a connection pooler) refuses the options startup parameter, so migtag cannot apply it",
+        )
+        .with_hint("write each setting as -c name=value, or connect to PostgreSQL directly")
+    };
+    let mut out = Vec::new();
+    let mut tokens = tokens.into_iter();
+    while let Some(t) = tokens.next() {
+        let setting = if t == "-c" {
+            tokens.next().ok_or_else(unsupported)?
+        } else if let Some(rest) = t.strip_prefix("--") {
+            match rest.split_once('=') {
+                Some((k, v)) => format!("{}={v}", k.replace('-', "_")),
+                None => return Err(unsupported()),
+            }
+        } else if let Some(rest) = t.strip_prefix("-c") {
+            rest.to_string()
+        } else {
+            return Err(unsupported());
+        };
+        match setting.split_once('=') {
+            Some((k, v)) if is_parameter_name(k) => out.push((k.to_string(), v.to_string())),
+            _ => return Err(unsupported()),
+        }
+    }
+    Ok(out)
+}
+
 /// Escapes a value for the server's `options` string: spaces and backslashes are escaped
 /// with a backslash.
 fn escape_option(s: &str) -> String {
@@ -812,6 +874,13 @@ pub(crate) mod tests {
         assert_eq!(s.search_path(), Some("coder"));
         assert_eq!(s.connect_timeout, Some(Duration::from_secs(5)));
         assert_eq!(s.application_name.as_deref(), Some("x"));
+        assert!(
+            s.notes
+                .iter()
+                .any(|n| n.contains("application_name given") && n.contains("migtag")),
+            "{:?}",
+            s.notes
+        );
         assert_eq!(s.target(), "postgres://coder@db.example:6432/coderdb");
         assert!(
             !format!("{s:?}").contains("p@ss"),
@@ -916,6 +985,23 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn option_settings_reads_the_c_switches_and_refuses_others() {
+        assert_eq!(
+            option_settings("-c search_path=coder\\,\\ public  -cwork_mem=4MB --lock-timeout=1s")
+                .unwrap(),
+            vec![
+                ("search_path".to_string(), "coder, public".to_string()),
+                ("work_mem".to_string(), "4MB".to_string()),
+                ("lock_timeout".to_string(), "1s".to_string()),
+            ]
+        );
+        assert_eq!(option_settings("  ").unwrap(), vec![]);
+        for bad in ["-e", "-c", "-c novalue", "-c a-b=1", "search_path=x", "--x"] {
+            assert!(option_settings(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn lib_pq_keywords_are_ignored_not_sent() {
         let s = resolve_ok(
             Some("postgres://u@h/d?binary_parameters=yes&sslmode=disable"),
@@ -953,13 +1039,41 @@ pub(crate) mod tests {
         }
     }
 
+    /// Malformed strings and values libpq would refuse are invalid input (exit 12), never a
+    /// database failure (exit 10, which means the server could not be reached or refused).
     #[test]
-    fn bad_values_are_refused() {
+    fn bad_values_are_invalid_input() {
         let env = MapEnv::new(&[]);
-        assert!(resolve(Some("postgres://u@h:99999/d"), &env).is_err());
-        assert!(resolve(Some("postgres://u@h/d?sslmode=bogus"), &env).is_err());
-        assert!(resolve(Some("host=a,b port=1,2,3"), &env).is_err());
-        assert!(resolve(Some("postgres://u@h/d?x-y=1"), &env).is_err());
+        for bad in [
+            "postgres://u@h:99999/d",
+            "postgres://u@h:notaport/d",
+            "postgres://u@h/d?sslmode=bogus",
+            "postgres://u@h/d?connect_timeout=soon",
+            "postgres://u@[::1/d",
+            "postgres://u@[::1]x/d",
+            "postgres://u@h/d#frag",
+            "postgres://u@h/d?noequals",
+            "postgres://u:p%zz@h/d",
+            "mysql://u@h/d",
+            "host=a,b port=1,2,3",
+            "postgres://u@h/d?x-y=1",
+            "postgres://u@h/d?hostaddr=not-an-ip",
+            "host=h password='unterminated",
+            "host=h lonelyword",
+            "host=h port=x",
+        ] {
+            match resolve(Some(bad), &env) {
+                Ok(_) => panic!("{bad:?} was accepted"),
+                Err(e) => assert_eq!(e.exit_code(), crate::ExitCode::InvalidInput, "{bad:?}: {e}"),
+            }
+        }
+        let env = MapEnv::new(&[("PGSSLMODE", "bogus")]);
+        assert_eq!(
+            resolve(Some("postgres://u@h/d"), &env)
+                .unwrap_err()
+                .exit_code(),
+            crate::ExitCode::InvalidInput
+        );
     }
 
     #[test]
