@@ -20,19 +20,24 @@ pub mod render;
 pub fn report_error(err: &Error, json: bool) {
     eprintln!("error: {err}");
     if json {
-        let doc = serde_json::json!({
-            "error": {
-                "kind": err.kind().as_str(),
-                "message": err.message(),
-                "hint": err.hint(),
-                "exit_code": err.exit_code().code(),
-            }
-        });
-        render::out(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&doc).expect("error documents serialise")
-        ));
+        render::out(&error_document(err));
     }
+}
+
+/// The JSON document an error becomes with `--format json`.
+fn error_document(err: &Error) -> String {
+    let doc = serde_json::json!({
+        "error": {
+            "kind": err.kind().as_str(),
+            "message": err.message(),
+            "hint": err.hint(),
+            "exit_code": err.exit_code().code(),
+        }
+    });
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(&doc).expect("error documents serialise")
+    )
 }
 
 /// Handles a command line clap refused (or `--help`/`--version`): prints it with anything
@@ -60,14 +65,9 @@ pub fn report_usage_error(err: clap::Error) -> ExitCode {
             .lines()
             .next()
             .unwrap_or_default()
-            .trim_start_matches("error: ")
-            .to_string();
-        let doc = serde_json::json!({
-            "error": {"kind": "usage", "message": message, "hint": "run `migtag --help`", "exit_code": 2}
-        });
-        render::out(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&doc).expect("error documents serialise")
+            .trim_start_matches("error: ");
+        render::out(&error_document(
+            &Error::usage(message).with_hint("run `migtag --help`"),
         ));
     }
     ExitCode::Usage

@@ -22,7 +22,7 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
     manifest::validate(&args.deployment, &args.source)?;
     let index = ctx.load_index()?;
     // The manifest is read before the database, so a bad manifest fails fast (exit 12).
-    let deployment = manifest::read(ctx, &args.deployment)?;
+    let deployment = manifest::read(ctx, (&args.deployment).into())?;
     let reading = read_source(&args.source)?;
     let state = reading.state.clone();
     let opts = GateOptions {

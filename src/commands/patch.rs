@@ -4,37 +4,41 @@
 //! The image comes from the database state (the `check` decision) or from `--tag`. Nothing
 //! is printed as a patch when the database needs a human or no release matches.
 
-use crate::adapters::kube;
 use crate::cli::{PatchArgs, PatchTo};
 use crate::core::check::{check, CheckOptions, Verdict};
 use crate::core::deployment::{check_deployment, CheckContext, DeploymentFacts};
 use crate::core::image_ref::ImageRef;
 use crate::core::index::{parse_tag, Index};
-use crate::core::k8s_name::{check_label, check_subdomain};
+use crate::core::k8s_name::check_subdomain;
 use crate::core::patch::{
     self, json_patch_needs_manifest, Decision, PatchForm, PatchReport, PatchTarget, TargetImage,
     TargetView,
 };
 use crate::core::report::IndexView;
 use crate::core::state::StateView;
-use crate::error::{Error, ExitCode, Result};
+use crate::error::{ExitCode, Result};
 use crate::render;
 
 use super::context::Context;
+use super::manifest;
 use super::source::read_state;
 
 pub fn run(ctx: &Context, args: PatchArgs) -> Result<ExitCode> {
     let form = form(args.to);
-    validate(&args)?;
+    let sel = manifest::Selector {
+        manifest: args.manifest.as_deref(),
+        namespace: args.namespace.as_deref(),
+        deployment: &args.deployment,
+        container: &args.container,
+    };
+    manifest::check_names(sel)?;
+    if let Some(tag) = &args.tag {
+        parse_tag(tag).map_err(|e| e.context("--tag"))?;
+    }
     if form == PatchForm::JsonPatch && args.manifest.is_none() {
         return Err(json_patch_needs_manifest(&args.deployment));
     }
-    if args.manifest.as_deref() == Some("-") && args.source.psql.as_deref() == Some("-") {
-        return Err(
-            Error::usage("--manifest - and --psql - cannot both read standard input")
-                .with_hint("save one of them to a file"),
-        );
-    }
+    manifest::check_stdin(sel, &args.source)?;
     let index = ctx.load_index()?;
     let repo = match &args.image_repo {
         Some(r) => ImageRef::parse_repository(r).map_err(|e| e.context("--image-repo"))?,
@@ -42,27 +46,7 @@ pub fn run(ctx: &Context, args: PatchArgs) -> Result<ExitCode> {
             .map_err(|e| e.context("the index's project image"))?,
     };
 
-    let facts = match &args.manifest {
-        Some(path) => {
-            let manifest = kube::read_manifest(path)?;
-            let deployment = manifest.deployment(&args.deployment, args.namespace.as_deref())?;
-            let facts = DeploymentFacts::from_deployment(deployment, &args.container)
-                .map_err(|e| e.context(format!("manifest {}", manifest.source)))?;
-            ctx.info(&format!(
-                "read Deployment {} from {}",
-                facts.name, manifest.source
-            ));
-            Some(facts)
-        }
-        None => None,
-    };
-    let namespace = args
-        .namespace
-        .clone()
-        .or_else(|| facts.as_ref().and_then(|f| f.namespace.clone()));
-    if let Some(ns) = &namespace {
-        check_label("the manifest's namespace", ns)?;
-    }
+    let manifest::DeploymentInput { facts, namespace } = manifest::read(ctx, sel)?;
 
     let mut notes = Vec::new();
     let (decision, tag) = match &args.tag {
@@ -170,18 +154,6 @@ fn form(to: PatchTo) -> PatchForm {
     }
 }
 
-fn validate(args: &PatchArgs) -> Result<()> {
-    check_subdomain("--deployment", &args.deployment)?;
-    check_label("--container", &args.container)?;
-    if let Some(ns) = &args.namespace {
-        check_label("--namespace", ns)?;
-    }
-    if let Some(tag) = &args.tag {
-        parse_tag(tag).map_err(|e| e.context("--tag"))?;
-    }
-    Ok(())
-}
-
 struct Decided {
     inner: Decision,
     /// Migrations the target applies on start, when the database was checked.
@@ -224,15 +196,7 @@ fn decide_by_state(
     notes: &mut Vec<String>,
 ) -> Result<(Decided, Option<String>)> {
     let state = read_state(&args.source)?;
-    // The manifest's tag is the deployed release, when it is this repository's and the index
-    // knows it: the check then prefers it when it matches the database exactly.
-    let deployed = facts.and_then(|f| {
-        let img = &f.container.image;
-        (img.canonical_name() == repo.canonical_name())
-            .then(|| img.tag.clone())
-            .flatten()
-            .filter(|t| index.release(t).is_some())
-    });
+    let deployed = manifest::deployed_tag(facts, repo, index);
     let report = check(
         index,
         &state,

@@ -28,7 +28,7 @@ pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
         None => ImageRef::parse_repository(&index.project.image)
             .map_err(|e| e.context("the index's project image"))?,
     };
-    let deployment = manifest::read(ctx, &args.deployment)?;
+    let deployment = manifest::read(ctx, (&args.deployment).into())?;
     manifest::check_helm_release(deployment.facts.as_ref())?;
     let reading = read_source(&args.source)?;
     for note in &reading.notes {
@@ -37,15 +37,10 @@ pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
 
     // Without --deployed, the manifest's tag is the deployed release when it is this
     // repository's and the index knows it (as `patch` does).
-    let deployed = args.deployed.clone().or_else(|| {
-        deployment.facts.as_ref().and_then(|f| {
-            let img = &f.container.image;
-            (img.canonical_name() == repo.canonical_name())
-                .then(|| img.tag.clone())
-                .flatten()
-                .filter(|t| index.release(t).is_some())
-        })
-    });
+    let deployed = args
+        .deployed
+        .clone()
+        .or_else(|| manifest::deployed_tag(deployment.facts.as_ref(), &repo, &index));
     let report = check(
         &index,
         &reading.state,

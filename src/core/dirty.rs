@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::check::newest_patch_of_oldest_line;
 use super::index::{Index, Release};
 use super::migration_set::Version;
-use super::report::{MigrationRef, ReleaseRef};
+use super::report::{short_tags, MigrationRef, ReleaseRef, SHORT_TAGS};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DirtyAdvice {
@@ -157,7 +157,7 @@ impl DirtyAdvice {
         for c in &self.cleanups {
             let assumed = if several {
                 let refs: Vec<&str> = c.assumes.iter().map(String::as_str).collect();
-                format!("if it was written by {}: ", short_tags(&refs))
+                format!("if it was written by {}: ", short_tags(&refs, SHORT_TAGS))
             } else {
                 String::new()
             };
@@ -199,17 +199,4 @@ impl DirtyAdvice {
         }
         out
     }
-}
-
-fn short_tags(tags: &[&str]) -> String {
-    const MAX: usize = 6;
-    if tags.len() > MAX {
-        return format!(
-            "{}, ... {} ({} releases)",
-            tags[..3].join(", "),
-            tags[tags.len() - 1],
-            tags.len()
-        );
-    }
-    tags.join(", ")
 }

@@ -143,18 +143,9 @@ fn list_candidates(c: &[Candidate]) -> String {
         .join(" or ")
 }
 
-/// At most a handful of tags, then a count: `v2.22.0, v2.22.1, v2.23.0, ... v2.36.0 (95 releases)`.
+/// At most four tags, then a count: `v2.22.0, v2.22.1, v2.23.0, ... v2.36.0 (95 releases)`.
 pub fn short_tags(tags: &[String]) -> String {
-    const MAX: usize = 4;
-    if tags.len() > MAX {
-        return format!(
-            "{}, ... {} ({} releases)",
-            tags[..3].join(", "),
-            tags[tags.len() - 1],
-            tags.len()
-        );
-    }
-    tags.join(", ")
+    super::report::short_tags(tags, 4)
 }
 
 /// Decides where a dirty `v` goes back to. `deployed` narrows the writers like `check

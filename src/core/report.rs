@@ -117,3 +117,21 @@ pub const HARMLESS_TO_SKIP: &[(Version, &str)] = &[(
 pub fn is_harmless_to_skip(v: Version) -> bool {
     HARMLESS_TO_SKIP.iter().any(|(h, _)| *h == v)
 }
+
+/// How many tags a short list shows before it folds into a count.
+pub const SHORT_TAGS: usize = 6;
+
+/// At most `max` tags, else the first three, the last and a count:
+/// `v2.22.0, v2.22.1, v2.23.0, ... v2.36.0 (139 releases)`.
+pub fn short_tags<S: AsRef<str>>(tags: &[S], max: usize) -> String {
+    let join = |t: &[S]| t.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(", ");
+    if tags.len() > max {
+        return format!(
+            "{}, ... {} ({} releases)",
+            join(&tags[..3]),
+            tags[tags.len() - 1].as_ref(),
+            tags.len()
+        );
+    }
+    join(tags)
+}

@@ -22,7 +22,7 @@ use super::index::{Index, Release};
 use super::migration_set::Version;
 use super::observation::{DbObservation, SessionBrief};
 use super::patch::{self, PatchForm, PatchTarget};
-use super::report::IndexView;
+use super::report::{short_tags, IndexView, SHORT_TAGS};
 use super::shell::{kubectl, quote, ShellCommand};
 use super::state::{DbState, MigrationInProgress, StateView};
 
@@ -384,7 +384,7 @@ impl<'a> Builder<'a> {
                             (
                                 Some(format!(
                                     "only if the row was written by {}",
-                                    short_tags(&assumes)
+                                    short_tags(&assumes, SHORT_TAGS)
                                 )),
                                 repo.with_tag(&r.tag),
                             )
@@ -785,7 +785,7 @@ impl<'a> Builder<'a> {
             if several {
                 cmd = cmd.labelled(format!(
                     "only if the row was written by {}",
-                    short_tags(&c.assumes)
+                    short_tags(&c.assumes, SHORT_TAGS)
                 ));
             }
             commands.push(cmd);
@@ -810,7 +810,7 @@ impl<'a> Builder<'a> {
         }
         for c in &advice.cleanups {
             let prefix = if several {
-                format!("if written by {}: ", short_tags(&c.assumes))
+                format!("if written by {}: ", short_tags(&c.assumes, SHORT_TAGS))
             } else {
                 String::new()
             };
@@ -1246,19 +1246,6 @@ fn counts(c: &[super::observation::Count]) -> String {
         .map(|c| format!("{} {}", c.name, c.count))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn short_tags(tags: &[String]) -> String {
-    if tags.len() > 6 {
-        format!(
-            "{}, ... {} ({} releases)",
-            tags[..3].join(", "),
-            tags[tags.len() - 1],
-            tags.len()
-        )
-    } else {
-        tags.join(", ")
-    }
 }
 
 #[cfg(test)]

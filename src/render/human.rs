@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use super::style::Style;
 use crate::core::check::{Alternative, CheckReport, Relation, Verdict};
 use crate::core::gate::{GateReport, GateVerdict};
-use crate::core::report::IndexView;
+use crate::core::report::{short_tags, IndexView, SHORT_TAGS};
 
 /// How many alternatives the human form lists before pointing at `--format json`.
 const MAX_ALTERNATIVES: usize = 10;
@@ -29,7 +29,11 @@ pub fn check(report: &CheckReport, style: Style) -> String {
             let _ = writeln!(out, "{}):", d.migration.version);
             for c in &d.cleanups {
                 if d.cleanups.len() > 1 {
-                    let _ = writeln!(out, "  # if written by {}", short(&c.assumes));
+                    let _ = writeln!(
+                        out,
+                        "  # if written by {}",
+                        short_tags(&c.assumes, SHORT_TAGS)
+                    );
                 }
                 let _ = writeln!(out, "  {}", c.sql);
                 if let (true, Some(r)) = (d.cleanups.len() > 1, &c.run_after) {
@@ -225,17 +229,4 @@ pub fn index_line(index: &IndexView) -> String {
             .unwrap_or_default(),
         index.generated_at
     )
-}
-
-fn short(tags: &[String]) -> String {
-    if tags.len() > 6 {
-        format!(
-            "{}, ... {} ({} releases)",
-            tags[..3].join(", "),
-            tags[tags.len() - 1],
-            tags.len()
-        )
-    } else {
-        tags.join(", ")
-    }
 }

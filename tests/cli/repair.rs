@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::{migtag, run, scratch_home};
+use crate::db::logged_statements;
 use crate::pg::{PgCluster, Session};
 
 /// A password that must never show up in any output.
@@ -129,29 +130,6 @@ fn assert_nothing_written(statements: &[String]) {
             "the transaction was rolled back: {statements:#?}"
         );
     }
-}
-
-/// Statements the server logged for this database and application.
-fn logged_statements(log: &str, db: &str, app: &str) -> Vec<String> {
-    let mut entries: Vec<String> = Vec::new();
-    let starts_entry = regex::Regex::new(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}").unwrap();
-    for line in log.lines() {
-        if starts_entry.is_match(line) || entries.is_empty() {
-            entries.push(line.to_string());
-        } else if let Some(last) = entries.last_mut() {
-            last.push('\n');
-            last.push_str(line);
-        }
-    }
-    let tag = format!("db={db} app={app} ");
-    entries
-        .into_iter()
-        .filter(|e| e.contains(&tag))
-        .filter_map(|e| {
-            e.split_once("LOG:  statement: ")
-                .map(|(_, s)| s.trim().to_string())
-        })
-        .collect()
 }
 
 #[test]
