@@ -52,7 +52,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::index::{Index, Project, Provenance};
 use crate::core::migration_set::MigrationSet;
-use crate::core::snapshot::{
+use crate::core::upstream::{
     assemble, is_fixture, is_sha, migrations_from_paths, normalise_date, release_tags,
     validate_migrations_path, validate_repo, FolderMigrations, KnownFacts, TagSnapshot,
 };

@@ -28,6 +28,7 @@ use crate::core::repair::{
     LockHolder, Outcome, Refusal, RefusalReason, Row, SessionEntry, TerminateAttempt,
     TerminateReport, TerminateResult,
 };
+use crate::core::sql;
 use crate::error::{Error, Result};
 
 /// How long `clear-dirty` keeps its transaction (and Coder's migration lock) open while the
@@ -475,9 +476,9 @@ async fn lock_holders(
            FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid \
           WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_backend_pid() \
             AND l.mode <> 'AccessShareLock' \
-            AND l.relation = to_regclass('{}') ORDER BY l.pid",
+            AND l.relation = to_regclass({}) ORDER BY l.pid",
         survey::QUERY_DISPLAY_CHARS,
-        qualified.replace('\'', "''")
+        sql::literal(qualified)
     );
     let (rows, _) = simple(client, &sql, b).await?;
     Ok(rows

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::cli::GateArgs;
-use crate::core::deployment::{check_deployment, CheckContext};
+use crate::core::deployment::{check_deployment, DeploymentCheckOptions};
 use crate::core::gate::{gate, GateOptions, GateReport, GateVerdict};
 use crate::core::index::parse_tag;
 use crate::error::{Error, ExitCode, Result};
@@ -35,7 +35,7 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
     if let Some(facts) = deployment.facts {
         let findings = check_deployment(
             &facts,
-            &CheckContext {
+            &DeploymentCheckOptions {
                 namespace: deployment.namespace.as_deref(),
                 migration_window_seconds: args.deployment.migration_window,
                 pending_migrations: report.applies(),

@@ -407,7 +407,7 @@ fn seeds(ctx: &Context, project: &Project) -> Vec<github::Seed> {
             ));
             continue;
         }
-        let facts = crate::core::snapshot::known_facts(&index);
+        let facts = crate::core::upstream::known_facts(&index);
         if !facts.is_empty() {
             out.push(github::Seed { label, facts });
         }
@@ -417,7 +417,7 @@ fn seeds(ctx: &Context, project: &Project) -> Vec<github::Seed> {
 
 fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc();
-    crate::core::snapshot::normalise_date(
+    crate::core::upstream::normalise_date(
         &now.format(&time::format_description::well_known::Rfc3339)
             .expect("the current time formats"),
     )

@@ -11,8 +11,8 @@ use super::dirty::{analyse_dirty, DirtyAdvice};
 use super::index::{Index, Release};
 use super::migration_set::Version;
 use super::report::{IndexView, MigrationRef, ReleaseRef, SkipFinding};
+use super::skips::{skip_findings, writers_of};
 use super::state::{DbState, StateView};
-use super::writers::{skip_findings, writers_of};
 use crate::error::ExitCode;
 
 /// What the caller knows beyond the state.
@@ -255,7 +255,12 @@ impl<'a> Ctx<'a> {
         };
         let since = m
             .xact_seconds
-            .map(|s| format!(", transaction running for {}", human_duration(s as f64)))
+            .map(|s| {
+                format!(
+                    ", transaction running for {}",
+                    super::duration::approx(s as f64)
+                )
+            })
             .unwrap_or_default();
         let summary = format!(
             "needs a human: a migration is running right now ({who} holds {}{since}); decide nothing until it ends",
@@ -547,15 +552,6 @@ pub fn plural(n: usize) -> &'static str {
         ""
     } else {
         "s"
-    }
-}
-
-pub fn human_duration(seconds: f64) -> String {
-    let s = seconds.max(0.0).round() as u64;
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
     }
 }
 

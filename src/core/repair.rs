@@ -13,6 +13,7 @@ use super::index::{Index, Release};
 use super::migration_set::Version;
 use super::observation::DatabaseInfo;
 use super::report::{MigrationRef, ReleaseRef};
+use super::sql;
 use super::state::MigrationInProgress;
 
 /// Where `--to` sends the row: a previous migration, or away (V was the first migration).
@@ -222,12 +223,7 @@ pub fn row_mismatch(found: Option<Row>, expected: Version) -> Option<String> {
 /// The compare-and-set statement on the table `qualified` (schema-qualified and quoted by the
 /// server): it changes the row only while it still says `(v, dirty)`.
 pub fn clear_dirty_statement(qualified: &str, v: Version, previous: Option<Version>) -> String {
-    match previous {
-        Some(p) => format!(
-            "UPDATE {qualified} SET version = {p}, dirty = false WHERE version = {v} AND dirty"
-        ),
-        None => format!("DELETE FROM {qualified} WHERE version = {v} AND dirty"),
-    }
+    super::sql::clear_dirty(qualified, v, previous)
 }
 
 /// How a repair ended.
@@ -436,11 +432,6 @@ pub fn select_sessions(
     (end, keep)
 }
 
-/// A SQL string literal.
-fn literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
 /// Ends `pid` only if it is still the same session (same start), still in the same idle
 /// period (same state change), still on this database, not ours, still idle, and idle
 /// longer than the bound, all checked by the server in the same statement.
@@ -452,7 +443,7 @@ pub fn terminate_statement(
 ) -> String {
     let states = IDLE_STATES
         .iter()
-        .map(|s| literal(s))
+        .map(|s| sql::literal(s))
         .collect::<Vec<_>>()
         .join(", ");
     format!(
@@ -460,8 +451,8 @@ pub fn terminate_statement(
          AND backend_start::text = {} AND state_change::text = {} \
          AND datname = current_database() AND pid <> pg_backend_pid() \
          AND state IN ({states}) AND now() - state_change > interval '{older_than_secs} seconds'",
-        literal(backend_start),
-        literal(state_change),
+        sql::literal(backend_start),
+        sql::literal(state_change),
     )
 }
 

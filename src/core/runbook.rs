@@ -14,9 +14,10 @@
 
 use serde::Serialize;
 
-use super::check::{human_duration, CheckReport, Verdict};
+use super::check::{CheckReport, Verdict};
 use super::deployment::{DeploymentFacts, Finding, FindingKind};
 use super::dirty::DirtyAdvice;
+use super::duration;
 use super::image_ref::ImageRef;
 use super::index::{Index, Release};
 use super::migration_set::Version;
@@ -24,6 +25,7 @@ use super::observation::{DbObservation, SessionBrief};
 use super::patch::{self, PatchForm, PatchTarget};
 use super::report::{short_tags, IndexView, SHORT_TAGS};
 use super::shell::{kubectl, quote, ShellCommand};
+use super::sql::{self, migrations_table};
 use super::state::{DbState, MigrationInProgress, StateView};
 
 /// The variable the script and the psql lines read the connection string from: the same
@@ -74,7 +76,7 @@ pub struct Runbook {
     pub plan: String,
     pub state: StateView,
     pub verdict: Verdict,
-    pub target: TargetView,
+    pub target: RunbookTargetView,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<DatabaseView>,
     /// The image the Deployment must run at the end, when one is known.
@@ -85,7 +87,7 @@ pub struct Runbook {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct TargetView {
+pub struct RunbookTargetView {
     pub namespace: Option<String>,
     pub deployment: String,
     pub container: String,
@@ -237,51 +239,6 @@ pub fn psql_line(statement: &str) -> String {
     )
 }
 
-/// An SQL string literal. Doubling `'` is enough with `standard_conforming_strings` on (the
-/// default); a value with a backslash is written as an `E''` literal, which reads the same
-/// under either setting.
-pub fn sql_literal(value: &str) -> String {
-    let doubled = value.replace('\'', "''");
-    if value.contains('\\') {
-        format!("E'{}'", doubled.replace('\\', "\\\\"))
-    } else {
-        format!("'{doubled}'")
-    }
-}
-
-/// An SQL identifier, quoted unless it is a plain lowercase name.
-pub fn sql_identifier(name: &str) -> String {
-    let plain = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !name.starts_with(|c: char| c.is_ascii_digit());
-    if plain {
-        name.to_string()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
-}
-
-/// `schema_migrations`, qualified by the schema it was read in when that is not `public`.
-fn migrations_table(schema: Option<&str>) -> String {
-    match schema {
-        Some(s) if s != "public" => format!("{}.schema_migrations", sql_identifier(s)),
-        _ => "schema_migrations".to_string(),
-    }
-}
-
-/// The compare-and-set clean-up of a dirty `v` (the statement of [`DirtyAdvice`], in the
-/// table's schema).
-pub fn cleanup_statement(table: &str, v: Version, prev: Option<Version>) -> String {
-    match prev {
-        Some(p) => format!(
-            "UPDATE {table} SET version = {p}, dirty = false WHERE version = {v} AND dirty;"
-        ),
-        None => format!("DELETE FROM {table} WHERE version = {v} AND dirty;"),
-    }
-}
-
 pub use super::dirty::image_after_cleanup;
 
 /// Builds the runbook for the observed state.
@@ -308,7 +265,7 @@ impl<'a> Builder<'a> {
             table: migrations_table(schema),
             datname: input
                 .db
-                .map(|d| sql_literal(&d.database.database))
+                .map(|d| sql::literal(&d.database.database))
                 .unwrap_or_else(|| "current_database()".to_string()),
             steps: Vec::new(),
             notes: Vec::new(),
@@ -448,7 +405,7 @@ impl<'a> Builder<'a> {
             plan,
             state: c.state.clone(),
             verdict: c.verdict,
-            target: TargetView {
+            target: RunbookTargetView {
                 namespace: t.namespace.map(str::to_string),
                 deployment: t.deployment.to_string(),
                 container: t.container.to_string(),
@@ -779,8 +736,10 @@ impl<'a> Builder<'a> {
         let several = advice.cleanups.len() > 1;
         let mut commands = Vec::new();
         for c in &advice.cleanups {
-            let statement =
-                cleanup_statement(&self.table, v, c.previous.as_ref().map(|p| p.version));
+            let statement = format!(
+                "{};",
+                sql::clear_dirty(&self.table, v, c.previous.as_ref().map(|p| p.version))
+            );
             let mut cmd = RunbookCommand::sql(statement, Effect::Destructive);
             if several {
                 cmd = cmd.labelled(format!(
@@ -1173,7 +1132,7 @@ fn holder_text(m: &MigrationInProgress) -> String {
             .as_deref()
             .map(|t| format!(" (since {t})"))
             .unwrap_or_default();
-        parts.push(format!("running for {}{since}", human_duration(s as f64)));
+        parts.push(format!("running for {}{since}", duration::approx(s as f64)));
     }
     format!("holder of {}: {}", m.lock, parts.join(", "))
 }
@@ -1233,7 +1192,7 @@ fn brief(b: &SessionBrief) -> String {
         s.push_str(&format!(" from {c}"));
     }
     if let Some(i) = b.idle_seconds {
-        s.push_str(&format!(", idle {}", human_duration(i as f64)));
+        s.push_str(&format!(", idle {}", duration::approx(i as f64)));
     }
     if let Some(q) = &b.query {
         s.push_str(&format!(": {q}"));
@@ -1313,33 +1272,6 @@ mod tests {
 
     fn commands(r: &Runbook) -> impl Iterator<Item = &RunbookCommand> {
         r.steps.iter().flat_map(|s| s.commands.iter())
-    }
-
-    #[test]
-    fn literals_and_identifiers_are_escaped() {
-        assert_eq!(sql_literal("coder"), "'coder'");
-        assert_eq!(sql_literal("it's"), "'it''s'");
-        assert_eq!(sql_literal(r"a\'b"), r"E'a\\''b'");
-        assert_eq!(sql_identifier("coder"), "coder");
-        assert_eq!(sql_identifier("Coder"), "\"Coder\"");
-        assert_eq!(sql_identifier("a\"b"), "\"a\"\"b\"");
-        assert_eq!(sql_identifier("1st"), "\"1st\"");
-        assert_eq!(migrations_table(Some("public")), "schema_migrations");
-        assert_eq!(
-            migrations_table(Some("my schema")),
-            "\"my schema\".schema_migrations"
-        );
-    }
-
-    /// The statement is the dirty advice's, in the table's schema.
-    #[test]
-    fn cleanup_matches_the_dirty_advice() {
-        for (v, prev) in [(168, Some(167)), (1, None)] {
-            assert_eq!(
-                cleanup_statement("schema_migrations", v, prev),
-                crate::core::dirty::cleanup_sql(v, prev)
-            );
-        }
     }
 
     #[test]

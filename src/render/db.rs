@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::style::Style;
-use crate::core::check::human_duration;
+use crate::core::duration;
 use crate::core::observation::{Count, DbObservation, SessionBrief};
 use crate::core::state::DbState;
 
@@ -57,9 +57,11 @@ pub fn observation(obs: &DbObservation, style: Style) -> String {
         match (m.xact_seconds, &m.xact_start) {
             (Some(s), Some(t)) => parts.push(format!(
                 "transaction open {} (since {t})",
-                human_duration(s as f64)
+                duration::approx(s as f64)
             )),
-            (Some(s), None) => parts.push(format!("transaction open {}", human_duration(s as f64))),
+            (Some(s), None) => {
+                parts.push(format!("transaction open {}", duration::approx(s as f64)))
+            }
             _ => parts.push("transaction age hidden from this role".into()),
         }
         let _ = writeln!(out, "\nmigration lock holder: {}", parts.join(", "));
@@ -110,7 +112,7 @@ pub fn observation(obs: &DbObservation, style: Style) -> String {
         for b in s.idle_in_transaction.iter().take(MAX_LISTED) {
             let idle = b
                 .idle_seconds
-                .map(|x| format!(", idle {}", human_duration(x as f64)))
+                .map(|x| format!(", idle {}", duration::approx(x as f64)))
                 .unwrap_or_default();
             let _ = writeln!(out, "    {}{idle}{}", who(b), query(b));
         }
@@ -158,7 +160,10 @@ fn who(b: &SessionBrief) -> String {
         }
     }
     if let Some(x) = b.xact_seconds {
-        s.push_str(&format!(", transaction open {}", human_duration(x as f64)));
+        s.push_str(&format!(
+            ", transaction open {}",
+            duration::approx(x as f64)
+        ));
     }
     s
 }

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::style::Style;
-use crate::core::check::human_duration;
+use crate::core::duration;
 use crate::core::observation::DatabaseInfo;
 use crate::core::repair::{
     short_tags, ClearDirtyReport, KeepReason, Outcome, Refusal, SessionEntry, TerminateReport,
@@ -100,7 +100,7 @@ fn refusal_text(refusal: &Refusal, style: Style) -> String {
             parts.push(format!("client {c}"));
         }
         if let Some(s) = h.xact_seconds {
-            parts.push(format!("transaction open {}", human_duration(s as f64)));
+            parts.push(format!("transaction open {}", duration::approx(s as f64)));
         }
         if !parts.is_empty() {
             let _ = writeln!(out, "  held by {}", parts.join(", "));
@@ -176,7 +176,7 @@ pub fn clear_dirty_result(r: &ClearDirtyReport, style: Style, preview_shown: boo
 fn session_line(s: &SessionEntry) -> String {
     let mut parts = vec![format!("pid {}", s.pid)];
     match (&s.state, s.state_seconds) {
-        (Some(st), Some(secs)) => parts.push(format!("{st} for {}", human_duration(secs))),
+        (Some(st), Some(secs)) => parts.push(format!("{st} for {}", duration::approx(secs))),
         (Some(st), None) => parts.push(st.clone()),
         (None, _) => parts.push("state hidden".into()),
     }
@@ -196,7 +196,7 @@ fn session_line(s: &SessionEntry) -> String {
 /// The sessions to end, with each statement, and the sessions left alone.
 pub fn terminate_preview(r: &TerminateReport, style: Style) -> String {
     let mut out = database_line(&r.database, style);
-    let bound = human_duration(r.older_than_seconds as f64);
+    let bound = duration::approx(r.older_than_seconds as f64);
     let _ = writeln!(
         out,
         "sessions of database {} idle longer than {bound}, to be ended ({}):",
@@ -245,7 +245,7 @@ pub fn terminate_result(r: &TerminateReport, style: Style, preview_shown: bool) 
                 out,
                 "nothing to end: no other session of database {} has been idle longer than {}",
                 r.database.database,
-                human_duration(r.older_than_seconds as f64)
+                duration::approx(r.older_than_seconds as f64)
             );
         }
         Outcome::NotConfirmed => {

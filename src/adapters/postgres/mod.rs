@@ -29,6 +29,7 @@ use std::time::Duration;
 use tokio_postgres::{SimpleQueryMessage, SimpleQueryRow};
 
 use crate::core::observation::{DatabaseInfo, DbObservation, Sessions};
+use crate::core::sql;
 use crate::core::state::{DbState, MigrationInProgress};
 use crate::error::{Error, Result};
 
@@ -159,17 +160,12 @@ impl Delivery {
         );
         let calls: Vec<String> = all
             .iter()
-            .map(|(k, v)| format!("set_config({}, {}, true)", sql_literal(k), sql_literal(v)))
+            .map(|(k, v)| format!("set_config({}, {}, true)", sql::literal(k), sql::literal(v)))
             .collect();
         Ok(Delivery::PerTransaction {
             prelude: format!("BEGIN READ ONLY; SELECT {}; ", calls.join(", ")),
         })
     }
-}
-
-/// A string literal that means the same whatever `standard_conforming_strings` says.
-fn sql_literal(s: &str) -> String {
-    format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
 }
 
 /// True for PgBouncer's answer to a startup packet carrying `options` when its
@@ -436,7 +432,7 @@ async fn read_table(
         .with_hint(format!(
             "GRANT SELECT ON {} TO {};",
             table.qualified,
-            quote_ident(&survey.user)
+            sql::identifier(&survey.user)
         ))));
     }
     let rows = match simple(conn, &survey::rows_sql(&table.qualified), bound).await {
@@ -504,17 +500,6 @@ fn timed_out(settings: &ConnectSettings) -> Error {
 
 fn is_lock_timeout(e: &tokio_postgres::Error) -> bool {
     e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE)
-}
-
-fn quote_ident(s: &str) -> String {
-    if s.chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !s.is_empty()
-    {
-        s.to_string()
-    } else {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    }
 }
 
 /// The migration holding the lock, from the survey: Coder's advisory lock first, then a held
@@ -669,14 +654,13 @@ mod tests {
         assert_eq!(statement, 2);
         assert_eq!(
             text,
-            "BEGIN READ ONLY; SELECT set_config(E'default_transaction_read_only', E'off', true), \
-             set_config(E'search_path', E'co''de', true), \
-             set_config(E'default_transaction_read_only', E'on', true), \
-             set_config(E'lock_timeout', E'1500ms', true), set_config(E'statement_timeout', E'10000ms', true), \
-             set_config(E'idle_in_transaction_session_timeout', E'10000ms', true); SELECT 1; COMMIT"
+            "BEGIN READ ONLY; SELECT set_config('default_transaction_read_only', 'off', true), \
+             set_config('search_path', 'co''de', true), \
+             set_config('default_transaction_read_only', 'on', true), \
+             set_config('lock_timeout', '1500ms', true), set_config('statement_timeout', '10000ms', true), \
+             set_config('idle_in_transaction_session_timeout', '10000ms', true); SELECT 1; COMMIT"
         );
         assert!(!text.contains("SET "), "no session-level SET: {text}");
-        assert_eq!(sql_literal("a\\b'c"), "E'a\\\\b''c'");
         assert_eq!(
             Delivery::StartupOptions.wrap("SELECT 1"),
             ("SELECT 1".into(), 0)
