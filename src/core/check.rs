@@ -358,7 +358,7 @@ impl<'a> Ctx<'a> {
         } else {
             self.why.push(format!(
                 "releases that stop exactly at {mref}: {}",
-                tag_list(&exact)
+                super::report::release_tags(&exact)
             ));
         }
         if let (Some(d), None) = (self.deployed, deployed_exact) {
@@ -377,7 +377,7 @@ impl<'a> Ctx<'a> {
         if !cannot_start.is_empty() {
             self.why.push(format!(
                 "{} cannot start on it: although newer than a release that contains {v} (by version or by later migrations), {} lack{} it (`no migration found for version {v}`)",
-                tag_list(&cannot_start),
+                super::report::release_tags(&cannot_start),
                 if cannot_start.len() == 1 { "it" } else { "they" },
                 if cannot_start.len() == 1 { "s" } else { "" },
             ));
@@ -398,7 +398,7 @@ impl<'a> Ctx<'a> {
             if !pre.is_empty() && exact.is_empty() {
                 self.why.push(format!(
                     "pre-releases that stop at {v} were left out: {} (add --include-prereleases to consider them)",
-                    tag_list(&pre)
+                    super::report::release_tags(&pre)
                 ));
             }
         }
@@ -533,18 +533,6 @@ fn newest_per_line<'r>(releases: &[&'r Release]) -> Vec<&'r Release> {
     }
     out.sort_by_key(|r| r.line());
     out
-}
-
-/// `v2.30.0, v2.30.1, v2.31.0`, shortened when long.
-pub fn tag_list(releases: &[&Release]) -> String {
-    const MAX: usize = 12;
-    let mut tags: Vec<&str> = releases.iter().map(|r| r.tag.as_str()).collect();
-    if tags.len() > MAX {
-        let more = tags.len() - MAX;
-        tags.truncate(MAX);
-        return format!("{} and {more} more", tags.join(", "));
-    }
-    tags.join(", ")
 }
 
 pub fn plural(n: usize) -> &'static str {

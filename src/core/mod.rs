@@ -17,6 +17,7 @@ pub mod patch;
 pub mod repair;
 pub mod report;
 pub mod runbook;
+pub mod session_text;
 pub mod shell;
 pub mod skips;
 pub mod sql;

@@ -12,7 +12,7 @@ use super::dirty::analyse_dirty;
 use super::index::{Index, Release};
 use super::migration_set::Version;
 use super::observation::DatabaseInfo;
-use super::report::{MigrationRef, ReleaseRef};
+use super::report::{short_tags, MigrationRef, ReleaseRef, FEW_TAGS};
 use super::sql;
 use super::state::MigrationInProgress;
 
@@ -138,15 +138,13 @@ fn list_candidates(c: &[Candidate]) -> String {
                 Some(p) => p.to_string(),
                 None => "nothing (remove the row)".into(),
             };
-            format!("{target} (if written by {})", short_tags(&c.assumes))
+            format!(
+                "{target} (if written by {})",
+                short_tags(&c.assumes, FEW_TAGS)
+            )
         })
         .collect::<Vec<_>>()
         .join(" or ")
-}
-
-/// At most four tags, then a count: `v2.22.0, v2.22.1, v2.23.0, ... v2.36.0 (95 releases)`.
-pub fn short_tags(tags: &[String]) -> String {
-    super::report::short_tags(tags, 4)
 }
 
 /// Decides where a dirty `v` goes back to. `deployed` narrows the writers like `check

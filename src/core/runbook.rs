@@ -17,13 +17,13 @@ use serde::Serialize;
 use super::check::{CheckReport, Verdict};
 use super::deployment::{DeploymentFacts, Finding, FindingKind};
 use super::dirty::DirtyAdvice;
-use super::duration;
 use super::image_ref::ImageRef;
 use super::index::{Index, Release};
 use super::migration_set::Version;
-use super::observation::{DbObservation, SessionBrief};
+use super::observation::DbObservation;
 use super::patch::{self, PatchForm, PatchTarget};
 use super::report::{short_tags, IndexView, SHORT_TAGS};
+use super::session_text;
 use super::shell::{kubectl, quote, ShellCommand};
 use super::sql::{self, migrations_table};
 use super::state::{DbState, MigrationInProgress, StateView};
@@ -642,7 +642,7 @@ impl<'a> Builder<'a> {
                         format!("all {} other sessions", d.sessions.total)
                     },
                     d.database.database,
-                    counts(&d.sessions.by_application)
+                    session_text::counts(&d.sessions.by_application)
                 ));
                 if !d.sessions.idle_in_transaction.is_empty() {
                     notes.push(format!(
@@ -1115,26 +1115,7 @@ livenessProbe:
 ";
 
 fn holder_text(m: &MigrationInProgress) -> String {
-    let mut parts = Vec::new();
-    match m.pid {
-        Some(pid) => parts.push(format!("pid {pid}")),
-        None => parts.push("a session migtag cannot see".to_string()),
-    }
-    if let Some(a) = &m.application_name {
-        parts.push(format!("application {a}"));
-    }
-    if let Some(c) = &m.client_addr {
-        parts.push(format!("client {c}"));
-    }
-    if let Some(s) = m.xact_seconds {
-        let since = m
-            .xact_start
-            .as_deref()
-            .map(|t| format!(" (since {t})"))
-            .unwrap_or_default();
-        parts.push(format!("running for {}{since}", duration::approx(s as f64)));
-    }
-    format!("holder of {}: {}", m.lock, parts.join(", "))
+    format!("holder of {}: {}", m.lock, session_text::holder(m))
 }
 
 fn session_notes(d: &DbObservation) -> Vec<String> {
@@ -1152,14 +1133,14 @@ fn session_notes(d: &DbObservation) -> Vec<String> {
         s.total,
         if s.total == 1 { "" } else { "s" },
         d.database.database,
-        counts(&s.by_application),
-        counts(&s.by_client),
-        counts(&s.by_state)
+        session_text::counts(&s.by_application),
+        session_text::counts(&s.by_client),
+        session_text::counts(&s.by_state)
     ));
     for b in &s.idle_in_transaction {
         out.push(format!(
             "idle in a transaction (may hold locks a migration needs): {}",
-            brief(b)
+            session_text::brief(b)
         ));
     }
     for w in &s.waiting {
@@ -1171,40 +1152,13 @@ fn session_notes(d: &DbObservation) -> Vec<String> {
             } else {
                 format!(" held by pid {}", by.join(", "))
             },
-            brief(&w.session)
+            session_text::brief(&w.session)
         ));
     }
     if let Some(n) = &s.hidden_note {
         out.push(n.clone());
     }
     out
-}
-
-fn brief(b: &SessionBrief) -> String {
-    let mut s = format!("pid {}", b.pid);
-    if let Some(a) = &b.application_name {
-        s.push_str(&format!(" {a}"));
-    }
-    if let Some(u) = &b.user {
-        s.push_str(&format!(" (user {u})"));
-    }
-    if let Some(c) = &b.client_addr {
-        s.push_str(&format!(" from {c}"));
-    }
-    if let Some(i) = b.idle_seconds {
-        s.push_str(&format!(", idle {}", duration::approx(i as f64)));
-    }
-    if let Some(q) = &b.query {
-        s.push_str(&format!(": {q}"));
-    }
-    s
-}
-
-fn counts(c: &[super::observation::Count]) -> String {
-    c.iter()
-        .map(|c| format!("{} {}", c.name, c.count))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]
@@ -1327,7 +1281,7 @@ mod tests {
         assert_eq!(destructive.len(), 1);
         assert!(destructive[0].last_resort);
         assert!(r.steps[0].notes[0]
-            .contains("pid 777, application coderd, client 10.0.0.7, running for 30m"));
+            .contains("pid 777, application coderd, client 10.0.0.7, transaction open 30m"));
         assert!(commands(&r).all(|c| c.effect != Effect::Change));
         assert_eq!(
             r.steps[2].commands[0].text,

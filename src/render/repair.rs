@@ -8,9 +8,10 @@ use super::style::Style;
 use crate::core::duration;
 use crate::core::observation::DatabaseInfo;
 use crate::core::repair::{
-    short_tags, ClearDirtyReport, KeepReason, Outcome, Refusal, SessionEntry, TerminateReport,
-    TerminateResult,
+    ClearDirtyReport, KeepReason, Outcome, Refusal, SessionEntry, TerminateReport, TerminateResult,
 };
+use crate::core::report::{short_tags, FEW_TAGS};
+use crate::core::session_text;
 
 fn database_line(d: &DatabaseInfo, style: Style) -> String {
     format!(
@@ -50,7 +51,7 @@ pub fn clear_dirty_preview(r: &ClearDirtyReport, style: Style) -> String {
                 out,
                 "previous: {p} (the migration before {} in {})",
                 m.version,
-                short_tags(&r.plan.assumes)
+                short_tags(&r.plan.assumes, FEW_TAGS)
             );
         }
         None => {
@@ -59,7 +60,7 @@ pub fn clear_dirty_preview(r: &ClearDirtyReport, style: Style) -> String {
                 "previous: none: {:06} is the first migration of {}, so the row is removed and Coder \
                  will see a fresh database (drop what the half-run migration created first)",
                 m.version,
-                short_tags(&r.plan.assumes)
+                short_tags(&r.plan.assumes, FEW_TAGS)
             );
         }
     }
@@ -89,22 +90,7 @@ pub fn clear_dirty_preview(r: &ClearDirtyReport, style: Style) -> String {
 fn refusal_text(refusal: &Refusal, style: Style) -> String {
     let mut out = format!("{} {}\n", style.bad("refused:"), refusal.message);
     if let Some(h) = &refusal.holder {
-        let mut parts = Vec::new();
-        if let Some(pid) = h.pid {
-            parts.push(format!("pid {pid}"));
-        }
-        if let Some(a) = &h.application_name {
-            parts.push(format!("application {a}"));
-        }
-        if let Some(c) = &h.client_addr {
-            parts.push(format!("client {c}"));
-        }
-        if let Some(s) = h.xact_seconds {
-            parts.push(format!("transaction open {}", duration::approx(s as f64)));
-        }
-        if !parts.is_empty() {
-            let _ = writeln!(out, "  held by {}", parts.join(", "));
-        }
+        let _ = writeln!(out, "  held by {}", session_text::holder(h));
         if let Some(q) = &h.query {
             let _ = writeln!(out, "  running: {q}");
         }
