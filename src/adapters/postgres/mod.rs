@@ -197,7 +197,7 @@ impl Delivery {
     /// parameters, then migtag's safety settings last (as in the startup `options`).
     pub fn per_transaction(settings: &ConnectSettings, limits: &Limits) -> Result<Delivery> {
         let mut all = match &settings.options {
-            Some(o) => settings::option_settings(o)?,
+            Some(o) => crate::input::conninfo::option_settings(o)?,
             None => Vec::new(),
         };
         all.extend(settings.runtime_params.iter().cloned());
