@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0   success; gate: the upgrade is safe
-  1   internal error (a bug)
+  1   a bug, or a local write failed (stdout on a full disk, cache, files)
   2   usage error
   3   gate: the upgrade is not safe
   4   the database needs a human: dirty, migration in progress, or a v1 database

@@ -12,7 +12,8 @@ use std::fmt;
 pub enum ExitCode {
     /// Success; for `gate`, the upgrade is safe.
     Success = 0,
-    /// Internal error: a bug in migtag.
+    /// migtag itself failed: a bug, or it could not write its output or a local file (a full
+    /// disk, a read-only folder). The message says which.
     Internal = 1,
     /// Usage error (bad flags or arguments).
     Usage = 2,
@@ -45,6 +46,9 @@ pub enum ErrorKind {
     Database,
     Upstream,
     InvalidInput,
+    /// migtag could not write its output or a local file (stdout on a full disk, the cache,
+    /// the job summary, an index file). Exit 1: not the user's input, not a decision.
+    Write,
 }
 
 impl ErrorKind {
@@ -56,6 +60,7 @@ impl ErrorKind {
             ErrorKind::Database => ExitCode::Database,
             ErrorKind::Upstream => ExitCode::Upstream,
             ErrorKind::InvalidInput => ExitCode::InvalidInput,
+            ErrorKind::Write => ExitCode::Internal,
         }
     }
 
@@ -68,6 +73,7 @@ impl ErrorKind {
             ErrorKind::Database => "database",
             ErrorKind::Upstream => "upstream",
             ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::Write => "write",
         }
     }
 }
@@ -109,6 +115,11 @@ impl Error {
 
     pub fn no_match(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::NoMatch, message)
+    }
+
+    /// A local write failed: `what` is what was being written (`standard output`, a path).
+    pub fn write(what: impl fmt::Display, e: &std::io::Error) -> Self {
+        Self::new(ErrorKind::Write, format!("cannot write to {what}: {e}"))
     }
 
     pub fn internal(message: impl Into<String>) -> Self {

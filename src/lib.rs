@@ -4,6 +4,22 @@
 //! Layout: [`core`] decides (pure, no I/O); [`input`] parses what users paste; [`adapters`]
 //! talk to the outside world; [`render`] prints reports; [`cli`] and [`commands`] wire them.
 
+/// `eprintln!` that never panics: see [`render::err`].
+#[macro_export]
+macro_rules! ewriteln {
+    ($($arg:tt)*) => {
+        $crate::render::err(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `eprint!` that never panics: see [`render::err`].
+#[macro_export]
+macro_rules! ewrite {
+    ($($arg:tt)*) => {
+        $crate::render::err(&format!($($arg)*))
+    };
+}
+
 pub mod core;
 pub mod error;
 
@@ -18,7 +34,7 @@ pub mod render;
 /// Prints an error: always to stderr for humans, and as a JSON document on stdout with
 /// `--format json` so that scripts always get one document.
 pub fn report_error(err: &Error, json: bool) {
-    eprintln!("error: {err}");
+    ewriteln!("error: {err}");
     if json {
         render::out(&error_document(err));
     }
@@ -54,7 +70,7 @@ pub fn report_usage_error(err: clap::Error) -> ExitCode {
         render::out(&text);
         return ExitCode::Success;
     }
-    eprint!("{text}");
+    ewrite!("{text}");
     let json = std::env::args()
         .collect::<Vec<_>>()
         .windows(2)

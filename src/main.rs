@@ -4,11 +4,14 @@ use clap::Parser;
 
 fn main() {
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("migtag: internal error (a bug, please report it): {info}");
+        migtag::ewriteln!("migtag: internal error (a bug, please report it): {info}");
     }));
     let cli = match migtag::cli::Cli::try_parse() {
         Ok(cli) => cli,
-        Err(err) => std::process::exit(migtag::report_usage_error(err).code()),
+        Err(err) => {
+            let code = migtag::report_usage_error(err);
+            std::process::exit(finish(code).code())
+        }
     };
     let json = cli.global.format == migtag::cli::Format::Json;
     let code = match std::panic::catch_unwind(move || migtag::commands::run(cli)) {
@@ -19,5 +22,18 @@ fn main() {
         }
         Err(_) => migtag::ExitCode::Internal,
     };
-    std::process::exit(code.code());
+    std::process::exit(finish(code).code());
+}
+
+/// The exit code, unless stdout could not be written (a full disk): then the report never
+/// arrived, and that is a write error (exit 1), whatever the decision was. A closed pipe is
+/// not such a failure (`render::out`).
+fn finish(code: migtag::ExitCode) -> migtag::ExitCode {
+    match migtag::render::stdout_failure() {
+        Some(err) => {
+            migtag::report_error(&err, false);
+            err.exit_code()
+        }
+        None => code,
+    }
 }

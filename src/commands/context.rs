@@ -69,7 +69,7 @@ impl Context {
 
     /// A warning for humans: always on stderr, so that `--format json` stays one document.
     pub fn warn(&self, text: &str) {
-        eprintln!("warning: {text}");
+        crate::ewriteln!("warning: {text}");
     }
 
     /// Prints a report: JSON on stdout, or the human text on stdout.
@@ -83,7 +83,7 @@ impl Context {
     /// A note for humans on stderr, shown with -v.
     pub fn info(&self, text: &str) {
         if self.verbose > 0 {
-            eprintln!("migtag: {text}");
+            crate::ewriteln!("migtag: {text}");
         }
     }
 }

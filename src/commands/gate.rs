@@ -55,13 +55,13 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
 /// document) and a Markdown summary appended to `$GITHUB_STEP_SUMMARY`.
 fn github_actions(report: &GateReport) -> Result<()> {
     for r in &report.reasons {
-        eprintln!(
+        crate::ewriteln!(
             "::error title=migtag gate::{}",
             render::gate::escape_annotation(r)
         );
     }
     for w in &report.warnings {
-        eprintln!(
+        crate::ewriteln!(
             "::warning title=migtag gate::{}",
             render::gate::escape_annotation(w)
         );

@@ -83,7 +83,7 @@ fn import(ctx: &Context, args: ImportArgs) -> Result<ExitCode> {
         args.tags.display(),
         args.migrations.display()
     ));
-    eprintln!(
+    crate::ewriteln!(
         "wrote {}: {} releases, {} migration names, {} bytes",
         args.out.display(),
         index.releases().len(),

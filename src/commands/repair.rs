@@ -51,7 +51,7 @@ impl Asker {
             Asker::Flag => true,
             Asker::Nobody => false,
             Asker::Terminal => {
-                eprint!("{question} Type yes to go ahead (anything else cancels): ");
+                crate::ewrite!("{question} Type yes to go ahead (anything else cancels): ");
                 let _ = std::io::stderr().flush();
                 let mut line = String::new();
                 match std::io::stdin().lock().read_line(&mut line) {
@@ -75,13 +75,18 @@ impl Asker {
 }
 
 /// Prints the plan where a human sees it: stdout in human mode, stderr beside a JSON report.
-fn show(ctx: &Context, text: &str) {
+/// False when stdout could not be written (a full disk): a plan nobody could read is never
+/// confirmed, not even by --yes.
+fn show(ctx: &Context, text: &str) -> bool {
     match ctx.format {
         Format::Human => {
             crate::render::out(text);
-            let _ = std::io::stdout().flush();
+            crate::render::stdout_failure().is_none()
         }
-        Format::Json => eprint!("{text}"),
+        Format::Json => {
+            crate::ewrite!("{text}");
+            true
+        }
     }
 }
 
@@ -124,13 +129,13 @@ fn clear_dirty(ctx: &Context, args: ClearDirtyArgs) -> Result<ExitCode> {
     let asker = Asker::new(args.yes);
     let mut shown = false;
     let mut ask = |report: &crate::core::repair::ClearDirtyReport| {
-        show(ctx, &render::repair::clear_dirty_preview(report, ctx.style));
         shown = true;
-        asker.confirm("Change the row?")
+        show(ctx, &render::repair::clear_dirty_preview(report, ctx.style))
+            && asker.confirm("Change the row?")
     };
     let report = repair::clear_dirty(&settings, &limits, plan, &mut ask)?;
     if report.outcome == Outcome::NotConfirmed {
-        eprintln!("migtag: {}", asker.not_confirmed_note());
+        crate::ewriteln!("migtag: {}", asker.not_confirmed_note());
     }
     ctx.emit(
         || render::json(&report),
@@ -144,17 +149,17 @@ fn terminate(ctx: &Context, args: TerminateArgs) -> Result<ExitCode> {
     let asker = Asker::new(args.yes);
     let mut shown = false;
     let mut ask = |report: &crate::core::repair::TerminateReport| {
-        show(ctx, &render::repair::terminate_preview(report, ctx.style));
         shown = true;
         let n = report.targets.len();
-        asker.confirm(&format!(
-            "End {n} session{}?",
-            if n == 1 { "" } else { "s" }
-        ))
+        show(ctx, &render::repair::terminate_preview(report, ctx.style))
+            && asker.confirm(&format!(
+                "End {n} session{}?",
+                if n == 1 { "" } else { "s" }
+            ))
     };
     let report = repair::terminate(&settings, &limits, args.older_than, &mut ask)?;
     if report.outcome == Outcome::NotConfirmed {
-        eprintln!("migtag: {}", asker.not_confirmed_note());
+        crate::ewriteln!("migtag: {}", asker.not_confirmed_note());
     }
     ctx.emit(
         || render::json(&report),

@@ -32,7 +32,7 @@ pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
     manifest::check_helm_release(deployment.facts.as_ref())?;
     let reading = read_source(&args.source)?;
     for note in &reading.notes {
-        eprintln!("warning: {note}");
+        crate::ewriteln!("warning: {note}");
     }
 
     // Without --deployed, the manifest's tag is the deployed release when it is this

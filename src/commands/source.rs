@@ -24,7 +24,7 @@ pub struct SourceReading {
 pub fn read_state(args: &SourceArgs) -> Result<DbState> {
     let reading = read_source(args)?;
     for note in &reading.notes {
-        eprintln!("warning: {note}");
+        crate::ewriteln!("warning: {note}");
     }
     Ok(reading.state)
 }

@@ -9,6 +9,7 @@ mod core_table;
 mod db;
 mod examples;
 mod gate_manifest;
+mod hardening;
 mod help;
 mod index_export;
 mod index_sources;
