@@ -76,7 +76,10 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let fail = |what: &str, e: std::io::Error| {
-        Error::invalid_input(format!("cannot {what} {}: {e}", path.display()))
+        Error::new(
+            crate::ErrorKind::Write,
+            format!("cannot {what} {}: {e}", path.display()),
+        )
     };
     std::fs::create_dir_all(dir).map_err(|e| fail("create the folder of", e))?;
     let name = path

@@ -72,9 +72,9 @@ fn github_actions(report: &GateReport) -> Result<()> {
             .create(true)
             .append(true)
             .open(&path)
-            .map_err(|e| Error::invalid_input(format!("cannot write GITHUB_STEP_SUMMARY: {e}")))?;
+            .map_err(|e| Error::write("GITHUB_STEP_SUMMARY", &e))?;
         f.write_all(render::gate::summary_markdown(report).as_bytes())
-            .map_err(|e| Error::invalid_input(format!("cannot write GITHUB_STEP_SUMMARY: {e}")))?;
+            .map_err(|e| Error::write("GITHUB_STEP_SUMMARY", &e))?;
     }
     Ok(())
 }

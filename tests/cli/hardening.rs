@@ -104,3 +104,35 @@ fn unused() -> (String, String, i32) {
     let _ = fixture("x");
     run(&mut crate::common::migtag())
 }
+
+/// Class 5: a local file that cannot be written (the job summary, an index file) is a write
+/// error (exit 1), not "invalid input" (exit 12).
+#[test]
+fn local_write_failures_are_write_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a folder").unwrap();
+    let under_a_file = file.join("summary.md");
+
+    let out = cmd(&["gate", "--version", "165", "--target", "v2.21.0"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &under_a_file)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("GITHUB_STEP_SUMMARY"), "{err}");
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = cmd(&["index", "import", "--generated-at", "2026-12-01", "--tags"])
+        .arg(root.join("data/reference/coder-tags.tsv"))
+        .arg("--migrations")
+        .arg(root.join("data/reference/coder-migrations.tsv"))
+        .arg("--out")
+        .arg(file.join("index.json"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot create the folder of"), "{err}");
+}
