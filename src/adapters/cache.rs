@@ -33,10 +33,17 @@ pub fn require_root() -> Result<PathBuf> {
 /// names the file, so that it is never silently ignored.
 pub fn load_index() -> Option<Result<(Index, PathBuf)>> {
     let path = index_path()?;
-    let text = match std::fs::read_to_string(&path) {
+    let text = match super::bounded::read_path(&path, super::bounded::INDEX) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(e) => {
+        Err(super::bounded::Failure::Refused(e)) => {
+            return Some(Err(e.with_hint(
+                "delete that file to fall back to the bundled index, or rebuild it with `migtag index update`",
+            )))
+        }
+        Err(super::bounded::Failure::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return None
+        }
+        Err(super::bounded::Failure::Io(e)) => {
             return Some(Err(Error::invalid_input(format!(
                 "cannot read the cached index {}: {e}",
                 path.display()
@@ -56,7 +63,7 @@ pub fn load_index() -> Option<Result<(Index, PathBuf)>> {
 
 /// Reads a file of the cache folder (`None` when absent or unreadable: a cache may vanish).
 pub fn read(name: &str) -> Option<String> {
-    std::fs::read_to_string(root()?.join(name)).ok()
+    super::bounded::read_path(&root()?.join(name), super::bounded::INDEX).ok()
 }
 
 /// Writes a file of the cache folder atomically.

@@ -5,8 +5,6 @@
 //! Manifests can hold secrets (an env `value` with a connection string), so no error from
 //! here quotes a value from the manifest: parse errors say where, not what.
 
-use std::io::Read;
-
 use k8s_openapi::api::apps::v1::Deployment;
 use serde::Deserialize;
 
@@ -24,18 +22,15 @@ pub struct Manifest {
 
 /// Reads a manifest from a file, or from stdin for `-`.
 pub fn read_manifest(path: &str) -> Result<Manifest> {
-    let (source, text) = if path == "-" {
-        let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).map_err(|e| {
-            Error::invalid_input(format!("cannot read the manifest from standard input: {e}"))
-        })?;
-        ("standard input".to_string(), text)
-    } else {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::invalid_input(format!("cannot read the manifest {path}: {e}")))?;
-        (path.to_string(), text)
-    };
-    parse_manifest(&text, &source)
+    let text = super::bounded::read(path, super::bounded::MANIFEST).map_err(|f| {
+        f.or_io(|e| match path {
+            "-" => {
+                Error::invalid_input(format!("cannot read the manifest from standard input: {e}"))
+            }
+            _ => Error::invalid_input(format!("cannot read the manifest {path}: {e}")),
+        })
+    })?;
+    parse_manifest(&text, &super::bounded::source_name(path))
 }
 
 /// Parses manifest text: JSON, or one or more YAML documents.

@@ -1,6 +1,7 @@
 //! Adapters: the only code that talks to the outside world (PostgreSQL, GitHub, git,
 //! Kubernetes manifests, the cache folder). Each turns what it reads into core types.
 
+pub mod bounded;
 pub mod cache;
 pub mod git;
 pub mod github;

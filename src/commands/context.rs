@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use crate::adapters::cache;
+use crate::adapters::{bounded, cache};
 use crate::bundled;
 use crate::cli::{ColorChoice, Format, GlobalArgs};
 use crate::core::index::Index;
@@ -154,12 +154,14 @@ pub fn beyond_index_warning(index: &Index, version: Version) -> Option<String> {
 }
 
 pub fn load_index_file(path: &std::path::Path) -> Result<Index> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::invalid_input(format!(
-            "cannot read the index file {}: {e}",
-            path.display()
-        ))
-        .with_hint("check the path given to --index")
+    let text = bounded::read_path(path, bounded::INDEX).map_err(|f| {
+        f.or_io(|e| {
+            Error::invalid_input(format!(
+                "cannot read the index file {}: {e}",
+                path.display()
+            ))
+            .with_hint("check the path given to --index")
+        })
     })?;
     Index::from_json(&text).map_err(|e| e.context(format!("index file {}", path.display())))
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use crate::adapters::{cache, git, github};
+use crate::adapters::{bounded, cache, git, github};
 use crate::cli::{
     BuildArgs, ExportArgs, Format, ImportArgs, IndexCommand, ProjectArgs, UpdateArgs,
 };
@@ -57,8 +57,9 @@ fn show(ctx: &Context) -> Result<ExitCode> {
 
 fn import(ctx: &Context, args: ImportArgs) -> Result<ExitCode> {
     let read = |p: &Path| {
-        std::fs::read_to_string(p)
-            .map_err(|e| Error::invalid_input(format!("cannot read {}: {e}", p.display())))
+        bounded::read_path(p, bounded::TABLES).map_err(|f| {
+            f.or_io(|e| Error::invalid_input(format!("cannot read {}: {e}", p.display())))
+        })
     };
     let generated_at = match args.generated_at {
         Some(date) => date,
@@ -95,13 +96,12 @@ fn import(ctx: &Context, args: ImportArgs) -> Result<ExitCode> {
 
 fn export(ctx: &Context, args: ExportArgs) -> Result<ExitCode> {
     let (index, origin) = ctx.load_index_with_origin()?;
-    let read = |p: &Path| match std::fs::read_to_string(p) {
+    let read = |p: &Path| match bounded::read_path(p, bounded::TABLES) {
         Ok(text) => Ok(Some(text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::invalid_input(format!(
-            "cannot read {}: {e}",
-            p.display()
-        ))),
+        Err(bounded::Failure::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(f) => {
+            Err(f.or_io(|e| Error::invalid_input(format!("cannot read {}: {e}", p.display()))))
+        }
     };
     let existing = match (read(&args.tags)?, read(&args.migrations)?) {
         (Some(t), Some(m)) => Some((t, m)),

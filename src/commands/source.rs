@@ -1,8 +1,7 @@
 //! Where the database state comes from: `--db URL` (or the environment chain),
 //! `--version N [--dirty]`, `--psql FILE|-`.
 
-use std::io::Read;
-
+use crate::adapters::bounded;
 use crate::adapters::postgres::{self, Limits, ProcessEnv};
 use crate::cli::SourceArgs;
 use crate::core::observation::DbObservation;
@@ -69,15 +68,7 @@ pub fn read_source(args: &SourceArgs) -> Result<SourceReading> {
     })
 }
 
-/// Reads a file, or stdin for `-`.
+/// Reads a psql paste from a file, or stdin for `-` (bounded: `adapters::bounded`).
 pub fn read_text(path: &str) -> Result<String> {
-    if path == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| Error::invalid_input(format!("cannot read standard input: {e}")))?;
-        return Ok(text);
-    }
-    std::fs::read_to_string(path)
-        .map_err(|e| Error::invalid_input(format!("cannot read {path}: {e}")))
+    bounded::read_text(path, bounded::PSQL_PASTE)
 }

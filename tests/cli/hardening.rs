@@ -136,3 +136,86 @@ fn local_write_failures_are_write_errors() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("cannot create the folder of"), "{err}");
 }
+
+/// Class 2: every input is bounded while it streams: /dev/zero and an endless `yes` stop at
+/// the first NUL or at the documented limit, exit 12, naming the limit.
+#[test]
+fn endless_inputs_stop_at_a_documented_limit() {
+    let deadline = std::time::Duration::from_secs(20);
+    for (args, needle) in [
+        (vec!["check", "--psql", "/dev/zero"], "NUL"),
+        (vec!["--index", "/dev/zero", "releases"], "NUL"),
+        (
+            vec!["patch", "--version", "165", "--manifest", "/dev/zero"],
+            "NUL",
+        ),
+        (
+            vec![
+                "gate",
+                "--version",
+                "165",
+                "--target",
+                "v2.21.0",
+                "--manifest",
+                "/dev/zero",
+            ],
+            "NUL",
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let out = cmd(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(started.elapsed() < deadline, "{args:?} took too long");
+        assert_eq!(out.status.code(), Some(12), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    // `yes | migtag check --psql -`: text that never ends stops at the paste limit.
+    let mut child = cmd(&["check", "--psql", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let line = b"y\n".repeat(4096);
+        let mut sent = 0usize;
+        // Stops when migtag closes its end (it stopped reading) or after 64 MiB.
+        while sent < 64 << 20 && stdin.write_all(&line).is_ok() {
+            sent += line.len();
+        }
+        sent
+    });
+    let out = child.wait_with_output().unwrap();
+    let sent = feeder.join().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(12), "{err}");
+    assert!(err.contains("64 KiB"), "{err}");
+    assert!(sent < 64 << 20, "migtag kept reading: {sent} bytes");
+    // Invalid UTF-8 is refused as it arrives, with where.
+    let mut child = cmd(&["check", "--psql", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = stdin.write_all(b" version | dirty\n\xff\xfe garbage");
+    // stdin stays open: migtag must answer without waiting for the end.
+    let started = std::time::Instant::now();
+    let out = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < deadline,
+            "migtag waited for the end of the input"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    drop(stdin);
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(out.code(), Some(12), "{err}");
+    assert!(err.contains("UTF-8"), "{err}");
+}

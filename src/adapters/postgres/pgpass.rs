@@ -42,13 +42,16 @@ pub fn lookup(file: &Path, host: &Host, port: u16, dbname: &str, user: &str) -> 
             )));
         }
     }
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        Error::database(format!(
-            "cannot read the password file {}: {}",
-            file.display(),
-            e.kind()
-        ))
-    })?;
+    let text = crate::adapters::bounded::read_path(file, crate::adapters::bounded::PASSFILE)
+        .map_err(|f| {
+            f.or_io(|e| {
+                Error::database(format!(
+                    "cannot read the password file {}: {}",
+                    file.display(),
+                    e.kind()
+                ))
+            })
+        })?;
     let host_name = match host {
         Host::Tcp(h) => h.clone(),
         Host::Unix(p) if p.as_os_str() == DEFAULT_SOCKET_DIR => "localhost".to_string(),
