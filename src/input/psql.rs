@@ -2,7 +2,13 @@
 //!
 //! Accepted: aligned (the default), expanded (`\x`, aligned or unaligned), unaligned (`-A`,
 //! with or without headers), and CSV (`--csv`), with or without the echoed prompt line, the
-//! `(N rows)` footer and `Time:` lines. `ERROR: relation "schema_migrations" does not exist`
+//! `(N rows)` footer and `Time:` lines.
+//!
+//! No row means a fresh database only when the paste says so: `(0 rows)`, which aligned,
+//! unaligned and expanded output print for an empty result, or a CSV header alone (CSV never
+//! has a footer). A header with neither is ambiguous (a paste cut off after its first lines)
+//! and refused. With `-t` (tuples only) an empty result prints nothing at all, which is
+//! refused as empty input. A row without a footer is accepted: golang-migrate keeps one row. `ERROR: relation "schema_migrations" does not exist`
 //! means a fresh database, as it does for Coder. Anything else is refused with a message that
 //! shows what was expected: a wrong guess here would recommend a wrong image.
 
@@ -58,11 +64,22 @@ pub fn parse_with_notes(text: &str) -> Result<(DbState, Vec<String>)> {
         lines.iter().partition(|l| parse_footer(l).is_some());
     let footer_rows = footer.last().and_then(|l| parse_footer(l));
 
-    let rows = if body.iter().any(|l| l.starts_with("-[ RECORD")) || looks_expanded(&body) {
-        parse_expanded(&body)?
-    } else {
-        parse_table(&body)?
-    };
+    let (rows, can_carry_footer) =
+        if body.iter().any(|l| l.starts_with("-[ RECORD")) || looks_expanded(&body) {
+            (parse_expanded(&body)?, true)
+        } else {
+            let csv = !body.iter().any(|l| l.contains('|'));
+            (parse_table(&body)?, !csv)
+        };
+
+    // No row is only an answer when psql said so (`(0 rows)`), or when the form cannot say
+    // so (CSV has no footer). A header alone is what a paste cut off after it looks like.
+    if rows.is_empty() && footer_rows.is_none() && can_carry_footer {
+        return Err(invalid(
+            "a header but no row and no `(0 rows)` footer: the paste may have been cut off; \
+             paste the whole output, down to the `(N rows)` line",
+        ));
+    }
 
     if let Some(n) = footer_rows {
         if n != rows.len() {
