@@ -54,17 +54,8 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
 /// Workflow commands on stderr (GitHub reads both streams; stderr keeps stdout one JSON
 /// document) and a Markdown summary appended to `$GITHUB_STEP_SUMMARY`.
 fn github_actions(report: &GateReport) -> Result<()> {
-    for r in &report.reasons {
-        crate::ewriteln!(
-            "::error title=migtag gate::{}",
-            render::gate::escape_annotation(r)
-        );
-    }
-    for w in &report.warnings {
-        crate::ewriteln!(
-            "::warning title=migtag gate::{}",
-            render::gate::escape_annotation(w)
-        );
+    for line in render::gate::annotations(report) {
+        render::workflow_command(&line);
     }
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
         use std::io::Write;

@@ -5,11 +5,32 @@ use std::fmt::Write as _;
 
 use crate::core::gate::{GateReport, GateVerdict};
 
-/// GitHub's workflow-command escaping for annotation messages.
+/// The workflow commands for the gate's reasons (errors) and warnings, one line each, data
+/// and title escaped.
+pub fn annotations(report: &GateReport) -> Vec<String> {
+    let title = escape_property("migtag gate");
+    let error = report.reasons.iter().map(|r| ("error", r));
+    let warning = report.warnings.iter().map(|w| ("warning", w));
+    error
+        .chain(warning)
+        .map(|(kind, text)| format!("::{kind} title={title}::{}", escape_annotation(text)))
+        .collect()
+}
+
+/// GitHub's workflow-command escaping for annotation data (the message after `::`): `%`,
+/// CR and LF, so that the data stays on one line and cannot end the command.
 pub fn escape_annotation(text: &str) -> String {
     text.replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
+}
+
+/// GitHub's escaping for a workflow-command property value (`title=...`): the data's, plus
+/// `:` and `,`, which end a property.
+pub fn escape_property(text: &str) -> String {
+    escape_annotation(text)
+        .replace(':', "%3A")
+        .replace(',', "%2C")
 }
 
 pub fn summary_markdown(report: &GateReport) -> String {

@@ -27,6 +27,7 @@ static STDOUT_FAILURE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(
 /// (a full disk) is remembered: [`stdout_failure`] turns it into exit 1 at the end.
 pub fn out(text: &str) {
     use std::io::Write;
+    let text = safe_text(text, under_github_actions());
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(text.as_bytes())
@@ -61,8 +62,106 @@ pub fn stdout_failure() -> Option<crate::Error> {
 /// end the process or change its exit code. `eprintln!` would panic instead; use
 /// [`ewriteln!`](crate::ewriteln) and [`ewrite!`](crate::ewrite), which come here.
 pub fn err(text: &str) {
+    write_stderr(&safe_text(text, under_github_actions()));
+}
+
+/// Writes one of migtag's own GitHub workflow commands (`::error title=...::data`) on
+/// stderr: the only text allowed to start a line with `::`. The data must already be escaped
+/// (`gate::escape_annotation`); control characters are still made visible.
+pub fn workflow_command(line: &str) {
+    write_stderr(&safe_text(&format!("{line}\n"), false));
+}
+
+fn write_stderr(text: &str) {
     use std::io::Write;
     let mut stderr = std::io::stderr().lock();
     let _ = stderr.write_all(text.as_bytes());
     let _ = stderr.flush();
+}
+
+/// True when the GitHub Actions runner reads our output (`GITHUB_ACTIONS=true`): it executes
+/// any line of stdout or stderr that starts with `::`.
+pub fn under_github_actions() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true"))
+}
+
+/// The one guard between echoed input and the terminal or CI log: everything printed goes
+/// through it. Control characters other than newline and tab are shown escaped (`\u{1b}`,
+/// `\r`, `\u{7}`), except the SGR colour sequences (`ESC [ 1;31 m`) migtag's own styling
+/// writes, so OSC sequences (titles, hyperlinks, clipboard), cursor moves, BEL and CR from a
+/// tag, a path or a pasted line cannot act on the terminal. Under GitHub Actions a line that
+/// would start with `::` (after spaces, as the runner reads it) gets `> ` in front, so input
+/// holding a newline cannot smuggle in a workflow command such as `::add-mask::`.
+pub fn safe_text(text: &str, github_actions: bool) -> std::borrow::Cow<'_, str> {
+    let needs_escape = text
+        .char_indices()
+        .any(|(i, c)| c.is_control() && c != '\n' && c != '\t' && sgr_len(&text[i..]).is_none());
+    let needs_guard = github_actions && text.lines().any(|l| l.trim_start().starts_with("::"));
+    if !needs_escape && !needs_guard {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if let Some(n) = sgr_len(rest) {
+            escaped.push_str(&rest[..n]);
+            rest = &rest[n..];
+            continue;
+        }
+        match c {
+            '\n' | '\t' => escaped.push(c),
+            '\r' => escaped.push_str("\\r"),
+            c if c.is_control() => escaped.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => escaped.push(c),
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    if !github_actions {
+        return std::borrow::Cow::Owned(escaped);
+    }
+    let mut guarded = String::with_capacity(escaped.len() + 8);
+    for line in escaped.split_inclusive('\n') {
+        if line.trim_start().starts_with("::") {
+            guarded.push_str("> ");
+        }
+        guarded.push_str(line);
+    }
+    std::borrow::Cow::Owned(guarded)
+}
+
+/// The length of an SGR sequence (`ESC [` digits and `;` `m`) at the start of `s`.
+fn sgr_len(s: &str) -> Option<usize> {
+    let body = s.strip_prefix("\u{1b}[")?;
+    let end = body.find(|c: char| !(c.is_ascii_digit() || c == ';'))?;
+    body[end..].starts_with('m').then_some(2 + end + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_text;
+
+    #[test]
+    fn control_characters_are_made_visible_but_colours_stay() {
+        assert_eq!(safe_text("plain\n\tline", false), "plain\n\tline");
+        assert_eq!(
+            safe_text("a\u{1b}]0;title\u{7}b\rc\u{9b}d", false),
+            "a\\u{1b}]0;title\\u{7}b\\rc\\u{9b}d"
+        );
+        assert_eq!(
+            safe_text("\u{1b}[1;31mred\u{1b}[0m", false),
+            "\u{1b}[1;31mred\u{1b}[0m"
+        );
+        assert_eq!(safe_text("\u{1b}[2J", false), "\\u{1b}[2J");
+    }
+
+    #[test]
+    fn workflow_commands_in_echoed_text_are_defused_under_github_actions() {
+        let text = "error: `x\n::add-mask::s\n  ::error::e` is not a tag\n";
+        assert_eq!(
+            safe_text(text, true),
+            "error: `x\n> ::add-mask::s\n>   ::error::e` is not a tag\n"
+        );
+        assert_eq!(safe_text(text, false), text);
+    }
 }

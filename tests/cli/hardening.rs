@@ -135,3 +135,196 @@ fn a_cut_paste_is_ambiguous_not_fresh() {
         assert!(out.contains("\"fresh\""), "{name}: {out}");
     }
 }
+
+/// Class 4: under GitHub Actions, input echoed on stdout or stderr never starts a line with
+/// `::` (the runner would execute it as a workflow command); raw control characters (ANSI
+/// and OSC escapes, BEL, NUL is impossible in argv) never reach the terminal.
+#[test]
+fn echoed_input_cannot_inject_workflow_commands_or_escapes() {
+    let injected = "v2.21.0\n::add-mask::hunter2\n  ::error::pwned\r::warning::x";
+    let escapes = "v2\u{1b}]0;owned\u{7}\u{1b}[2J\u{9b}31m";
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["gate", "--version", "165", "--target", injected],
+        vec!["gate", "--version", "165", "--target", escapes],
+        vec![
+            "--format",
+            "json",
+            "gate",
+            "--version",
+            "165",
+            "--target",
+            injected,
+        ],
+        vec!["check", "--version", injected],
+        vec!["check", "--psql", injected],
+        vec!["check", "--psql", escapes],
+        vec![
+            "gate",
+            "--version",
+            "165",
+            "--target",
+            "v2.21.0",
+            "--deployed",
+            injected,
+        ],
+        vec!["patch", "--version", "165", "--deployment", injected],
+        vec!["patch", "--tag", escapes],
+        vec!["check", "--version", "165", "--deployed", escapes],
+    ];
+    for args in cases {
+        let out = cmd(&args).env("GITHUB_ACTIONS", "true").output().unwrap();
+        for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            let text = String::from_utf8_lossy(bytes);
+            for line in text.lines() {
+                let t = line.trim_start();
+                assert!(
+                    !t.starts_with("::")
+                        || t.starts_with("::error title=migtag gate::")
+                        || t.starts_with("::warning title=migtag gate::"),
+                    "{args:?}: {stream} line `{line}`"
+                );
+            }
+            assert!(
+                !text
+                    .chars()
+                    .any(|c| c.is_control() && c != '\n' && c != '\t'),
+                "{args:?}: {stream} has a raw control character: {text:?}"
+            );
+        }
+    }
+}
+
+/// Class 4: annotation data is escaped as GitHub documents (`%`, CR, LF), so a reason that
+/// holds a newline stays one annotation.
+#[test]
+fn annotations_escape_percent_and_newlines() {
+    let out = cmd(&["gate", "--version", "100%", "--target", "v2.21.0"])
+        .env("GITHUB_ACTIONS", "true")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(
+        migtag::render::gate::escape_annotation("50% a\r\nb"),
+        "50%25 a%0D%0Ab"
+    );
+    assert_eq!(
+        migtag::render::gate::escape_property("migtag: gate, v2"),
+        "migtag%3A gate%2C v2"
+    );
+}
+
+/// Class 5: a local file that cannot be written (the job summary, an index file) is a write
+/// error (exit 1), not "invalid input" (exit 12).
+#[test]
+fn local_write_failures_are_write_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a folder").unwrap();
+    let under_a_file = file.join("summary.md");
+
+    let out = cmd(&["gate", "--version", "165", "--target", "v2.21.0"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &under_a_file)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("GITHUB_STEP_SUMMARY"), "{err}");
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = cmd(&["index", "import", "--generated-at", "2026-12-01", "--tags"])
+        .arg(root.join("data/reference/coder-tags.tsv"))
+        .arg("--migrations")
+        .arg(root.join("data/reference/coder-migrations.tsv"))
+        .arg("--out")
+        .arg(file.join("index.json"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cannot create the folder of"), "{err}");
+}
+
+/// Class 2: every input is bounded while it streams: /dev/zero and an endless `yes` stop at
+/// the first NUL or at the documented limit, exit 12, naming the limit.
+#[test]
+fn endless_inputs_stop_at_a_documented_limit() {
+    let deadline = std::time::Duration::from_secs(20);
+    for (args, needle) in [
+        (vec!["check", "--psql", "/dev/zero"], "NUL"),
+        (vec!["--index", "/dev/zero", "releases"], "NUL"),
+        (
+            vec!["patch", "--version", "165", "--manifest", "/dev/zero"],
+            "NUL",
+        ),
+        (
+            vec![
+                "gate",
+                "--version",
+                "165",
+                "--target",
+                "v2.21.0",
+                "--manifest",
+                "/dev/zero",
+            ],
+            "NUL",
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let out = cmd(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(started.elapsed() < deadline, "{args:?} took too long");
+        assert_eq!(out.status.code(), Some(12), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    // `yes | migtag check --psql -`: text that never ends stops at the paste limit.
+    let mut child = cmd(&["check", "--psql", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let line = b"y\n".repeat(4096);
+        let mut sent = 0usize;
+        // Stops when migtag closes its end (it stopped reading) or after 64 MiB.
+        while sent < 64 << 20 && stdin.write_all(&line).is_ok() {
+            sent += line.len();
+        }
+        sent
+    });
+    let out = child.wait_with_output().unwrap();
+    let sent = feeder.join().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(12), "{err}");
+    assert!(err.contains("64 KiB"), "{err}");
+    assert!(sent < 64 << 20, "migtag kept reading: {sent} bytes");
+    // Invalid UTF-8 is refused as it arrives, with where.
+    let mut child = cmd(&["check", "--psql", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = stdin.write_all(b" version | dirty\n\xff\xfe garbage");
+    // stdin stays open: migtag must answer without waiting for the end.
+    let started = std::time::Instant::now();
+    let out = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < deadline,
+            "migtag waited for the end of the input"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    drop(stdin);
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(out.code(), Some(12), "{err}");
+    assert!(err.contains("UTF-8"), "{err}");
+}
