@@ -48,9 +48,10 @@ pub fn parse_manifest(text: &str, source: &str) -> Result<Manifest> {
     let documents: Vec<serde_json::Value> = if text.trim_start().starts_with('{') {
         let value = serde_json::from_str(text).map_err(|e| {
             Error::invalid_input(format!(
-                "the manifest {source} is not valid JSON (line {}, column {})",
+                "the manifest {source} is not valid JSON (line {}, column {}){}",
                 e.line(),
-                e.column()
+                e.column(),
+                limit_reason(&e.to_string())
             ))
         })?;
         vec![value]
@@ -63,8 +64,9 @@ pub fn parse_manifest(text: &str, source: &str) -> Result<Manifest> {
                     .map(|l| format!(" at line {}, column {}", l.line(), l.column()))
                     .unwrap_or_default();
                 Error::invalid_input(format!(
-                    "the manifest {source} is not valid YAML (document {}{at})",
-                    i + 1
+                    "the manifest {source} is not valid YAML (document {}{at}){}",
+                    i + 1,
+                    limit_reason(&e.to_string())
                 ))
             })?;
             let value = serde_json::to_value(value).map_err(|_| {
@@ -81,6 +83,20 @@ pub fn parse_manifest(text: &str, source: &str) -> Result<Manifest> {
         collect(doc, &format!("document {}", i + 1), &mut manifest)?;
     }
     Ok(manifest)
+}
+
+/// The parser's reason when it is a structural limit (nesting deeper than the parser allows,
+/// or aliases that expand too far: a "billion laughs" document). Those say nothing about the
+/// values, so unlike other parse errors they can be shown.
+fn limit_reason(message: &str) -> String {
+    ["recursion limit exceeded", "repetition limit exceeded"]
+        .iter()
+        .find(|r| message.contains(*r))
+        .map(|r| match *r {
+            "recursion limit exceeded" => format!(": {r} (nesting too deep)"),
+            _ => format!(": {r} (aliases that expand too far)"),
+        })
+        .unwrap_or_default()
 }
 
 fn collect(value: serde_json::Value, at: &str, manifest: &mut Manifest) -> Result<()> {

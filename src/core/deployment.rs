@@ -92,6 +92,13 @@ impl DeploymentFacts {
         let pod = spec.template.spec.as_ref().ok_or_else(|| {
             Error::invalid_input(format!("Deployment `{name}` has no pod template spec"))
         })?;
+        if let Some(i) = pod.containers.iter().position(|c| c.name.trim().is_empty()) {
+            return Err(Error::invalid_input(format!(
+                "Deployment `{name}`: container {} has no name (Kubernetes requires one)",
+                i + 1
+            ))
+            .with_hint("give each container its `name:`; migtag addresses the container by name (--container)"));
+        }
         let containers: Vec<String> = pod.containers.iter().map(|c| c.name.clone()).collect();
         let (index, c) =
             pod.containers

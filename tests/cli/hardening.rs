@@ -328,3 +328,161 @@ fn endless_inputs_stop_at_a_documented_limit() {
     assert_eq!(out.code(), Some(12), "{err}");
     assert!(err.contains("UTF-8"), "{err}");
 }
+
+/// Class 5: a key libpq does not know is refused locally (exit 12) with the known keys,
+/// before any connection; an empty --db says it was empty.
+#[test]
+fn connection_strings_are_checked_locally() {
+    for db in [
+        "host=127.0.0.1 port=1 foo=bar",
+        "postgres://u@127.0.0.1:1/coder?foo=bar",
+    ] {
+        let out = cmd(&["check", "--db", db]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(12), "{db}: {err}");
+        assert!(
+            err.contains("`foo`") && err.contains("sslmode"),
+            "{db}: {err}"
+        );
+        assert!(!err.contains("cannot connect"), "{db}: {err}");
+    }
+    // Parameters PostgreSQL knows still pass (lib/pq sends them as run-time parameters).
+    let out = cmd(&[
+        "check",
+        "--db",
+        "host=127.0.0.1 port=1 search_path=coder connect_timeout=2",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(10));
+    for args in [
+        vec!["check", "--db", ""],
+        vec!["check", "--db", "   "],
+        vec![
+            "repair",
+            "clear-dirty",
+            "--expect-version",
+            "68",
+            "--db",
+            "",
+        ],
+    ] {
+        let out = cmd(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(12), "{args:?}: {err}");
+        assert!(
+            err.contains("empty") && err.contains("secret"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+/// Class 5: a server that is not PostgreSQL (an HTTP server, or one that closes after
+/// accepting) is named as such, exit 10, not a timeout or a TLS refusal.
+#[test]
+fn a_server_that_is_not_postgresql_is_named() {
+    use std::io::Read;
+    use std::net::TcpListener;
+    for (name, reply) in [
+        (
+            "http",
+            Some(
+                &b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"[..],
+            ),
+        ),
+        ("close", None),
+    ] {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let server = std::thread::spawn(move || {
+            // Serves until told to stop, 30 s at most (the test's own bound).
+            listener.set_nonblocking(true).unwrap();
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while !stopped.load(std::sync::atomic::Ordering::SeqCst)
+                && std::time::Instant::now() < until
+            {
+                let Ok((mut s, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    continue;
+                };
+                s.set_nonblocking(false).unwrap();
+                s.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+                    .unwrap();
+                let mut buf = [0u8; 512];
+                if let Some(r) = reply {
+                    let _ = s.read(&mut buf);
+                    let _ = s.write_all(r);
+                }
+                drop(s);
+            }
+        });
+        for mode in ["prefer", "disable", "require"] {
+            let url =
+                format!("postgres://u:p@127.0.0.1:{port}/coder?sslmode={mode}&connect_timeout=5");
+            let started = std::time::Instant::now();
+            let out = cmd(&["check", "--db", &url]).output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(10), "{name} {mode}: {err}");
+            assert!(
+                err.contains(&format!("127.0.0.1:{port} did not answer as PostgreSQL")),
+                "{name} {mode}: {err}"
+            );
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(4),
+                "{name} {mode}: waited for the timeout"
+            );
+            if mode == "require" {
+                break;
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = server.join();
+    }
+}
+
+/// Class 5: manifests refused for a structural reason say it; a container without a name
+/// is named as the problem.
+#[test]
+fn manifest_refusals_give_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bomb = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    for (i, name) in ["b", "c", "d", "e", "f", "g", "h", "i"].iter().enumerate() {
+        let prev = ["a", "b", "c", "d", "e", "f", "g", "h"][i];
+        bomb.push_str(&format!(
+            "{name}: &{name} [{}]\n",
+            vec![format!("*{prev}"); 9].join(",")
+        ));
+    }
+    let deep = format!("a: {}{}\n", "[".repeat(300), "]".repeat(300));
+    let deep_json = format!("{}{}\n", "[".repeat(300), "]".repeat(300));
+    for (name, text, reason) in [
+        ("bomb.yaml", bomb.as_str(), "repetition limit"),
+        ("deep.yaml", deep.as_str(), "recursion limit"),
+        ("deep.json", deep_json.as_str(), "recursion limit"),
+    ] {
+        let p = write_file(dir.path(), name, text);
+        let out = cmd(&["patch", "--version", "165", "--manifest"])
+            .arg(&p)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(12), "{name}: {err}");
+        assert!(err.contains(reason), "{name}: {err}");
+    }
+    let p = write_file(
+        dir.path(),
+        "noname.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: coder\nspec:\n  template:\n    spec:\n      containers:\n      - image: ghcr.io/coder/coder:v2.21.0\n",
+    );
+    let out = cmd(&["patch", "--version", "165", "--manifest"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(12), "{err}");
+    assert!(err.contains("container 1 has no name"), "{err}");
+}

@@ -20,6 +20,7 @@
 
 pub mod errors;
 pub mod pgpass;
+pub mod probe;
 pub mod settings;
 pub mod survey;
 pub mod tls;
@@ -251,9 +252,11 @@ pub(crate) async fn connect(
     };
     let timed_out = || errors::connect_timed_out(settings, limits.connect_timeout.as_secs_f64());
     let config = wire_config(settings, limits, plan.mode);
-    let first = tokio::time::timeout_at(deadline, config.connect(plan.connector.clone()))
-        .await
-        .map_err(|_| timed_out())?;
+    let first =
+        match tokio::time::timeout_at(deadline, config.connect(plan.connector.clone())).await {
+            Ok(r) => r,
+            Err(_) => return Err(not_postgres_or(settings, timed_out()).await),
+        };
     let (pair, delivery) = match first {
         Ok(pair) => (pair, Delivery::StartupOptions),
         Err(e)
@@ -273,7 +276,8 @@ pub(crate) async fn connect(
                 delivery,
             )
         }
-        Err(e) => return Err(errors::connect_failed(&e, &at)),
+        Err(e) if e.as_db_error().is_some() => return Err(errors::connect_failed(&e, &at)),
+        Err(e) => return Err(not_postgres_or(settings, errors::connect_failed(&e, &at)).await),
     };
     let (client, connection) = pair;
     let server_version = connection
@@ -287,6 +291,21 @@ pub(crate) async fn connect(
         verification: plan.verification,
         delivery,
     })
+}
+
+/// `fallback`, unless the server is certainly not PostgreSQL ([`probe`]): then that.
+async fn not_postgres_or(settings: &ConnectSettings, fallback: Error) -> Error {
+    match probe::not_postgres(settings).await {
+        Some((at, what)) => errors::scrub(
+            Error::database(format!(
+                "cannot connect to {}: the server at {at} did not answer as PostgreSQL: {what}",
+                settings.target()
+            ))
+            .with_hint("check the port: it should be PostgreSQL's (5432 by default), not an HTTP service's or another proxy's"),
+            settings,
+        ),
+        None => fallback,
+    }
 }
 
 pub(crate) fn wire_config(

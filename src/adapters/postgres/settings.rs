@@ -23,7 +23,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 
 use super::pgpass;
-use crate::input::conninfo::{is_parameter_name, parse_conninfo};
+use crate::input::conninfo::{is_parameter_name, is_server_parameter, parse_conninfo};
 
 /// A secret that never prints itself.
 #[derive(Clone, PartialEq, Eq)]
@@ -262,6 +262,15 @@ const IGNORED_KEYWORDS: &[&str] = &[
 pub fn resolve(flag: Option<&str>, env: &dyn Env) -> Result<Option<ConnectSettings>> {
     let nonempty = |name: &str| env.var(name).filter(|v| !v.trim().is_empty());
     let (origin, conninfo) = if let Some(s) = flag {
+        if s.trim().is_empty() {
+            return Err(Error::invalid_input(
+                "--db was given an empty value; the usual cause is an unset CI secret or variable \
+                 (`--db \"$SECRET\"` with SECRET missing)",
+            )
+            .with_hint(
+                "set the secret, or leave --db out to use CODER_PG_CONNECTION_URL, DATABASE_URL or the PG* variables",
+            ));
+        }
         (Origin::Flag, s.to_string())
     } else if let Some(s) = nonempty("CODER_PG_CONNECTION_URL") {
         (Origin::CoderPgConnectionUrl, s)
@@ -288,13 +297,26 @@ fn build(origin: Origin, params: Vec<(String, String)>, env: &dyn Env) -> Result
             if key == "channel_binding" && value == "require" {
                 notes.push("channel_binding=require is not enforced by migtag".into());
             }
-        } else if is_parameter_name(&key) {
+        } else if is_server_parameter(&key) {
             runtime_params.push((key, value));
         } else {
-            return Err(Error::invalid_input(
-                "the connection string has a parameter name that is not a PostgreSQL setting",
-            )
-            .context(origin.describe()));
+            let what = if is_parameter_name(&key) {
+                format!("`{key}` is not a connection keyword libpq knows, nor a PostgreSQL setting a connection may set")
+            } else {
+                "a key is neither a connection keyword libpq knows nor a PostgreSQL setting"
+                    .to_string()
+            };
+            let keywords: Vec<&str> = ENV_FALLBACK
+                .iter()
+                .map(|(k, _)| *k)
+                .chain(IGNORED_KEYWORDS.iter().copied())
+                .collect();
+            return Err(Error::invalid_input(what)
+                .context(origin.describe())
+                .with_hint(format!(
+                    "check the spelling; libpq's keywords are {}; server settings such as search_path are also accepted (docs/db.md)",
+                    keywords.join(", ")
+                )));
         }
     }
     let get = |k: &str| -> Option<String> {
