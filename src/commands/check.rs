@@ -30,6 +30,7 @@ pub fn run(ctx: &Context, args: CheckArgs) -> Result<ExitCode> {
         parse_tag(tag).map_err(|e| e.context("--deployed"))?;
     }
     let index = ctx.load_index()?;
+    ctx.warn_index_notices(&index, true);
     let reading = read_source(&args.source)?;
     if let DbState::Clean(v) | DbState::Dirty(v) = reading.state {
         if let Some(w) = super::context::beyond_index_warning(&index, v) {

@@ -41,6 +41,7 @@ impl Context {
 
     /// Like [`Context::load_index`], also saying which file it came from.
     pub fn load_index_with_origin(&self) -> Result<(Index, IndexOrigin)> {
+        let mut notices = Vec::new();
         let (index, origin) = if let Some(path) = &self.index_path {
             (load_index_file(path)?, IndexOrigin::File(path.clone()))
         } else {
@@ -49,7 +50,7 @@ impl Context {
                 // A damaged cache (or one a newer migtag wrote) must not stop a gate or a
                 // recovery: say so loudly and answer from the bundled index.
                 Some(Err(e)) => {
-                    self.warn(&format!(
+                    notices.push(format!(
                         "{}; answering from the bundled index instead",
                         e.message()
                     ));
@@ -60,9 +61,12 @@ impl Context {
         };
         let mut index = index;
         index.loaded_from = Some(origin.describe());
+        index.notices = notices;
         self.info(&format!("index: {}", origin.describe()));
-        if let Some(w) = stale_index_warning(&index, time::OffsetDateTime::now_utc()) {
-            self.warn(&w);
+        let now = now()?;
+        index.age_days = index_age_days(&index, now);
+        if let Some(w) = stale_index_warning(&index, now) {
+            index.notices.push(w);
         }
         Ok((index, origin))
     }
@@ -70,6 +74,17 @@ impl Context {
     /// A warning for humans: always on stderr, so that `--format json` stays one document.
     pub fn warn(&self, text: &str) {
         crate::ewriteln!("warning: {text}");
+    }
+
+    /// The index's notices (a damaged cache replaced, its age) on stderr. Every JSON report
+    /// carries them in `warnings` too; the human text of `check` and `gate` lists them with
+    /// its other warnings (`text_lists_them`), so they are not said twice there.
+    pub fn warn_index_notices(&self, index: &Index, text_lists_them: bool) {
+        if self.format == Format::Json || !text_lists_them {
+            for n in &index.notices {
+                self.warn(n);
+            }
+        }
     }
 
     /// Prints a report: JSON on stdout, or the human text on stdout.
@@ -106,6 +121,18 @@ impl IndexOrigin {
             IndexOrigin::Cache(p) => format!("{} (cache)", p.display()),
             IndexOrigin::Bundled => "bundled in the binary".into(),
         }
+    }
+}
+
+/// The time the answer is given: `MIGTAG_NOW` (RFC 3339) when set, for reproducible output
+/// (tests, documentation), else the clock.
+pub fn now() -> Result<time::OffsetDateTime> {
+    match std::env::var("MIGTAG_NOW") {
+        Ok(text) if !text.is_empty() => parse_instant(&text).ok_or_else(|| {
+            Error::usage(format!("MIGTAG_NOW=`{text}` is not an RFC 3339 time"))
+                .with_hint("use a time like 2026-11-30T00:00:00Z, or unset MIGTAG_NOW")
+        }),
+        _ => Ok(time::OffsetDateTime::now_utc()),
     }
 }
 

@@ -19,6 +19,7 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
     }
     manifest::validate(&args.deployment, &args.source)?;
     let index = ctx.load_index()?;
+    ctx.warn_index_notices(&index, true);
     // The manifest is read before the database, so a bad manifest fails fast (exit 12).
     let deployment = manifest::read(ctx, (&args.deployment).into())?;
     let reading = read_source(&args.source)?;

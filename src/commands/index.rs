@@ -32,18 +32,19 @@ pub fn run(ctx: &Context, cmd: IndexCommand) -> Result<ExitCode> {
 
 fn show(ctx: &Context) -> Result<ExitCode> {
     let (index, origin) = ctx.load_index_with_origin()?;
+    ctx.warn_index_notices(&index, false);
     let mut lines: Vec<(u64, u64)> = index.releases().iter().map(|r| r.line()).collect();
     lines.dedup();
     let report = IndexShow {
         view: IndexView::new(&index),
         used: origin.describe(),
-        age_days: super::context::index_age_days(&index, time::OffsetDateTime::now_utc()),
         repo: index.project.repo.clone(),
         migrations_path: index.project.migrations_path.clone(),
         image: index.project.image.clone(),
         lines: lines.len(),
         prereleases: index.releases().iter().filter(|r| r.prerelease).count(),
         named_migrations: index.names().len(),
+        warnings: index.notices.clone(),
         irregular: index
             .releases()
             .iter()
@@ -245,7 +246,9 @@ fn seeds(ctx: &Context, project: &Project) -> Vec<github::Seed> {
 }
 
 fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
+    // MIGTAG_NOW when set (tests), like the index's age; a bad value falls back to the clock
+    // here, and is reported by the index loader of every answering command.
+    let now = super::context::now().unwrap_or_else(|_| time::OffsetDateTime::now_utc());
     crate::core::upstream::normalise_date(
         &now.format(&time::format_description::well_known::Rfc3339)
             .expect("the current time formats"),

@@ -40,6 +40,7 @@ pub fn run(ctx: &Context, args: PatchArgs) -> Result<ExitCode> {
     }
     manifest::check_stdin(sel, &args.source)?;
     let index = ctx.load_index()?;
+    ctx.warn_index_notices(&index, false);
     let repo = match &args.image_repo {
         Some(r) => ImageRef::parse_repository(r).map_err(|e| e.context("--image-repo"))?,
         None => ImageRef::parse_repository(&index.project.image)
@@ -135,6 +136,7 @@ pub fn run(ctx: &Context, args: PatchArgs) -> Result<ExitCode> {
         patch,
         findings,
         notes,
+        warnings: index.notices.clone(),
         index: IndexView::new(&index),
     };
     ctx.emit(

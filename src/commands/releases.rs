@@ -12,6 +12,7 @@ use super::context::Context;
 pub fn run(ctx: &Context, args: ReleasesArgs) -> Result<ExitCode> {
     let line = args.line.as_deref().map(parse_line).transpose()?;
     let index = ctx.load_index()?;
+    ctx.warn_index_notices(&index, false);
     let rows: Vec<ReleaseRow> = index
         .releases()
         .iter()
@@ -38,6 +39,7 @@ pub fn run(ctx: &Context, args: ReleasesArgs) -> Result<ExitCode> {
         }
     }
     let report = ReleasesReport {
+        warnings: index.notices.clone(),
         releases: rows,
         index: IndexView::new(&index),
     };

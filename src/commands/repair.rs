@@ -107,6 +107,7 @@ fn settings_and_limits(db: &DbArgs) -> Result<(postgres::ConnectSettings, Limits
 
 fn clear_dirty(ctx: &Context, args: ClearDirtyArgs) -> Result<ExitCode> {
     let index = ctx.load_index()?;
+    ctx.warn_index_notices(&index, false);
     let deployed = match &args.deployed {
         None => None,
         Some(tag) => {

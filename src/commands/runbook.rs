@@ -23,6 +23,7 @@ pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
         parse_tag(tag).map_err(|e| e.context("--deployed"))?;
     }
     let index = ctx.load_index()?;
+    ctx.warn_index_notices(&index, false);
     let repo = match &args.image_repo {
         Some(r) => ImageRef::parse_repository(r).map_err(|e| e.context("--image-repo"))?,
         None => ImageRef::parse_repository(&index.project.image)

@@ -119,6 +119,8 @@ pub fn check(index: &Index, state: &DbState, opts: &CheckOptions) -> CheckReport
     if !index.provenance.complete && verdict_depends_on_releases(verdict) {
         ctx.warnings.push(partial_index_warning(index));
     }
+    // What the loader said about the index comes first: it qualifies everything else.
+    ctx.warnings.splice(0..0, index.notices.iter().cloned());
     CheckReport {
         state: StateView::from(state),
         verdict,

@@ -121,7 +121,8 @@ impl GateReport {
 
 pub fn gate(index: &Index, state: &DbState, target_tag: &str, opts: &GateOptions) -> GateReport {
     let mut reasons = Vec::new();
-    let mut warnings = Vec::new();
+    // What the loader said about the index comes first: it qualifies everything else.
+    let mut warnings = index.notices.clone();
     let mut pending = Vec::new();
     let mut skipped = Vec::new();
     let target = index.release(target_tag);

@@ -172,6 +172,11 @@ pub struct Index {
     /// Where this copy was loaded from (`--index` file, cache, bundled), set by the loader;
     /// never serialised, never compared.
     pub loaded_from: Option<String>,
+    /// What the loader has to say about this copy (a damaged cache it replaced, its age);
+    /// every report carries these in its `warnings`. Never serialised, never compared.
+    pub notices: Vec<String>,
+    /// Whole days since `generated_at`, when the loader knows the time. Never serialised.
+    pub age_days: Option<i64>,
     releases: Vec<Release>,
     names: BTreeMap<Version, String>,
 }
@@ -199,6 +204,8 @@ impl Index {
             project,
             provenance,
             loaded_from: None,
+            notices: Vec::new(),
+            age_days: None,
             releases,
             names,
         };

@@ -226,6 +226,9 @@ pub struct PatchReport {
     /// Traps of the upgrade-troubleshooting guide this Deployment falls into.
     pub findings: Vec<Finding>,
     pub notes: Vec<String>,
+    /// About the index that answered (a damaged cache replaced, its age); absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     pub index: IndexView,
 }
 

@@ -76,6 +76,9 @@ pub struct IndexView {
     /// The latest date of any tag (a patch of an older line can be newer than the newest tag).
     pub latest_tag_date: Option<String>,
     pub max_migration: Option<Version>,
+    /// Whole days since `generated_at` when the answer was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age_days: Option<i64>,
 }
 
 impl IndexView {
@@ -91,6 +94,7 @@ impl IndexView {
             newest_tag_date: index.releases().last().and_then(|r| r.date.clone()),
             latest_tag_date: index.newest_date().map(str::to_string),
             max_migration: index.max_known_migration(),
+            age_days: index.age_days,
         }
     }
 }

@@ -15,8 +15,6 @@ pub struct IndexShow {
     pub view: IndexView,
     /// The file the index was read from, or "bundled in the binary".
     pub used: String,
-    /// Whole days since `generated_at`.
-    pub age_days: Option<i64>,
     pub repo: String,
     pub migrations_path: String,
     pub image: String,
@@ -25,6 +23,9 @@ pub struct IndexShow {
     pub named_migrations: usize,
     /// Releases whose set is not 1..max (irregular tags).
     pub irregular: Vec<String>,
+    /// About the index that answered (a damaged cache replaced, its age); absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// What `index export` reports.

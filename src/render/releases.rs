@@ -11,6 +11,10 @@ use crate::core::report::IndexView;
 #[derive(Serialize)]
 pub struct ReleasesReport {
     pub releases: Vec<ReleaseRow>,
+    /// About the index that answered (a damaged cache replaced, its age); absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+
     pub index: IndexView,
 }
 

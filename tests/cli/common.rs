@@ -13,8 +13,14 @@ pub fn migtag() -> Command {
     let home = scratch_home();
     cmd.env("HOME", &home);
     cmd.env("XDG_CACHE_HOME", home.join(".cache"));
+    // A fixed "now", so that the index's age (in every JSON report) and the stale-index
+    // warning do not change the snapshots from one day to the next.
+    cmd.env("MIGTAG_NOW", TEST_NOW);
     cmd
 }
+
+/// The time every test run of migtag answers at (`MIGTAG_NOW`).
+pub const TEST_NOW: &str = "2026-11-30T00:00:00Z";
 
 /// A per-process scratch HOME that is never the user's.
 pub fn scratch_home() -> PathBuf {

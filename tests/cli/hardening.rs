@@ -21,6 +21,7 @@ fn cmd(args: &[&str]) -> Command {
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", scratch_home())
         .env("XDG_CACHE_HOME", scratch_home().join(".cache"))
+        .env("MIGTAG_NOW", crate::common::TEST_NOW)
         .stdin(Stdio::null());
     c
 }
@@ -485,4 +486,76 @@ fn manifest_refusals_give_the_reason() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(12), "{err}");
     assert!(err.contains("container 1 has no name"), "{err}");
+}
+
+/// Class 6: JSON is the machine's view of everything: warnings about the index (a damaged
+/// cache, its age) are in `warnings[]` of every report, and the age is in `index.age_days`.
+/// `MIGTAG_NOW` fixes the clock (docs/limits.md names it for reproducible output).
+#[test]
+fn index_warnings_and_age_are_in_the_json() {
+    let home = tempfile::tempdir().unwrap();
+    let cache = home.path().join(".cache");
+    std::fs::create_dir_all(cache.join("migtag")).unwrap();
+    std::fs::write(cache.join("migtag/index.json"), "{ not an index").unwrap();
+    let json = |args: &[&str], now: &str| -> serde_json::Value {
+        let out = cmd(args)
+            .env("HOME", home.path())
+            .env("XDG_CACHE_HOME", &cache)
+            .env("MIGTAG_NOW", now)
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{args:?}: not one JSON document ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    };
+    for args in [
+        vec!["--format", "json", "check", "--version", "165"],
+        vec![
+            "--format",
+            "json",
+            "gate",
+            "--version",
+            "165",
+            "--target",
+            "v2.21.0",
+        ],
+        vec!["--format", "json", "patch", "--version", "165"],
+        vec!["--format", "json", "runbook", "--version", "168", "--dirty"],
+        vec!["--format", "json", "releases", "--line", "2.21"],
+        vec!["--format", "json", "index", "show"],
+    ] {
+        let doc = json(&args, "2027-06-01T00:00:00Z");
+        let warnings = doc["warnings"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{args:?}: no warnings[]: {doc:#}"));
+        let has = |needle: &str| {
+            warnings
+                .iter()
+                .any(|w| w.as_str().unwrap().contains(needle))
+        };
+        assert!(
+            has("answering from the bundled index"),
+            "{args:?}: {warnings:#?}"
+        );
+        assert!(has("days old"), "{args:?}: {warnings:#?}");
+        let index = if doc["index"].is_object() {
+            &doc["index"]
+        } else {
+            &doc
+        };
+        assert_eq!(index["age_days"], 186, "{args:?}: {doc:#}");
+    }
+    let doc = json(
+        &["--format", "json", "check", "--version", "165"],
+        "2026-11-30T12:00:00Z",
+    );
+    assert_eq!(doc["index"]["age_days"], 3);
+    assert!(!doc["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w.as_str().unwrap().contains("days old")));
 }

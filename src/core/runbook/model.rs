@@ -52,6 +52,9 @@ pub struct Runbook {
     pub image: Option<String>,
     pub steps: Vec<Step>,
     pub notes: Vec<String>,
+    /// About the index that answered (a damaged cache replaced, its age); absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     pub index: IndexView,
 }
 

@@ -171,6 +171,7 @@ impl<'a> Builder<'a> {
         }
         let t = &self.input.target;
         Runbook {
+            warnings: self.input.index.notices.clone(),
             summary: c.summary.clone(),
             plan,
             state: c.state.clone(),
