@@ -249,6 +249,11 @@ pub struct PatchArgs {
     /// How long the migration may run; probes that would kill the pod sooner are reported.
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_window)]
     pub migration_window: u64,
+    /// Print only the change on stdout, exactly what kubectl, helm or kustomize reads (the
+    /// patch document, the `kubectl set image` line, the Helm values, the kustomize entry);
+    /// the report, warnings and checks go to stderr. Nothing on stdout when nothing changes.
+    #[arg(long)]
+    pub emit: bool,
 }
 
 fn parse_window(text: &str) -> Result<u64, String> {

@@ -4,7 +4,7 @@
 //! The image comes from the database state (the `check` decision) or from `--tag`. Nothing
 //! is printed as a patch when the database needs a human or no release matches.
 
-use crate::cli::{PatchArgs, PatchTo};
+use crate::cli::{Format, PatchArgs, PatchTo};
 use crate::core::check::{check, CheckOptions, Verdict};
 use crate::core::deployment::{check_deployment, CheckContext, DeploymentFacts};
 use crate::core::image_ref::ImageRef;
@@ -16,8 +16,9 @@ use crate::core::patch::{
 };
 use crate::core::report::IndexView;
 use crate::core::state::StateView;
-use crate::error::{ExitCode, Result};
+use crate::error::{Error, ExitCode, Result};
 use crate::render;
+use crate::render::style::Style;
 
 use super::context::Context;
 use super::manifest;
@@ -32,6 +33,12 @@ pub fn run(ctx: &Context, args: PatchArgs) -> Result<ExitCode> {
         container: &args.container,
     };
     manifest::check_names(sel)?;
+    if args.emit && ctx.format == Format::Json {
+        return Err(Error::usage(
+            "--emit and --format json both choose what stdout carries: pick one",
+        )
+        .with_hint("--emit prints the bare change; --format json prints the whole report, the change under .patch"));
+    }
     if let Some(tag) = &args.tag {
         parse_tag(tag).map_err(|e| e.context("--tag"))?;
     }
@@ -137,10 +144,22 @@ pub fn run(ctx: &Context, args: PatchArgs) -> Result<ExitCode> {
         notes,
         index: IndexView::new(&index),
     };
-    ctx.emit(
-        || render::json(&report),
-        |s| render::patch::human(&report, s),
-    );
+    if args.emit {
+        // The report still tells a human what was decided and what to fix first, on stderr,
+        // so that stdout is only what kubectl, helm or kustomize reads.
+        eprint!(
+            "{}",
+            render::patch::human_emitted(&report, Style { color: false })
+        );
+        if let Some(p) = &report.patch {
+            render::out(&p.artifact());
+        }
+    } else {
+        ctx.emit(
+            || render::json(&report),
+            |s| render::patch::human(&report, s),
+        );
+    }
     Ok(report.exit_code())
 }
 

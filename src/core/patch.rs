@@ -84,6 +84,25 @@ impl Patch {
     }
 }
 
+impl Patch {
+    /// What `--emit` prints: exactly what the consuming tool reads. The strategic and JSON
+    /// patch documents (for `kubectl patch --patch-file` or `-p`), the `kubectl set image`
+    /// command line (for `sh`), the Helm values (for `helm upgrade -f`), the kustomize
+    /// `images:` entry (for kustomization.yaml). Always one trailing newline.
+    pub fn artifact(&self) -> String {
+        let mut text = match self {
+            Patch::Kubectl { command } => command.text.clone(),
+            Patch::Strategic { patch, .. } | Patch::JsonPatch { patch, .. } => patch.to_string(),
+            Patch::Helm { values, .. } => values.clone(),
+            Patch::Kustomize { text } => text.clone(),
+        };
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text
+    }
+}
+
 /// Builds the change in `form`. Fails only for a JSON patch without the container index.
 pub fn build(form: PatchForm, t: &PatchTarget) -> Result<Patch> {
     let image = t.image.to_string();
@@ -324,6 +343,27 @@ mod tests {
             build(PatchForm::Kustomize, &t).unwrap().text(),
             "images:\n  - name: ghcr.io/coder/coder\n    newName: ghcr.io/coder/coder\n    newTag: v2.3.1\n"
         );
+    }
+
+    #[test]
+    fn artifacts_are_the_bare_documents() {
+        let image = ImageRef::parse("ghcr.io/coder/coder:v2.3.1").unwrap();
+        let t = target(&image);
+        let art = |f| build(f, &t).unwrap().artifact();
+        assert_eq!(
+            art(PatchForm::Kubectl),
+            "kubectl -n coder set image deployment/coder coder=ghcr.io/coder/coder:v2.3.1\n"
+        );
+        let strategic: serde_json::Value =
+            serde_json::from_str(&art(PatchForm::Strategic)).unwrap();
+        assert_eq!(
+            strategic,
+            super::strategic("coder", "ghcr.io/coder/coder:v2.3.1")
+        );
+        let json: serde_json::Value = serde_json::from_str(&art(PatchForm::JsonPatch)).unwrap();
+        assert_eq!(json[1]["value"], "ghcr.io/coder/coder:v2.3.1");
+        assert!(art(PatchForm::Helm).starts_with("coder:\n  image:\n"));
+        assert!(art(PatchForm::Kustomize).starts_with("images:\n"));
     }
 
     #[test]
