@@ -95,6 +95,34 @@ pub enum Command {
     Repair(RepairCommand),
 }
 
+/// The file name kubectl's plugin lookup runs: `kubectl migtag ...` executes `kubectl-migtag`
+/// from PATH (a copy of, or a symlink to, this binary).
+pub const KUBECTL_PLUGIN_NAME: &str = "kubectl-migtag";
+
+/// How the user invoked migtag: `kubectl migtag` when argv[0] is the plugin's file name, else
+/// `migtag`. Usage lines and help say it this way, so that what they show can be typed back.
+pub fn invoked_as(argv0: Option<&std::ffi::OsStr>) -> &'static str {
+    let file = argv0
+        .map(std::path::Path::new)
+        .and_then(|p| p.file_name())
+        .and_then(|f| f.to_str());
+    match file {
+        Some(KUBECTL_PLUGIN_NAME) => "kubectl migtag",
+        _ => "migtag",
+    }
+}
+
+/// Parses the process's command line, naming the binary as it was invoked.
+pub fn parse_args() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let name = invoked_as(std::env::args_os().next().as_deref());
+    let matches = Cli::command()
+        .bin_name(name)
+        .after_help(format!("Run `{name} --help` for the exit codes."))
+        .try_get_matches()?;
+    Cli::from_arg_matches(&matches)
+}
+
 /// Where the database state comes from. Exactly one of these, or the environment for --db.
 #[derive(Debug, Args, Clone, Default)]
 pub struct SourceArgs {
@@ -545,6 +573,17 @@ pub fn parse_migration_version(text: &str) -> Result<u64, String> {
 mod tests {
     use super::parse_duration;
     use std::time::Duration;
+
+    #[test]
+    fn the_plugin_name_is_kubectl_migtag() {
+        use std::ffi::OsStr;
+        assert_eq!(
+            super::invoked_as(Some(OsStr::new("/tmp/bin/kubectl-migtag"))),
+            "kubectl migtag"
+        );
+        assert_eq!(super::invoked_as(Some(OsStr::new("./migtag"))), "migtag");
+        assert_eq!(super::invoked_as(None), "migtag");
+    }
 
     #[test]
     fn durations() {

@@ -14,6 +14,7 @@ mod index_export;
 mod index_sources;
 mod patch;
 mod pg;
+mod plugin;
 mod pooler;
 mod repair;
 mod robustness;
