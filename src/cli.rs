@@ -90,6 +90,9 @@ pub enum Command {
     Index(IndexCommand),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+    /// Print the man page (roff, generated from this command line), or write one page per
+    /// command into a folder.
+    Man(ManArgs),
     /// Opt-in repairs that change the database: only after you confirm (or pass --yes).
     #[command(subcommand)]
     Repair(RepairCommand),
@@ -524,6 +527,14 @@ pub struct CompletionsArgs {
     /// The shell to generate completions for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write migtag.1 and a page per command (migtag-check.1, ...) into this folder instead of
+    /// printing migtag.1 (the release archive ships them under man/man1).
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 /// `500ms`, `2s`, `1.5s`, `1m`, or a bare number of seconds.

@@ -12,6 +12,7 @@ mod gate_manifest;
 mod help;
 mod index_export;
 mod index_sources;
+mod man;
 mod patch;
 mod pg;
 mod plugin;
