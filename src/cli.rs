@@ -285,6 +285,13 @@ pub struct PatchArgs {
     /// the report, warnings and checks go to stderr. Nothing on stdout when nothing changes.
     #[arg(long)]
     pub emit: bool,
+    /// Pin the image by digest (REPO:TAG@sha256:...), resolved from the registry. Automatic
+    /// when the Deployment's image is pinned by digest.
+    #[arg(long, help_heading = "Registry")]
+    pub pin_digest: bool,
+    /// Check in the registry that the image tag exists before showing the change.
+    #[arg(long, help_heading = "Registry")]
+    pub verify_image: bool,
 }
 
 fn parse_window(text: &str) -> Result<u64, String> {

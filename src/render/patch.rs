@@ -59,6 +59,14 @@ fn render(report: &PatchReport, style: Style, emitted: bool) -> String {
         };
         let _ = writeln!(out, "  {label:<18} {}", r.image);
     }
+    if let Some(r) = &report.registry {
+        let line = match (&r.exists, &r.digest) {
+            (Some(true), Some(d)) => format!("  registry:          {} exists ({d})", r.image),
+            (Some(true), None) => format!("  registry:          {} exists", r.image),
+            _ => format!("  registry:          {} not checked (--offline)", r.image),
+        };
+        let _ = writeln!(out, "{line}");
+    }
     if report.up_to_date {
         let _ = writeln!(out, "{}", style.good("  already runs it: no patch needed"));
     }

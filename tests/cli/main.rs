@@ -17,6 +17,7 @@ mod patch;
 mod pg;
 mod plugin;
 mod pooler;
+mod registry;
 mod repair;
 mod robustness;
 mod runbook;

@@ -22,9 +22,15 @@ fn manifest(name: &str) -> PathBuf {
     fixture(&format!("manifests/{name}"))
 }
 
-/// Runs migtag with `--format json` and returns the document and the exit code.
+/// Runs migtag with `--format json` and returns the document and the exit code. Offline:
+/// the digest-pinned fixture would otherwise ask ghcr.io for the new tag's digest
+/// (tests/cli/registry.rs covers that against a real registry).
 fn patch_json(args: &[&str]) -> (Value, i32) {
-    let (out, err, code) = run(migtag().arg("patch").args(args).args(["--format", "json"]));
+    let (out, err, code) =
+        run(migtag()
+            .arg("patch")
+            .args(args)
+            .args(["--format", "json", "--offline"]));
     let doc: Value = serde_json::from_str(&out)
         .unwrap_or_else(|e| panic!("{e}: stdout {out:?}, stderr {err:?}"));
     (doc, code)
@@ -668,6 +674,7 @@ fn snapshots() {
         (
             "patch_kustomize_digest",
             vec![
+                "--offline",
                 "--tag",
                 "v2.22.0",
                 "--to",
@@ -711,7 +718,7 @@ fn snapshots() {
 fn emit(form: &str, fixture_name: &str, extra: &[&str]) -> (String, String, i32) {
     let path = manifest(fixture_name);
     run(migtag()
-        .args(["patch", "--emit", "--to", form, "--manifest"])
+        .args(["patch", "--offline", "--emit", "--to", form, "--manifest"])
         .arg(&path)
         .args(extra))
 }
@@ -792,7 +799,7 @@ fn emit_strategic_and_json_patch_pipe_into_kubectl_patch() {
             );
             // -p "$(migtag patch --emit ...)": the command-substitution form, through sh.
             let script = format!(
-                "kubectl patch --local -f \"$1\" --type {kind} -p \"$(\"$2\" patch --emit --to {form} --tag v2.27.11 --manifest \"$3\")\" -o json"
+                "kubectl patch --local -f \"$1\" --type {kind} -p \"$(\"$2\" patch --offline --emit --to {form} --tag v2.27.11 --manifest \"$3\")\" -o json"
             );
             let out = Command::new("sh")
                 .args(["-c", &script, "sh"])
