@@ -15,6 +15,7 @@ mod index_sources;
 mod man;
 mod patch;
 mod pg;
+mod pg_matrix;
 mod plugin;
 mod pooler;
 mod registry;
