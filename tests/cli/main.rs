@@ -22,3 +22,4 @@ mod registry;
 mod repair;
 mod robustness;
 mod runbook;
+mod ship;
