@@ -14,7 +14,7 @@ Exit codes:
   4   the database needs a human: dirty, migration in progress, or a v1 database
   5   no release in the index matches (database ahead of the index, or unknown target)
   10  database unreachable, authentication or TLS failure, query error
-  11  upstream (GitHub API, git) unreachable, rate-limited or malformed
+  11  upstream (GitHub API, git, container registry) unreachable, rate-limited or malformed
   12  invalid input (index file, psql output, manifest, tag, image reference)";
 
 /// Which Coder image matches this database, is this upgrade safe, and what to change.

@@ -41,22 +41,13 @@ fn man_page_is_roff_naming_every_command() {
         .output()
         .is_ok()
     {
-        use std::io::Write;
-        let mut child = std::process::Command::new("man")
-            .args(["-l", "-"])
-            .env("MANPAGER", "cat")
-            .env("MANWIDTH", "100")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(page.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = crate::common::output_with_stdin(
+            std::process::Command::new("man")
+                .args(["-l", "-"])
+                .env("MANPAGER", "cat")
+                .env("MANWIDTH", "100"),
+            &page,
+        );
         assert!(out.status.success());
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("migtag-patch(1)"), "{text}");

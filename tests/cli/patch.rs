@@ -306,6 +306,22 @@ fn json_patch_test_op_guards_the_container_position() {
     );
 }
 
+/// `kubectl kustomize` of the fixture's Deployment, without and with the `images:` entry.
+fn kustomize_with(fixture_name: &str, entry: &str) -> (Value, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    deployment_file(dir.path(), fixture_name);
+    let base = "resources:\n- deployment.json\n";
+    std::fs::write(dir.path().join("kustomization.yaml"), base).unwrap();
+    let before = kubectl(&["kustomize".into(), dir.path().display().to_string()]);
+    std::fs::write(
+        dir.path().join("kustomization.yaml"),
+        format!("{base}{entry}"),
+    )
+    .unwrap();
+    let after = kubectl(&["kustomize".into(), dir.path().display().to_string()]);
+    (before, after)
+}
+
 #[test]
 fn kustomize_entry_changes_only_the_coder_image() {
     for f in FIXTURES {
@@ -320,17 +336,7 @@ fn kustomize_entry_changes_only_the_coder_image() {
         ]);
         assert_eq!(code, 0, "{f}: {doc}");
         let entry = doc["patch"]["text"].as_str().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        deployment_file(dir.path(), f);
-        let base = "resources:\n- deployment.json\n";
-        std::fs::write(dir.path().join("kustomization.yaml"), base).unwrap();
-        let before = kubectl(&["kustomize".into(), dir.path().display().to_string()]);
-        std::fs::write(
-            dir.path().join("kustomization.yaml"),
-            format!("{base}{entry}"),
-        )
-        .unwrap();
-        let after = kubectl(&["kustomize".into(), dir.path().display().to_string()]);
+        let (before, after) = kustomize_with(f, entry);
         let mut changes = Vec::new();
         diff(&before, &after, String::new(), &mut changes);
         let i = container_index(&before);
@@ -725,21 +731,7 @@ fn emit(form: &str, fixture_name: &str, extra: &[&str]) -> (String, String, i32)
 
 /// Runs `kubectl ARGS` with `stdin` piped in; the object it prints, as JSON.
 fn kubectl_stdin(args: &[String], stdin: &str) -> Value {
-    use std::io::Write;
-    let mut child = Command::new("kubectl")
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("kubectl runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = crate::common::output_with_stdin(Command::new("kubectl").args(args), stdin);
     assert!(
         out.status.success(),
         "kubectl {args:?} < {stdin:?} failed: {}",
@@ -864,17 +856,7 @@ fn emit_kustomize_and_helm_are_the_bare_snippets() {
     for f in FIXTURES {
         let (entry, err, code) = emit("kustomize", f, &["--tag", "v2.27.11"]);
         assert_eq!(code, 0, "{err}");
-        let dir = tempfile::tempdir().unwrap();
-        deployment_file(dir.path(), f);
-        let base = "resources:\n- deployment.json\n";
-        std::fs::write(dir.path().join("kustomization.yaml"), base).unwrap();
-        let before = kubectl(&["kustomize".into(), dir.path().display().to_string()]);
-        std::fs::write(
-            dir.path().join("kustomization.yaml"),
-            format!("{base}{entry}"),
-        )
-        .unwrap();
-        let after = kubectl(&["kustomize".into(), dir.path().display().to_string()]);
+        let (before, after) = kustomize_with(f, &entry);
         assert_image_is_the_only_change(&before, &after, "ghcr.io/coder/coder:v2.27.11", f);
     }
     // The Helm values, as `helm upgrade -f -` reads them (helm itself is not on this machine):

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use crate::common::{fixture, migtag, run};
+use crate::common::{fixture, migtag, output_with_stdin, run};
 
 const SERVICE: &str = "migtag-registry";
 const ISSUER: &str = "migtag-test";
@@ -328,27 +328,18 @@ fn push_as(reg: &Registry, layout: &Path, tag: &str, creds: &str) -> String {
 }
 
 fn kubectl_image(args: &[&str], stdin: &str) -> String {
-    let mut child = Command::new("kubectl")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_stdin(Command::new("kubectl").args(args), stdin);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let containers = &doc["spec"]["template"]["spec"]["containers"];
+    coder_image(&serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// The image of the Deployment's `coder` container.
+fn coder_image(deployment: &Value) -> String {
+    let containers = &deployment["spec"]["template"]["spec"]["containers"];
     containers
         .as_array()
         .unwrap()
@@ -377,18 +368,15 @@ fn digests_come_from_a_real_registry_through_the_token_flow() {
     // pins v2.22.1's digest as the registry serves it.
     let digest_manifest = fixture("manifests/coder-digest.json");
     let manifest_arg = digest_manifest.to_str().unwrap();
+    // migtag patch for that database and Deployment, from the loopback registry's repository.
+    let for_326 = |extra: &[&str]| {
+        run(migtag()
+            .args(["patch", "--version", "326", "--manifest", manifest_arg])
+            .args(["--image-repo", &repo])
+            .args(extra))
+    };
     let before = token_requests.lock().unwrap().len();
-    let (out, err, code) = run(migtag().args([
-        "patch",
-        "--version",
-        "326",
-        "--manifest",
-        manifest_arg,
-        "--image-repo",
-        &repo,
-        "--format",
-        "json",
-    ]));
+    let (out, err, code) = for_326(&["--format", "json"]);
     assert_eq!(code, 0, "{err}");
     let doc: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["recommended"]["image"], pinned);
@@ -417,18 +405,7 @@ fn digests_come_from_a_real_registry_through_the_token_flow() {
     );
 
     // --emit: the pinned image goes straight into kubectl and kustomize.
-    let (patch, err, code) = run(migtag().args([
-        "patch",
-        "--version",
-        "326",
-        "--manifest",
-        manifest_arg,
-        "--image-repo",
-        &repo,
-        "--to",
-        "strategic",
-        "--emit",
-    ]));
+    let (patch, err, code) = for_326(&["--to", "strategic", "--emit"]);
     assert_eq!(code, 0, "{err}");
     assert!(
         err.contains(&format!("{repo}:v2.22.1 exists ({pushed})")),
@@ -450,6 +427,18 @@ fn digests_come_from_a_real_registry_through_the_token_flow() {
         &patch,
     );
     assert_eq!(image, pinned);
+    let (entry, err, code) = for_326(&["--to", "kustomize", "--emit"]);
+    assert_eq!(code, 0, "{err}");
+    let kdir = tempfile::tempdir().unwrap();
+    std::fs::copy(&digest_manifest, kdir.path().join("coder.json")).unwrap();
+    std::fs::write(
+        kdir.path().join("kustomization.yaml"),
+        format!("resources:\n- coder.json\n{entry}"),
+    )
+    .unwrap();
+    let out = ok(Command::new("kubectl").arg("kustomize").arg(kdir.path()));
+    let rendered: Value = serde_yaml_ng::from_slice(&out).unwrap();
+    assert_eq!(coder_image(&rendered), pinned, "{entry}");
 
     // --pin-digest on a Deployment that runs a plain tag.
     let helm = fixture("manifests/coder-helm.yaml");
@@ -507,19 +496,7 @@ fn digests_come_from_a_real_registry_through_the_token_flow() {
 
     // Offline: nothing is asked, and the report says what was not checked.
     let before = token_requests.lock().unwrap().len();
-    let (out, err, code) = run(migtag().args([
-        "patch",
-        "--offline",
-        "--version",
-        "326",
-        "--manifest",
-        manifest_arg,
-        "--image-repo",
-        &repo,
-        "--verify-image",
-        "--format",
-        "json",
-    ]));
+    let (out, err, code) = for_326(&["--offline", "--verify-image", "--format", "json"]);
     assert_eq!(code, 0, "{err}");
     let doc: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["recommended"]["image"], format!("{repo}:v2.22.1"));
@@ -538,15 +515,7 @@ fn digests_come_from_a_real_registry_through_the_token_flow() {
 
     // The registry down: exit 11, saying which registry could not be reached.
     reg.stop();
-    let (out, err, code) = run(migtag().args([
-        "patch",
-        "--version",
-        "326",
-        "--manifest",
-        manifest_arg,
-        "--image-repo",
-        &repo,
-    ]));
+    let (out, err, code) = for_326(&[]);
     assert_eq!(code, 11, "{out}{err}");
     assert!(out.is_empty(), "{out}");
     assert!(
@@ -556,77 +525,11 @@ fn digests_come_from_a_real_registry_through_the_token_flow() {
     );
 }
 
-/// A CA, and a leaf for 127.0.0.1 signed by it, with the `openssl` CLI.
-fn pki(dir: &Path) {
-    let ossl = |args: &[&str]| {
-        ok(Command::new("openssl").current_dir(dir).args(args));
-    };
-    ossl(&[
-        "req",
-        "-x509",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=migtag registry test CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
-    ossl(&[
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    std::fs::write(
-        dir.join("leaf.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n\
-         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    ossl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.crt",
-        "-days",
-        "1",
-        "-extfile",
-        "leaf.ext",
-    ]);
-}
-
 #[test]
 fn basic_auth_over_tls_with_a_private_ca() {
     let dir = tempfile::tempdir().unwrap();
-    pki(dir.path());
+    crate::common::make_ca(dir.path(), "ca");
+    crate::common::make_leaf(dir.path(), "ca", "127.0.0.1", "IP:127.0.0.1");
     let htpasswd = ok(Command::new("htpasswd").args(["-Bbn", "alice", "s3cret pass"]));
     std::fs::write(dir.path().join("htpasswd"), htpasswd).unwrap();
     let ca = dir.path().join("ca.crt");
