@@ -39,12 +39,7 @@ pub struct Cleanup {
 
 /// The compare-and-set clean-up statement for a dirty `v` whose previous migration is `prev`.
 pub fn cleanup_sql(v: Version, prev: Option<Version>) -> String {
-    match prev {
-        Some(p) => format!(
-            "UPDATE schema_migrations SET version = {p}, dirty = false WHERE version = {v} AND dirty;"
-        ),
-        None => format!("DELETE FROM schema_migrations WHERE version = {v} AND dirty;"),
-    }
+    format!("{};", super::sql::clear_dirty("schema_migrations", v, prev))
 }
 
 pub fn analyse_dirty(index: &Index, v: Version, deployed: Option<&Release>) -> DirtyAdvice {

@@ -6,6 +6,7 @@
 pub mod check;
 pub mod deployment;
 pub mod dirty;
+pub mod duration;
 pub mod gate;
 pub mod image_ref;
 pub mod index;
@@ -16,10 +17,12 @@ pub mod patch;
 pub mod repair;
 pub mod report;
 pub mod runbook;
+pub mod session_text;
 pub mod shell;
-pub mod snapshot;
+pub mod skips;
+pub mod sql;
 pub mod state;
-pub mod writers;
+pub mod upstream;
 
 pub use check::{check, CheckOptions, CheckReport, Verdict};
 pub use gate::{gate, GateOptions, GateReport, GateVerdict};
