@@ -64,7 +64,9 @@ fn kubectl_finds_and_runs_the_plugin() {
         out.contains("Usage: kubectl migtag [OPTIONS] <COMMAND>"),
         "{out}"
     );
-    let (_, err, code) = kubectl(&path, &["migtag", "check", "--bogus"]);
+    let (out, err, code) = kubectl(&path, &["migtag", "check", "--bogus", "--format", "json"]);
     assert_eq!(code, 2);
     assert!(err.contains("Usage: kubectl migtag check"), "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["error"]["hint"], "run `kubectl migtag --help`");
 }
