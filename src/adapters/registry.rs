@@ -125,14 +125,7 @@ pub fn lookup(image: &ImageRef) -> Result<TagLookup> {
             };
             lookup_async(&client, &endpoint, tag, credentials.as_ref()).await
         })
-        .map_err(|e| {
-            let hint = e.hint().map(str::to_string);
-            let e = e.context(format!("registry {}", endpoint.host));
-            match hint {
-                Some(h) => e.with_hint(h),
-                None => e,
-            }
-        })
+        .map_err(|e| e.context(format!("registry {}", endpoint.host)))
 }
 
 /// A loopback registry: does it answer over TLS? A certificate it presents that is not
