@@ -145,12 +145,12 @@ pub fn partial_index_warning(index: &Index) -> String {
             let own = r
                 .date
                 .as_deref()
-                .map(|d| format!(" of {}", &d[..d.len().min(10)]))
+                .map(|d| format!(" of {}", super::report::day_of(d)))
                 .unwrap_or_default();
             let latest = index
                 .newest_date()
                 .filter(|d| Some(*d) != r.date.as_deref())
-                .map(|d| format!("; latest tag date {}", &d[..d.len().min(10)]))
+                .map(|d| format!("; latest tag date {}", super::report::day_of(d)))
                 .unwrap_or_default();
             format!(" (newest tag {}{own}{latest})", r.tag)
         }

@@ -262,6 +262,15 @@ impl Index {
                     r.tag
                 )));
             }
+            if let Some(date) = &r.date {
+                if !is_date(date) {
+                    return Err(Error::invalid_input(format!(
+                        "release {}: date `{}` is not a date (RFC 3339, or YYYY-MM-DD)",
+                        r.tag,
+                        date.chars().take(40).collect::<String>()
+                    )));
+                }
+            }
             let expected_max = r.migrations.max().unwrap_or(0);
             if r.max_migration != expected_max {
                 return Err(Error::invalid_input(format!(
@@ -459,6 +468,17 @@ impl Eq for Index {}
 /// One value of the canonical writer on one line.
 fn j<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("index values always serialise")
+}
+
+/// An RFC 3339 time or a `YYYY-MM-DD` day, as index dates are written.
+pub fn is_date(text: &str) -> bool {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::parse(text, &Rfc3339).is_ok()
+        || time::Date::parse(
+            text,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .is_ok()
 }
 
 #[cfg(test)]

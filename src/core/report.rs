@@ -122,6 +122,12 @@ pub fn is_harmless_to_skip(v: Version) -> bool {
     HARMLESS_TO_SKIP.iter().any(|(h, _)| *h == v)
 }
 
+/// The day of an index date (`2026-08-04` of `2026-08-04T10:00:00Z`). Dates are validated
+/// when an index loads; `get` keeps even an unvalidated one from panicking.
+pub fn day_of(date: &str) -> &str {
+    date.get(..10).unwrap_or(date)
+}
+
 /// How many tags a short list shows before it folds into a count.
 pub const SHORT_TAGS: usize = 6;
 

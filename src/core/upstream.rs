@@ -15,10 +15,13 @@ use super::index::{parse_tag, Index, Project, Provenance, Release};
 use super::migration_set::{MigrationSet, Version};
 use crate::error::{Error, Result};
 
-/// golang-migrate's file naming as Coder uses it: six digits, a name, up or down.
+/// golang-migrate's file naming as Coder uses it: six ASCII digits, a name, up or down.
+/// `[0-9]`, not `\d`: the regex crate's `\d` also matches other scripts' digits.
 fn migration_file() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"^(\d{6})_(.+)\.(up|down)\.sql$").expect("the pattern is valid"))
+    RE.get_or_init(|| {
+        Regex::new(r"^([0-9]{6})_(.+)\.(up|down)\.sql$").expect("the pattern is valid")
+    })
 }
 
 /// The folder holding test fixtures named like migrations; never migrations themselves.
@@ -64,7 +67,10 @@ pub fn migrations_from_paths<'a, I: IntoIterator<Item = &'a str>>(paths: I) -> F
             skipped.insert(path.to_string());
             continue;
         };
-        let version: Version = caps[1].parse().expect("six digits always parse");
+        let Ok(version) = caps[1].parse::<Version>() else {
+            skipped.insert(path.to_string());
+            continue;
+        };
         let name = caps[2].to_string();
         if version == 0 || name.chars().any(char::is_control) {
             skipped.insert(path.to_string());
@@ -332,6 +338,19 @@ pub fn assemble(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `\d` in the regex crate is Unicode-aware: a file named with Arabic-Indic digits from a
+    /// clone or fork matched, then failed to parse as a number and panicked. Only ASCII
+    /// digits name a migration.
+    #[test]
+    fn unicode_digits_do_not_name_a_migration() {
+        let found = migrations_from_paths([
+            "\u{661}\u{662}\u{663}\u{664}\u{665}\u{666}_x.up.sql",
+            "000001_a.up.sql",
+        ]);
+        assert_eq!(found.set().iter().collect::<Vec<_>>(), vec![1]);
+        assert_eq!(found.skipped.len(), 1);
+    }
 
     fn provenance() -> Provenance {
         Provenance {

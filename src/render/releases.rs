@@ -38,7 +38,7 @@ pub fn human(report: &ReleasesReport, style: Style) -> String {
         let date = r
             .date
             .as_deref()
-            .map(|d| &d[..d.len().min(10)])
+            .map(crate::core::report::day_of)
             .unwrap_or("-");
         let gaps = if r.gaps.is_empty() {
             "-".to_string()

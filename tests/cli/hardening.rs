@@ -559,3 +559,43 @@ fn index_warnings_and_age_are_in_the_json() {
         .iter()
         .any(|w| w.as_str().unwrap().contains("days old")));
 }
+
+/// Class 7: an index whose dates are not dates (here non-ASCII, which byte slicing used to
+/// split inside a character) is refused on load, exit 12, naming the release; no panic.
+#[test]
+fn index_dates_are_validated_not_sliced() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundled = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/coder-index.json"),
+    )
+    .unwrap();
+    for bad in [
+        "2026-08-0\u{e9}T00:00:00Z",
+        "\u{ff12}\u{ff10}\u{ff12}\u{ff16}-08-01",
+        "yesterday",
+    ] {
+        let text = bundled.replacen(
+            "\"date\":\"2022-03-11T20:30:12Z\"",
+            &format!("\"date\":\"{bad}\""),
+            1,
+        );
+        assert_ne!(text, bundled);
+        let p = write_file(dir.path(), "index.json", &text);
+        for args in [
+            vec!["releases"],
+            vec!["check", "--version", "165"],
+            vec!["index", "show"],
+        ] {
+            let out = cmd(&["--index", p.to_str().unwrap()])
+                .args(&args)
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(12), "{bad:?} {args:?}: {err}");
+            assert!(
+                err.contains("v0.1.0") && err.contains("date"),
+                "{bad:?} {args:?}: {err}"
+            );
+        }
+    }
+}

@@ -245,7 +245,10 @@ pub(super) fn transport_error(e: &octocrab::Error) -> String {
         octocrab::Error::Hyper { source, .. } => source.to_string(),
         other => other.to_string(),
     };
-    text.truncate(300);
+    // At a character boundary: `String::truncate` panics inside a multi-byte character.
+    if let Some((cut, _)) = text.char_indices().nth(300) {
+        text.truncate(cut);
+    }
     text
 }
 
