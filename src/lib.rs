@@ -22,6 +22,8 @@ macro_rules! ewrite {
 
 pub mod core;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz;
 
 pub use error::{Error, ErrorKind, ExitCode, Result};
 pub mod adapters;

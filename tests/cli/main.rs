@@ -8,6 +8,7 @@ mod check;
 mod core_table;
 mod db;
 mod examples;
+mod fuzz_corpus;
 mod gate_manifest;
 mod hardening;
 mod help;
