@@ -1,4 +1,4 @@
-//! The one error type of migtag, and its mapping onto the exit codes of SPEC.md.
+//! The one error type of migtag, and its mapping onto the exit codes of `docs/rules.md`.
 //!
 //! Every failure carries a [`ErrorKind`] (which decides the exit code), a message that says
 //! what happened, and optionally a hint that says what to do next. Decisions that are not
@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-/// Process exit codes, exactly as documented in SPEC.md, the README and `--help`.
+/// Process exit codes, exactly as documented in `docs/rules.md`, the README and `--help`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ExitCode {
     /// Success; for `gate`, the upgrade is safe.

@@ -1,7 +1,7 @@
 //! `check`: which image matches the database now. Pure: a state and an index in, a
 //! [`CheckReport`] out.
 //!
-//! The rules are SPEC.md's: compare migration *sets*, never semver; prefer a release that
+//! The rules are those of `docs/rules.md`: compare migration *sets*, never semver; prefer a release that
 //! stops exactly at the database version (the deployed one, else the newest patch of the
 //! oldest line), else the compatible release that applies the fewest migrations.
 
@@ -322,7 +322,7 @@ impl<'a> Ctx<'a> {
         let writers = writers_of(self.index, v, self.deployed, &mut self.warnings);
         let mref = MigrationRef::new(self.index, v);
 
-        // Recommendation, in SPEC order.
+        // Recommendation, in the order of docs/rules.md.
         let deployed_exact = self
             .deployed
             .filter(|d| d.max_migration == v && d.contains(v));
@@ -513,7 +513,7 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// SPEC: "the newest patch of the OLDEST release line" among `releases`.
+/// docs/rules.md: "the newest patch of the *oldest* release line" among `releases`.
 pub fn newest_patch_of_oldest_line<'r>(releases: &[&'r Release]) -> Option<&'r Release> {
     let oldest_line = releases.iter().map(|r| r.line()).min()?;
     releases

@@ -1,7 +1,7 @@
 //! `gate`: is an upgrade from the observed state to a target tag safe? Pure.
 //!
 //! Safe when the database is fresh or clean at V, the target is in the index, the target's
-//! set contains V, and no migration of the target would be skipped (SPEC.md). Everything else
+//! set contains V, and no migration of the target would be skipped (`docs/rules.md`, "The gate"). Everything else
 //! is unsafe with a reason, or needs a human.
 
 use serde::Serialize;

@@ -1,4 +1,4 @@
-//! The pure decision core: index model, database state, and the rules of SPEC.md.
+//! The pure decision core: index model, database state, and the rules of `docs/rules.md`.
 //!
 //! Nothing in here performs I/O, reads the clock or the environment: adapters produce an
 //! [`Index`] and a [`DbState`], the core returns serialisable reports, renderers print them.

@@ -19,7 +19,11 @@ fn every_corpus_input_keeps_its_parsers_properties() {
         for path in entries {
             let data = std::fs::read(&path).unwrap();
             let outcome = std::panic::catch_unwind(|| check(&data));
-            assert!(outcome.is_ok(), "{name}: {} breaks a property", path.display());
+            assert!(
+                outcome.is_ok(),
+                "{name}: {} breaks a property",
+                path.display()
+            );
             n += 1;
         }
         assert!(n >= 5, "{name}: the corpus holds only {n} inputs");
