@@ -8,8 +8,11 @@
 
 use crate::error::ExitCode;
 
+/// One parser's property check.
+pub type Check = fn(&[u8]);
+
 /// The parsers, by the name of their fuzz target and corpus folder.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("psql", psql),
     ("index_json", index_json),
     ("manifest", manifest),

@@ -2,8 +2,7 @@
 //! 5 unknown target. Under GitHub Actions it also writes annotations and a job summary.
 
 use crate::cli::GateArgs;
-use crate::core::deployment::{check_deployment, DeploymentCheckOptions};
-use crate::core::gate::{gate, GateOptions, GateReport};
+use crate::core::gate::{gate, GateDeployment, GateOptions, GateReport};
 use crate::core::index::parse_tag;
 use crate::error::{Error, ExitCode, Result};
 use crate::render;
@@ -28,20 +27,14 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
         deployed: args.deployed.clone(),
         strict: args.strict,
         max_pending: args.max_pending,
+        deployment: deployment.facts.map(|facts| GateDeployment {
+            facts,
+            namespace: deployment.namespace.clone(),
+            migration_window_seconds: args.deployment.migration_window,
+        }),
     };
     let mut report = gate(&index, &state, &args.target, &opts);
     report.warnings.extend(reading.notes.iter().cloned());
-    if let Some(facts) = deployment.facts {
-        let findings = check_deployment(
-            &facts,
-            &DeploymentCheckOptions {
-                namespace: deployment.namespace.as_deref(),
-                migration_window_seconds: args.deployment.migration_window,
-                pending_migrations: report.applies(),
-            },
-        );
-        report.add_deployment(facts, findings, args.strict);
-    }
     if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
         github_actions(&report)?;
     }

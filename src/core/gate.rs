@@ -7,7 +7,9 @@
 use serde::Serialize;
 
 use super::check::{partial_index_warning, plural};
-use super::deployment::{DeploymentFacts, Finding, Severity};
+use super::deployment::{
+    check_deployment, DeploymentCheckOptions, DeploymentFacts, Finding, Severity,
+};
 use super::index::{Index, Release};
 use super::migration_set::Version;
 use super::report::{IndexView, MigrationRef, ReleaseRef, SkipFinding, HARMLESS_TO_SKIP};
@@ -22,6 +24,19 @@ pub struct GateOptions {
     pub strict: bool,
     /// Fail a jump that applies more than this many migrations.
     pub max_pending: Option<u64>,
+    /// The Deployment as a manifest shows it, when one was given: its traps become warnings,
+    /// or failures under `strict`.
+    pub deployment: Option<GateDeployment>,
+}
+
+/// The Deployment facts the gate checks, and what those checks need besides.
+#[derive(Debug, Clone)]
+pub struct GateDeployment {
+    pub facts: DeploymentFacts,
+    /// The namespace the printed fix commands use (`-n`), if any.
+    pub namespace: Option<String>,
+    /// How long the migration may take; probes must let the pod live at least this long.
+    pub migration_window_seconds: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -76,9 +91,8 @@ impl GateReport {
         self.verdict.exit_code()
     }
 
-    /// Adds a finding from outside the core (the Deployment manifest): a failure under
-    /// `--strict`, else a warning.
-    pub fn add_finding(&mut self, finding: String, strict: bool) {
+    /// Adds a finding about the Deployment: a failure under `--strict`, else a warning.
+    fn add_finding(&mut self, finding: String, strict: bool) {
         if strict {
             self.reasons.push(finding);
             if self.verdict == GateVerdict::Safe {
@@ -95,7 +109,7 @@ impl GateReport {
     /// [`GateReport::add_finding`] (a failure under `--strict`); a finding that does not
     /// block this change (nothing migrates, or a floating tag that is pulled every time)
     /// stays a warning even under `--strict`.
-    pub fn add_deployment(&mut self, facts: DeploymentFacts, findings: Vec<Finding>, strict: bool) {
+    fn add_deployment(&mut self, facts: DeploymentFacts, findings: Vec<Finding>, strict: bool) {
         for f in &findings {
             let text = format!("Deployment {}: {}", facts.name, f.message);
             match f.severity {
@@ -237,7 +251,7 @@ pub fn gate(index: &Index, state: &DbState, target_tag: &str, opts: &GateOptions
         ),
     };
 
-    GateReport {
+    let mut report = GateReport {
         safe: verdict == GateVerdict::Safe,
         verdict,
         summary,
@@ -251,7 +265,20 @@ pub fn gate(index: &Index, state: &DbState, target_tag: &str, opts: &GateOptions
         deployment: None,
         findings: Vec::new(),
         index: IndexView::new(index),
+    };
+    if let Some(d) = &opts.deployment {
+        let findings = check_deployment(
+            &d.facts,
+            &DeploymentCheckOptions {
+                namespace: d.namespace.as_deref(),
+                migration_window_seconds: d.migration_window_seconds,
+                // Nothing migrates: the migration traps are only notes.
+                pending_migrations: report.applies(),
+            },
+        );
+        report.add_deployment(d.facts.clone(), findings, opts.strict);
     }
+    report
 }
 
 #[allow(clippy::too_many_arguments)]
