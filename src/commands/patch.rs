@@ -6,17 +6,16 @@
 
 use crate::adapters::registry::{self, TagLookup};
 use crate::cli::{Format, PatchArgs, PatchTo};
-use crate::core::check::{check, CheckOptions, Verdict};
+use crate::core::check::{check, CheckOptions};
 use crate::core::deployment::{check_deployment, DeploymentCheckOptions, DeploymentFacts};
 use crate::core::image_ref::ImageRef;
 use crate::core::index::{parse_tag, Index};
 use crate::core::k8s_name::check_subdomain;
 use crate::core::patch::{
-    self, json_patch_needs_manifest, Decision, PatchForm, PatchReport, PatchTarget,
-    PatchTargetView, RegistryView, TargetImage,
+    self, json_patch_needs_manifest, Decided, PatchForm, PatchReport, PatchTarget, PatchTargetView,
+    RegistryView, TargetImage,
 };
 use crate::core::report::IndexView;
-use crate::core::state::StateView;
 use crate::error::{Error, ExitCode, Result};
 use crate::render;
 use crate::render::style::Style;
@@ -65,17 +64,14 @@ pub fn run(ctx: &Context, args: PatchArgs) -> Result<ExitCode> {
 
     let mut notes = Vec::new();
     let (decision, tag) = match &args.tag {
-        Some(tag) => decide_by_tag(&index, tag, &mut notes),
+        Some(tag) => patch::decide_by_tag(&index, tag, &mut notes),
         None => decide_by_state(&index, &args, facts.as_ref(), &repo, &mut notes)?,
     };
     let target_release = tag.as_deref().and_then(|t| index.release(t));
     let mut image = tag.as_ref().map(|t| repo.with_tag(t));
 
     let current = facts.as_ref().map(|f| &f.container.image);
-    let up_to_date = match (current, &image) {
-        (Some(c), Some(i)) => c.canonical_name() == i.canonical_name() && c.tag == i.tag,
-        _ => false,
-    };
+    let up_to_date = patch::up_to_date(current, image.as_ref());
     // The registry is asked only about an image the patch will set.
     let pin = args.pin_digest || current.is_some_and(|c| c.digest.is_some());
     let registry = match image.as_mut() {
@@ -201,40 +197,6 @@ fn form(to: PatchTo) -> PatchForm {
     }
 }
 
-struct Decided {
-    inner: Decision,
-    /// Migrations the target applies on start, when the database was checked.
-    applies: Option<usize>,
-}
-
-fn decide_by_tag(index: &Index, tag: &str, notes: &mut Vec<String>) -> (Decided, Option<String>) {
-    let known = index.release(tag).is_some();
-    if !known {
-        notes.push(format!(
-            "{tag} is not in the index: migtag cannot tell which migrations it ships; check that the tag exists, or refresh the index"
-        ));
-    }
-    notes.push(format!(
-        "--tag skips the database check: `migtag gate --target {tag}` with the database state says whether the database can move there"
-    ));
-    let inner = Decision {
-        source: "tag",
-        state: None,
-        verdict: None,
-        summary: format!("image tag {tag}, as given with --tag"),
-        why: Vec::new(),
-        deployed_from_manifest: None,
-        actionable: true,
-    };
-    (
-        Decided {
-            inner,
-            applies: None,
-        },
-        Some(tag.to_string()),
-    )
-}
-
 fn decide_by_state(
     index: &Index,
     args: &PatchArgs,
@@ -253,37 +215,7 @@ fn decide_by_state(
         },
     );
     notes.extend(report.warnings.iter().cloned());
-    let actionable = matches!(
-        report.verdict,
-        Verdict::Exact | Verdict::UpgradeNeededToStart | Verdict::Fresh
-    );
-    let tag = if actionable {
-        report.recommended.as_ref().map(|r| r.release.tag.clone())
-    } else {
-        None
-    };
-    let applies = match report.verdict {
-        Verdict::Fresh => report
-            .recommended
-            .as_ref()
-            .and_then(|r| index.release(&r.release.tag))
-            .map(|r| r.migrations.len() as usize),
-        _ => report.recommended.as_ref().map(|r| r.applies.len()),
-    };
-    let mut why = report.why.clone();
-    if !actionable {
-        why.push("no patch: fix the database first, then run migtag patch again".into());
-    }
-    let inner = Decision {
-        source: "database",
-        state: Some(StateView::from(&state)),
-        verdict: Some(report.verdict),
-        summary: report.summary.clone(),
-        why,
-        deployed_from_manifest: deployed,
-        actionable,
-    };
-    Ok((Decided { inner, applies }, tag))
+    Ok(patch::decide_by_check(index, &state, &report, deployed))
 }
 
 fn image_notes(

@@ -6,13 +6,14 @@
 use serde::Serialize;
 use serde_json::json;
 
-use super::check::Verdict;
+use super::check::{CheckReport, Verdict};
 use super::deployment::{DeploymentFacts, Finding};
 use super::image_ref::ImageRef;
+use super::index::Index;
 use super::migration_set::Version;
 use super::report::IndexView;
 use super::shell::{kubectl, ShellCommand};
-use super::state::StateView;
+use super::state::{DbState, StateView};
 use crate::error::{Error, ExitCode, Result};
 
 /// Coder's Helm chart as its docs add it: `helm repo add coder-v2 https://helm.coder.com/v2`.
@@ -312,6 +313,98 @@ pub struct RegistryView {
     /// The manifest digest the registry serves for the tag.
     pub digest: Option<String>,
     pub media_type: Option<String>,
+}
+
+/// The decision behind a patch, and how many migrations the image applies on start (when
+/// the database was checked).
+#[derive(Debug, Clone)]
+pub struct Decided {
+    pub inner: Decision,
+    pub applies: Option<usize>,
+}
+
+/// The image the database check picked: a patch only for a verdict an image can act on
+/// (exact, upgrade needed to start, fresh); how many migrations it applies (all of its set
+/// on a fresh database).
+pub fn decide_by_check(
+    index: &Index,
+    state: &DbState,
+    report: &CheckReport,
+    deployed: Option<String>,
+) -> (Decided, Option<String>) {
+    let actionable = matches!(
+        report.verdict,
+        Verdict::Exact | Verdict::UpgradeNeededToStart | Verdict::Fresh
+    );
+    let tag = if actionable {
+        report.recommended.as_ref().map(|r| r.release.tag.clone())
+    } else {
+        None
+    };
+    let applies = match report.verdict {
+        Verdict::Fresh => report
+            .recommended
+            .as_ref()
+            .and_then(|r| index.release(&r.release.tag))
+            .map(|r| r.migrations.len() as usize),
+        _ => report.recommended.as_ref().map(|r| r.applies.len()),
+    };
+    let mut why = report.why.clone();
+    if !actionable {
+        why.push("no patch: fix the database first, then run migtag patch again".into());
+    }
+    let inner = Decision {
+        source: "database",
+        state: Some(StateView::from(state)),
+        verdict: Some(report.verdict),
+        summary: report.summary.clone(),
+        why,
+        deployed_from_manifest: deployed,
+        actionable,
+    };
+    (Decided { inner, applies }, tag)
+}
+
+/// The image named by `--tag`: always actionable, with a note when the index does not know
+/// it, and one that the database was not checked.
+pub fn decide_by_tag(
+    index: &Index,
+    tag: &str,
+    notes: &mut Vec<String>,
+) -> (Decided, Option<String>) {
+    if index.release(tag).is_none() {
+        notes.push(format!(
+            "{tag} is not in the index: migtag cannot tell which migrations it ships; check that the tag exists, or refresh the index"
+        ));
+    }
+    notes.push(format!(
+        "--tag skips the database check: `migtag gate --target {tag}` with the database state says whether the database can move there"
+    ));
+    let inner = Decision {
+        source: "tag",
+        state: None,
+        verdict: None,
+        summary: format!("image tag {tag}, as given with --tag"),
+        why: Vec::new(),
+        deployed_from_manifest: None,
+        actionable: true,
+    };
+    (
+        Decided {
+            inner,
+            applies: None,
+        },
+        Some(tag.to_string()),
+    )
+}
+
+/// True when the Deployment already runs `image`: the same repository and tag (a digest pin
+/// on a matching tag is kept, so it does not count as a difference).
+pub fn up_to_date(current: Option<&ImageRef>, image: Option<&ImageRef>) -> bool {
+    match (current, image) {
+        (Some(c), Some(i)) => c.canonical_name() == i.canonical_name() && c.tag == i.tag,
+        _ => false,
+    }
 }
 
 impl PatchReport {
