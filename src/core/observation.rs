@@ -53,6 +53,8 @@ pub struct SessionRow {
     pub state: Option<String>,
     /// Seconds since the session's transaction started.
     pub xact_seconds: Option<f64>,
+    /// When the transaction started (RFC 3339), if visible.
+    pub xact_start: Option<String>,
     /// Seconds since the session's state last changed (for idle-in-transaction: how long idle).
     pub state_seconds: Option<f64>,
     pub wait_event_type: Option<String>,

@@ -39,6 +39,62 @@ pub struct MigrationInProgress {
     pub state: Option<String>,
 }
 
+/// A lock the lock survey saw that can mean a migration is running: Coder's advisory
+/// migration lock, or an ACCESS EXCLUSIVE lock on `schema_migrations` (held or queued).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationLock {
+    pub pid: Option<i32>,
+    pub granted: bool,
+    /// Coder's advisory lock (else a relation lock on the table).
+    pub advisory: bool,
+}
+
+/// Whether a migration is running, from the locks seen and the sessions: Coder's advisory
+/// lock first (with the table lock when the same session holds both), then a held table
+/// lock, then a queued one (a read would wait behind it). `table` names the table as the
+/// messages should; `lock_key` is Coder's advisory key. `None`: nothing holds them.
+pub fn migration_in_progress(
+    locks: &[MigrationLock],
+    sessions: &[super::observation::SessionRow],
+    table: &str,
+    lock_key: i64,
+) -> Option<MigrationInProgress> {
+    let advisory = locks.iter().find(|l| l.advisory && l.granted);
+    let held = locks.iter().find(|l| !l.advisory && l.granted);
+    let queued = locks.iter().find(|l| !l.advisory && !l.granted);
+    let (lock, pid) = match (advisory, held, queued) {
+        (Some(a), Some(h), _) if a.pid == h.pid => (
+            format!("Coder's migration lock (pg_advisory_xact_lock({lock_key})) and an ACCESS EXCLUSIVE lock on {table}"),
+            a.pid,
+        ),
+        (Some(a), _, _) => (
+            format!("Coder's migration lock (pg_advisory_xact_lock({lock_key}))"),
+            a.pid,
+        ),
+        (None, Some(h), _) => (format!("an ACCESS EXCLUSIVE lock on {table}"), h.pid),
+        (None, None, Some(q)) => (
+            format!("a queued ACCESS EXCLUSIVE lock request on {table} (a read would wait behind it)"),
+            q.pid,
+        ),
+        (None, None, None) => return None,
+    };
+    let holder = pid.and_then(|p| sessions.iter().find(|a| a.pid == p));
+    Some(MigrationInProgress {
+        lock,
+        pid,
+        xact_start: holder.and_then(|h| h.xact_start.clone()),
+        xact_seconds: holder
+            .and_then(|h| h.xact_seconds)
+            .map(|x| x.max(0.0).round() as u64),
+        query: holder.and_then(|h| h.query.clone()),
+        application_name: holder
+            .and_then(|h| h.application_name.clone())
+            .filter(|a| !a.is_empty()),
+        client_addr: holder.and_then(|h| h.client_addr.clone()),
+        state: holder.and_then(|h| h.state.clone()),
+    })
+}
+
 impl DbState {
     /// The `kind` field of the JSON `state` object.
     pub fn kind(&self) -> &'static str {

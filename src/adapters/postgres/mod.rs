@@ -31,7 +31,7 @@ use tokio_postgres::{SimpleQueryMessage, SimpleQueryRow};
 
 use crate::core::observation::{DatabaseInfo, DbObservation, Sessions};
 use crate::core::sql;
-use crate::core::state::{DbState, MigrationInProgress};
+use crate::core::state::{migration_in_progress, DbState, MigrationInProgress, MigrationLock};
 use crate::error::{Error, Result};
 
 pub use settings::{resolve, ConnectSettings, Env, Origin, ProcessEnv};
@@ -535,48 +535,25 @@ fn rows_of_statement(messages: Vec<SimpleQueryMessage>, index: usize) -> Vec<Sim
     rows
 }
 
-/// The migration holding the lock, from the survey: Coder's advisory lock first, then a held
-/// ACCESS EXCLUSIVE lock on schema_migrations, then a queued one (a read would wait behind it).
+/// The migration holding the lock, from the survey: the survey's rows turned into core types
+/// for [`migration_in_progress`], which decides.
 pub fn in_progress(s: &Survey) -> Option<MigrationInProgress> {
-    let advisory = s.locks.iter().find(|l| l.kind == "advisory" && l.granted);
-    let held = s.locks.iter().find(|l| l.kind == "relation" && l.granted);
-    let queued = s.locks.iter().find(|l| l.kind == "relation" && !l.granted);
+    let locks: Vec<MigrationLock> = s
+        .locks
+        .iter()
+        .map(|l| MigrationLock {
+            pid: l.pid,
+            granted: l.granted,
+            advisory: l.kind == "advisory",
+        })
+        .collect();
+    let sessions: Vec<_> = s.sessions.iter().map(ActivityRow::to_session).collect();
     let table = s
         .table
         .as_ref()
         .map(|t| t.qualified.clone())
         .unwrap_or_else(|| "schema_migrations".into());
-    let (lock, pid) = match (advisory, held, queued) {
-        (Some(a), Some(h), _) if a.pid == h.pid => (
-            format!("Coder's migration lock (pg_advisory_xact_lock({})) and an ACCESS EXCLUSIVE lock on {table}", survey::CODER_LOCK_KEY),
-            a.pid,
-        ),
-        (Some(a), _, _) => (
-            format!("Coder's migration lock (pg_advisory_xact_lock({}))", survey::CODER_LOCK_KEY),
-            a.pid,
-        ),
-        (None, Some(h), _) => (format!("an ACCESS EXCLUSIVE lock on {table}"), h.pid),
-        (None, None, Some(q)) => (
-            format!("a queued ACCESS EXCLUSIVE lock request on {table} (a read would wait behind it)"),
-            q.pid,
-        ),
-        (None, None, None) => return None,
-    };
-    let holder = pid.and_then(|p| s.sessions.iter().find(|a| a.pid == p));
-    Some(MigrationInProgress {
-        lock,
-        pid,
-        xact_start: holder.and_then(|h| h.xact_start.clone()),
-        xact_seconds: holder
-            .and_then(|h| h.xact_seconds)
-            .map(|x| x.max(0.0).round() as u64),
-        query: holder.and_then(ActivityRow::display_query),
-        application_name: holder
-            .and_then(|h| h.application_name.clone())
-            .filter(|a| !a.is_empty()),
-        client_addr: holder.and_then(|h| h.client_addr.clone()),
-        state: holder.and_then(|h| h.state.clone()),
-    })
+    migration_in_progress(&locks, &sessions, &table, survey::CODER_LOCK_KEY)
 }
 
 #[cfg(test)]

@@ -143,6 +143,7 @@ impl ActivityRow {
             client_addr: self.client_addr.clone(),
             state: self.state.clone(),
             xact_seconds: self.xact_seconds,
+            xact_start: self.xact_start.clone(),
             state_seconds: self.state_seconds,
             wait_event_type: self.wait_event_type.clone(),
             wait_event: self.wait_event.clone(),
