@@ -23,9 +23,9 @@ use crate::adapters::postgres::survey::{self, Survey, CODER_LOCK_KEY};
 use crate::adapters::postgres::tls::Verification;
 use crate::adapters::postgres::{self, errors, ConnectSettings, Limits};
 use crate::core::repair::{
-    clear_dirty_statement, row_mismatch, select_sessions, ClearDirtyPlan, ClearDirtyReport,
-    LockHolder, Outcome, Refusal, RefusalReason, Row, SessionEntry, TerminateAttempt,
-    TerminateReport, TerminateResult,
+    clear_dirty_statement, lock_refusal, row_mismatch, select_sessions, table_refusal,
+    ClearDirtyPlan, ClearDirtyReport, LockHolder, Outcome, Refusal, RefusalReason, Row,
+    SessionEntry, TerminateAttempt, TerminateReport, TerminateResult,
 };
 use crate::core::sql;
 use crate::error::{Error, Result};
@@ -214,33 +214,9 @@ async fn clear_dirty_tx(
     let survey = read_survey(c, settings, limits).await?;
     report.database = Some(postgres::database_info(settings, &survey, verification));
 
-    if !locked {
-        let holder = postgres::in_progress(&survey);
-        refuse(
-            report,
-            RefusalReason::MigrationRunning,
-            "another session holds Coder's migration lock (pg_advisory_xact_lock(1037453835920848937)): \
-             a migration is running; clearing the row now would race it"
-                .into(),
-        );
-        if let Some(r) = report.refusal.as_mut() {
-            r.holder = holder;
-        }
-        let _ = tx.rollback().await;
-        return Ok(());
-    }
-    if let Some(m) = postgres::in_progress(&survey) {
-        refuse(
-            report,
-            RefusalReason::TableLocked,
-            format!(
-                "another session holds {}: a migration may be running",
-                m.lock
-            ),
-        );
-        if let Some(r) = report.refusal.as_mut() {
-            r.holder = Some(m);
-        }
+    if let Some(refusal) = lock_refusal(locked, postgres::in_progress(&survey)) {
+        report.outcome = Outcome::Refused;
+        report.refusal = Some(refusal);
         let _ = tx.rollback().await;
         return Ok(());
     }
@@ -254,23 +230,11 @@ async fn clear_dirty_tx(
             "check search_path in the connection string against the schemas of the database",
         ));
     };
-    if survey.v1 {
-        refuse(
-            report,
-            RefusalReason::V1Database,
-            "this is a Coder v1 database (migration_cursor exists): there is no golang-migrate row to clear".into(),
-        );
-        let _ = tx.rollback().await;
-        return Ok(());
-    }
-    let Some(table) = survey.table.as_ref() else {
-        refuse(
-            report,
-            RefusalReason::NoTable,
-            format!(
-                "there is no schema_migrations table in schema {schema} (a fresh database), not ({v}, dirty)"
-            ),
-        );
+    let refusal = table_refusal(survey.v1, survey.table.is_some(), &schema, v);
+    let (None, Some(table)) = (&refusal, survey.table.as_ref()) else {
+        // table_refusal refuses every case without a table.
+        report.outcome = Outcome::Refused;
+        report.refusal = refusal;
         let _ = tx.rollback().await;
         return Ok(());
     };

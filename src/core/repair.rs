@@ -218,6 +218,63 @@ pub fn row_mismatch(found: Option<Row>, expected: Version) -> Option<String> {
     }
 }
 
+/// Refuses the clear-dirty repair while a migration may run: `locked` is whether the
+/// repair's own `pg_try_advisory_xact_lock` on Coder's key succeeded, `holder` what the lock
+/// survey saw holding Coder's lock or a lock on the table.
+pub fn lock_refusal(locked: bool, holder: Option<MigrationInProgress>) -> Option<Refusal> {
+    let refusal = |reason, message: String, holder| Refusal {
+        reason,
+        message,
+        holder,
+        lock_holders: Vec::new(),
+    };
+    if !locked {
+        return Some(refusal(
+            RefusalReason::MigrationRunning,
+            "another session holds Coder's migration lock (pg_advisory_xact_lock(1037453835920848937)): \
+             a migration is running; clearing the row now would race it"
+                .into(),
+            holder,
+        ));
+    }
+    holder.map(|m| {
+        refusal(
+            RefusalReason::TableLocked,
+            format!(
+                "another session holds {}: a migration may be running",
+                m.lock
+            ),
+            Some(m),
+        )
+    })
+}
+
+/// Refuses the clear-dirty repair when there is no golang-migrate row to clear: a Coder v1
+/// database, or no `schema_migrations` table in `schema`.
+pub fn table_refusal(v1: bool, has_table: bool, schema: &str, v: Version) -> Option<Refusal> {
+    let (reason, message) = if v1 {
+        (
+            RefusalReason::V1Database,
+            "this is a Coder v1 database (migration_cursor exists): there is no golang-migrate row to clear".to_string(),
+        )
+    } else if !has_table {
+        (
+            RefusalReason::NoTable,
+            format!(
+                "there is no schema_migrations table in schema {schema} (a fresh database), not ({v}, dirty)"
+            ),
+        )
+    } else {
+        return None;
+    };
+    Some(Refusal {
+        reason,
+        message,
+        holder: None,
+        lock_holders: Vec::new(),
+    })
+}
+
 /// The compare-and-set statement on the table `qualified` (schema-qualified and quoted by the
 /// server): it changes the row only while it still says `(v, dirty)`.
 pub fn clear_dirty_statement(qualified: &str, v: Version, previous: Option<Version>) -> String {
