@@ -15,6 +15,7 @@ mod help;
 mod index_export;
 mod index_sources;
 mod man;
+mod output_snapshots;
 mod patch;
 mod pg;
 mod pg_matrix;
