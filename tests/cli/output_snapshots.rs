@@ -98,3 +98,76 @@ fn index_show_json() {
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
     insta::assert_json_snapshot!("index_show_bundled_json", doc);
 }
+
+/// What varies from run to run in a live-database report: the generated database and role
+/// names, the port, pids, the server's version string, and elapsed times.
+fn live_filters(db: &str, role: &str, port: u16) -> Vec<(String, String)> {
+    vec![
+        (regex::escape(db), "[db]".into()),
+        (regex::escape(role), "[role]".into()),
+        (format!(":{port}\\b"), ":[port]".into()),
+        (r"\bpid \d+".into(), "pid [pid]".into()),
+        (
+            r"PostgreSQL 1\d[.\d]*".into(),
+            "PostgreSQL [version]".into(),
+        ),
+        (r"\b\d+m\d\ds\b|\b\d+s\b".into(), "[duration]".into()),
+        (
+            r#""server_version": "[^"]*""#.into(),
+            r#""server_version": "[version]""#.into(),
+        ),
+        (
+            r#""(server_version_num|backend_pid|pid)": \d+"#.into(),
+            r#""$1": 0"#.into(),
+        ),
+    ]
+}
+
+fn with_filters(filters: &[(String, String)], f: impl FnOnce()) {
+    let mut settings = insta::Settings::clone_current();
+    for (from, to) in filters {
+        settings.add_filter(from, to.as_str());
+    }
+    settings.bind(f);
+}
+
+/// The live-database report: state, where it was read, and who else is connected.
+#[test]
+fn live_database_report_human() {
+    let c = crate::pg::PgCluster::shared();
+    let (db, role) = crate::db::coder_db(c, Some((168, false)));
+    let _coderd = c.session_as(&db, "coderd", &role, crate::db::PW);
+    let mut idle = c.session_as(&db, "psql-admin", &role, crate::db::PW);
+    idle.run("BEGIN; SELECT count(*) FROM schema_migrations;");
+    let url = c.url(&role, crate::db::PW, &db);
+    let (out, err, code) = run(migtag().args(["check", "--color", "never", "--db", &url]));
+    assert_eq!(code, 0, "{err}");
+    with_filters(&live_filters(&db, &role, c.port), || {
+        insta::assert_snapshot!("live_database_check_human", out);
+    });
+}
+
+/// `repair clear-dirty --yes`: the plan and the result, human and JSON.
+#[test]
+fn repair_clear_dirty_human_and_json() {
+    let c = crate::pg::PgCluster::shared();
+    for format in ["human", "json"] {
+        let (db, role) = crate::db::coder_db(c, Some((68, true)));
+        let url = c.url(&role, crate::db::PW, &db);
+        let (out, err, code) = run(migtag()
+            .args([
+                "--color",
+                "never",
+                "--format",
+                format,
+                "repair",
+                "clear-dirty",
+            ])
+            .args(["--expect-version", "68", "--yes", "--db", &url])
+            .write_stdin(""));
+        assert_eq!(code, 0, "{out}{err}");
+        with_filters(&live_filters(&db, &role, c.port), || {
+            insta::assert_snapshot!(format!("repair_clear_dirty_{format}"), out);
+        });
+    }
+}

@@ -774,3 +774,40 @@ fn a_cold_update_seeded_from_the_bundled_index_costs_only_the_tag_pages() {
     let sent = env.requests().split_off(before);
     assert!(sent.iter().any(|r| r.url.path().contains("/git/commits/")));
 }
+
+/// `index update` as a human reads it, cold then warm (304), and `index show` of the result;
+/// the temporary HOME and the fake server's port are filtered.
+#[test]
+fn update_and_show_human_snapshots() {
+    let env = Env::new();
+    let home = env.home.path().display().to_string();
+    let uri = env.server.uri();
+    let mut settings = insta::Settings::clone_current();
+    // With the other snapshots, not in a folder beside this module.
+    settings.set_snapshot_path("../snapshots");
+    settings.add_filter(&regex::escape(&home), "[home]");
+    settings.add_filter(&regex::escape(&uri), "[github]");
+    settings.add_filter(r"generated \d{4}-\d\d-\d\dT[\d:]+Z", "generated [now]");
+    settings.add_filter(r"generated at:  \S+", "generated at:  [now]");
+    let update = || {
+        run(env.migtag().args([
+            "--color",
+            "never",
+            "index",
+            "update",
+            "--github-api-url",
+            &uri,
+        ]))
+    };
+    let (cold, err, code) = update();
+    assert_eq!(code, 0, "{err}");
+    let (warm, err, code) = update();
+    assert_eq!(code, 0, "{err}");
+    let (show, err, code) = run(env.migtag().args(["--color", "never", "index", "show"]));
+    assert_eq!(code, 0, "{err}");
+    settings.bind(|| {
+        insta::assert_snapshot!("index_update_cold_human", cold);
+        insta::assert_snapshot!("index_update_warm_human", warm);
+        insta::assert_snapshot!("index_show_after_update_human", show);
+    });
+}
