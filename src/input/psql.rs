@@ -221,6 +221,12 @@ fn parse_table(body: &[&str]) -> Result<Vec<(Version, bool)>> {
                 "psql output: column `{col}` is not part of golang-migrate's schema_migrations (version, dirty)"
             )));
         }
+        let once = |name: &str| first.iter().filter(|c| *c == name).count() == 1;
+        if first.len() != 2 || !once("version") || !once("dirty") {
+            return Err(invalid(
+                "the header must name the two columns once each: version and dirty",
+            ));
+        }
         match (find("version"), find("dirty")) {
             (Some(v), Some(d)) => (v, d),
             _ => {
@@ -281,6 +287,24 @@ fn parse_bool(text: &str) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the psql fuzz target: a header naming a column twice made the row index
+    /// point past the two values of a row (index out of bounds).
+    #[test]
+    fn a_header_must_name_each_column_once() {
+        for text in [
+            "version,version,dirty\n169,t\n8,t\n",
+            " version | dirty | dirty\n---------+-------+------\n 1 | t\n",
+            "version|version\n1|t\n(1 row)\n",
+        ] {
+            let e = parse(text).unwrap_err();
+            assert_eq!(
+                e.exit_code(),
+                crate::error::ExitCode::InvalidInput,
+                "{text:?}"
+            );
+        }
+    }
 
     fn ok(text: &str) -> DbState {
         parse(text).unwrap_or_else(|e| panic!("{text:?}: {e}"))
