@@ -106,9 +106,17 @@ pub fn conninfo(data: &[u8]) {
         }
         Err(e) => {
             assert_invalid_input(&e, "conninfo");
+            // The message may hold the password's characters only where it would hold them
+            // whatever the password is (its fixed wording): compare with the same string
+            // whose password is replaced by as many `Z`s.
             if let Some(pw) = password_in(t) {
+                let other = t.replacen(pw, &"Z".repeat(pw.len()), 1);
+                let fixed_wording = match crate::input::conninfo::parse_conninfo(&other) {
+                    Err(e2) => e2.to_string().contains(pw),
+                    Ok(_) => false,
+                };
                 assert!(
-                    !e.to_string().contains(pw),
+                    fixed_wording || !e.to_string().contains(pw),
                     "the error repeats the password: {e}"
                 );
             }
