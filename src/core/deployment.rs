@@ -113,6 +113,11 @@ impl DeploymentFacts {
                     .with_hint("pass --container NAME")
                 })?;
         let replicas = spec.replicas.unwrap_or(1);
+        if replicas < 0 {
+            return Err(Error::invalid_input(format!(
+                "Deployment `{name}`: replicas is {replicas}; Kubernetes accepts only zero or more"
+            )));
+        }
         let strategy = strategy_facts(spec.strategy.as_ref(), replicas);
         Ok(DeploymentFacts {
             helm_release: helm_release(&deployment.metadata),
@@ -232,7 +237,7 @@ fn strategy_facts(
             Some(IntOrString::String(s)) => percent_of(s, replicas).unwrap_or(0),
             None => replicas * 25 / 100,
         };
-        (replicas - unavailable.clamp(0, replicas)).max(0)
+        (replicas - unavailable.clamp(0, replicas.max(0))).max(0)
     };
     StrategyFacts {
         kind,
@@ -244,7 +249,8 @@ fn strategy_facts(
 
 fn percent_of(text: &str, replicas: i32) -> Option<i32> {
     let p: i64 = text.strip_suffix('%')?.parse().ok()?;
-    Some((replicas as i64 * p / 100) as i32)
+    // Saturating: a percentage is user text, and may be huge.
+    i32::try_from((replicas as i64).saturating_mul(p) / 100).ok()
 }
 
 /// What the checks need besides the Deployment.
@@ -457,6 +463,22 @@ pub fn check_deployment(d: &DeploymentFacts, ctx: &DeploymentCheckOptions) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the manifest fuzz target: `replicas: -3` reached `clamp(0, -3)`, which
+    /// panics. Negative replicas are refused; huge percentages saturate.
+    #[test]
+    fn negative_replicas_are_refused_and_percentages_saturate() {
+        let mut d: Deployment = serde_yaml_ng::from_str(
+            "metadata: {name: coder}\nspec:\n  replicas: -3\n  selector: {}\n  template:\n    spec:\n      containers: [{name: coder, image: ghcr.io/coder/coder:v2.21.0}]\n",
+        )
+        .unwrap();
+        let e = DeploymentFacts::from_deployment(&d, "coder").unwrap_err();
+        assert!(e.message().contains("replicas is -3"), "{e}");
+        d.spec.as_mut().unwrap().replicas = Some(3);
+        assert!(DeploymentFacts::from_deployment(&d, "coder").is_ok());
+        assert_eq!(percent_of("9223372036854775807%", 3), None);
+        assert_eq!(percent_of("50%", 3), Some(1));
+    }
 
     fn deployment(yaml: &str) -> Deployment {
         serde_yaml_ng::from_str(yaml).unwrap()
