@@ -110,7 +110,14 @@ pub fn conninfo(data: &[u8]) {
             // whatever the password is (its fixed wording): compare with the same string
             // whose password is replaced by as many `Z`s.
             if let Some(pw) = password_in(t) {
-                let other = t.replacen(pw, &"Z".repeat(pw.len()), 1);
+                // Replaced where it stands (the same text may also occur elsewhere).
+                let at = pw.as_ptr() as usize - t.as_ptr() as usize;
+                let other = format!(
+                    "{}{}{}",
+                    &t[..at],
+                    "Z".repeat(pw.len()),
+                    &t[at + pw.len()..]
+                );
                 let fixed_wording = match crate::input::conninfo::parse_conninfo(&other) {
                     Err(e2) => e2.to_string().contains(pw),
                     Ok(_) => false,
