@@ -83,6 +83,10 @@ pub enum Command {
     /// Recovery steps of Coder's upgrade-troubleshooting guide, concrete for this database.
     #[command(after_long_help = EXIT_CODES_HELP)]
     Runbook(RunbookArgs),
+    /// Verify the schema against the recorded version: the row is a claim, the catalog is the
+    /// evidence (exit 6 on drift). Needs a live database (--db).
+    #[command(after_long_help = EXIT_CODES_HELP)]
+    Verify(VerifyArgs),
     /// Releases in the index with their highest migration, newest first.
     Releases(ReleasesArgs),
     /// Show, refresh or build the release index.
@@ -297,6 +301,34 @@ pub enum IndexCommand {
     /// Build the index from a local git clone (for air-gapped sites), into the cache or --out.
     #[command(after_long_help = EXIT_CODES_HELP)]
     Build(BuildArgs),
+    /// Replay Coder's real migration files on a scratch database and record each one's
+    /// effects (catalog diff, locks, rewrites, index builds, scans) (a maintainer command).
+    #[command(after_long_help = EXIT_CODES_HELP)]
+    Effects(EffectsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EffectsArgs {
+    /// Coder's SQL: the coder-sql.tar.gz reference tarball, its unpacked folder, or a
+    /// coder/coder clone (one content per file, no history).
+    #[arg(long, value_name = "TARBALL|DIR|GIT_CLONE")]
+    pub sql: PathBuf,
+    /// A server where migtag may create (and then drops) its own scratch database: the role
+    /// needs CREATEDB. Nothing else on that server is written.
+    #[arg(long, value_name = "URL")]
+    pub scratch_db: String,
+    /// Where to write the effects data.
+    #[arg(long, value_name = "FILE", default_value = "data/coder-effects.json")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The tag deployed now (taken as the writer when it stops at the recorded version).
+    #[arg(long, value_name = "TAG")]
+    pub deployed: Option<String>,
 }
 
 /// Which project the index describes (forks differ from coder/coder).

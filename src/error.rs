@@ -22,6 +22,8 @@ pub enum ExitCode {
     NeedsHuman = 4,
     /// No release in the index matches (database ahead of the index, or unknown target).
     NoMatch = 5,
+    /// The schema does not match the recorded version (drift).
+    Drift = 6,
     /// Database unreachable, authentication or TLS failure, query error.
     Database = 10,
     /// Upstream (GitHub API, git) unreachable, rate-limited or malformed.

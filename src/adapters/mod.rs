@@ -2,6 +2,7 @@
 //! Kubernetes manifests, the cache folder). Each turns what it reads into core types.
 
 pub mod cache;
+pub mod coder_sql;
 pub mod git;
 pub mod github;
 pub mod kube;

@@ -6,6 +6,7 @@
 pub mod check;
 pub mod deployment;
 pub mod dirty;
+pub mod effects;
 pub mod gate;
 pub mod image_ref;
 pub mod index;
@@ -16,9 +17,12 @@ pub mod patch;
 pub mod repair;
 pub mod report;
 pub mod runbook;
+pub mod schema;
 pub mod shell;
 pub mod snapshot;
+pub mod sql_text;
 pub mod state;
+pub mod verify;
 pub mod writers;
 
 pub use check::{check, CheckOptions, CheckReport, Verdict};

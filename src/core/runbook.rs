@@ -1304,6 +1304,7 @@ mod tests {
                 notes: Vec::new(),
             },
             sessions: Sessions::summarise(rows, "coder"),
+            catalog: None,
         }
     }
 

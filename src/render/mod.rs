@@ -6,6 +6,7 @@ pub mod patch;
 pub mod repair;
 pub mod runbook;
 pub mod style;
+pub mod verify;
 
 use serde::Serialize;
 
