@@ -23,6 +23,7 @@ pub mod errors;
 pub mod pgpass;
 pub mod replay;
 pub mod settings;
+pub mod sizes;
 pub mod survey;
 pub mod tls;
 
