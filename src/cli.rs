@@ -158,6 +158,10 @@ pub struct GateArgs {
     /// Fail when the upgrade applies more than N migrations.
     #[arg(long, value_name = "N")]
     pub max_pending: Option<u64>,
+    /// Fail when the forecast's high estimate of the migrations' duration exceeds this
+    /// (needs a live database for the table sizes).
+    #[arg(long, value_name = "DURATION", value_parser = parse_window)]
+    pub max_duration: Option<u64>,
     #[command(flatten)]
     pub deployment: DeploymentArgs,
 }
@@ -195,8 +199,9 @@ pub struct DeploymentArgs {
     )]
     pub container: String,
     /// How long the migration may run; probes that would kill the pod sooner are reported.
-    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_window, help_heading = "Deployment")]
-    pub migration_window: u64,
+    /// Default: the upgrade forecast's window (at least 15m), else 15m.
+    #[arg(long, value_name = "DURATION", value_parser = parse_window, help_heading = "Deployment")]
+    pub migration_window: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -251,8 +256,9 @@ pub struct PatchArgs {
     #[arg(long, value_name = "FILE|-")]
     pub manifest: Option<String>,
     /// How long the migration may run; probes that would kill the pod sooner are reported.
-    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_window)]
-    pub migration_window: u64,
+    /// Default: the upgrade forecast's window (at least 15m), else 15m.
+    #[arg(long, value_name = "DURATION", value_parser = parse_window)]
+    pub migration_window: Option<u64>,
 }
 
 fn parse_window(text: &str) -> Result<u64, String> {

@@ -5,12 +5,14 @@ use std::fmt::Write as _;
 
 use crate::cli::GateArgs;
 use crate::core::deployment::{check_deployment, CheckContext};
+use crate::core::forecast::migration_window_seconds;
 use crate::core::gate::{gate, GateOptions, GateReport, GateVerdict};
 use crate::core::index::parse_tag;
 use crate::error::{Error, ExitCode, Result};
 use crate::render;
 
 use super::context::Context;
+use super::forecast;
 use super::manifest;
 use super::source::read_source;
 
@@ -32,12 +34,20 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
     };
     let mut report = gate(&index, &state, &args.target, &opts);
     report.warnings.extend(reading.notes.iter().cloned());
+    if let (Some(target), Some(_)) = (index.release(&args.target), report.applies()) {
+        if let Some(f) = forecast::for_upgrade(&state, target, &args.source)? {
+            report.add_forecast(f, args.max_duration);
+        }
+    }
     if let Some(facts) = deployment.facts {
         let findings = check_deployment(
             &facts,
             &CheckContext {
                 namespace: deployment.namespace.as_deref(),
-                migration_window_seconds: args.deployment.migration_window,
+                migration_window_seconds: migration_window_seconds(
+                    args.deployment.migration_window,
+                    report.forecast.as_ref(),
+                ),
                 pending_migrations: report.applies(),
             },
         );

@@ -7,6 +7,7 @@
 use crate::cli::{PatchArgs, PatchTo};
 use crate::core::check::{check, CheckOptions, Verdict};
 use crate::core::deployment::{check_deployment, CheckContext, DeploymentFacts};
+use crate::core::forecast::migration_window_seconds;
 use crate::core::image_ref::ImageRef;
 use crate::core::index::{parse_tag, Index};
 use crate::core::k8s_name::check_subdomain;
@@ -112,7 +113,7 @@ pub fn run(ctx: &Context, args: PatchArgs) -> Result<ExitCode> {
             f,
             &CheckContext {
                 namespace: namespace.as_deref(),
-                migration_window_seconds: args.migration_window,
+                migration_window_seconds: migration_window_seconds(args.migration_window, None),
                 pending_migrations: decision.applies,
             },
         ),

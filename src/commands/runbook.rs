@@ -7,6 +7,7 @@
 use crate::cli::{Format, RunbookArgs, RunbookAs};
 use crate::core::check::{check, CheckOptions, Verdict};
 use crate::core::deployment::{check_deployment, CheckContext};
+use crate::core::forecast::migration_window_seconds;
 use crate::core::image_ref::ImageRef;
 use crate::core::index::parse_tag;
 use crate::core::runbook::{self, RunbookInput, RunbookTarget};
@@ -60,7 +61,10 @@ pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
             f,
             &CheckContext {
                 namespace: deployment.namespace.as_deref(),
-                migration_window_seconds: args.deployment.migration_window,
+                migration_window_seconds: migration_window_seconds(
+                    args.deployment.migration_window,
+                    None,
+                ),
                 pending_migrations: applies,
             },
         ),

@@ -6,8 +6,9 @@
 
 use serde::Serialize;
 
-use super::check::{partial_index_warning, plural};
-use super::deployment::{DeploymentFacts, Finding, Severity};
+use super::check::{human_duration, partial_index_warning, plural};
+use super::deployment::{duration_text, DeploymentFacts, Finding, Severity};
+use super::forecast::Forecast;
 use super::index::{Index, Release};
 use super::migration_set::Version;
 use super::report::{IndexView, MigrationRef, ReleaseRef, SkipFinding, HARMLESS_TO_SKIP};
@@ -68,6 +69,9 @@ pub struct GateReport {
     /// their messages are also in `warnings` (or `reasons` under `--strict`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
+    /// What the pending migrations will lock and rewrite, and for how long (docs/forecast.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<Forecast>,
     pub index: IndexView,
 }
 
@@ -105,6 +109,37 @@ impl GateReport {
         }
         self.deployment = Some(facts);
         self.findings = findings;
+    }
+
+    /// Adds the upgrade forecast. With `max_duration_seconds`, an upgrade whose high estimate
+    /// exceeds it is unsafe; so is one the forecast could not time because a schema change is
+    /// running on a table it touches. Offline (no sizes) the limit cannot be checked: a warning.
+    pub fn add_forecast(&mut self, forecast: Forecast, max_duration_seconds: Option<u64>) {
+        if let Some(max) = max_duration_seconds {
+            match (&forecast.estimate, &forecast.unavailable) {
+                (Some(e), _) if e.high_seconds > max as f64 => self.fail(format!(
+                    "the forecast's high estimate {} exceeds --max-duration {}: the migrations would hold their locks that long; \
+                     upgrade in smaller steps, in a maintenance window, or raise the limit",
+                    human_duration(e.high_seconds),
+                    duration_text(max)
+                )),
+                (Some(_), _) => {}
+                (None, Some(why)) => self.fail(format!("--max-duration cannot be checked: no forecast: {why}")),
+                (None, None) => self.warnings.push(
+                    "--max-duration needs the table sizes of a live database (--db): offline, the forecast has no times".into(),
+                ),
+            }
+        }
+        self.forecast = Some(forecast);
+    }
+
+    fn fail(&mut self, reason: String) {
+        self.reasons.push(reason);
+        if self.verdict == GateVerdict::Safe {
+            self.verdict = GateVerdict::Unsafe;
+            self.safe = false;
+            self.summary = format!("unsafe: {}", self.reasons[0]);
+        }
     }
 
     /// How many migrations the upgrade applies, when the gate got as far as knowing it:
@@ -249,6 +284,7 @@ pub fn gate(index: &Index, state: &DbState, target_tag: &str, opts: &GateOptions
         skipped,
         deployment: None,
         findings: Vec::new(),
+        forecast: None,
         index: IndexView::new(index),
     }
 }

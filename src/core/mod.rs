@@ -7,6 +7,7 @@ pub mod check;
 pub mod deployment;
 pub mod dirty;
 pub mod effects;
+pub mod forecast;
 pub mod gate;
 pub mod image_ref;
 pub mod index;

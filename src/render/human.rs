@@ -164,6 +164,9 @@ pub fn gate(report: &GateReport, style: Style) -> String {
             let _ = writeln!(out, "  {m}");
         }
     }
+    if let Some(f) = &report.forecast {
+        out.push_str(&super::forecast::human(f));
+    }
     warnings(&mut out, &report.warnings, style);
     if !report.findings.is_empty() {
         let _ = writeln!(

@@ -1,6 +1,7 @@
 //! Renderers: turn a report into text for humans or one JSON document. Nothing else prints.
 
 pub mod db;
+pub mod forecast;
 pub mod human;
 pub mod patch;
 pub mod repair;

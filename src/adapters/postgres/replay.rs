@@ -198,7 +198,7 @@ fn prepare(sql: &str) -> Prepared {
 /// Runs one file (inside the caller's transaction); the failure names the file, the
 /// statement and the server's error. When the server gives no error position, the file is
 /// run again statement by statement under a savepoint to find the one that fails.
-async fn run_file(client: &Client, f: &FileContent) -> std::result::Result<(), ReplayFailure> {
+pub async fn run_file(client: &Client, f: &FileContent) -> std::result::Result<(), ReplayFailure> {
     let p = prepare(&f.text);
     if p.text.is_empty() {
         return Ok(());
@@ -525,7 +525,7 @@ async fn replay(client: &Client, plan: &Plan<'_>, major: u32) -> Result<Effects>
 }
 
 /// The content of `v` the releases of a set shipped (the newest when the source has no tags).
-fn content_at<'a>(src: &'a SqlSource, v: Version, tags: &[String]) -> Result<&'a FileContent> {
+pub fn content_at<'a>(src: &'a SqlSource, v: Version, tags: &[String]) -> Result<&'a FileContent> {
     tags.iter()
         .find_map(|t| src.at_tag(v, t))
         .or_else(|| src.newest(v, true))

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Calibration of the upgrade forecast on real Coder upgrade paths (docs/forecast.md): starts a
+# throwaway PostgreSQL 15 (default settings, loopback, temporary folder, as the postgres user
+# when run as root), then examples/calibrate.rs builds Coder's schema at each FROM tag from
+# the real migration SQL, fills the tables the path touches, asks `migtag gate --db` for the
+# forecast, runs the pending migrations in one transaction as Coder does, and prints measured
+# against forecast as a Markdown table. Needs ../shared/reference/coder-sql.tar.gz (CAL_SQL).
+#   bench/calibrate.sh [FROM:TO ...]   (default: the three paths of the README)
+# CAL_BIG_ROWS (default 200000) and CAL_SMALL_ROWS (default 5000) set the fill.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ $# -gt 0 ] || set -- v2.26.0:v2.27.0 v2.29.0:v2.34.0 v2.18.0:v2.22.0
+export CAL_SQL=${CAL_SQL:-$PWD/../shared/reference/coder-sql.tar.gz}
+[ -f "$CAL_SQL" ] || { echo "bench/calibrate.sh: $CAL_SQL is missing (set CAL_SQL)" >&2; exit 1; }
+pgbin=${PGBIN:-/usr/lib/postgresql/15/bin}
+[ -x "$pgbin/initdb" ] || { echo "bench/calibrate.sh: no PostgreSQL in $pgbin (apt-get install -y postgresql-15, or PGBIN=...)" >&2; exit 1; }
+cargo build --quiet --bin migtag --example calibrate
+export MIGTAG_BIN=$PWD/target/debug/migtag
+
+dir=$(mktemp -d /tmp/migtag-calibrate-XXXXXX)
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+[ "$(id -u)" = 0 ] && chown postgres:postgres "$dir"
+cleanup() { as_pg "$pgbin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$dir"; }
+trap cleanup EXIT
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+as_pg "$pgbin/initdb" -D "$dir/data" -U postgres -E UTF8 --locale=C --auth-local=trust >/dev/null 2>&1
+cat >> "$dir/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$dir'
+autovacuum = off
+CONF
+as_pg "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "-p $port" -w start >/dev/null
+echo "server: $("$pgbin/postgres" --version); $(nproc) cores; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+CAL_PGHOST=$dir CAL_PGPORT=$port ./target/debug/examples/calibrate "$@"
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
