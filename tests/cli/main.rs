@@ -1,6 +1,7 @@
 //! The one integration-test binary: runs the real `migtag` executable with a cleared
 //! environment and checks its output (insta snapshots), exit codes and side effects.
 
+mod coder_sql;
 mod common;
 
 mod bundled;
@@ -18,3 +19,4 @@ mod pooler;
 mod repair;
 mod robustness;
 mod runbook;
+mod verify;
