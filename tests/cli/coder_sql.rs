@@ -124,3 +124,26 @@ pub fn set_row(cluster: &PgCluster, db: &str, version: u64, dirty: bool) {
         ),
     );
 }
+
+/// Coder's `dump.sql` at the tags the tarball holds: (tag, SQL).
+pub fn tarball_dumps() -> Vec<(String, String)> {
+    use std::io::Read;
+    let f = std::fs::File::open(tarball()).unwrap();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(f));
+    let mut out = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        if let Some(tag) = path
+            .strip_prefix("coder-sql/dumps/")
+            .and_then(|n| n.strip_suffix(".dump.sql"))
+        {
+            let tag = tag.to_string();
+            let mut sql = String::new();
+            entry.read_to_string(&mut sql).unwrap();
+            out.push((tag, sql));
+        }
+    }
+    out.sort();
+    out
+}

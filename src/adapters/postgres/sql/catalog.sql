@@ -38,7 +38,7 @@ WITH s AS (
     FROM rel i JOIN pg_index x ON x.indexrelid = i.oid
   UNION ALL
   SELECT CASE r.relkind WHEN 'v' THEN 'view' ELSE 'matview' END, r.relname,
-         (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)
+         (SELECT string_agg(a.attname, ', ' ORDER BY a.attnum)
             FROM pg_attribute a WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped),
          pg_get_viewdef(r.oid)
     FROM rel r WHERE r.relkind IN ('v', 'm')
