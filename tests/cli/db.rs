@@ -30,7 +30,7 @@ pub(crate) fn coder_db(c: &PgCluster, row: Option<(i64, bool)>) -> (String, Stri
     (db, role)
 }
 
-fn check_json(url: &str, extra: &[&str]) -> (Value, String, i32) {
+pub(crate) fn check_json(url: &str, extra: &[&str]) -> (Value, String, i32) {
     let (out, err, code) = run(migtag()
         .args(["check", "--db", url, "--format", "json"])
         .args(extra));

@@ -15,6 +15,7 @@ mod index_export;
 mod index_sources;
 mod patch;
 mod pg;
+mod pg_matrix;
 mod pooler;
 mod repair;
 mod robustness;

@@ -1,20 +1,25 @@
-//! A real PostgreSQL 15 for the tests: `PgCluster` runs initdb into a temporary folder, starts
+//! A real PostgreSQL for the tests: `PgCluster` runs initdb into a temporary folder, starts
 //! the server on a free loopback port (and a Unix socket in that folder) as the `postgres`
 //! user (through `runuser` when the tests run as root, as in CI), and stops it on Drop.
 //!
-//! One cluster per test binary is shared through [`PgCluster::shared`] (TLS on, with a test
-//! CA and a leaf made here by the `openssl` CLI); each test creates its own database and
-//! roles, so tests run in parallel. Because statics are never dropped, a watchdog process
-//! stops the shared clusters when the test process exits.
+//! One cluster per test binary is shared through [`PgCluster::shared`] (PostgreSQL 15, TLS
+//! on, with a test CA and a leaf made here by the `openssl` CLI); each test creates its own
+//! database and roles, so tests run in parallel. Because statics are never dropped, a watchdog
+//! process stops the shared clusters when the test process exits.
+//!
+//! The other majors Coder supports (13, 16, 17, 18) come from `.ci/pg-matrix`, which installs
+//! them under `$MIGTAG_PG_MATRIX` (default `/opt/migtag-pg`): [`pg_bin_for`] finds one,
+//! [`PgCluster::shared_major`] / [`PgCluster::start_major`] run it with the same start code.
 //!
 //! The superuser `postgres` connects over the socket without a password (the harness's own
 //! psql); every other role authenticates with SCRAM, over TCP and over the socket.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The PostgreSQL the tests use: 15 (what CI installs), else the newest installed >= 13.
@@ -40,6 +45,37 @@ pub fn pg_bin() -> &'static Path {
     })
 }
 
+/// Where `.ci/pg-matrix` installs the majors that Debian does not ship.
+const DEFAULT_PG_MATRIX: &str = "/opt/migtag-pg";
+
+/// The bin folder of PostgreSQL `major`, if it is installed: 15 is Debian's
+/// `/usr/lib/postgresql/15/bin`; the others come from `.ci/pg-matrix`
+/// (`$MIGTAG_PG_MATRIX/<major>/bin`, default `/opt/migtag-pg`), else a Debian-style
+/// `/usr/lib/postgresql/<major>/bin` (a developer's own packages).
+pub fn pg_bin_for(major: u32) -> Option<PathBuf> {
+    let debian = PathBuf::from(format!("/usr/lib/postgresql/{major}/bin"));
+    let candidates = if major == 15 {
+        vec![debian]
+    } else {
+        vec![pg_matrix_root().join(major.to_string()).join("bin"), debian]
+    };
+    candidates
+        .into_iter()
+        .find(|bin| bin.join("initdb").exists() && bin.join("postgres").exists())
+}
+
+fn pg_matrix_root() -> PathBuf {
+    std::env::var_os("MIGTAG_PG_MATRIX")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_PG_MATRIX))
+}
+
+/// CI must run every test it has: a missing server there is a broken install, not a skip.
+fn in_ci() -> bool {
+    matches!(std::env::var("CI").as_deref(), Ok("true") | Ok("1"))
+}
+
 /// Files of the test PKI.
 #[derive(Debug, Clone)]
 pub struct TestPki {
@@ -56,12 +92,17 @@ pub struct PgCluster {
     pub port: u16,
     pub log: PathBuf,
     pub pki: Option<TestPki>,
+    /// The PostgreSQL bin folder this cluster runs from (initdb, pg_ctl, postgres).
+    pub bin: PathBuf,
     run_as_postgres: bool,
     stopped: bool,
 }
 
 static SHARED: OnceLock<PgCluster> = OnceLock::new();
 static SHARED_NO_TLS: OnceLock<PgCluster> = OnceLock::new();
+/// One shared cluster per major (started on first use; `None` when skipped outside CI).
+type SharedMajor = OnceLock<Option<PgCluster>>;
+static SHARED_MAJORS: Mutex<BTreeMap<u32, &'static SharedMajor>> = Mutex::new(BTreeMap::new());
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A name no other test of this process uses.
@@ -84,8 +125,60 @@ impl PgCluster {
         SHARED_NO_TLS.get_or_init(|| PgCluster::start(false).with_watchdog())
     }
 
+    /// The shared cluster (TLS on) of PostgreSQL `major`, started on first use with its own
+    /// watchdog. `None` means the major is not installed and the test should return early:
+    /// that happens only outside CI (with a note on stderr); under `CI=true` it panics.
+    pub fn shared_major(major: u32) -> Option<&'static PgCluster> {
+        if pg_bin_for(major).as_deref() == Some(pg_bin()) {
+            return Some(Self::shared());
+        }
+        let cell: &'static SharedMajor = SHARED_MAJORS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(major)
+            .or_insert_with(|| Box::leak(Box::default()));
+        // Outside the map's lock: majors start in parallel, one start per major.
+        cell.get_or_init(|| Self::start_major(major, true).map(PgCluster::with_watchdog))
+            .as_ref()
+    }
+
+    /// A new cluster of PostgreSQL `major` (see [`pg_bin_for`]), stopped on Drop. `None` when
+    /// that major is not installed, outside CI only; under `CI=true` a missing major panics
+    /// with the command that installs it.
+    pub fn start_major(major: u32, tls: bool) -> Option<PgCluster> {
+        match pg_bin_for(major) {
+            Some(bin) => Some(Self::start_in(&bin, tls)),
+            None => {
+                let msg = if major == 15 {
+                    "PostgreSQL 15 is not installed: no initdb in /usr/lib/postgresql/15/bin \
+                     (apt-get install -y postgresql)"
+                        .to_string()
+                } else {
+                    format!(
+                        "PostgreSQL {major} is not installed: no initdb in {}/{major}/bin \
+                         (or /usr/lib/postgresql/{major}/bin); install it with `.ci/pg-matrix` \
+                         (MIGTAG_PG_MATRIX sets the folder)",
+                        pg_matrix_root().display()
+                    )
+                };
+                assert!(
+                    !in_ci(),
+                    "{msg}; CI=true, so this fails instead of skipping"
+                );
+                eprintln!("skipped: {msg}");
+                None
+            }
+        }
+    }
+
+    /// A new cluster of the default PostgreSQL ([`pg_bin`]), stopped on Drop.
     pub fn start(tls: bool) -> PgCluster {
-        let initdb = pg_bin().join("initdb");
+        Self::start_in(pg_bin(), tls)
+    }
+
+    /// A new cluster from the PostgreSQL programs in `bin`.
+    fn start_in(bin: &Path, tls: bool) -> PgCluster {
+        let initdb = bin.join("initdb");
         assert!(
             initdb.exists(),
             "PostgreSQL (15, or 13 and newer) is required for these tests: {} is missing (apt-get install -y postgresql)",
@@ -113,6 +206,7 @@ impl PgCluster {
             socket_dir,
             port: 0,
             pki: None,
+            bin: bin.to_path_buf(),
             run_as_postgres,
             stopped: false,
         };
@@ -210,8 +304,8 @@ impl PgCluster {
 
     fn stop_command(&self) -> String {
         let pg_ctl = format!(
-            "{}/pg_ctl -D '{}' -m immediate stop",
-            pg_bin().display(),
+            "'{}/pg_ctl' -D '{}' -m immediate stop",
+            self.bin.display(),
             self.data.display()
         );
         if self.run_as_postgres {
@@ -322,7 +416,7 @@ impl PgCluster {
     }
 
     fn pg_status(&self, args: &[&str]) -> bool {
-        let program = pg_bin().join(args[0]);
+        let program = self.bin.join(args[0]);
         let mut cmd = if self.run_as_postgres {
             let mut c = Command::new("runuser");
             c.args(["-u", "postgres", "--"]).arg(&program);
