@@ -139,7 +139,7 @@ pub fn strip_schema(s: &str, schema: &str) -> String {
 
 /// The view text reduced to what every major from 13 to 18 prints alike: the sorted words
 /// of the query (tables, columns, functions, keywords), without the ones whose spelling
-/// changed between majors. PostgreSQL 13 prints `EXTRACT(epoch FROM x)` as
+/// changed between majors, and without table qualifiers. PostgreSQL 13 prints `EXTRACT(epoch FROM x)` as
 /// `date_part('epoch'::text, x)` (double precision; numeric since 14), 16 drops redundant
 /// parentheses and casts, so neither punctuation, order nor those words can count. What stays
 /// still tells a changed view apart: a different column, table, join or condition changes the
@@ -158,6 +158,12 @@ fn loose(s: &str) -> String {
         "varying",
         "as",
     ];
+    // 16 and newer leave out the table qualifier when the query reads one table.
+    static QUALIFIER: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let qualifier = QUALIFIER.get_or_init(|| {
+        regex::Regex::new(r#"(?:[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")*")\."#).expect("valid regex")
+    });
+    let s = qualifier.replace_all(s, "");
     let mut words: Vec<String> = s
         .to_lowercase()
         .split(|c: char| !(c.is_alphanumeric() || c == '_'))
@@ -223,7 +229,7 @@ mod tests {
                 "view",
                 "v",
                 "id uuid",
-                Some("SELECT a.id AS id, EXTRACT(epoch FROM a.t) AS s FROM t a;"),
+                Some("SELECT id AS id, EXTRACT(epoch FROM t) AS s FROM t a;"),
             )],
             "public",
         );

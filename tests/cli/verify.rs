@@ -6,7 +6,10 @@ use crate::common::{migtag, run};
 use crate::pg::PgCluster;
 
 fn url(db: &str) -> String {
-    let c = PgCluster::shared();
+    url_on(PgCluster::shared(), db)
+}
+
+fn url_on(c: &PgCluster, db: &str) -> String {
     format!(
         "postgresql://postgres@/{db}?host={}&port={}",
         c.socket_dir.display(),
@@ -327,4 +330,52 @@ fn a_lock_on_a_view_skips_verification_within_lock_timeout() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("schema not verified"), "{out}");
     holder.run("ROLLBACK;");
+}
+
+/// v2.36.0's set replayed on another major compares `match` against the effects recorded on
+/// PostgreSQL 15 (the bundled data).
+fn v2_36_0_matches_on(major: u32) {
+    if source().is_none() {
+        return;
+    }
+    let Some(c) = PgCluster::shared_major(major) else {
+        return; // not installed, outside CI: shared_major printed why
+    };
+    let num: u32 = c
+        .sql("postgres", "SHOW server_version_num")
+        .parse()
+        .unwrap();
+    assert_eq!(num / 10000, major);
+    let db = database_with(c, &format!("main-556-pg{major}"), (1..=556).collect(), None);
+    set_row(c, &db, 556, false);
+    let (out, err, code) =
+        run(migtag().args(["--format", "json", "verify", "--db", &url_on(c, &db)]));
+    let v: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    assert_eq!(code, 0, "PostgreSQL {major}: {:#}", v["schema"]);
+    assert_eq!(v["schema"]["status"], "match");
+    assert!(v["database"]["server_version"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{major}.")));
+}
+
+#[test]
+fn v2_36_0_matches_on_postgresql_13() {
+    v2_36_0_matches_on(13);
+}
+
+#[test]
+fn v2_36_0_matches_on_postgresql_16() {
+    v2_36_0_matches_on(16);
+}
+
+#[test]
+fn v2_36_0_matches_on_postgresql_17() {
+    v2_36_0_matches_on(17);
+}
+
+#[test]
+fn v2_36_0_matches_on_postgresql_18() {
+    v2_36_0_matches_on(18);
 }
