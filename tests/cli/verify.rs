@@ -85,6 +85,19 @@ fn dirty_168_absent_complete_and_partial_each_get_their_statement() {
         "UPDATE schema_migrations SET dirty = false WHERE version = 168 AND dirty;"
     );
     assert_eq!(v["verification"]["schema"]["status"], "match");
+    // The runbook's step is the computed result, not "compare the schema by hand".
+    let (book, err, code) = run(migtag().args(["runbook", "--db", &url(&complete)]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        book.contains("UPDATE schema_migrations SET dirty = false WHERE version = 168 AND dirty;"),
+        "{book}"
+    );
+    assert!(!book.contains("SET version = 167"), "{book}");
+    assert!(!book.contains("compare the schema with what"), "{book}");
+    assert!(
+        book.contains("effects of 000168 pg_coord_tailnet_v2_api complete"),
+        "{book}"
+    );
     // Cut after its first statement: partial, nothing to run, the .down.sql for review.
     let partial = database_with(c, "main-167", (1..=167).collect(), None);
     let first = &up_statements(168)[0];
