@@ -495,6 +495,10 @@ pub struct ClearDirtyArgs {
     /// Confirm without a prompt (for scripts; a piped `yes` does not count).
     #[arg(long)]
     pub yes: bool,
+    /// Do not read the catalog first. By default the schema evidence decides: the clean-up
+    /// runs only when migration V's effects are absent (or V changes no catalog object).
+    #[arg(long)]
+    pub no_schema: bool,
     #[command(flatten)]
     pub db: DbArgs,
 }

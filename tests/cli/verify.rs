@@ -392,3 +392,63 @@ fn v2_36_0_matches_on_postgresql_17() {
 fn v2_36_0_matches_on_postgresql_18() {
     v2_36_0_matches_on(18);
 }
+
+#[test]
+fn repair_clear_dirty_resets_only_when_the_effects_are_absent() {
+    if source().is_none() {
+        return;
+    }
+    let c = PgCluster::shared();
+    // Complete: refused, with the compare-and-set that keeps 168; the row is unchanged.
+    let complete = database_with(c, "main-168", (1..=168).collect(), None);
+    set_row(c, &complete, 168, true);
+    let (out, err, code) = run(migtag().args([
+        "repair",
+        "clear-dirty",
+        "--expect-version",
+        "168",
+        "--yes",
+        "--db",
+        &url(&complete),
+    ]));
+    assert_eq!(code, 4, "{out}\n{err}");
+    assert!(
+        err.contains("schema: effects of 000168 pg_coord_tailnet_v2_api complete"),
+        "{err}"
+    );
+    assert!(
+        err.contains("UPDATE schema_migrations SET dirty = false WHERE version = 168 AND dirty;"),
+        "{err}"
+    );
+    assert_eq!(
+        c.sql(
+            &complete,
+            "SELECT version || ',' || dirty FROM schema_migrations"
+        ),
+        "168,true"
+    );
+    // Absent: today's clean-up to 167 runs.
+    let absent = database_with(c, "main-167", (1..=167).collect(), None);
+    set_row(c, &absent, 168, true);
+    let (out, err, code) = run(migtag().args([
+        "repair",
+        "clear-dirty",
+        "--expect-version",
+        "168",
+        "--yes",
+        "--db",
+        &url(&absent),
+    ]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        err.contains("effects of 000168 pg_coord_tailnet_v2_api absent"),
+        "{err}"
+    );
+    assert_eq!(
+        c.sql(
+            &absent,
+            "SELECT version || ',' || dirty FROM schema_migrations"
+        ),
+        "167,false"
+    );
+}
