@@ -128,6 +128,10 @@ pub struct SourceArgs {
     /// With a database: how long any statement may run (statement_timeout) [default: 10s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with_all = ["version", "psql"], help_heading = "Live database")]
     pub statement_timeout: Option<std::time::Duration>,
+    /// With a database: do not read the catalog to verify the schema against the row (the
+    /// one-line schema verdict; see `migtag verify`).
+    #[arg(long, conflicts_with_all = ["version", "psql"], help_heading = "Live database")]
+    pub no_schema: bool,
 }
 
 #[derive(Debug, Args)]
@@ -497,6 +501,10 @@ pub struct ClearDirtyArgs {
     /// Confirm without a prompt (for scripts; a piped `yes` does not count).
     #[arg(long)]
     pub yes: bool,
+    /// Do not read the catalog first. By default the schema evidence decides: the clean-up
+    /// runs only when migration V's effects are absent (or V changes no catalog object).
+    #[arg(long)]
+    pub no_schema: bool,
     #[command(flatten)]
     pub db: DbArgs,
 }

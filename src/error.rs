@@ -47,6 +47,8 @@ pub enum ErrorKind {
     Database,
     Upstream,
     InvalidInput,
+    /// A refusal that needs a person's judgement (exit 4).
+    NeedsHuman,
 }
 
 impl ErrorKind {
@@ -58,6 +60,7 @@ impl ErrorKind {
             ErrorKind::Database => ExitCode::Database,
             ErrorKind::Upstream => ExitCode::Upstream,
             ErrorKind::InvalidInput => ExitCode::InvalidInput,
+            ErrorKind::NeedsHuman => ExitCode::NeedsHuman,
         }
     }
 
@@ -70,6 +73,7 @@ impl ErrorKind {
             ErrorKind::Database => "database",
             ErrorKind::Upstream => "upstream",
             ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::NeedsHuman => "needs_human",
         }
     }
 }
@@ -111,6 +115,10 @@ impl Error {
 
     pub fn no_match(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::NoMatch, message)
+    }
+
+    pub fn needs_human(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NeedsHuman, message)
     }
 
     pub fn internal(message: impl Into<String>) -> Self {

@@ -18,14 +18,23 @@ pub fn run(ctx: &Context, args: EffectsArgs) -> Result<ExitCode> {
     let source = coder_sql::load(&args.sql)?;
     let settings = postgres::resolve(Some(&args.scratch_db), &ProcessEnv)?
         .ok_or_else(|| Error::usage("--scratch-db needs a connection string"))?;
-    let max = index
-        .newest_final()
-        .map(|r| r.max_migration)
-        .ok_or_else(|| Error::invalid_input("the index has no final release"))?;
+    // The source's newest migration (a clone at an older tag replays less than the index).
+    let max = source
+        .files
+        .iter()
+        .rev()
+        .find(|(_, contents)| contents.iter().any(|f| f.up))
+        .map(|(v, _)| *v)
+        .ok_or_else(|| {
+            Error::invalid_input(format!("{} holds no .up.sql migration", args.sql.display()))
+        })?;
     let plan = replay::Plan {
         source: &source,
         max,
-        irregular: irregular_plans(&index),
+        irregular: irregular_plans(&index)
+            .into_iter()
+            .filter(|p| p.set.max().is_some_and(|m| m <= max))
+            .collect(),
     };
     let started = Instant::now();
     let effects = replay::generate(&settings, &plan)?;

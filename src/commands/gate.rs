@@ -14,7 +14,6 @@ use crate::render;
 use super::context::Context;
 use super::forecast;
 use super::manifest;
-use super::source::read_source;
 
 pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
     parse_tag(&args.target).map_err(|e| e.context("--target"))?;
@@ -25,7 +24,7 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
     let index = ctx.load_index()?;
     // The manifest is read before the database, so a bad manifest fails fast (exit 12).
     let deployment = manifest::read(ctx, (&args.deployment).into())?;
-    let reading = read_source(&args.source)?;
+    let reading = super::verify::read_with_schema(&args.source)?;
     let state = reading.state.clone();
     let opts = GateOptions {
         deployed: args.deployed.clone(),
@@ -34,6 +33,11 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
     };
     let mut report = gate(&index, &state, &args.target, &opts);
     report.warnings.extend(reading.notes.iter().cloned());
+    let deployed = args.deployed.as_deref().and_then(|t| index.release(t));
+    report.add_rehearsals(&index, &crate::bundled::effects()?, &state, deployed);
+    if let Some(a) = super::verify::verification_for(&index, &reading, deployed)? {
+        report.add_verification(a);
+    }
     if let (Some(target), Some(_)) = (index.release(&args.target), report.applies()) {
         if let Some(f) = forecast::for_upgrade(&state, target, &args.source)? {
             report.add_forecast(f, args.max_duration);
@@ -58,7 +62,13 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
     }
     ctx.emit(
         || render::json(&report),
-        |s| render::human::gate(&report, s),
+        |s| {
+            let mut text = render::human::gate(&report, s);
+            if let Some(a) = &report.verification {
+                text.push_str(&render::verify::evidence(a, s));
+            }
+            text
+        },
     );
     Ok(report.exit_code())
 }

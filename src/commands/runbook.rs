@@ -16,7 +16,6 @@ use crate::render;
 
 use super::context::Context;
 use super::manifest;
-use super::source::read_source;
 
 pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
     manifest::validate(&args.deployment, &args.source)?;
@@ -31,7 +30,7 @@ pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
     };
     let deployment = manifest::read(ctx, (&args.deployment).into())?;
     manifest::check_helm_release(deployment.facts.as_ref())?;
-    let reading = read_source(&args.source)?;
+    let reading = super::verify::read_with_schema(&args.source)?;
     for note in &reading.notes {
         eprintln!("warning: {note}");
     }
@@ -70,7 +69,10 @@ pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
         ),
         None => Vec::new(),
     };
-    let book = runbook::build(&RunbookInput {
+    let deployed_release = args.deployed.as_deref().and_then(|t| index.release(t));
+    let verification = super::verify::verification_for(&index, &reading, deployed_release)?;
+    let mut book = runbook::build(&RunbookInput {
+        verification: verification.as_ref(),
         index: &index,
         check: &report,
         state: &reading.state,
@@ -84,6 +86,10 @@ pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
             repo: &repo,
         },
     });
+    if let Some(a) = &verification {
+        book.notes
+            .insert(0, format!("schema: {}", a.schema.summary));
+    }
     match (ctx.format, args.as_) {
         (Format::Json, _) => render::out(&render::json(&book)),
         (Format::Human, RunbookAs::Markdown) => render::out(&render::runbook::markdown(&book)),

@@ -9,7 +9,7 @@ use crate::cli::VerifyArgs;
 use crate::core::index::{parse_tag, Index};
 use crate::core::observation::{CatalogRead, DatabaseInfo};
 use crate::core::state::{DbState, StateView};
-use crate::core::verify::{assess, Assessment, SchemaReport, SchemaStatus};
+use crate::core::verify::{assess, Assessment, SchemaStatus};
 use crate::error::{Error, ExitCode, Result};
 use crate::render;
 
@@ -25,6 +25,11 @@ struct VerifyOutput<'a> {
 }
 
 pub fn run(ctx: &Context, args: VerifyArgs) -> Result<ExitCode> {
+    if args.source.no_schema {
+        return Err(Error::usage(
+            "verify --no-schema would verify nothing: leave --no-schema out",
+        ));
+    }
     if args.source.version.is_some() || args.source.psql.is_some() {
         return Err(Error::usage(
             "verify reads the schema itself, which --version and --psql do not carry: pass --db URL (read-only)",
@@ -65,14 +70,8 @@ pub fn assessment(
             let effects = bundled::effects()?;
             assess(&effects, index, &reading.state, deployed, live)
         }
-        Some(CatalogRead::Skipped(reason)) => Assessment {
-            schema: SchemaReport::skipped(reason.clone()),
-            dirty: None,
-        },
-        None => Assessment {
-            schema: SchemaReport::skipped("the schema was not read"),
-            dirty: None,
-        },
+        Some(CatalogRead::Skipped(reason)) => Assessment::skipped(reason.clone()),
+        None => Assessment::skipped("the schema was not read"),
     })
 }
 
@@ -83,4 +82,27 @@ fn exit_code(state: &DbState, a: &Assessment) -> ExitCode {
         (SchemaStatus::Skipped, _) => ExitCode::Database,
         (SchemaStatus::Match, _) => ExitCode::Success,
     }
+}
+
+/// The verification the other commands show (check, gate, runbook, repair): None without a
+/// live database or with `--no-schema`.
+pub fn verification_for(
+    index: &Index,
+    reading: &SourceReading,
+    deployed: Option<&crate::core::index::Release>,
+) -> Result<Option<Assessment>> {
+    if reading
+        .db
+        .as_ref()
+        .and_then(|o| o.catalog.as_ref())
+        .is_none()
+    {
+        return Ok(None);
+    }
+    assessment(index, reading, deployed).map(Some)
+}
+
+/// Reads the source, with the catalog unless `--no-schema` (or no live database).
+pub fn read_with_schema(source: &crate::cli::SourceArgs) -> Result<SourceReading> {
+    read_source_with(source, !source.no_schema)
 }

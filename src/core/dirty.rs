@@ -47,6 +47,17 @@ pub fn cleanup_sql(v: Version, prev: Option<Version>) -> String {
     }
 }
 
+/// The compare-and-set that keeps a dirty `v` whose effects are complete and clears its flag.
+pub fn keep_sql(v: Version) -> String {
+    format!("UPDATE schema_migrations SET dirty = false WHERE version = {v} AND dirty;")
+}
+
+/// The compare-and-set that rewinds a clean row from `v` to `to` (the remedy for a set that
+/// skipped migrations the target needs: the target then runs everything above `to`).
+pub fn rewind_sql(v: Version, to: Version) -> String {
+    format!("UPDATE schema_migrations SET version = {to} WHERE version = {v} AND NOT dirty;")
+}
+
 pub fn analyse_dirty(index: &Index, v: Version, deployed: Option<&Release>) -> DirtyAdvice {
     let containing: Vec<&Release> = index.releases().iter().filter(|r| r.contains(v)).collect();
     let writers: Vec<&Release> = match deployed {

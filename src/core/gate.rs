@@ -72,7 +72,25 @@ pub struct GateReport {
     /// What the pending migrations will lock and rewrite, and for how long (docs/forecast.md).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forecast: Option<Forecast>,
+    /// The schema checked against the row (live database, unless --no-schema).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<super::verify::Assessment>,
+    /// What replaying the target on the writer's irregular set did (from the effects data).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rehearsals: Vec<RehearsalFinding>,
     pub index: IndexView,
+}
+
+/// A rehearsed upgrade from an irregular set to the target.
+#[derive(Debug, Clone, Serialize)]
+pub struct RehearsalFinding {
+    pub writer: Vec<String>,
+    pub target: String,
+    pub fails_at: Option<super::effects::ReplayFailure>,
+    pub rewind_to: super::migration_set::Version,
+    pub rewind_sql: String,
+    pub remedy_runs: super::migration_set::MigrationSet,
+    pub remedy_replays_cleanly: bool,
 }
 
 impl GateReport {
@@ -117,14 +135,14 @@ impl GateReport {
     pub fn add_forecast(&mut self, forecast: Forecast, max_duration_seconds: Option<u64>) {
         if let Some(max) = max_duration_seconds {
             match (&forecast.estimate, &forecast.unavailable) {
-                (Some(e), _) if e.high_seconds > max as f64 => self.fail(format!(
+                (Some(e), _) if e.high_seconds > max as f64 => self.make_unsafe(format!(
                     "the forecast's high estimate {} exceeds --max-duration {}: the migrations would hold their locks that long; \
                      upgrade in smaller steps, in a maintenance window, or raise the limit",
                     human_duration(e.high_seconds),
                     duration_text(max)
                 )),
                 (Some(_), _) => {}
-                (None, Some(why)) => self.fail(format!("--max-duration cannot be checked: no forecast: {why}")),
+                (None, Some(why)) => self.make_unsafe(format!("--max-duration cannot be checked: no forecast: {why}")),
                 (None, None) => self.warnings.push(
                     "--max-duration needs the table sizes of a live database (--db): offline, the forecast has no times".into(),
                 ),
@@ -133,12 +151,77 @@ impl GateReport {
         self.forecast = Some(forecast);
     }
 
-    fn fail(&mut self, reason: String) {
+    fn make_unsafe(&mut self, reason: String) {
         self.reasons.push(reason);
         if self.verdict == GateVerdict::Safe {
             self.verdict = GateVerdict::Unsafe;
             self.safe = false;
             self.summary = format!("unsafe: {}", self.reasons[0]);
+        }
+    }
+
+    /// Adds the schema verification: drift makes the gate unsafe unless only objects no Coder
+    /// migration creates differ (those are warnings).
+    pub fn add_verification(&mut self, a: super::verify::Assessment) {
+        use super::verify::SchemaStatus;
+        match a.schema.status {
+            SchemaStatus::Drift => self.make_unsafe(format!("schema {}", a.schema.summary)),
+            SchemaStatus::Skipped => self.warnings.push(a.schema.summary.clone()),
+            SchemaStatus::Match => self.warnings.extend(a.schema.warnings.iter().cloned()),
+        }
+        self.verification = Some(a);
+    }
+
+    /// Adds what the effects data rehearsed for a clean row written by an irregular set: the
+    /// real failure of the target's batch and the rewind that replays cleanly.
+    pub fn add_rehearsals(
+        &mut self,
+        index: &Index,
+        effects: &super::effects::Effects,
+        state: &DbState,
+        deployed: Option<&Release>,
+    ) {
+        let DbState::Clean(v) = state else { return };
+        let mut ignored = Vec::new();
+        for w in writers_of(index, *v, deployed, &mut ignored) {
+            let Some(irr) = effects.irregular.iter().find(|i| i.set == w.migrations) else {
+                continue;
+            };
+            let Some(r) = irr.rehearsals.iter().find(|r| r.target == self.target_tag) else {
+                continue;
+            };
+            if self.rehearsals.iter().any(|f| f.writer.contains(&w.tag)) {
+                continue;
+            }
+            let finding = RehearsalFinding {
+                writer: irr.releases.clone(),
+                target: r.target.clone(),
+                fails_at: r.fails_at.clone(),
+                rewind_to: r.rewind_to,
+                rewind_sql: super::dirty::rewind_sql(*v, r.rewind_to),
+                remedy_runs: r.remedy_runs.clone(),
+                remedy_replays_cleanly: r.remedy_fails_at.is_none(),
+            };
+            let way_out = if finding.remedy_replays_cleanly {
+                format!(
+                    "rehearsed way out: `{}` (compare-and-set), then {} runs {} (replayed cleanly)",
+                    finding.rewind_sql, r.target, r.remedy_runs
+                )
+            } else {
+                "the rewind remedy did not replay cleanly either: restore a backup".into()
+            };
+            if let Some(f) = &r.fails_at {
+                self.make_unsafe(format!(
+                    "rehearsed on {}'s schema: {} fails at {:06} {}: {} (Coder's one batch rolls back and the pod crash-loops); {way_out}",
+                    irr.releases.join(", "), r.target, f.version, f.name, f.error
+                ));
+            } else if r.rewind_to < *v {
+                self.warnings.push(format!(
+                    "rehearsed on {}'s schema: {} runs without error but skips migrations; {way_out}",
+                    irr.releases.join(", "), r.target
+                ));
+            }
+            self.rehearsals.push(finding);
         }
     }
 
@@ -285,6 +368,8 @@ pub fn gate(index: &Index, state: &DbState, target_tag: &str, opts: &GateOptions
         deployment: None,
         findings: Vec::new(),
         forecast: None,
+        verification: None,
+        rehearsals: Vec::new(),
         index: IndexView::new(index),
     }
 }

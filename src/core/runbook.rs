@@ -54,6 +54,9 @@ pub struct RunbookInput<'a> {
     pub deployment: Option<&'a DeploymentFacts>,
     pub findings: &'a [Finding],
     pub target: RunbookTarget<'a>,
+    /// The schema checked against the row (live database, unless --no-schema): for a dirty
+    /// row it replaces "compare the schema by hand" with the computed result.
+    pub verification: Option<&'a super::verify::Assessment>,
 }
 
 /// The names the commands address. Callers validate them (DNS-1123) before building.
@@ -280,6 +283,11 @@ pub fn cleanup_statement(table: &str, v: Version, prev: Option<Version>) -> Stri
         ),
         None => format!("DELETE FROM {table} WHERE version = {v} AND dirty;"),
     }
+}
+
+/// The compare-and-set that keeps a dirty `v` whose effects are all there, clearing the flag.
+pub fn keep_statement(table: &str, v: Version) -> String {
+    format!("UPDATE {table} SET dirty = false WHERE version = {v} AND dirty;")
 }
 
 pub use super::dirty::image_after_cleanup;
@@ -791,7 +799,39 @@ impl<'a> Builder<'a> {
             commands.push(cmd);
         }
         let mut notes = Vec::new();
-        if advice.in_index {
+        let evidence = self
+            .input
+            .verification
+            .and_then(|a| Some((a.dirty.as_ref()?, a.dirty_action.as_ref()?)));
+        if let Some((e, action)) = evidence {
+            notes.push(format!(
+                "schema evidence: {}; {}",
+                e.summary, action.explanation
+            ));
+            match action.kind {
+                "keep_and_clear" => {
+                    commands = vec![RunbookCommand::sql(
+                        keep_statement(&self.table, v),
+                        Effect::Destructive,
+                    )];
+                }
+                "review" => {
+                    commands.clear();
+                    notes.push(format!("in place: {}", e.present.join("; ")));
+                    notes.push(format!("not in place: {}", e.not_present.join("; ")));
+                    notes.push(format!(
+                        "for review, not run: the statements of {v:06}_{}.down.sql: {}",
+                        e.name,
+                        e.down_statements
+                            .iter()
+                            .map(|d| format!("{d};"))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ));
+                }
+                _ => {}
+            }
+        } else if advice.in_index {
             if let Some(first) = self.first_release_tag(advice) {
                 notes.push(format!(
                     "before clearing the flag, compare the schema with what coderd/database/migrations/{:06}_{}.up.sql of {first} does: \
@@ -825,7 +865,9 @@ impl<'a> Builder<'a> {
                 )),
             }
         }
-        if !advice.cleanups.is_empty() {
+        let evidence_decides =
+            evidence.is_some_and(|(_, a)| a.kind == "keep_and_clear" || a.kind == "review");
+        if !advice.cleanups.is_empty() && !evidence_decides {
             commands.push(
                 RunbookCommand::shell(repair_clear_dirty(v), Effect::Destructive)
                     .labelled(format!(
@@ -1274,6 +1316,7 @@ mod tests {
         );
         let repo = ImageRef::parse_repository("ghcr.io/coder/coder").unwrap();
         build(&RunbookInput {
+            verification: None,
             index,
             check: &report,
             state: &state,
@@ -1435,6 +1478,7 @@ mod tests {
         let report = check(&idx, &state, &CheckOptions::default());
         let repo = ImageRef::parse_repository("ghcr.io/coder/coder").unwrap();
         let r = build(&RunbookInput {
+            verification: None,
             index: &idx,
             check: &report,
             state: &state,

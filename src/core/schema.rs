@@ -137,14 +137,41 @@ pub fn strip_schema(s: &str, schema: &str) -> String {
     out
 }
 
-/// The view text reduced to what every major from 13 to 18 prints alike: no whitespace, no
-/// parentheses (their number varies), no redundant casts to text.
+/// The view text reduced to what every major from 13 to 18 prints alike: the sorted words
+/// of the query (tables, columns, functions, keywords), without the ones whose spelling
+/// changed between majors, and without table qualifiers. PostgreSQL 13 prints `EXTRACT(epoch FROM x)` as
+/// `date_part('epoch'::text, x)` (double precision; numeric since 14), 16 drops redundant
+/// parentheses and casts, so neither punctuation, order nor those words can count. What stays
+/// still tells a changed view apart: a different column, table, join or condition changes the
+/// words. The view's column names are compared separately, in order; their types follow the
+/// tables' (PostgreSQL 13 vs 14 differ for `EXTRACT`), so they are not compared.
 fn loose(s: &str) -> String {
-    let s: String = s
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '(' && *c != ')')
+    const VARYING: &[&str] = &[
+        "text",
+        "date_part",
+        "extract",
+        "from",
+        "double",
+        "precision",
+        "numeric",
+        "character",
+        "varying",
+        "as",
+    ];
+    // 16 and newer leave out the table qualifier when the query reads one table.
+    static QUALIFIER: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let qualifier = QUALIFIER.get_or_init(|| {
+        regex::Regex::new(r#"(?:[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")*")\."#).expect("valid regex")
+    });
+    let s = qualifier.replace_all(s, "");
+    let mut words: Vec<String> = s
+        .to_lowercase()
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty() && !VARYING.contains(w))
+        .map(str::to_string)
         .collect();
-    s.to_lowercase().replace("::text", "")
+    words.sort();
+    words.join(" ")
 }
 
 /// FNV-1a, 64 bits, as 16 hex digits: stable across platforms and releases, enough to tell
@@ -193,7 +220,7 @@ mod tests {
                 "view",
                 "v",
                 "id uuid",
-                Some(" SELECT (a.id)::text AS id\n   FROM public.t a;"),
+                Some(" SELECT (a.id)::text AS id, date_part('epoch'::text, a.t) AS s\n   FROM public.t a;"),
             )],
             "public",
         );
@@ -202,7 +229,7 @@ mod tests {
                 "view",
                 "v",
                 "id uuid",
-                Some("SELECT a.id AS id FROM t a;"),
+                Some("SELECT id AS id, EXTRACT(epoch FROM t) AS s FROM t a;"),
             )],
             "public",
         );
@@ -212,7 +239,7 @@ mod tests {
                 "view",
                 "v",
                 "id uuid",
-                Some("SELECT a.x AS id FROM t a;"),
+                Some("SELECT a.x AS id, EXTRACT(epoch FROM a.t) AS s FROM t a;"),
             )],
             "public",
         );

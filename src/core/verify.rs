@@ -511,6 +511,64 @@ pub struct Assessment {
     pub schema: SchemaReport,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dirty: Option<DirtyEvidence>,
+    /// What to do about a dirty row, decided by the evidence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dirty_action: Option<DirtyAction>,
+}
+
+/// The evidence's answer for a dirty row at V.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DirtyAction {
+    /// `cleanup_to_previous` (absent: today's clean-up, then V runs again), `keep_and_clear`
+    /// (complete: V finished, only the flag is wrong), `review` (partial: nothing is run for
+    /// you), `unknown` (V changes no catalog object).
+    pub kind: &'static str,
+    /// The compare-and-set to run, when the evidence decides one.
+    pub sql: Option<String>,
+    pub explanation: String,
+}
+
+impl Assessment {
+    pub fn skipped(reason: impl Into<String>) -> Assessment {
+        Assessment::plain(SchemaReport::skipped(reason))
+    }
+
+    fn plain(schema: SchemaReport) -> Assessment {
+        Assessment {
+            schema,
+            dirty: None,
+            dirty_action: None,
+        }
+    }
+}
+
+/// Turns the evidence into the action (see [`DirtyAction`]).
+pub fn dirty_action(e: &DirtyEvidence, prev: Option<Version>) -> DirtyAction {
+    let v = e.version;
+    match e.state {
+        Some(EffectState::Absent) => DirtyAction {
+            kind: "cleanup_to_previous",
+            sql: Some(super::dirty::cleanup_sql(v, prev)),
+            explanation: format!("none of {v:06}'s effects exist: reset the row to the previous migration, then the image re-runs {v:06}"),
+        },
+        Some(EffectState::Complete) => DirtyAction {
+            kind: "keep_and_clear",
+            sql: Some(super::dirty::keep_sql(v)),
+            explanation: format!("all of {v:06}'s effects exist: it finished, so keep {v} and clear only the flag (re-running it would fail on objects that exist)"),
+        },
+        Some(EffectState::Partial) => DirtyAction {
+            kind: "review",
+            sql: None,
+            explanation: format!(
+                "{v:06} is half-applied: neither re-running it nor keeping it is safe; review what exists and its .down.sql statements, undo by hand, then reset the row to the previous migration. migtag runs no repair here"
+            ),
+        },
+        None => DirtyAction {
+            kind: "unknown",
+            sql: None,
+            explanation: format!("{v:06} changes no catalog object, so the schema cannot tell whether it ran: follow the clean-up to the previous migration after checking its data changes"),
+        },
+    }
 }
 
 /// Verifies `live` against what the state claims. Fresh compares with no migrations at all (so
@@ -524,25 +582,15 @@ pub fn assess(
 ) -> Assessment {
     use super::state::DbState;
     match state {
-        DbState::Fresh => Assessment {
-            schema: verify(effects, index, 0, None, live),
-            dirty: None,
-        },
-        DbState::Clean(v) => Assessment {
-            schema: verify(effects, index, *v, deployed, live),
-            dirty: None,
-        },
+        DbState::Fresh => Assessment::plain(verify(effects, index, 0, None, live)),
+        DbState::Clean(v) => Assessment::plain(verify(effects, index, *v, deployed, live)),
         DbState::Dirty(v) => assess_dirty(effects, index, *v, live),
-        DbState::V1 => Assessment {
-            schema: SchemaReport::skipped(
-                "a v1 database (migration_cursor): its schema predates the index",
-            ),
-            dirty: None,
-        },
-        DbState::InProgress(_) => Assessment {
-            schema: SchemaReport::skipped("a migration holds Coder's lock: the schema is changing"),
-            dirty: None,
-        },
+        DbState::V1 => {
+            Assessment::skipped("a v1 database (migration_cursor): its schema predates the index")
+        }
+        DbState::InProgress(_) => {
+            Assessment::skipped("a migration holds Coder's lock: the schema is changing")
+        }
     }
 }
 
@@ -572,13 +620,12 @@ fn assess_dirty(effects: &Effects, index: &Index, v: Version, live: &Catalog) ->
             }
             _ => compare(effects, &seq, v, &set, releases, live),
         };
+        let action = dirty_action(&evidence, set.prev(v));
         return Assessment {
             schema,
             dirty: Some(evidence),
+            dirty_action: Some(action),
         };
     }
-    Assessment {
-        schema: SchemaReport::skipped(format!("no replayed release set contains migration {v}")),
-        dirty: None,
-    }
+    Assessment::skipped(format!("no replayed release set contains migration {v}"))
 }

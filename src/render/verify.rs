@@ -31,6 +31,40 @@ fn finding(f: &Finding) -> String {
     line
 }
 
+/// What `check`, `gate`, `runbook` and `repair` add: the verdict line, and for a dirty row the
+/// evidence's action (with what exists and the .down.sql statements when half-applied).
+pub fn evidence(a: &Assessment, s: Style) -> String {
+    let mut out = vec![verdict_line(a, s)];
+    out.extend(dirty_lines(a));
+    out.join("\n") + "\n"
+}
+
+fn dirty_lines(a: &Assessment) -> Vec<String> {
+    let mut out = Vec::new();
+    let (Some(d), Some(action)) = (&a.dirty, &a.dirty_action) else {
+        return out;
+    };
+    out.push(format!(
+        "evidence for the dirty row: {}",
+        action.explanation
+    ));
+    if let Some(sql) = &action.sql {
+        out.push(format!("  {sql}"));
+    }
+    if action.kind == "review" {
+        out.push(format!("in place from {:06} {}:", d.version, d.name));
+        out.extend(d.present.iter().map(|p| format!("  {p}")));
+        out.push(format!("not in place from {:06} {}:", d.version, d.name));
+        out.extend(d.not_present.iter().map(|p| format!("  {p}")));
+        out.push(format!(
+            "for review, not run: the statements of {:06}_{}.down.sql that remove its effects:",
+            d.version, d.name
+        ));
+        out.extend(d.down_statements.iter().map(|p| format!("  {p};")));
+    }
+    out
+}
+
 /// The whole report.
 pub fn report(a: &Assessment, s: Style) -> String {
     let r = &a.schema;
@@ -45,23 +79,7 @@ pub fn report(a: &Assessment, s: Style) -> String {
             ));
         }
     }
-    if let Some(d) = &a.dirty {
-        if !d.present.is_empty() {
-            out.push(format!("in place from {:06} {}:", d.version, d.name));
-            out.extend(d.present.iter().map(|p| format!("  {p}")));
-        }
-        if !d.not_present.is_empty() {
-            out.push(format!("not in place from {:06} {}:", d.version, d.name));
-            out.extend(d.not_present.iter().map(|p| format!("  {p}")));
-        }
-        if !d.down_statements.is_empty() {
-            out.push(format!(
-                "for review, not run: the statements of {:06}_{}.down.sql that remove its effects:",
-                d.version, d.name
-            ));
-            out.extend(d.down_statements.iter().map(|p| format!("  {p};")));
-        }
-    }
+    out.extend(dirty_lines(a));
     for (title, list) in [("missing", &r.missing), ("different", &r.different)] {
         if !list.is_empty() {
             out.push(format!("{title} ({}):", list.len()));

@@ -1,12 +1,14 @@
 //! The one integration-test binary: runs the real `migtag` executable with a cleared
 //! environment and checks its output (insta snapshots), exit codes and side effects.
 
+mod coder_sql;
 mod common;
 
 mod bundled;
 mod check;
 mod core_table;
 mod db;
+mod effects;
 mod examples;
 mod gate_manifest;
 mod help;
@@ -19,3 +21,4 @@ mod pooler;
 mod repair;
 mod robustness;
 mod runbook;
+mod verify;

@@ -4,6 +4,8 @@
 -- takes an ACCESS SHARE lock on each view: callers run this only after the survey saw no
 -- migration, under lock_timeout. Objects that belong to an extension are left out (the
 -- extension itself is listed). golang-migrate's own schema_migrations is not Coder's schema.
+-- PostgreSQL 18 also lists NOT NULL as constraints (contype 'n'): left out, the columns
+-- carry it, as on 13 to 17.
 WITH s AS (
   SELECT n.oid, n.nspname FROM pg_namespace n WHERE n.nspname = current_schema()
 ), ext AS (
@@ -32,13 +34,13 @@ WITH s AS (
    WHERE r.relkind IN ('r', 'p')
   UNION ALL
   SELECT 'constraint', r.relname || '.' || co.conname, co.contype::text || ' ' || pg_get_constraintdef(co.oid), NULL
-    FROM rel r JOIN pg_constraint co ON co.conrelid = r.oid
+    FROM rel r JOIN pg_constraint co ON co.conrelid = r.oid AND co.contype <> 'n'
   UNION ALL
   SELECT 'index', i.relname, pg_get_indexdef(i.oid), NULL
     FROM rel i JOIN pg_index x ON x.indexrelid = i.oid
   UNION ALL
   SELECT CASE r.relkind WHEN 'v' THEN 'view' ELSE 'matview' END, r.relname,
-         (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)
+         (SELECT string_agg(a.attname, ', ' ORDER BY a.attnum)
             FROM pg_attribute a WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped),
          pg_get_viewdef(r.oid)
     FROM rel r WHERE r.relkind IN ('v', 'm')
