@@ -6,7 +6,8 @@
 # forecast, runs the pending migrations in one transaction as Coder does, and prints measured
 # against forecast as a Markdown table. Needs ../shared/reference/coder-sql.tar.gz (CAL_SQL).
 #   bench/calibrate.sh [FROM:TO ...]   (default: the three paths of the README)
-# CAL_BIG_ROWS (default 200000) and CAL_SMALL_ROWS (default 5000) set the fill.
+# CAL_BIG_ROWS (default 200000) sets the fill of Coder's big tables; CAL_SMALL_ROWS (default 0:
+# keep the fixture rows) that of the other tables the path touches.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -gt 0 ] || set -- v2.26.0:v2.27.0 v2.29.0:v2.34.0 v2.18.0:v2.22.0

@@ -33,13 +33,21 @@ pub fn for_upgrade(
         return Ok(None);
     }
     let effects = bundled::effects()?;
-    // The target's own contents when its set is a recorded irregular one, else the main
-    // sequence's.
-    let own: BTreeMap<_, _> = sequence_for(&effects, &target.migrations)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|m| (m.version, m))
-        .collect();
+    // A set that is not a prefix of the main sequence (a recorded irregular one) has its own
+    // contents; otherwise each migration as the target shipped it.
+    let regular = target
+        .migrations
+        .max()
+        .is_some_and(|max| target.migrations == MigrationSet::range(1, max));
+    let own: BTreeMap<_, _> = if regular {
+        BTreeMap::new()
+    } else {
+        sequence_for(&effects, &target.migrations)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| (m.version, m))
+            .collect()
+    };
     let mut facts = Vec::new();
     let mut missing = Vec::new();
     for v in pending.iter() {

@@ -16,11 +16,12 @@ use crate::core::patch::{
     TargetView,
 };
 use crate::core::report::IndexView;
-use crate::core::state::StateView;
+use crate::core::state::{DbState, StateView};
 use crate::error::{ExitCode, Result};
 use crate::render;
 
 use super::context::Context;
+use super::forecast;
 use super::manifest;
 use super::source::read_state;
 
@@ -108,12 +109,19 @@ pub fn run(ctx: &Context, args: PatchArgs) -> Result<ExitCode> {
         notes.push("this Deployment is managed by Helm: the next `helm upgrade` overwrites a hand patch unless the values say the same tag (see --to helm)".into());
     }
 
+    let forecast = match (&decision.state, target_release, decision.inner.actionable) {
+        (Some(state), Some(release), true) => forecast::for_upgrade(state, release, &args.source)?,
+        _ => None,
+    };
     let findings = match &facts {
         Some(f) => check_deployment(
             f,
             &CheckContext {
                 namespace: namespace.as_deref(),
-                migration_window_seconds: migration_window_seconds(args.migration_window, None),
+                migration_window_seconds: migration_window_seconds(
+                    args.migration_window,
+                    forecast.as_ref(),
+                ),
                 pending_migrations: decision.applies,
             },
         ),
@@ -135,6 +143,7 @@ pub fn run(ctx: &Context, args: PatchArgs) -> Result<ExitCode> {
         up_to_date,
         patch,
         findings,
+        forecast,
         notes,
         index: IndexView::new(&index),
     };
@@ -159,6 +168,8 @@ struct Decided {
     inner: Decision,
     /// Migrations the target applies on start, when the database was checked.
     applies: Option<usize>,
+    /// The database state, when it was checked.
+    state: Option<DbState>,
 }
 
 fn decide_by_tag(index: &Index, tag: &str, notes: &mut Vec<String>) -> (Decided, Option<String>) {
@@ -184,6 +195,7 @@ fn decide_by_tag(index: &Index, tag: &str, notes: &mut Vec<String>) -> (Decided,
         Decided {
             inner,
             applies: None,
+            state: None,
         },
         Some(tag.to_string()),
     )
@@ -237,7 +249,14 @@ fn decide_by_state(
         deployed_from_manifest: deployed,
         actionable,
     };
-    Ok((Decided { inner, applies }, tag))
+    Ok((
+        Decided {
+            inner,
+            applies,
+            state: Some(state),
+        },
+        tag,
+    ))
 }
 
 fn image_notes(

@@ -225,6 +225,10 @@ pub struct PatchReport {
     pub patch: Option<Patch>,
     /// Traps of the upgrade-troubleshooting guide this Deployment falls into.
     pub findings: Vec<Finding>,
+    /// What the migrations the image applies will lock and rewrite, and for how long; its
+    /// window sizes the probe check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<crate::core::forecast::Forecast>,
     pub notes: Vec<String>,
     pub index: IndexView,
 }

@@ -54,6 +54,9 @@ pub fn human(report: &PatchReport, style: Style) -> String {
         let _ = writeln!(out, "{}", style.good("  already runs it: no patch needed"));
     }
 
+    if let Some(f) = &report.forecast {
+        out.push_str(&super::forecast::human(f));
+    }
     if !report.findings.is_empty() {
         let _ = writeln!(out, "\nchecks (Coder's upgrade-troubleshooting guide):");
         for f in &report.findings {

@@ -10,6 +10,7 @@ mod core_table;
 mod db;
 mod effects;
 mod examples;
+mod forecast;
 mod gate_manifest;
 mod help;
 mod index_export;

@@ -418,9 +418,11 @@ pub fn forecast(input: &ForecastInput) -> Forecast {
                 &mut notes,
             ));
         }
-        // A rewrite reads the whole table anyway; a scan of the same table in the same
-        // migration is part of it.
-        for t in m.scans.iter().filter(|t| old(t) && !m.rewrites.contains(t)) {
+        // A rewrite or an index build reads the whole table anyway; a scan of the same table
+        // in the same migration is part of it.
+        let read_anyway =
+            |t: &String| m.rewrites.contains(t) || m.index_builds.iter().any(|(_, b)| b == t);
+        for t in m.scans.iter().filter(|t| old(t) && !read_anyway(t)) {
             scans.push(work(
                 t,
                 None,
