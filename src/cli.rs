@@ -13,6 +13,7 @@ Exit codes:
   3   gate: the upgrade is not safe
   4   the database needs a human: dirty, migration in progress, or a v1 database
   5   no release in the index matches (database ahead of the index, or unknown target)
+  6   verify: the schema does not match the recorded version (drift)
   10  database unreachable, authentication or TLS failure, query error
   11  upstream (GitHub API, git) unreachable, rate-limited or malformed
   12  invalid input (index file, psql output, manifest, tag, image reference)";
@@ -453,7 +454,8 @@ pub const REPAIR_EXIT_CODES_HELP: &str = "\
 Exit codes:
   0   the change was made (terminate: or nothing was old enough to end)
   2   usage error, or not confirmed (no terminal and no --yes, or an answer other than yes)
-  4   refused: a migration holds the lock, the row is not (V, dirty), the table is locked;
+  4   refused: a migration holds the lock, the row is not (V, dirty), the table is locked,
+      clear-dirty: the schema shows V complete or half-applied;
       terminate: a session could not be ended
   5   --expect-version or --deployed is not in the index
   10  database unreachable, authentication or TLS failure, query error

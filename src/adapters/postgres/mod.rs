@@ -361,9 +361,8 @@ async fn read(
     };
     let catalog = match (&state, &survey.schema) {
         _ if !read_catalog => None,
-        (DbState::InProgress(_), _) => Some(CatalogRead::Skipped(
-            "a migration holds Coder's lock: the schema is changing".into(),
-        )),
+        // The state already says a migration runs and to decide nothing.
+        (DbState::InProgress(_), _) => None,
         (_, None) => None,
         (_, Some(schema)) => Some(read_live_catalog(conn, schema, limits, bound).await),
     };
