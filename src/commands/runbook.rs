@@ -6,7 +6,7 @@
 
 use crate::cli::{Format, RunbookArgs, RunbookAs};
 use crate::core::check::{check, CheckOptions, Verdict};
-use crate::core::deployment::{check_deployment, CheckContext};
+use crate::core::deployment::{check_deployment, DeploymentCheckOptions};
 use crate::core::image_ref::ImageRef;
 use crate::core::index::parse_tag;
 use crate::core::runbook::{self, RunbookInput, RunbookTarget};
@@ -57,7 +57,7 @@ pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
     let findings = match &deployment.facts {
         Some(f) => check_deployment(
             f,
-            &CheckContext {
+            &DeploymentCheckOptions {
                 namespace: deployment.namespace.as_deref(),
                 migration_window_seconds: args.deployment.migration_window,
                 pending_migrations: applies,

@@ -11,8 +11,8 @@ use super::deployment::{DeploymentFacts, Finding, Severity};
 use super::index::{Index, Release};
 use super::migration_set::Version;
 use super::report::{IndexView, MigrationRef, ReleaseRef, SkipFinding, HARMLESS_TO_SKIP};
+use super::skips::{skip_findings, writers_of};
 use super::state::{DbState, StateView};
-use super::writers::{skip_findings, writers_of};
 use crate::error::ExitCode;
 
 #[derive(Debug, Clone, Default)]

@@ -12,7 +12,7 @@ use super::effects::{expected_schema, sequence_for, Effects, MigrationEffects};
 use super::index::{Index, Release};
 use super::migration_set::{MigrationSet, Version};
 use super::schema::Catalog;
-use super::writers::writers_of;
+use super::skips::writers_of;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,8 +1,11 @@
 //! Renderers: turn a report into text for humans or one JSON document. Nothing else prints.
 
 pub mod db;
+pub mod gate;
 pub mod human;
+pub mod index;
 pub mod patch;
+pub mod releases;
 pub mod repair;
 pub mod runbook;
 pub mod style;

@@ -357,9 +357,8 @@ fn effects_of(f: &FileContent, before: &Step, after: &Step) -> MigrationEffects 
         .filter(|s| existed(&s.0))
         .map(|s| {
             let p = prior.get(s.0.as_str());
-            let d = |now: u64, f: fn(&StatRow) -> u64| {
-                now.saturating_sub(p.map(|p| f(p)).unwrap_or(0))
-            };
+            let d =
+                |now: u64, f: fn(&StatRow) -> u64| now.saturating_sub(p.map(|p| f(p)).unwrap_or(0));
             TableActivity {
                 table: s.0.clone(),
                 scanned: d(s.1, |p| p.1) + d(s.2, |p| p.2) > 0,
