@@ -60,6 +60,7 @@ fn observation(state: DbState, database: &str, rows: &[SessionRow]) -> DbObserva
             notes: Vec::new(),
         },
         sessions: Sessions::summarise(rows, "coder"),
+        catalog: None,
     }
 }
 
