@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use fake_github::{Entry, FakeGithub, Model};
 use migtag::adapters::github::{update, FetchOptions, GithubCache, GithubSource, Seed};
-use migtag::core::snapshot::known_facts;
+use migtag::core::upstream::known_facts;
 use migtag::core::Project;
 
 const LINES: u32 = 60;

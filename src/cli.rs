@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::core::duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub const EXIT_CODES_HELP: &str = "\
@@ -13,6 +14,7 @@ Exit codes:
   3   gate: the upgrade is not safe
   4   the database needs a human: dirty, migration in progress, or a v1 database
   5   no release in the index matches (database ahead of the index, or unknown target)
+  6   verify: the schema does not match the recorded version (drift)
   10  database unreachable, authentication or TLS failure, query error
   11  upstream (GitHub API, git) unreachable, rate-limited or malformed
   12  invalid input (index file, psql output, manifest, tag, image reference)";
@@ -266,7 +268,7 @@ pub struct PatchArgs {
 }
 
 fn parse_window(text: &str) -> Result<u64, String> {
-    crate::core::deployment::parse_duration(text)
+    duration::parse_seconds(text)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -459,7 +461,8 @@ pub const REPAIR_EXIT_CODES_HELP: &str = "\
 Exit codes:
   0   the change was made (terminate: or nothing was old enough to end)
   2   usage error, or not confirmed (no terminal and no --yes, or an answer other than yes)
-  4   refused: a migration holds the lock, the row is not (V, dirty), the table is locked;
+  4   refused: a migration holds the lock, the row is not (V, dirty), the table is locked,
+      clear-dirty: the schema shows V complete or half-applied;
       terminate: a session could not be ended
   5   --expect-version or --deployed is not in the index
   10  database unreachable, authentication or TLS failure, query error
@@ -526,7 +529,7 @@ fn parse_cleanup_target(text: &str) -> Result<crate::core::repair::CleanupTarget
 }
 
 fn parse_idle_bound(text: &str) -> Result<u64, String> {
-    match crate::core::deployment::parse_duration(text)? {
+    match duration::parse_seconds(text)? {
         0 => Err(format!("`{text}` must be more than zero")),
         s => Ok(s),
     }
@@ -539,26 +542,9 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
-/// `500ms`, `2s`, `1.5s`, `1m`, or a bare number of seconds.
+/// Every timeout flag: more than zero, at most a day (see [`duration::parse`]).
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let t = text.trim();
-    let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        (t, 1.0)
-    };
-    let value: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration: use 500ms, 2s, 1.5s or 1m"))?;
-    if !value.is_finite() || value <= 0.0 || value * scale > 86_400.0 {
-        return Err(format!("`{text}` must be more than zero and at most a day"));
-    }
-    Ok(std::time::Duration::from_secs_f64(value * scale))
+    duration::parse_timeout(text)
 }
 
 /// A `schema_migrations.version` value: golang-migrate stores a migration number in a
@@ -580,22 +566,4 @@ pub fn parse_migration_version(text: &str) -> Result<u64, String> {
         ));
     }
     Ok(v)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_duration;
-    use std::time::Duration;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
-        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
-        assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
-        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
-        for bad in ["", "0s", "-1s", "abc", "2h", "1e9"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -4,7 +4,7 @@
 //! `git for-each-ref refs/tags` (every tag with its commit and committer date, one process),
 //! `git cat-file --batch-check` (the migrations folder's tree at each commit, one process),
 //! and `git ls-tree -r -z` once per distinct migrations tree. Tag names are validated as
-//! release tags before any of them is used; the rest is decided by [`crate::core::snapshot`],
+//! release tags before any of them is used; the rest is decided by [`crate::core::upstream`],
 //! exactly as for GitHub.
 
 use std::collections::{BTreeMap, HashMap};
@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::core::index::{Index, Project, Provenance};
-use crate::core::snapshot::{
+use crate::core::upstream::{
     assemble, is_sha, migrations_from_paths, release_tags, validate_migrations_path,
     FolderMigrations, TagSnapshot,
 };

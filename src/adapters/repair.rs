@@ -22,12 +22,12 @@ use tokio_postgres::{Client, IsolationLevel, SimpleQueryMessage, SimpleQueryRow}
 use crate::adapters::postgres::survey::{self, Survey, CODER_LOCK_KEY};
 use crate::adapters::postgres::tls::Verification;
 use crate::adapters::postgres::{self, errors, ConnectSettings, Limits};
-use crate::core::observation::DatabaseInfo;
 use crate::core::repair::{
     clear_dirty_statement, row_mismatch, select_sessions, ClearDirtyPlan, ClearDirtyReport,
     LockHolder, Outcome, Refusal, RefusalReason, Row, SessionEntry, TerminateAttempt,
     TerminateReport, TerminateResult,
 };
+use crate::core::sql;
 use crate::error::{Error, Result};
 
 /// How long `clear-dirty` keeps its transaction (and Coder's migration lock) open while the
@@ -40,7 +40,7 @@ const TERMINATE_WAIT: Duration = Duration::from_secs(5);
 /// The connection, with what the messages need.
 struct Conn {
     client: Client,
-    driver: tokio::task::JoinHandle<std::result::Result<(), tokio_postgres::Error>>,
+    driver: postgres::Driver,
     verification: Verification,
 }
 
@@ -52,7 +52,7 @@ pub fn clear_dirty(
     plan: ClearDirtyPlan,
     confirm: &mut dyn FnMut(&ClearDirtyReport) -> bool,
 ) -> Result<ClearDirtyReport> {
-    block_on(settings, async {
+    postgres::block_on(settings, async {
         let mut conn = connect(settings, limits).await?;
         let mut report = ClearDirtyReport::new(plan);
         let result = clear_dirty_tx(&mut conn, settings, limits, &mut report, confirm).await;
@@ -69,25 +69,12 @@ pub fn terminate(
     older_than_secs: u64,
     confirm: &mut dyn FnMut(&TerminateReport) -> bool,
 ) -> Result<TerminateReport> {
-    block_on(settings, async {
+    postgres::block_on(settings, async {
         let conn = connect(settings, limits).await?;
         let result = terminate_sessions(&conn, settings, limits, older_than_secs, confirm).await;
         close(conn).await;
         result
     })
-}
-
-fn block_on<T>(
-    settings: &ConnectSettings,
-    work: impl std::future::Future<Output = Result<T>>,
-) -> Result<T> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
-    runtime
-        .block_on(work)
-        .map_err(|e| errors::scrub(e, settings))
 }
 
 /// The live-database adapter's connection, without its pooler fallback: a repair holds one
@@ -102,8 +89,7 @@ async fn connect(settings: &ConnectSettings, limits: &Limits) -> Result<Conn> {
 }
 
 async fn close(conn: Conn) {
-    drop(conn.client);
-    let _ = tokio::time::timeout(Duration::from_secs(1), conn.driver).await;
+    postgres::close(conn.client, conn.driver).await;
 }
 
 /// Why a statement did not give rows.
@@ -114,51 +100,13 @@ enum Failure {
 
 impl Failure {
     fn is_lock_timeout(&self) -> bool {
-        matches!(self, Failure::Db(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE))
+        matches!(self, Failure::Db(e) if errors::is_lock_timeout(e))
     }
 
     fn into_error(self, settings: &ConnectSettings, what: &str) -> Error {
-        let target = settings.target();
         match self {
-            Failure::TimedOut => Error::database(format!(
-                "{target}: {what}: the server did not answer in time"
-            ))
-            .with_hint("the server or the network is slow; raise --statement-timeout"),
-            Failure::Db(e) => {
-                let (msg, hint) = match e.as_db_error() {
-                    Some(db) if *db.code() == SqlState::INSUFFICIENT_PRIVILEGE => (
-                        format!("{what}: permission denied: {}", db.message()),
-                        format!(
-                            "connect as the role Coder uses (it owns schema_migrations), or grant {} what the message names",
-                            settings.user
-                        ),
-                    ),
-                    Some(db) if *db.code() == SqlState::QUERY_CANCELED => (
-                        format!("{what} was cancelled: {}", db.message()),
-                        "raise --statement-timeout".to_string(),
-                    ),
-                    Some(db) if *db.code() == SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT => (
-                        format!("{what}: the server ended the transaction: {}", db.message()),
-                        "nothing was changed; run the command again".to_string(),
-                    ),
-                    Some(db) => (
-                        format!("{what} failed: {} (SQLSTATE {})", db.message(), db.code().code()),
-                        String::new(),
-                    ),
-                    None if e.is_closed() => (
-                        format!("{what}: the server closed the connection"),
-                        "the transaction was rolled back, so nothing was changed; run the command again".to_string(),
-                    ),
-                    None => (format!("{what} failed: {e}"), String::new()),
-                };
-                let err = Error::database(format!("{target}: {msg}"));
-                let err = if hint.is_empty() {
-                    err
-                } else {
-                    err.with_hint(hint)
-                };
-                errors::scrub(err, settings)
-            }
+            Failure::TimedOut => errors::statement_timed_out(settings, Some(what)),
+            Failure::Db(e) => errors::statement_failed(&e, settings, what, errors::Purpose::Repair),
         }
     }
 }
@@ -185,41 +133,8 @@ async fn simple(
     Ok((rows, count))
 }
 
-fn bound(limits: &Limits) -> Duration {
-    limits.statement_timeout + limits.lock_timeout + Duration::from_secs(2)
-}
-
 fn ms(d: Duration) -> u128 {
     d.as_millis().max(1)
-}
-
-fn database_info(
-    settings: &ConnectSettings,
-    s: &Survey,
-    verification: Verification,
-) -> DatabaseInfo {
-    let transport = if settings.only_unix_sockets() {
-        "unix socket".to_string()
-    } else if s.ssl == Some(true) {
-        match verification {
-            Verification::None => "tls (certificate not verified)".to_string(),
-            Verification::Ca => "tls (verify-ca)".to_string(),
-            Verification::Full => "tls (verify-full)".to_string(),
-        }
-    } else {
-        "plain tcp (no tls)".to_string()
-    };
-    DatabaseInfo {
-        target: settings.target(),
-        database: s.database.clone(),
-        user: s.user.clone(),
-        schema: s.schema.clone(),
-        server_version: s.server_version.clone(),
-        server_version_num: s.server_version_num,
-        transport,
-        backend_pid: s.pid,
-        notes: settings.notes.clone(),
-    }
 }
 
 async fn read_survey(
@@ -227,9 +142,13 @@ async fn read_survey(
     settings: &ConnectSettings,
     limits: &Limits,
 ) -> Result<Survey> {
-    let (rows, _) = simple(client, &survey::survey_sql(), bound(limits))
-        .await
-        .map_err(|f| f.into_error(settings, "reading pg_locks and pg_stat_activity"))?;
+    let (rows, _) = simple(
+        client,
+        &survey::survey_sql(),
+        postgres::statement_bound(limits),
+    )
+    .await
+    .map_err(|f| f.into_error(settings, "reading pg_locks and pg_stat_activity"))?;
     let text = rows
         .first()
         .and_then(|r| r.get(0))
@@ -262,7 +181,7 @@ async fn clear_dirty_tx(
     confirm: &mut dyn FnMut(&ClearDirtyReport) -> bool,
 ) -> Result<()> {
     let verification = conn.verification;
-    let b = bound(limits);
+    let b = postgres::statement_bound(limits);
     let v = report.plan.migration.version;
     let previous = report.plan.previous.as_ref().map(|p| p.version);
     let begin = "START TRANSACTION ISOLATION LEVEL READ COMMITTED, READ WRITE";
@@ -293,7 +212,7 @@ async fn clear_dirty_tx(
     .map_err(step("taking Coder's migration lock"))?;
     let locked = rows.first().and_then(|r| r.get(0)) == Some("t");
     let survey = read_survey(c, settings, limits).await?;
-    report.database = Some(database_info(settings, &survey, verification));
+    report.database = Some(postgres::database_info(settings, &survey, verification));
 
     if !locked {
         let holder = postgres::in_progress(&survey);
@@ -475,9 +394,9 @@ async fn lock_holders(
            FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid \
           WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_backend_pid() \
             AND l.mode <> 'AccessShareLock' \
-            AND l.relation = to_regclass('{}') ORDER BY l.pid",
+            AND l.relation = to_regclass({}) ORDER BY l.pid",
         survey::QUERY_DISPLAY_CHARS,
-        qualified.replace('\'', "''")
+        sql::literal(qualified)
     );
     let (rows, _) = simple(client, &sql, b).await?;
     Ok(rows
@@ -533,7 +452,7 @@ async fn terminate_sessions(
     confirm: &mut dyn FnMut(&TerminateReport) -> bool,
 ) -> Result<TerminateReport> {
     let c = &conn.client;
-    let b = bound(limits);
+    let b = postgres::statement_bound(limits);
     let survey = read_survey(c, settings, limits).await?;
     let (rows, _) = simple(c, &sessions_sql(), b)
         .await
@@ -543,7 +462,7 @@ async fn terminate_sessions(
     let mut report = TerminateReport {
         action: "terminate",
         outcome: Outcome::NothingToDo,
-        database: database_info(settings, &survey, conn.verification),
+        database: postgres::database_info(settings, &survey, conn.verification),
         older_than_seconds: older_than_secs,
         targets,
         kept,

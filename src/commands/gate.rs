@@ -1,12 +1,10 @@
 //! `migtag gate`: the CI gate for an upgrade. Exit 0 safe, 3 unsafe, 4 needs a human,
 //! 5 unknown target. Under GitHub Actions it also writes annotations and a job summary.
 
-use std::fmt::Write as _;
-
 use crate::cli::GateArgs;
-use crate::core::deployment::{check_deployment, CheckContext};
+use crate::core::deployment::{check_deployment, DeploymentCheckOptions};
 use crate::core::forecast::migration_window_seconds;
-use crate::core::gate::{gate, GateOptions, GateReport, GateVerdict};
+use crate::core::gate::{gate, GateOptions, GateReport};
 use crate::core::index::parse_tag;
 use crate::error::{Error, ExitCode, Result};
 use crate::render;
@@ -46,7 +44,7 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
     if let Some(facts) = deployment.facts {
         let findings = check_deployment(
             &facts,
-            &CheckContext {
+            &DeploymentCheckOptions {
                 namespace: deployment.namespace.as_deref(),
                 migration_window_seconds: migration_window_seconds(
                     args.deployment.migration_window,
@@ -77,10 +75,16 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
 /// document) and a Markdown summary appended to `$GITHUB_STEP_SUMMARY`.
 fn github_actions(report: &GateReport) -> Result<()> {
     for r in &report.reasons {
-        eprintln!("::error title=migtag gate::{}", escape_annotation(r));
+        eprintln!(
+            "::error title=migtag gate::{}",
+            render::gate::escape_annotation(r)
+        );
     }
     for w in &report.warnings {
-        eprintln!("::warning title=migtag gate::{}", escape_annotation(w));
+        eprintln!(
+            "::warning title=migtag gate::{}",
+            render::gate::escape_annotation(w)
+        );
     }
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
         use std::io::Write;
@@ -89,81 +93,8 @@ fn github_actions(report: &GateReport) -> Result<()> {
             .append(true)
             .open(&path)
             .map_err(|e| Error::invalid_input(format!("cannot write GITHUB_STEP_SUMMARY: {e}")))?;
-        f.write_all(summary_markdown(report).as_bytes())
+        f.write_all(render::gate::summary_markdown(report).as_bytes())
             .map_err(|e| Error::invalid_input(format!("cannot write GITHUB_STEP_SUMMARY: {e}")))?;
     }
     Ok(())
-}
-
-/// GitHub's workflow-command escaping for annotation messages.
-fn escape_annotation(text: &str) -> String {
-    text.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
-}
-
-pub fn summary_markdown(report: &GateReport) -> String {
-    let mut out = String::new();
-    let icon = match report.verdict {
-        GateVerdict::Safe => "✅",
-        GateVerdict::Unsafe => "❌",
-        GateVerdict::NeedsHuman => "🛑",
-        GateVerdict::UnknownTarget | GateVerdict::AheadOfIndex => "❓",
-    };
-    let _ = writeln!(out, "### {icon} migtag gate: {}\n", md(&report.summary));
-    let state = match (report.state.version, report.state.dirty) {
-        (Some(v), Some(d)) => format!("{} at {v} (dirty = {d})", report.state.kind),
-        _ => report.state.kind.to_string(),
-    };
-    let _ = writeln!(out, "- database: {state}");
-    let _ = writeln!(
-        out,
-        "- target: `{}`",
-        report
-            .target
-            .as_ref()
-            .map(|t| t.image.as_str())
-            .unwrap_or(&report.target_tag)
-    );
-    for r in &report.reasons {
-        let _ = writeln!(out, "- ❌ {}", md(r));
-    }
-    for w in &report.warnings {
-        let _ = writeln!(out, "- ⚠️ {}", md(w));
-    }
-    if !report.findings.is_empty() {
-        let _ = writeln!(
-            out,
-            "\n<details><summary>fix the Deployment first</summary>\n"
-        );
-        for f in &report.findings {
-            for step in &f.fix {
-                let _ = writeln!(out, "- {}", md(&step.description));
-                if let Some(c) = &step.command {
-                    let _ = writeln!(out, "\n  ```sh\n  {}\n  ```\n", c.text);
-                }
-            }
-        }
-        let _ = writeln!(out, "</details>");
-    }
-    if !report.pending.is_empty() {
-        let _ = writeln!(
-            out,
-            "\n<details><summary>{} pending migrations</summary>\n",
-            report.pending.len()
-        );
-        for m in &report.pending {
-            let _ = writeln!(out, "- `{m}`");
-        }
-        let _ = writeln!(out, "\n</details>");
-    }
-    out.push('\n');
-    out
-}
-
-/// Keeps user-visible text from opening HTML or tables in the summary.
-fn md(text: &str) -> String {
-    text.replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('|', "\\|")
 }

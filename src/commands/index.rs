@@ -2,10 +2,7 @@
 //! clone (`build`), import the bundled one from the reference tables (`import`), or merge an
 //! index into those tables (`export`).
 
-use std::fmt::Write as _;
 use std::path::Path;
-
-use serde::Serialize;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -19,6 +16,7 @@ use crate::core::report::IndexView;
 use crate::error::{Error, ExitCode, Result};
 use crate::input::tables;
 use crate::render;
+use crate::render::index::{FirstReleaseMoved, IndexExported, IndexShow, IndexWritten};
 
 use super::context::Context;
 
@@ -31,24 +29,6 @@ pub fn run(ctx: &Context, cmd: IndexCommand) -> Result<ExitCode> {
         IndexCommand::Build(args) => build(ctx, args),
         IndexCommand::Effects(args) => super::effects::run(ctx, args),
     }
-}
-
-#[derive(Serialize)]
-struct IndexShow {
-    #[serde(flatten)]
-    view: IndexView,
-    /// The file the index was read from, or "bundled in the binary".
-    used: String,
-    /// Whole days since `generated_at`.
-    age_days: Option<i64>,
-    repo: String,
-    migrations_path: String,
-    image: String,
-    lines: usize,
-    prereleases: usize,
-    named_migrations: usize,
-    /// Releases whose set is not 1..max (irregular tags).
-    irregular: Vec<String>,
 }
 
 fn show(ctx: &Context) -> Result<ExitCode> {
@@ -72,58 +52,7 @@ fn show(ctx: &Context) -> Result<ExitCode> {
             .map(|r| format!("{} ({})", r.tag, r.migrations))
             .collect(),
     };
-    ctx.emit(
-        || render::json(&report),
-        |_| {
-            let v = &report.view;
-            let mut out = String::new();
-            let _ = writeln!(
-                out,
-                "source:        {} ({})",
-                v.source,
-                if v.complete {
-                    "complete"
-                } else {
-                    "partial: releases after its newest tag are missing"
-                }
-            );
-            let _ = writeln!(out, "detail:        {}", v.detail);
-            let _ = writeln!(out, "read from:     {}", report.used);
-            // The age is in the JSON (`age_days`) and in the stale-index warning; the text
-            // stays the same from one day to the next.
-            let _ = writeln!(out, "generated at:  {}", v.generated_at);
-            let _ = writeln!(
-                out,
-                "project:       {} ({}), image {}",
-                report.repo, report.migrations_path, report.image
-            );
-            let _ = writeln!(
-                out,
-                "releases:      {} in {} lines ({} pre-releases)",
-                v.releases, report.lines, report.prereleases
-            );
-            if let (Some(t), Some(d)) = (&v.newest_tag, &v.newest_tag_date) {
-                let latest = v
-                    .latest_tag_date
-                    .as_ref()
-                    .filter(|l| *l != d)
-                    .map(|l| format!("; latest tag date {l}"))
-                    .unwrap_or_default();
-                let _ = writeln!(out, "newest tag:    {t} (tagged {d}{latest})");
-            }
-            if let Some(m) = v.max_migration {
-                let _ = writeln!(
-                    out,
-                    "migrations:    up to {m:06}, {} named",
-                    report.named_migrations
-                );
-            }
-            if !report.irregular.is_empty() {
-                let _ = writeln!(out, "irregular:     {}", report.irregular.join(", "));
-            }
-            out
-        },
-    );
+    ctx.emit(|| render::json(&report), |_| render::index::show(&report));
     Ok(ExitCode::Success)
 }
 
@@ -163,34 +92,6 @@ fn import(ctx: &Context, args: ImportArgs) -> Result<ExitCode> {
         json.len()
     );
     Ok(ExitCode::Success)
-}
-
-/// What `index export` reports.
-#[derive(Serialize)]
-struct IndexExported {
-    /// The index that was merged in, and where it was read from.
-    index: IndexView,
-    used: String,
-    tags_file: PathBuf,
-    migrations_file: PathBuf,
-    /// False with --check.
-    written: bool,
-    /// Whether the tables' bytes change (false: the index adds nothing).
-    changed: bool,
-    /// Tags in both (equal on commit, date as an instant, and migration set).
-    agreed: usize,
-    added: Vec<String>,
-    /// Tags in the tables that the index lacks, kept as they are.
-    kept: Vec<String>,
-    added_migrations: Vec<u64>,
-    first_release_moved: Vec<FirstReleaseMoved>,
-}
-
-#[derive(Serialize)]
-struct FirstReleaseMoved {
-    version: u64,
-    before: String,
-    after: String,
 }
 
 fn export(ctx: &Context, args: ExportArgs) -> Result<ExitCode> {
@@ -251,85 +152,13 @@ fn export(ctx: &Context, args: ExportArgs) -> Result<ExitCode> {
     };
     ctx.emit(
         || render::json(&report),
-        |style| {
-            let mut out = String::new();
-            let headline = match (report.written, report.changed) {
-                (true, true) => format!(
-                    "wrote {} and {}",
-                    report.tags_file.display(),
-                    report.migrations_file.display()
-                ),
-                (true, false) => {
-                    "the tables already hold everything in the index (rewritten, same bytes)"
-                        .to_string()
-                }
-                (false, _) => "checked only (--check): nothing written".to_string(),
-            };
-            let _ = writeln!(out, "{}", style.good(&headline));
-            let _ = writeln!(out, "index:      {}", report.used);
-            let _ = writeln!(
-                out,
-                "agreed:     {} tags equal in the tables and the index",
-                report.agreed
-            );
-            let list = |v: &[String]| {
-                if v.is_empty() {
-                    "none".to_string()
-                } else {
-                    v.join(", ")
-                }
-            };
-            let _ = writeln!(out, "added:      {}", list(&report.added));
-            let _ = writeln!(out, "kept:       {} (not in the index)", list(&report.kept));
-            let names: Vec<String> = report
-                .added_migrations
-                .iter()
-                .map(|v| format!("{v:06}"))
-                .collect();
-            let _ = writeln!(out, "migrations: {} added", list(&names));
-            for m in &report.first_release_moved {
-                let _ = writeln!(
-                    out,
-                    "first release of {:06}: {} -> {}",
-                    m.version, m.before, m.after
-                );
-            }
-            if report.written && report.changed {
-                let _ = writeln!(
-                    out,
-                    "{}",
-                    style.dim("next: migtag index import --generated-at DATE, then cargo test")
-                );
-            }
-            out
-        },
+        |style| render::index::exported(&report, style),
     );
     Ok(ExitCode::Success)
 }
 
 /// Kept here for callers of the foundation; the implementation lives with the cache.
 pub use crate::adapters::cache::write_atomically;
-
-/// What `index update` and `index build` report.
-#[derive(Serialize)]
-struct IndexWritten {
-    /// `github` or `git`.
-    source: String,
-    /// Where the index was written.
-    written_to: PathBuf,
-    /// `update` only: true when GitHub said nothing changed (304 on the tag list).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    unchanged: Option<bool>,
-    /// `update` only: what it cost.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    requests: Option<github::FetchStats>,
-    /// `build` only: how many git processes ran.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    git_calls: Option<usize>,
-    /// Tags and files left out, and why.
-    notes: Vec<String>,
-    index: IndexView,
-}
 
 /// The project from the flags: the first `--migrations-path` is the index's
 /// `migrations_path`, the others its fallbacks (repeats dropped).
@@ -408,7 +237,7 @@ fn seeds(ctx: &Context, project: &Project) -> Vec<github::Seed> {
             ));
             continue;
         }
-        let facts = crate::core::snapshot::known_facts(&index);
+        let facts = crate::core::upstream::known_facts(&index);
         if !facts.is_empty() {
             out.push(github::Seed { label, facts });
         }
@@ -418,7 +247,7 @@ fn seeds(ctx: &Context, project: &Project) -> Vec<github::Seed> {
 
 fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc();
-    crate::core::snapshot::normalise_date(
+    crate::core::upstream::normalise_date(
         &now.format(&time::format_description::well_known::Rfc3339)
             .expect("the current time formats"),
     )
@@ -504,7 +333,10 @@ fn update(ctx: &Context, args: UpdateArgs) -> Result<ExitCode> {
         notes: done.notes,
         index: IndexView::new(&done.index),
     };
-    ctx.emit(|| render::json(&report), |s| written_human(&report, s));
+    ctx.emit(
+        || render::json(&report),
+        |s| render::index::written(&report, s),
+    );
     Ok(ExitCode::Success)
 }
 
@@ -520,51 +352,9 @@ fn build(ctx: &Context, args: BuildArgs) -> Result<ExitCode> {
         notes: done.notes,
         index: IndexView::new(&done.index),
     };
-    ctx.emit(|| render::json(&report), |s| written_human(&report, s));
+    ctx.emit(
+        || render::json(&report),
+        |s| render::index::written(&report, s),
+    );
     Ok(ExitCode::Success)
-}
-
-fn written_human(report: &IndexWritten, style: render::style::Style) -> String {
-    let mut out = String::new();
-    let v = &report.index;
-    let what = match report.unchanged {
-        Some(true) => "the index is up to date (GitHub answered 304 Not Modified for the tag list)"
-            .to_string(),
-        _ => format!(
-            "built the index from {}: {} releases{}",
-            v.detail,
-            v.releases,
-            v.newest_tag
-                .as_ref()
-                .map(|t| format!(" up to {t}"))
-                .unwrap_or_default()
-        ),
-    };
-    let _ = writeln!(out, "{}", style.good(&what));
-    let _ = writeln!(out, "written to: {}", report.written_to.display());
-    if let Some(r) = &report.requests {
-        let _ = writeln!(
-            out,
-            "requests:   {} ({} answered 304, {} retried): {} tag pages, {} commits, {} trees",
-            r.requests, r.not_modified, r.retries, r.tag_pages, r.commits_fetched, r.trees_fetched
-        );
-        if r.releases_reused > 0 {
-            let _ = writeln!(
-                out,
-                "reused:     {} releases from an existing index by commit SHA (no request)",
-                r.releases_reused
-            );
-        }
-    }
-    if let Some(n) = report.git_calls {
-        let _ = writeln!(out, "git calls:  {n}");
-    }
-    if !report.notes.is_empty() {
-        let _ = writeln!(out, "\nskipped:");
-        for n in &report.notes {
-            let _ = writeln!(out, "  - {n}");
-        }
-    }
-    let _ = writeln!(out, "{}", style.dim(&render::human::index_line(v)));
-    out
 }

@@ -6,14 +6,14 @@
 
 use crate::cli::{PatchArgs, PatchTo};
 use crate::core::check::{check, CheckOptions, Verdict};
-use crate::core::deployment::{check_deployment, CheckContext, DeploymentFacts};
+use crate::core::deployment::{check_deployment, DeploymentCheckOptions, DeploymentFacts};
 use crate::core::forecast::migration_window_seconds;
 use crate::core::image_ref::ImageRef;
 use crate::core::index::{parse_tag, Index};
 use crate::core::k8s_name::check_subdomain;
 use crate::core::patch::{
-    self, json_patch_needs_manifest, Decision, PatchForm, PatchReport, PatchTarget, TargetImage,
-    TargetView,
+    self, json_patch_needs_manifest, Decision, PatchForm, PatchReport, PatchTarget,
+    PatchTargetView, TargetImage,
 };
 use crate::core::report::IndexView;
 use crate::core::state::{DbState, StateView};
@@ -116,7 +116,7 @@ pub fn run(ctx: &Context, args: PatchArgs) -> Result<ExitCode> {
     let findings = match &facts {
         Some(f) => check_deployment(
             f,
-            &CheckContext {
+            &DeploymentCheckOptions {
                 namespace: namespace.as_deref(),
                 migration_window_seconds: migration_window_seconds(
                     args.migration_window,
@@ -130,7 +130,7 @@ pub fn run(ctx: &Context, args: PatchArgs) -> Result<ExitCode> {
 
     let report = PatchReport {
         decision: decision.inner,
-        target: TargetView {
+        target: PatchTargetView {
             namespace,
             deployment: args.deployment.clone(),
             container: args.container.clone(),

@@ -1,36 +1,13 @@
 //! `migtag releases`: the index as a table, newest first.
 
-use std::fmt::Write as _;
-
-use serde::Serialize;
-
 use crate::cli::ReleasesArgs;
 use crate::core::index::Release;
-use crate::core::migration_set::{MigrationSet, Version};
 use crate::core::report::IndexView;
 use crate::error::{Error, ExitCode, Result};
 use crate::render;
+use crate::render::releases::{ReleaseRow, ReleasesReport};
 
 use super::context::Context;
-
-#[derive(Serialize)]
-struct ReleasesReport {
-    releases: Vec<ReleaseRow>,
-    index: IndexView,
-}
-
-#[derive(Serialize)]
-struct ReleaseRow {
-    tag: String,
-    image: String,
-    date: Option<String>,
-    commit: Option<String>,
-    prerelease: bool,
-    max_migration: Version,
-    migrations: MigrationSet,
-    /// Migrations between 1 and max_migration that this release lacks.
-    gaps: MigrationSet,
-}
 
 pub fn run(ctx: &Context, args: ReleasesArgs) -> Result<ExitCode> {
     let line = args.line.as_deref().map(parse_line).transpose()?;
@@ -64,7 +41,10 @@ pub fn run(ctx: &Context, args: ReleasesArgs) -> Result<ExitCode> {
         releases: rows,
         index: IndexView::new(&index),
     };
-    ctx.emit(|| render::json(&report), |s| human(&report, s));
+    ctx.emit(
+        || render::json(&report),
+        |s| render::releases::human(&report, s),
+    );
     Ok(ExitCode::Success)
 }
 
@@ -82,37 +62,4 @@ fn parse_line(text: &str) -> Result<(u64, u64)> {
         major.parse().map_err(|_| bad())?,
         minor.parse().map_err(|_| bad())?,
     ))
-}
-
-fn human(report: &ReleasesReport, style: render::style::Style) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "{:<14} {:<10} {:>7}  gaps", "tag", "date", "highest");
-    for r in &report.releases {
-        let date = r
-            .date
-            .as_deref()
-            .map(|d| &d[..d.len().min(10)])
-            .unwrap_or("-");
-        let gaps = if r.gaps.is_empty() {
-            "-".to_string()
-        } else {
-            r.gaps.to_string()
-        };
-        let tag = if r.prerelease {
-            format!("{} (pre)", r.tag)
-        } else {
-            r.tag.clone()
-        };
-        let _ = writeln!(
-            out,
-            "{tag:<14} {date:<10} {:>7}  {gaps}",
-            format!("{:06}", r.max_migration)
-        );
-    }
-    let _ = writeln!(
-        out,
-        "{}",
-        style.dim(&render::human::index_line(&report.index))
-    );
-    out
 }

@@ -6,7 +6,7 @@
 
 use crate::cli::{Format, RunbookArgs, RunbookAs};
 use crate::core::check::{check, CheckOptions, Verdict};
-use crate::core::deployment::{check_deployment, CheckContext};
+use crate::core::deployment::{check_deployment, DeploymentCheckOptions};
 use crate::core::forecast::migration_window_seconds;
 use crate::core::image_ref::ImageRef;
 use crate::core::index::parse_tag;
@@ -58,7 +58,7 @@ pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
     let findings = match &deployment.facts {
         Some(f) => check_deployment(
             f,
-            &CheckContext {
+            &DeploymentCheckOptions {
                 namespace: deployment.namespace.as_deref(),
                 migration_window_seconds: migration_window_seconds(
                     args.deployment.migration_window,

@@ -11,8 +11,8 @@ use super::dirty::{analyse_dirty, DirtyAdvice};
 use super::index::{Index, Release};
 use super::migration_set::Version;
 use super::report::{IndexView, MigrationRef, ReleaseRef, SkipFinding};
+use super::skips::{skip_findings, writers_of};
 use super::state::{DbState, StateView};
-use super::writers::{skip_findings, writers_of};
 use crate::error::ExitCode;
 
 /// What the caller knows beyond the state.
@@ -255,7 +255,12 @@ impl<'a> Ctx<'a> {
         };
         let since = m
             .xact_seconds
-            .map(|s| format!(", transaction running for {}", human_duration(s as f64)))
+            .map(|s| {
+                format!(
+                    ", transaction running for {}",
+                    super::duration::approx(s as f64)
+                )
+            })
             .unwrap_or_default();
         let summary = format!(
             "needs a human: a migration is running right now ({who} holds {}{since}); decide nothing until it ends",
@@ -353,7 +358,7 @@ impl<'a> Ctx<'a> {
         } else {
             self.why.push(format!(
                 "releases that stop exactly at {mref}: {}",
-                tag_list(&exact)
+                super::report::release_tags(&exact)
             ));
         }
         if let (Some(d), None) = (self.deployed, deployed_exact) {
@@ -372,7 +377,7 @@ impl<'a> Ctx<'a> {
         if !cannot_start.is_empty() {
             self.why.push(format!(
                 "{} cannot start on it: although newer than a release that contains {v} (by version or by later migrations), {} lack{} it (`no migration found for version {v}`)",
-                tag_list(&cannot_start),
+                super::report::release_tags(&cannot_start),
                 if cannot_start.len() == 1 { "it" } else { "they" },
                 if cannot_start.len() == 1 { "s" } else { "" },
             ));
@@ -393,7 +398,7 @@ impl<'a> Ctx<'a> {
             if !pre.is_empty() && exact.is_empty() {
                 self.why.push(format!(
                     "pre-releases that stop at {v} were left out: {} (add --include-prereleases to consider them)",
-                    tag_list(&pre)
+                    super::report::release_tags(&pre)
                 ));
             }
         }
@@ -530,32 +535,11 @@ fn newest_per_line<'r>(releases: &[&'r Release]) -> Vec<&'r Release> {
     out
 }
 
-/// `v2.30.0, v2.30.1, v2.31.0`, shortened when long.
-pub fn tag_list(releases: &[&Release]) -> String {
-    const MAX: usize = 12;
-    let mut tags: Vec<&str> = releases.iter().map(|r| r.tag.as_str()).collect();
-    if tags.len() > MAX {
-        let more = tags.len() - MAX;
-        tags.truncate(MAX);
-        return format!("{} and {more} more", tags.join(", "));
-    }
-    tags.join(", ")
-}
-
 pub fn plural(n: usize) -> &'static str {
     if n == 1 {
         ""
     } else {
         "s"
-    }
-}
-
-pub fn human_duration(seconds: f64) -> String {
-    let s = seconds.max(0.0).round() as u64;
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
     }
 }
 

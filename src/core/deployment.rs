@@ -14,6 +14,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 use serde_json::json;
 
+use super::duration;
 use super::image_ref::ImageRef;
 use super::shell::{kubectl, ShellCommand};
 use crate::error::{Error, Result};
@@ -241,7 +242,7 @@ fn percent_of(text: &str, replicas: i32) -> Option<i32> {
 
 /// What the checks need besides the Deployment.
 #[derive(Debug, Clone)]
-pub struct CheckContext<'a> {
+pub struct DeploymentCheckOptions<'a> {
     /// The namespace the printed commands use (`-n`), if any.
     pub namespace: Option<&'a str>,
     /// How long the migration may take; probes must let the pod live at least this long.
@@ -299,7 +300,7 @@ impl FixStep {
 }
 
 /// The traps of Coder's upgrade-troubleshooting guide that this Deployment falls into.
-pub fn check_deployment(d: &DeploymentFacts, ctx: &CheckContext) -> Vec<Finding> {
+pub fn check_deployment(d: &DeploymentFacts, ctx: &DeploymentCheckOptions) -> Vec<Finding> {
     let migrates = ctx.pending_migrations != Some(0);
     let severity = if migrates {
         Severity::Warning
@@ -396,17 +397,17 @@ pub fn check_deployment(d: &DeploymentFacts, ctx: &CheckContext) -> Vec<Finding>
                      periodSeconds {}), shorter than the migration window {}: Kubernetes would kill the pod mid-migration \
                      (Coder issues #20899, #21309){nothing_migrates}",
                     p.handler,
-                    duration_text(p.budget_seconds),
+                    duration::exact(p.budget_seconds),
                     p.initial_delay_seconds,
                     p.failure_threshold,
                     p.period_seconds,
-                    duration_text(ctx.migration_window_seconds),
+                    duration::exact(ctx.migration_window_seconds),
                 ),
                 fix: vec![FixStep {
                     description: format!(
                         "raise failureThreshold to {threshold} (x {} s = {}) before the change; the handler stays as it is",
                         p.period_seconds,
-                        duration_text(threshold * p.period_seconds as u64)
+                        duration::exact(threshold * p.period_seconds as u64)
                     ),
                     command: Some(kubectl(
                         ctx.namespace,
@@ -446,58 +447,6 @@ pub fn check_deployment(d: &DeploymentFacts, ctx: &CheckContext) -> Vec<Finding>
     out
 }
 
-/// `15m`, `1h30m`, `45s`.
-pub fn duration_text(seconds: u64) -> String {
-    let (h, m, s) = (seconds / 3600, seconds % 3600 / 60, seconds % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if s > 0 || out.is_empty() {
-        out.push_str(&format!("{s}s"));
-    }
-    out
-}
-
-/// Parses a duration such as `15m`, `90s`, `1h30m` or a plain number of seconds.
-pub fn parse_duration(text: &str) -> std::result::Result<u64, String> {
-    let bad = || {
-        format!(
-            "`{text}` is not a duration: use a number with s, m or h, such as 15m, 90s or 1h30m"
-        )
-    };
-    if let Ok(n) = text.parse::<u64>() {
-        return Ok(n);
-    }
-    let mut total: u64 = 0;
-    let mut number = String::new();
-    for ch in text.chars() {
-        if ch.is_ascii_digit() {
-            number.push(ch);
-            continue;
-        }
-        let unit = match ch {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            _ => return Err(bad()),
-        };
-        let n: u64 = number.parse().map_err(|_| bad())?;
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(bad)?;
-        number.clear();
-    }
-    if !number.is_empty() || text.is_empty() {
-        return Err(bad());
-    }
-    Ok(total)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -522,8 +471,8 @@ spec:
           image: ghcr.io/coder/coder:v2.3.0
 "#;
 
-    fn ctx(pending: Option<usize>) -> CheckContext<'static> {
-        CheckContext {
+    fn ctx(pending: Option<usize>) -> DeploymentCheckOptions<'static> {
+        DeploymentCheckOptions {
             namespace: Some("coder"),
             migration_window_seconds: 900,
             pending_migrations: pending,
@@ -624,7 +573,7 @@ spec:
         let f = DeploymentFacts::from_deployment(&deployment(&yaml), "coder").unwrap();
         assert!(check_deployment(&f, &ctx(Some(5))).is_empty());
         // A one-hour window needs 360 failures at 10 s.
-        let long = CheckContext {
+        let long = DeploymentCheckOptions {
             migration_window_seconds: 3600,
             ..ctx(Some(5))
         };
@@ -682,21 +631,5 @@ spec:
             .collect();
         assert_eq!(floating.len(), 1);
         assert_eq!(floating[0].severity, Severity::Info);
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("15m"), Ok(900));
-        assert_eq!(parse_duration("1h30m"), Ok(5400));
-        assert_eq!(parse_duration("90"), Ok(90));
-        assert_eq!(parse_duration("45s"), Ok(45));
-        assert!(parse_duration("15").is_ok());
-        assert!(parse_duration("15x").is_err());
-        assert!(parse_duration("m").is_err());
-        assert!(parse_duration("").is_err());
-        assert!(parse_duration("10m5").is_err());
-        assert_eq!(duration_text(900), "15m");
-        assert_eq!(duration_text(5430), "1h30m30s");
-        assert_eq!(duration_text(0), "0s");
     }
 }

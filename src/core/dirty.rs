@@ -39,23 +39,18 @@ pub struct Cleanup {
 
 /// The compare-and-set clean-up statement for a dirty `v` whose previous migration is `prev`.
 pub fn cleanup_sql(v: Version, prev: Option<Version>) -> String {
-    match prev {
-        Some(p) => format!(
-            "UPDATE schema_migrations SET version = {p}, dirty = false WHERE version = {v} AND dirty;"
-        ),
-        None => format!("DELETE FROM schema_migrations WHERE version = {v} AND dirty;"),
-    }
+    format!("{};", super::sql::clear_dirty("schema_migrations", v, prev))
 }
 
 /// The compare-and-set that keeps a dirty `v` whose effects are complete and clears its flag.
 pub fn keep_sql(v: Version) -> String {
-    format!("UPDATE schema_migrations SET dirty = false WHERE version = {v} AND dirty;")
+    format!("{};", super::sql::keep_dirty("schema_migrations", v))
 }
 
 /// The compare-and-set that rewinds a clean row from `v` to `to` (the remedy for a set that
 /// skipped migrations the target needs: the target then runs everything above `to`).
 pub fn rewind_sql(v: Version, to: Version) -> String {
-    format!("UPDATE schema_migrations SET version = {to} WHERE version = {v} AND NOT dirty;")
+    format!("{};", super::sql::rewind("schema_migrations", v, to))
 }
 
 pub fn analyse_dirty(index: &Index, v: Version, deployed: Option<&Release>) -> DirtyAdvice {

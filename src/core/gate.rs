@@ -6,14 +6,15 @@
 
 use serde::Serialize;
 
-use super::check::{human_duration, partial_index_warning, plural};
-use super::deployment::{duration_text, DeploymentFacts, Finding, Severity};
+use super::check::{partial_index_warning, plural};
+use super::duration;
+use super::deployment::{DeploymentFacts, Finding, Severity};
 use super::forecast::Forecast;
 use super::index::{Index, Release};
 use super::migration_set::Version;
 use super::report::{IndexView, MigrationRef, ReleaseRef, SkipFinding, HARMLESS_TO_SKIP};
+use super::skips::{skip_findings, writers_of};
 use super::state::{DbState, StateView};
-use super::writers::{skip_findings, writers_of};
 use crate::error::ExitCode;
 
 #[derive(Debug, Clone, Default)]
@@ -138,8 +139,8 @@ impl GateReport {
                 (Some(e), _) if e.high_seconds > max as f64 => self.make_unsafe(format!(
                     "the forecast's high estimate {} exceeds --max-duration {}: the migrations would hold their locks that long; \
                      upgrade in smaller steps, in a maintenance window, or raise the limit",
-                    human_duration(e.high_seconds),
-                    duration_text(max)
+                    duration::approx(e.high_seconds),
+                    duration::exact(max)
                 )),
                 (Some(_), _) => {}
                 (None, Some(why)) => self.make_unsafe(format!("--max-duration cannot be checked: no forecast: {why}")),

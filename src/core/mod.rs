@@ -6,6 +6,7 @@
 pub mod check;
 pub mod deployment;
 pub mod dirty;
+pub mod duration;
 pub mod effects;
 pub mod forecast;
 pub mod gate;
@@ -19,12 +20,14 @@ pub mod repair;
 pub mod report;
 pub mod runbook;
 pub mod schema;
+pub mod session_text;
 pub mod shell;
-pub mod snapshot;
+pub mod skips;
+pub mod sql;
 pub mod sql_text;
 pub mod state;
+pub mod upstream;
 pub mod verify;
-pub mod writers;
 
 pub use check::{check, CheckOptions, CheckReport, Verdict};
 pub use gate::{gate, GateOptions, GateReport, GateVerdict};

@@ -215,7 +215,7 @@ fn yaml_scalar(s: &str) -> String {
 #[derive(Debug, Clone, Serialize)]
 pub struct PatchReport {
     pub decision: Decision,
-    pub target: TargetView,
+    pub target: PatchTargetView,
     /// The Deployment as the manifest shows it (null without --manifest).
     pub deployment: Option<DeploymentFacts>,
     pub current_image: Option<String>,
@@ -253,7 +253,7 @@ pub struct Decision {
 
 /// The Deployment and container the change addresses.
 #[derive(Debug, Clone, Serialize)]
-pub struct TargetView {
+pub struct PatchTargetView {
     pub namespace: Option<String>,
     pub deployment: String,
     pub container: String,

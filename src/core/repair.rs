@@ -12,7 +12,8 @@ use super::dirty::analyse_dirty;
 use super::index::{Index, Release};
 use super::migration_set::Version;
 use super::observation::DatabaseInfo;
-use super::report::{MigrationRef, ReleaseRef};
+use super::report::{short_tags, MigrationRef, ReleaseRef, FEW_TAGS};
+use super::sql;
 use super::state::MigrationInProgress;
 
 /// Where `--to` sends the row: a previous migration, or away (V was the first migration).
@@ -137,15 +138,13 @@ fn list_candidates(c: &[Candidate]) -> String {
                 Some(p) => p.to_string(),
                 None => "nothing (remove the row)".into(),
             };
-            format!("{target} (if written by {})", short_tags(&c.assumes))
+            format!(
+                "{target} (if written by {})",
+                short_tags(&c.assumes, FEW_TAGS)
+            )
         })
         .collect::<Vec<_>>()
         .join(" or ")
-}
-
-/// At most four tags, then a count: `v2.22.0, v2.22.1, v2.23.0, ... v2.36.0 (95 releases)`.
-pub fn short_tags(tags: &[String]) -> String {
-    super::report::short_tags(tags, 4)
 }
 
 /// Decides where a dirty `v` goes back to. `deployed` narrows the writers like `check
@@ -222,12 +221,7 @@ pub fn row_mismatch(found: Option<Row>, expected: Version) -> Option<String> {
 /// The compare-and-set statement on the table `qualified` (schema-qualified and quoted by the
 /// server): it changes the row only while it still says `(v, dirty)`.
 pub fn clear_dirty_statement(qualified: &str, v: Version, previous: Option<Version>) -> String {
-    match previous {
-        Some(p) => format!(
-            "UPDATE {qualified} SET version = {p}, dirty = false WHERE version = {v} AND dirty"
-        ),
-        None => format!("DELETE FROM {qualified} WHERE version = {v} AND dirty"),
-    }
+    super::sql::clear_dirty(qualified, v, previous)
 }
 
 /// How a repair ended.
@@ -436,11 +430,6 @@ pub fn select_sessions(
     (end, keep)
 }
 
-/// A SQL string literal.
-fn literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
 /// Ends `pid` only if it is still the same session (same start), still in the same idle
 /// period (same state change), still on this database, not ours, still idle, and idle
 /// longer than the bound, all checked by the server in the same statement.
@@ -452,7 +441,7 @@ pub fn terminate_statement(
 ) -> String {
     let states = IDLE_STATES
         .iter()
-        .map(|s| literal(s))
+        .map(|s| sql::literal(s))
         .collect::<Vec<_>>()
         .join(", ");
     format!(
@@ -460,8 +449,8 @@ pub fn terminate_statement(
          AND backend_start::text = {} AND state_change::text = {} \
          AND datname = current_database() AND pid <> pg_backend_pid() \
          AND state IN ({states}) AND now() - state_change > interval '{older_than_secs} seconds'",
-        literal(backend_start),
-        literal(state_change),
+        sql::literal(backend_start),
+        sql::literal(state_change),
     )
 }
 

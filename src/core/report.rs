@@ -121,6 +121,12 @@ pub fn is_harmless_to_skip(v: Version) -> bool {
 /// How many tags a short list shows before it folds into a count.
 pub const SHORT_TAGS: usize = 6;
 
+/// The shorter fold the repair reports use (one line per candidate clean-up).
+pub const FEW_TAGS: usize = 4;
+
+/// How many releases a verdict's list names before `and N more`.
+pub const LISTED_RELEASES: usize = 12;
+
 /// At most `max` tags, else the first three, the last and a count:
 /// `v2.22.0, v2.22.1, v2.23.0, ... v2.36.0 (139 releases)`.
 pub fn short_tags<S: AsRef<str>>(tags: &[S], max: usize) -> String {
@@ -134,4 +140,14 @@ pub fn short_tags<S: AsRef<str>>(tags: &[S], max: usize) -> String {
         );
     }
     join(tags)
+}
+
+/// `v2.30.0, v2.30.1, v2.31.0`: the first [`LISTED_RELEASES`] tags, then `and N more`.
+pub fn release_tags(releases: &[&Release]) -> String {
+    let tags: Vec<&str> = releases.iter().map(|r| r.tag.as_str()).collect();
+    if tags.len() > LISTED_RELEASES {
+        let more = tags.len() - LISTED_RELEASES;
+        return format!("{} and {more} more", tags[..LISTED_RELEASES].join(", "));
+    }
+    tags.join(", ")
 }

@@ -12,7 +12,7 @@ use super::effects::{expected_schema, sequence_for, Effects, MigrationEffects};
 use super::index::{Index, Release};
 use super::migration_set::{MigrationSet, Version};
 use super::schema::Catalog;
-use super::writers::writers_of;
+use super::skips::writers_of;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -336,20 +336,20 @@ pub fn compare(
     let drift =
         !missing.is_empty() || !different.is_empty() || extra.iter().any(|f| f.migration.is_some());
     let ahead: Vec<Version> = ahead.into_iter().collect();
-    let label = if releases.is_empty() {
-        "no migrations (no schema_migrations row)".to_string()
+    let label = if v == 0 || releases.is_empty() {
+        "no migrations".to_string()
     } else {
-        format!("{} ({})", v, releases.join(", "))
+        format!(
+            "migration {v} ({})",
+            super::report::short_tags(&releases, super::report::SHORT_TAGS)
+        )
     };
     let summary = if !drift {
         let n = warnings.len();
         if n == 0 {
-            format!(
-                "schema matches migration {label}: {} objects",
-                expected.len()
-            )
+            format!("schema matches {label}: {} objects", expected.len())
         } else {
-            format!("schema matches migration {label}: {} objects, plus {n} not created by any Coder migration (warning)", expected.len())
+            format!("schema matches {label}: {} objects, plus {n} not created by any Coder migration (warning)", expected.len())
         }
     } else if v == 0 {
         format!(
@@ -448,18 +448,11 @@ pub fn dirty_evidence(
     m: &MigrationEffects,
     live: &Catalog,
 ) -> DirtyEvidence {
-    let before = expected_schema(seq_to_prev);
     let (mut present, mut not_present) = (vec![], vec![]);
-    let mut neither = false;
     for (k, d) in m.diff.added.iter().chain(m.diff.changed.iter()) {
         match live.get(k) {
             Some(a) if a == d => present.push(format!("{k}: {d}")),
-            other => {
-                if other != before.get(k) {
-                    neither = true;
-                }
-                not_present.push(format!("{k}: {d}"));
-            }
+            _ => not_present.push(format!("{k}: {d}")),
         }
     }
     for k in &m.diff.removed {
@@ -469,11 +462,14 @@ pub fn dirty_evidence(
             present.push(format!("{k}: removed"));
         }
     }
+    // An object in neither V's nor P's state is drift of the schema below V (reported by the
+    // comparison); it does not make V partial on its own.
+    let _ = seq_to_prev;
     let state = if m.diff.is_empty() {
         None
     } else if not_present.is_empty() {
         Some(EffectState::Complete)
-    } else if present.is_empty() && !neither {
+    } else if present.is_empty() {
         Some(EffectState::Absent)
     } else {
         Some(EffectState::Partial)

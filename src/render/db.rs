@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 
 use super::style::Style;
-use crate::core::check::human_duration;
-use crate::core::observation::{Count, DbObservation, SessionBrief};
+use crate::core::observation::DbObservation;
+use crate::core::session_text;
 use crate::core::state::DbState;
 
 /// How many sessions each list shows before pointing at `--format json`.
@@ -44,25 +44,7 @@ pub fn observation(obs: &DbObservation, style: Style) -> String {
     }
 
     if let DbState::InProgress(m) = &obs.state {
-        let mut parts = Vec::new();
-        if let Some(pid) = m.pid {
-            parts.push(format!("pid {pid}"));
-        }
-        if let Some(a) = &m.application_name {
-            parts.push(format!("application {a}"));
-        }
-        if let Some(c) = &m.client_addr {
-            parts.push(format!("client {c}"));
-        }
-        match (m.xact_seconds, &m.xact_start) {
-            (Some(s), Some(t)) => parts.push(format!(
-                "transaction open {} (since {t})",
-                human_duration(s as f64)
-            )),
-            (Some(s), None) => parts.push(format!("transaction open {}", human_duration(s as f64))),
-            _ => parts.push("transaction age hidden from this role".into()),
-        }
-        let _ = writeln!(out, "\nmigration lock holder: {}", parts.join(", "));
+        let _ = writeln!(out, "\nmigration lock holder: {}", session_text::holder(m));
         if let Some(q) = &m.query {
             let _ = writeln!(out, "  running: {q}");
         }
@@ -98,9 +80,21 @@ pub fn observation(obs: &DbObservation, style: Style) -> String {
         if s.total == 1 { "" } else { "s" },
         d.database
     );
-    let _ = writeln!(out, "  by application: {}", counts(&s.by_application));
-    let _ = writeln!(out, "  by client:      {}", counts(&s.by_client));
-    let _ = writeln!(out, "  by state:       {}", counts(&s.by_state));
+    let _ = writeln!(
+        out,
+        "  by application: {}",
+        session_text::counts(&s.by_application)
+    );
+    let _ = writeln!(
+        out,
+        "  by client:      {}",
+        session_text::counts(&s.by_client)
+    );
+    let _ = writeln!(
+        out,
+        "  by state:       {}",
+        session_text::counts(&s.by_state)
+    );
     if !s.idle_in_transaction.is_empty() {
         let _ = writeln!(
             out,
@@ -108,11 +102,7 @@ pub fn observation(obs: &DbObservation, style: Style) -> String {
             style.warn("idle in transaction (may hold locks a migration needs):")
         );
         for b in s.idle_in_transaction.iter().take(MAX_LISTED) {
-            let idle = b
-                .idle_seconds
-                .map(|x| format!(", idle {}", human_duration(x as f64)))
-                .unwrap_or_default();
-            let _ = writeln!(out, "    {}{idle}{}", who(b), query(b));
+            let _ = writeln!(out, "    {}", session_text::brief(b));
         }
         more(&mut out, s.idle_in_transaction.len());
     }
@@ -133,8 +123,8 @@ pub fn observation(obs: &DbObservation, style: Style) -> String {
             let _ = writeln!(
                 out,
                 "    {}{what}{by}{}",
-                who(&w.session),
-                query(&w.session)
+                session_text::who(&w.session),
+                session_text::query(&w.session)
             );
         }
         more(&mut out, s.waiting.len());
@@ -145,31 +135,6 @@ pub fn observation(obs: &DbObservation, style: Style) -> String {
     out
 }
 
-fn who(b: &SessionBrief) -> String {
-    let mut s = format!("pid {}", b.pid);
-    if let Some(a) = &b.application_name {
-        s.push_str(&format!(" {a}"));
-    }
-    if let Some(u) = &b.user {
-        s.push_str(&format!(" (user {u}"));
-        match &b.client_addr {
-            Some(c) => s.push_str(&format!(", from {c})")),
-            None => s.push(')'),
-        }
-    }
-    if let Some(x) = b.xact_seconds {
-        s.push_str(&format!(", transaction open {}", human_duration(x as f64)));
-    }
-    s
-}
-
-fn query(b: &SessionBrief) -> String {
-    b.query
-        .as_deref()
-        .map(|q| format!(": {q}"))
-        .unwrap_or_default()
-}
-
 fn more(out: &mut String, n: usize) {
     if n > MAX_LISTED {
         let _ = writeln!(
@@ -178,13 +143,6 @@ fn more(out: &mut String, n: usize) {
             n - MAX_LISTED
         );
     }
-}
-
-fn counts(c: &[Count]) -> String {
-    c.iter()
-        .map(|c| format!("{} {}", c.name, c.count))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// `15.6 (Debian 15.6-1.pgdg120+1)` -> `15.6`.

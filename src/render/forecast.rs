@@ -3,8 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::core::check::human_duration;
-use crate::core::deployment::duration_text;
+use crate::core::duration;
 use crate::core::forecast::{Blocks, Forecast, TableSize, Transaction, Work};
 
 /// How many entries a line lists before "and N more".
@@ -76,8 +75,8 @@ pub fn human(f: &Forecast) -> String {
     let duration = match (&f.estimate, &f.unavailable) {
         (Some(e), _) => format!(
             "{} to {} (estimate from table statistics and measured rates, see docs/forecast.md)",
-            human_duration(e.low_seconds),
-            human_duration(e.high_seconds)
+            duration::approx(e.low_seconds),
+            duration::approx(e.high_seconds)
         ),
         (None, Some(why)) => format!("no forecast: {why}"),
         (None, None) => "no times offline: pass --db for the table sizes".into(),
@@ -88,7 +87,7 @@ pub fn human(f: &Forecast) -> String {
             out,
             "  {:<14}allow {} before probes restart the pod ({})",
             "window:",
-            duration_text(w.seconds),
+            duration::exact(w.seconds),
             w.basis
         );
     }

@@ -2,8 +2,11 @@
 
 pub mod db;
 pub mod forecast;
+pub mod gate;
 pub mod human;
+pub mod index;
 pub mod patch;
+pub mod releases;
 pub mod repair;
 pub mod runbook;
 pub mod style;

@@ -5,12 +5,13 @@
 use std::fmt::Write as _;
 
 use super::style::Style;
-use crate::core::check::human_duration;
+use crate::core::duration;
 use crate::core::observation::DatabaseInfo;
 use crate::core::repair::{
-    short_tags, ClearDirtyReport, KeepReason, Outcome, Refusal, SessionEntry, TerminateReport,
-    TerminateResult,
+    ClearDirtyReport, KeepReason, Outcome, Refusal, SessionEntry, TerminateReport, TerminateResult,
 };
+use crate::core::report::{short_tags, FEW_TAGS};
+use crate::core::session_text;
 
 fn database_line(d: &DatabaseInfo, style: Style) -> String {
     format!(
@@ -50,7 +51,7 @@ pub fn clear_dirty_preview(r: &ClearDirtyReport, style: Style) -> String {
                 out,
                 "previous: {p} (the migration before {} in {})",
                 m.version,
-                short_tags(&r.plan.assumes)
+                short_tags(&r.plan.assumes, FEW_TAGS)
             );
         }
         None => {
@@ -59,7 +60,7 @@ pub fn clear_dirty_preview(r: &ClearDirtyReport, style: Style) -> String {
                 "previous: none: {:06} is the first migration of {}, so the row is removed and Coder \
                  will see a fresh database (drop what the half-run migration created first)",
                 m.version,
-                short_tags(&r.plan.assumes)
+                short_tags(&r.plan.assumes, FEW_TAGS)
             );
         }
     }
@@ -89,22 +90,7 @@ pub fn clear_dirty_preview(r: &ClearDirtyReport, style: Style) -> String {
 fn refusal_text(refusal: &Refusal, style: Style) -> String {
     let mut out = format!("{} {}\n", style.bad("refused:"), refusal.message);
     if let Some(h) = &refusal.holder {
-        let mut parts = Vec::new();
-        if let Some(pid) = h.pid {
-            parts.push(format!("pid {pid}"));
-        }
-        if let Some(a) = &h.application_name {
-            parts.push(format!("application {a}"));
-        }
-        if let Some(c) = &h.client_addr {
-            parts.push(format!("client {c}"));
-        }
-        if let Some(s) = h.xact_seconds {
-            parts.push(format!("transaction open {}", human_duration(s as f64)));
-        }
-        if !parts.is_empty() {
-            let _ = writeln!(out, "  held by {}", parts.join(", "));
-        }
+        let _ = writeln!(out, "  held by {}", session_text::holder(h));
         if let Some(q) = &h.query {
             let _ = writeln!(out, "  running: {q}");
         }
@@ -176,7 +162,7 @@ pub fn clear_dirty_result(r: &ClearDirtyReport, style: Style, preview_shown: boo
 fn session_line(s: &SessionEntry) -> String {
     let mut parts = vec![format!("pid {}", s.pid)];
     match (&s.state, s.state_seconds) {
-        (Some(st), Some(secs)) => parts.push(format!("{st} for {}", human_duration(secs))),
+        (Some(st), Some(secs)) => parts.push(format!("{st} for {}", duration::approx(secs))),
         (Some(st), None) => parts.push(st.clone()),
         (None, _) => parts.push("state hidden".into()),
     }
@@ -196,7 +182,7 @@ fn session_line(s: &SessionEntry) -> String {
 /// The sessions to end, with each statement, and the sessions left alone.
 pub fn terminate_preview(r: &TerminateReport, style: Style) -> String {
     let mut out = database_line(&r.database, style);
-    let bound = human_duration(r.older_than_seconds as f64);
+    let bound = duration::approx(r.older_than_seconds as f64);
     let _ = writeln!(
         out,
         "sessions of database {} idle longer than {bound}, to be ended ({}):",
@@ -245,7 +231,7 @@ pub fn terminate_result(r: &TerminateReport, style: Style, preview_shown: bool) 
                 out,
                 "nothing to end: no other session of database {} has been idle longer than {}",
                 r.database.database,
-                human_duration(r.older_than_seconds as f64)
+                duration::approx(r.older_than_seconds as f64)
             );
         }
         Outcome::NotConfirmed => {

@@ -74,7 +74,7 @@ pub fn report(a: &Assessment, s: Style) -> String {
             out.push(format!(
                 "expected: the schema of migration {} as {} ships it (set {})",
                 e.version,
-                e.releases.join(", "),
+                crate::core::report::short_tags(&e.releases, crate::core::report::SHORT_TAGS),
                 e.set
             ));
         }

@@ -8,6 +8,11 @@
 //! catalogs or the syscache except `pg_get_viewdef`, which takes ACCESS SHARE on each view, so
 //! a session holding ACCESS EXCLUSIVE on a view makes it fail after `lock_timeout` (reported as
 //! "schema not verified"), never wait.
+//!
+//! The query leaves out objects that belong to an extension (the extension itself is
+//! listed), golang-migrate's own `schema_migrations`, and PostgreSQL 18's NOT NULL rows in
+//! `pg_constraint` (contype 'n': the columns carry NOT NULL, as on 13 to 17). The SQL file
+//! holds no comments: the server logs it as sent, and it must read as the one SELECT it is.
 
 use crate::core::schema::{Catalog, RawObject};
 use crate::error::{Error, Result};

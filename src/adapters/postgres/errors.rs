@@ -175,28 +175,90 @@ pub fn connect_timed_out(settings: &ConnectSettings, secs: f64) -> Error {
 
 /// A failed query after the connection was up.
 pub fn query_failed(e: &tokio_postgres::Error, settings: &ConnectSettings, what: &str) -> Error {
+    statement_failed(e, settings, what, Purpose::Read)
+}
+
+/// What the session was for: the hints differ (a read can be retried as is; a repair's
+/// transaction rolled back and needs the owner's role).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The read-only look at the database.
+    Read,
+    /// A repair's read-write transaction.
+    Repair,
+}
+
+/// A statement that failed on an open session (read or repair), with what it was doing.
+pub fn statement_failed(
+    e: &tokio_postgres::Error,
+    settings: &ConnectSettings,
+    what: &str,
+    purpose: Purpose,
+) -> Error {
     let target = settings.target();
+    let repair = purpose == Purpose::Repair;
     let (msg, hint) = match e.as_db_error() {
+        Some(db) if *db.code() == SqlState::QUERY_CANCELED && repair => (
+            format!("{what} was cancelled: {}", db.message()),
+            "raise --statement-timeout".to_string(),
+        ),
         Some(db) if *db.code() == SqlState::QUERY_CANCELED => (
             format!("{what} was cancelled by statement_timeout: {}", db.message()),
             "the server is slow or overloaded; raise --statement-timeout to wait longer".to_string(),
         ),
-        Some(db) if *db.code() == SqlState::LOCK_NOT_AVAILABLE => (
+        Some(db) if *db.code() == SqlState::LOCK_NOT_AVAILABLE && !repair => (
             format!("{what} waited longer than lock_timeout for a lock"),
             "something holds a lock on schema_migrations; look at the sessions with --format json, or retry".to_string(),
+        ),
+        Some(db) if *db.code() == SqlState::INSUFFICIENT_PRIVILEGE && repair => (
+            format!("{what}: permission denied: {}", db.message()),
+            format!(
+                "connect as the role Coder uses (it owns schema_migrations), or grant {} what the message names",
+                settings.user
+            ),
         ),
         Some(db) if *db.code() == SqlState::INSUFFICIENT_PRIVILEGE => (
             format!("{what}: permission denied: {}", db.message()),
             format!("grant the role {} SELECT on schema_migrations", settings.user),
         ),
+        Some(db) if *db.code() == SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT && repair => (
+            format!("{what}: the server ended the transaction: {}", db.message()),
+            "nothing was changed; run the command again".to_string(),
+        ),
         Some(db) => (format!("{what} failed: {} (SQLSTATE {})", db.message(), db.code().code()), String::new()),
+        None if e.is_closed() && repair => (
+            format!("{what}: the server closed the connection"),
+            "the transaction was rolled back, so nothing was changed; run the command again".to_string(),
+        ),
         None if e.is_closed() => (
             format!("{what}: the server closed the connection"),
             "the server may have restarted or terminated the session; retry".to_string(),
         ),
+        None if repair => (format!("{what} failed: {e}"), String::new()),
         None => (format!("{what} failed: {}", chain(e)), String::new()),
     };
-    finish(format!("reading {target}: {msg}"), hint, settings)
+    let message = if repair {
+        format!("{target}: {msg}")
+    } else {
+        format!("reading {target}: {msg}")
+    };
+    finish(message, hint, settings)
+}
+
+/// A statement outlived its bound (statement and lock timeouts plus a margin). `what` names
+/// the statement when the message should.
+pub fn statement_timed_out(settings: &ConnectSettings, what: Option<&str>) -> Error {
+    let what = what.map(|w| format!("{w}: ")).unwrap_or_default();
+    Error::database(format!(
+        "{}: {what}the server did not answer in time",
+        settings.target()
+    ))
+    .with_hint("the server or the network is slow; raise --statement-timeout")
+}
+
+/// PostgreSQL's lock_timeout fired (SQLSTATE 55P03).
+pub fn is_lock_timeout(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE)
 }
 
 fn password_hint(s: &ConnectSettings) -> String {

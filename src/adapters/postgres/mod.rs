@@ -32,6 +32,7 @@ use std::time::Duration;
 use tokio_postgres::{SimpleQueryMessage, SimpleQueryRow};
 
 use crate::core::observation::{CatalogRead, DatabaseInfo, DbObservation, Sessions};
+use crate::core::sql;
 use crate::core::state::{DbState, MigrationInProgress};
 use crate::error::{Error, Result};
 
@@ -106,27 +107,72 @@ pub fn observe_with(
     limits: &Limits,
     read_catalog: bool,
 ) -> Result<DbObservation> {
+    block_on(settings, async {
+        let conn = connect(settings, limits, true).await?;
+        let result = read(&conn, settings, limits, read_catalog).await;
+        close(conn.client, conn.driver).await;
+        result
+    })
+}
+
+/// Runs a session's work on a one-thread runtime; every error leaving it is scrubbed of the
+/// password. The read and the repairs both go through here.
+pub(crate) fn block_on<T>(
+    settings: &ConnectSettings,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
     runtime
-        .block_on(observe_async(settings, limits, read_catalog))
+        .block_on(work)
         .map_err(|e| errors::scrub(e, settings))
 }
 
-async fn observe_async(
-    settings: &ConnectSettings,
-    limits: &Limits,
-    read_catalog: bool,
-) -> Result<DbObservation> {
-    let conn = connect(settings, limits, true).await?;
-    let result = read(&conn, settings, limits, read_catalog).await;
+/// Closes politely (Terminate), so the server logs a normal disconnection.
+pub(crate) async fn close(client: tokio_postgres::Client, driver: Driver) {
+    drop(client);
+    let _ = tokio::time::timeout(Duration::from_secs(1), driver).await;
+}
 
-    // Close politely (Terminate), so the server logs a normal disconnection.
-    drop(conn.client);
-    let _ = tokio::time::timeout(Duration::from_secs(1), conn.driver).await;
-    result
+/// The task that drives a connection.
+pub(crate) type Driver = tokio::task::JoinHandle<std::result::Result<(), tokio_postgres::Error>>;
+
+/// How long one statement may take before migtag gives up on it: the server's own timeouts
+/// plus a margin, so the server's error (which says which) normally comes first.
+pub(crate) fn statement_bound(limits: &Limits) -> Duration {
+    limits.statement_timeout + limits.lock_timeout + Duration::from_secs(2)
+}
+
+/// Where the session was, as the reports print it (`tls (verify-full)`, `unix socket`, ...).
+pub(crate) fn database_info(
+    settings: &ConnectSettings,
+    survey: &Survey,
+    verification: Verification,
+) -> DatabaseInfo {
+    let transport = if settings.only_unix_sockets() {
+        "unix socket".to_string()
+    } else if survey.ssl == Some(true) {
+        match verification {
+            Verification::None => "tls (certificate not verified)".to_string(),
+            Verification::Ca => "tls (verify-ca)".to_string(),
+            Verification::Full => "tls (verify-full)".to_string(),
+        }
+    } else {
+        "plain tcp (no tls)".to_string()
+    };
+    DatabaseInfo {
+        target: settings.target(),
+        database: survey.database.clone(),
+        user: survey.user.clone(),
+        schema: survey.schema.clone(),
+        server_version: survey.server_version.clone(),
+        server_version_num: survey.server_version_num,
+        transport,
+        backend_pid: survey.pid,
+        notes: settings.notes.clone(),
+    }
 }
 
 /// How migtag's session settings (read-only, timeouts, the user's `options` and run-time
@@ -164,7 +210,7 @@ impl Delivery {
     /// parameters, then migtag's safety settings last (as in the startup `options`).
     pub fn per_transaction(settings: &ConnectSettings, limits: &Limits) -> Result<Delivery> {
         let mut all = match &settings.options {
-            Some(o) => settings::option_settings(o)?,
+            Some(o) => crate::input::conninfo::option_settings(o)?,
             None => Vec::new(),
         };
         all.extend(settings.runtime_params.iter().cloned());
@@ -176,17 +222,12 @@ impl Delivery {
         );
         let calls: Vec<String> = all
             .iter()
-            .map(|(k, v)| format!("set_config({}, {}, true)", sql_literal(k), sql_literal(v)))
+            .map(|(k, v)| format!("set_config({}, {}, true)", sql::literal(k), sql::literal(v)))
             .collect();
         Ok(Delivery::PerTransaction {
             prelude: format!("BEGIN READ ONLY; SELECT {}; ", calls.join(", ")),
         })
     }
-}
-
-/// A string literal that means the same whatever `standard_conforming_strings` says.
-fn sql_literal(s: &str) -> String {
-    format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
 }
 
 /// True for PgBouncer's answer to a startup packet carrying `options` when its
@@ -202,7 +243,7 @@ pub fn pooler_refuses_options(code: &tokio_postgres::error::SqlState, message: &
 /// One open session: the client, its connection task, and how its settings are applied.
 pub(crate) struct Connection {
     pub client: tokio_postgres::Client,
-    pub driver: tokio::task::JoinHandle<std::result::Result<(), tokio_postgres::Error>>,
+    pub driver: Driver,
     pub verification: Verification,
     pub delivery: Delivery,
 }
@@ -323,7 +364,7 @@ async fn read(
     limits: &Limits,
     read_catalog: bool,
 ) -> Result<DbObservation> {
-    let bound = limits.statement_timeout + limits.lock_timeout + Duration::from_secs(2);
+    let bound = statement_bound(limits);
     let survey = run_survey(conn, settings, bound).await?;
     if survey.read_only != "on" {
         return Err(Error::database(format!(
@@ -336,7 +377,7 @@ async fn read(
     let state = match in_progress(&survey) {
         Some(m) => DbState::InProgress(m),
         None => match read_table(conn, settings, &survey, bound).await {
-            Err(e) if is_lock_timeout(&e) => {
+            Err(e) if errors::is_lock_timeout(&e) => {
                 // A migration took the lock between the survey and the read: say who.
                 let again = run_survey(conn, settings, bound).await?;
                 match in_progress(&again) {
@@ -362,9 +403,8 @@ async fn read(
     };
     let catalog = match (&state, &survey.schema) {
         _ if !read_catalog => None,
-        (DbState::InProgress(_), _) => Some(CatalogRead::Skipped(
-            "a migration holds Coder's lock: the schema is changing".into(),
-        )),
+        // The state already says a migration runs and to decide nothing.
+        (DbState::InProgress(_), _) => None,
         (_, None) => None,
         (_, Some(schema)) => Some(read_live_catalog(conn, schema, limits, bound).await),
     };
@@ -373,36 +413,13 @@ async fn read(
         .iter()
         .map(ActivityRow::to_session)
         .collect();
-    let transport = if settings.only_unix_sockets() {
-        "unix socket".to_string()
-    } else if survey.ssl == Some(true) {
-        match conn.verification {
-            Verification::None => "tls (certificate not verified)".to_string(),
-            Verification::Ca => "tls (verify-ca)".to_string(),
-            Verification::Full => "tls (verify-full)".to_string(),
-        }
-    } else {
-        "plain tcp (no tls)".to_string()
-    };
+    let mut database = database_info(settings, &survey, conn.verification);
+    if conn.delivery != Delivery::StartupOptions {
+        database.notes.push(PER_TRANSACTION_NOTE.into());
+    }
     Ok(DbObservation {
         state,
-        database: DatabaseInfo {
-            target: settings.target(),
-            database: survey.database.clone(),
-            user: survey.user.clone(),
-            schema: survey.schema.clone(),
-            server_version: survey.server_version.clone(),
-            server_version_num: survey.server_version_num,
-            transport,
-            backend_pid: survey.pid,
-            notes: {
-                let mut notes = settings.notes.clone();
-                if conn.delivery != Delivery::StartupOptions {
-                    notes.push(PER_TRANSACTION_NOTE.into());
-                }
-                notes
-            },
-        },
+        database,
         sessions: Sessions::summarise(&rows, &survey.user),
         catalog,
     })
@@ -419,7 +436,7 @@ async fn read_live_catalog(
 ) -> CatalogRead {
     match simple(conn, catalog::CATALOG_SQL, bound).await {
         None => CatalogRead::Skipped("the catalog query did not answer in time".into()),
-        Some(Err(e)) if is_lock_timeout(&e) => {
+        Some(Err(e)) if errors::is_lock_timeout(&e) => {
             CatalogRead::Skipped(format!(
             "another session holds a lock on a view of the schema (waited lock_timeout = {}ms): {}",
             limits.lock_timeout.as_millis(),
@@ -454,7 +471,7 @@ async fn run_survey(
 ) -> Result<Survey> {
     let rows = simple(conn, &survey::survey_sql(), bound)
         .await
-        .ok_or_else(|| timed_out(settings))?
+        .ok_or_else(|| errors::statement_timed_out(settings, None))?
         .map_err(|e| errors::query_failed(&e, settings, "reading pg_locks and pg_stat_activity"))?;
     let text = rows
         .first()
@@ -497,11 +514,11 @@ async fn read_table(
         .with_hint(format!(
             "GRANT SELECT ON {} TO {};",
             table.qualified,
-            quote_ident(&survey.user)
+            sql::identifier(&survey.user)
         ))));
     }
     let rows = match simple(conn, &survey::rows_sql(&table.qualified), bound).await {
-        None => return Ok(Err(timed_out(settings))),
+        None => return Ok(Err(errors::statement_timed_out(settings, None))),
         Some(r) => r?,
     };
     let pairs: Vec<(Option<String>, Option<String>)> = rows
@@ -553,29 +570,6 @@ fn rows_of_statement(messages: Vec<SimpleQueryMessage>, index: usize) -> Vec<Sim
         }
     }
     rows
-}
-
-fn timed_out(settings: &ConnectSettings) -> Error {
-    Error::database(format!(
-        "{}: the server did not answer in time",
-        settings.target()
-    ))
-    .with_hint("the server or the network is slow; raise --statement-timeout")
-}
-
-fn is_lock_timeout(e: &tokio_postgres::Error) -> bool {
-    e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE)
-}
-
-fn quote_ident(s: &str) -> String {
-    if s.chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !s.is_empty()
-    {
-        s.to_string()
-    } else {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    }
 }
 
 /// The migration holding the lock, from the survey: Coder's advisory lock first, then a held
@@ -730,14 +724,13 @@ mod tests {
         assert_eq!(statement, 2);
         assert_eq!(
             text,
-            "BEGIN READ ONLY; SELECT set_config(E'default_transaction_read_only', E'off', true), \
-             set_config(E'search_path', E'co''de', true), \
-             set_config(E'default_transaction_read_only', E'on', true), \
-             set_config(E'lock_timeout', E'1500ms', true), set_config(E'statement_timeout', E'10000ms', true), \
-             set_config(E'idle_in_transaction_session_timeout', E'10000ms', true); SELECT 1; COMMIT"
+            "BEGIN READ ONLY; SELECT set_config('default_transaction_read_only', 'off', true), \
+             set_config('search_path', 'co''de', true), \
+             set_config('default_transaction_read_only', 'on', true), \
+             set_config('lock_timeout', '1500ms', true), set_config('statement_timeout', '10000ms', true), \
+             set_config('idle_in_transaction_session_timeout', '10000ms', true); SELECT 1; COMMIT"
         );
         assert!(!text.contains("SET "), "no session-level SET: {text}");
-        assert_eq!(sql_literal("a\\b'c"), "E'a\\\\b''c'");
         assert_eq!(
             Delivery::StartupOptions.wrap("SELECT 1"),
             ("SELECT 1".into(), 0)

@@ -53,10 +53,14 @@ const FACTS_SQL: &str = "SELECT json_build_object(\
  'files', coalesce((SELECT json_object_agg(c.relname, c.relfilenode::bigint) FROM pg_class c \
    WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'm')), '{}'::json))::text";
 
+/// One row of `pg_stat_xact_user_tables`: table, seq_scan, idx_scan, inserted, updated,
+/// deleted.
+type StatRow = (String, u64, u64, u64, u64, u64);
+
 #[derive(Deserialize, Default, Clone)]
 struct Facts {
     locks: Vec<String>,
-    stats: Vec<(String, u64, u64, u64, u64, u64)>,
+    stats: Vec<StatRow>,
     files: BTreeMap<String, u64>,
 }
 
@@ -340,7 +344,7 @@ fn effects_of(f: &FileContent, before: &Step, after: &Step) -> MigrationEffects 
         })
         .collect();
     index_builds.sort();
-    let prior: BTreeMap<&str, &(String, u64, u64, u64, u64, u64)> = before
+    let prior: BTreeMap<&str, &StatRow> = before
         .facts
         .stats
         .iter()
@@ -353,9 +357,8 @@ fn effects_of(f: &FileContent, before: &Step, after: &Step) -> MigrationEffects 
         .filter(|s| existed(&s.0))
         .map(|s| {
             let p = prior.get(s.0.as_str());
-            let d = |now: u64, f: fn(&(String, u64, u64, u64, u64, u64)) -> u64| {
-                now.saturating_sub(p.map(|p| f(p)).unwrap_or(0))
-            };
+            let d =
+                |now: u64, f: fn(&StatRow) -> u64| now.saturating_sub(p.map(|p| f(p)).unwrap_or(0));
             TableActivity {
                 table: s.0.clone(),
                 scanned: d(s.1, |p| p.1) + d(s.2, |p| p.2) > 0,

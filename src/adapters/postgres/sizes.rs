@@ -16,11 +16,10 @@
 //! instead of forecasting a table in the middle of a change.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{connect, errors, simple, timed_out, ConnectSettings, Limits};
+use super::{block_on, close, connect, errors, simple, statement_bound, ConnectSettings, Limits};
 use crate::core::forecast::{LiveSizes, TableLocker, TableSize};
 use crate::error::{Error, Result};
 
@@ -88,31 +87,19 @@ pub fn parse(text: &str) -> Result<LiveSizes> {
 
 /// Connects, reads the sizes in one round trip, disconnects.
 pub fn read(settings: &ConnectSettings, limits: &Limits) -> Result<LiveSizes> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
-    runtime
-        .block_on(async {
-            let conn = connect(settings, limits, true).await?;
-            let bound = limits.statement_timeout + limits.lock_timeout + Duration::from_secs(2);
-            let result = match simple(&conn, SIZES_SQL, bound).await {
-                None => Err(timed_out(settings)),
-                Some(Err(e)) => Err(errors::query_failed(
-                    &e,
-                    settings,
-                    "reading table sizes from pg_class",
-                )),
-                Some(Ok(rows)) => match rows.first().and_then(|r| r.get(0)) {
-                    Some(text) => parse(text),
-                    None => Err(Error::internal("the sizes query returned no row")),
-                },
-            };
-            drop(conn.client);
-            let _ = tokio::time::timeout(Duration::from_secs(1), conn.driver).await;
-            result
-        })
-        .map_err(|e| errors::scrub(e, settings))
+    block_on(settings, async {
+        let conn = connect(settings, limits, true).await?;
+        let result = match simple(&conn, SIZES_SQL, statement_bound(limits)).await {
+            None => Err(errors::statement_timed_out(settings, Some("reading table sizes"))),
+            Some(Err(e)) => Err(errors::query_failed(&e, settings, "reading table sizes from pg_class")),
+            Some(Ok(rows)) => match rows.first().and_then(|r| r.get(0)) {
+                Some(text) => parse(text),
+                None => Err(Error::internal("the sizes query returned no row")),
+            },
+        };
+        close(conn.client, conn.driver).await;
+        result
+    })
 }
 
 #[cfg(test)]

@@ -737,7 +737,7 @@ fn a_cold_update_seeded_from_the_bundled_index_costs_only_the_tag_pages() {
             (&a.tag, &a.commit, &a.migrations),
             (&b.tag, &b.commit, &b.migrations)
         );
-        let date = migtag::core::snapshot::normalise_date(a.date.as_deref().unwrap()).unwrap();
+        let date = migtag::core::upstream::normalise_date(a.date.as_deref().unwrap()).unwrap();
         assert_eq!(b.date.as_deref(), Some(date.as_str()), "{}", a.tag);
     }
     assert_eq!(h.names(), bundled.names());

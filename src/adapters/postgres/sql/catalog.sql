@@ -1,11 +1,3 @@
--- The catalog objects of the current schema as one JSON array of [kind, key, definition, body]
--- rows. Read from the system catalogs and syscache functions only (format_type, pg_get_expr,
--- pg_get_constraintdef, pg_get_indexdef, pg_get_triggerdef), except pg_get_viewdef, which
--- takes an ACCESS SHARE lock on each view: callers run this only after the survey saw no
--- migration, under lock_timeout. Objects that belong to an extension are left out (the
--- extension itself is listed). golang-migrate's own schema_migrations is not Coder's schema.
--- PostgreSQL 18 also lists NOT NULL as constraints (contype 'n'): left out, the columns
--- carry it, as on 13 to 17.
 WITH s AS (
   SELECT n.oid, n.nspname FROM pg_namespace n WHERE n.nspname = current_schema()
 ), ext AS (
@@ -38,6 +30,7 @@ WITH s AS (
   UNION ALL
   SELECT 'index', i.relname, pg_get_indexdef(i.oid), NULL
     FROM rel i JOIN pg_index x ON x.indexrelid = i.oid
+   WHERE x.indrelid IN (SELECT r.oid FROM rel r)
   UNION ALL
   SELECT CASE r.relkind WHEN 'v' THEN 'view' ELSE 'matview' END, r.relname,
          (SELECT string_agg(a.attname, ', ' ORDER BY a.attnum)

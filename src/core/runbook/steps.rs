@@ -1,304 +1,23 @@
-//! `runbook`: the recovery procedure of Coder's upgrade-troubleshooting guide, made concrete
-//! for one observed state. Pure: the check report, what the live database showed (when it
-//! was read), the Deployment facts and findings (when a manifest was given) and the target
-//! names go in; a list of steps comes out, each with why, its commands and notes.
-//!
-//! Every command is marked with its effect: `read` (safe to run any time), `watch` (read-only
-//! but never ends), `change` (alters the Deployment) or `destructive` (stops Coder, ends
-//! sessions, or writes to the database). Renderers (`render::runbook`) decide how each is
-//! shown; the script form only ever runs a change after the user typed `yes`.
-//!
-//! Names reach command lines only through [`shell::quote`](super::shell::quote) (callers
-//! validate them first anyway); names from the database reach SQL only as escaped literals or
-//! quoted identifiers.
+//! Which steps the observed state needs, in order, with why and the exact commands: the
+//! decisions of the runbook.
 
-use serde::Serialize;
+use super::commands::{repair_clear_dirty, GUIDE_LIVENESS_PROBE, LOCK_HOLDER_SQL};
+use super::model::*;
+use super::notes::{holder_text, session_notes};
+use crate::core::check::Verdict;
+use crate::core::deployment::{Finding, FindingKind};
+use crate::core::dirty::{image_after_cleanup, DirtyAdvice};
+use crate::core::image_ref::ImageRef;
+use crate::core::index::Release;
+use crate::core::migration_set::Version;
+use crate::core::patch::{self, PatchForm, PatchTarget};
+use crate::core::report::{short_tags, SHORT_TAGS};
+use crate::core::session_text;
+use crate::core::shell::{kubectl, ShellCommand};
+use crate::core::sql::{self, migrations_table};
+use crate::core::state::{DbState, MigrationInProgress};
 
-use super::check::{human_duration, CheckReport, Verdict};
-use super::deployment::{DeploymentFacts, Finding, FindingKind};
-use super::dirty::DirtyAdvice;
-use super::image_ref::ImageRef;
-use super::index::{Index, Release};
-use super::migration_set::Version;
-use super::observation::{DbObservation, SessionBrief};
-use super::patch::{self, PatchForm, PatchTarget};
-use super::report::{short_tags, IndexView, SHORT_TAGS};
-use super::shell::{kubectl, quote, ShellCommand};
-use super::state::{DbState, MigrationInProgress, StateView};
-
-/// The variable the script and the psql lines read the connection string from: the same
-/// one Coder reads.
-pub const CONNECTION_VARIABLE: &str = "CODER_PG_CONNECTION_URL";
-
-/// The opt-in repair that runs the dirty-row clean-up as a checked compare-and-set. Kept in
-/// one place: the wording follows the `migtag repair` command.
-pub fn repair_clear_dirty(v: Version) -> ShellCommand {
-    ShellCommand::new(vec![
-        "migtag".into(),
-        "repair".into(),
-        "clear-dirty".into(),
-        "--expect-version".into(),
-        v.to_string(),
-    ])
-}
-
-/// What the runbook is built from.
-#[derive(Debug, Clone)]
-pub struct RunbookInput<'a> {
-    pub index: &'a Index,
-    pub check: &'a CheckReport,
-    /// The full state (the check report only keeps its view).
-    pub state: &'a DbState,
-    /// What a live database showed: its name, schema and the other sessions.
-    pub db: Option<&'a DbObservation>,
-    pub deployment: Option<&'a DeploymentFacts>,
-    pub findings: &'a [Finding],
-    pub target: RunbookTarget<'a>,
-    /// The schema checked against the row (live database, unless --no-schema): for a dirty
-    /// row it replaces "compare the schema by hand" with the computed result.
-    pub verification: Option<&'a super::verify::Assessment>,
-}
-
-/// The names the commands address. Callers validate them (DNS-1123) before building.
-#[derive(Debug, Clone)]
-pub struct RunbookTarget<'a> {
-    pub namespace: Option<&'a str>,
-    pub deployment: &'a str,
-    pub container: &'a str,
-    /// The image repository the tag goes on.
-    pub repo: &'a ImageRef,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Runbook {
-    /// The situation, as `check` sums it up.
-    pub summary: String,
-    /// What the runbook does about it, in one line.
-    pub plan: String,
-    pub state: StateView,
-    pub verdict: Verdict,
-    pub target: TargetView,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub database: Option<DatabaseView>,
-    /// The image the Deployment must run at the end, when one is known.
-    pub image: Option<String>,
-    pub steps: Vec<Step>,
-    pub notes: Vec<String>,
-    pub index: IndexView,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct TargetView {
-    pub namespace: Option<String>,
-    pub deployment: String,
-    pub container: String,
-    /// From the manifest: replicas, current image, Helm release.
-    pub replicas: Option<i32>,
-    pub current_image: Option<String>,
-    pub helm_release: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct DatabaseView {
-    pub name: String,
-    pub schema: Option<String>,
-    /// Other sessions on it when it was read.
-    pub other_sessions: usize,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepId {
-    Inspect,
-    ScaleToZero,
-    Sessions,
-    TerminateSessions,
-    SchemaMigrations,
-    CleanUpDirty,
-    SetImage,
-    Probes,
-    ScaleToOne,
-    ScaleBack,
-    WaitForMigration,
-    V1Database,
-    NoMatchingRelease,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Step {
-    pub id: StepId,
-    pub title: String,
-    pub why: String,
-    /// True when any command of the step is destructive.
-    pub destructive: bool,
-    /// Intrusive: only when nothing else helped.
-    pub last_resort: bool,
-    pub commands: Vec<RunbookCommand>,
-    pub notes: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CommandKind {
-    /// A shell command line.
-    Shell,
-    /// An SQL statement for Coder's database; `shell` holds the psql line that runs it.
-    Sql,
-    /// Text for a file (a values or kustomization snippet), not a command.
-    Snippet,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Effect {
-    /// Reads only; safe to run at any time.
-    Read,
-    /// Reads only, and runs until interrupted (follows logs).
-    Watch,
-    /// Changes the Deployment.
-    Change,
-    /// Stops Coder, ends sessions, or writes to the database.
-    Destructive,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RunbookCommand {
-    pub kind: CommandKind,
-    pub text: String,
-    /// For SQL: the psql command line that runs it with `$CODER_PG_CONNECTION_URL`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub shell: Option<String>,
-    pub effect: Effect,
-    pub destructive: bool,
-    /// When it applies, or what it is (`if the row was written by v2.21.1`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
-    /// Another way to do what the step's first command does: run one of them, not all.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub alternative: bool,
-}
-
-impl RunbookCommand {
-    fn shell(command: ShellCommand, effect: Effect) -> Self {
-        Self::shell_text(command.text, effect)
-    }
-
-    fn shell_text(text: String, effect: Effect) -> Self {
-        RunbookCommand {
-            kind: CommandKind::Shell,
-            text,
-            shell: None,
-            effect,
-            destructive: effect == Effect::Destructive,
-            label: None,
-            alternative: false,
-        }
-    }
-
-    fn sql(statement: String, effect: Effect) -> Self {
-        RunbookCommand {
-            kind: CommandKind::Sql,
-            shell: Some(psql_line(&statement)),
-            text: statement,
-            effect,
-            destructive: effect == Effect::Destructive,
-            label: None,
-            alternative: false,
-        }
-    }
-
-    fn snippet(text: String) -> Self {
-        RunbookCommand {
-            kind: CommandKind::Snippet,
-            text,
-            shell: None,
-            effect: Effect::Change,
-            destructive: false,
-            label: None,
-            alternative: false,
-        }
-    }
-
-    fn labelled(mut self, label: impl Into<String>) -> Self {
-        self.label = Some(label.into());
-        self
-    }
-
-    fn alternative(mut self) -> Self {
-        self.alternative = true;
-        self
-    }
-}
-
-/// `psql "$CODER_PG_CONNECTION_URL" -v ON_ERROR_STOP=1 -c '<statement>'`: the variable is
-/// expanded by the shell on purpose (the password stays out of the text); the statement is
-/// one quoted word.
-pub fn psql_line(statement: &str) -> String {
-    format!(
-        "psql \"${CONNECTION_VARIABLE}\" -v ON_ERROR_STOP=1 -c {}",
-        quote(statement)
-    )
-}
-
-/// An SQL string literal. Doubling `'` is enough with `standard_conforming_strings` on (the
-/// default); a value with a backslash is written as an `E''` literal, which reads the same
-/// under either setting.
-pub fn sql_literal(value: &str) -> String {
-    let doubled = value.replace('\'', "''");
-    if value.contains('\\') {
-        format!("E'{}'", doubled.replace('\\', "\\\\"))
-    } else {
-        format!("'{doubled}'")
-    }
-}
-
-/// An SQL identifier, quoted unless it is a plain lowercase name.
-pub fn sql_identifier(name: &str) -> String {
-    let plain = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !name.starts_with(|c: char| c.is_ascii_digit());
-    if plain {
-        name.to_string()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
-}
-
-/// `schema_migrations`, qualified by the schema it was read in when that is not `public`.
-fn migrations_table(schema: Option<&str>) -> String {
-    match schema {
-        Some(s) if s != "public" => format!("{}.schema_migrations", sql_identifier(s)),
-        _ => "schema_migrations".to_string(),
-    }
-}
-
-/// The compare-and-set clean-up of a dirty `v` (the statement of [`DirtyAdvice`], in the
-/// table's schema).
-pub fn cleanup_statement(table: &str, v: Version, prev: Option<Version>) -> String {
-    match prev {
-        Some(p) => format!(
-            "UPDATE {table} SET version = {p}, dirty = false WHERE version = {v} AND dirty;"
-        ),
-        None => format!("DELETE FROM {table} WHERE version = {v} AND dirty;"),
-    }
-}
-
-/// The compare-and-set that keeps a dirty `v` whose effects are all there, clearing the flag.
-pub fn keep_statement(table: &str, v: Version) -> String {
-    format!("UPDATE {table} SET dirty = false WHERE version = {v} AND dirty;")
-}
-
-pub use super::dirty::image_after_cleanup;
-
-/// Builds the runbook for the observed state.
-pub fn build(input: &RunbookInput) -> Runbook {
-    let b = Builder::new(input);
-    b.finish()
-}
-
-struct Builder<'a> {
+pub(super) struct Builder<'a> {
     input: &'a RunbookInput<'a>,
     table: String,
     /// The database name as an SQL expression: the observed name as a literal, else
@@ -309,14 +28,14 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    fn new(input: &'a RunbookInput<'a>) -> Self {
+    pub(super) fn new(input: &'a RunbookInput<'a>) -> Self {
         let schema = input.db.and_then(|d| d.database.schema.as_deref());
         Builder {
             input,
             table: migrations_table(schema),
             datname: input
                 .db
-                .map(|d| sql_literal(&d.database.database))
+                .map(|d| sql::literal(&d.database.database))
                 .unwrap_or_else(|| "current_database()".to_string()),
             steps: Vec::new(),
             notes: Vec::new(),
@@ -404,7 +123,7 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn finish(mut self) -> Runbook {
+    pub(super) fn finish(mut self) -> Runbook {
         let c = self.input.check;
         let images = self.images();
         let image = match images.as_slice() {
@@ -456,7 +175,7 @@ impl<'a> Builder<'a> {
             plan,
             state: c.state.clone(),
             verdict: c.verdict,
-            target: TargetView {
+            target: RunbookTargetView {
                 namespace: t.namespace.map(str::to_string),
                 deployment: t.deployment.to_string(),
                 container: t.container.to_string(),
@@ -693,7 +412,7 @@ impl<'a> Builder<'a> {
                         format!("all {} other sessions", d.sessions.total)
                     },
                     d.database.database,
-                    counts(&d.sessions.by_application)
+                    session_text::counts(&d.sessions.by_application)
                 ));
                 if !d.sessions.idle_in_transaction.is_empty() {
                     notes.push(format!(
@@ -787,8 +506,10 @@ impl<'a> Builder<'a> {
         let several = advice.cleanups.len() > 1;
         let mut commands = Vec::new();
         for c in &advice.cleanups {
-            let statement =
-                cleanup_statement(&self.table, v, c.previous.as_ref().map(|p| p.version));
+            let statement = format!(
+                "{};",
+                sql::clear_dirty(&self.table, v, c.previous.as_ref().map(|p| p.version))
+            );
             let mut cmd = RunbookCommand::sql(statement, Effect::Destructive);
             if several {
                 cmd = cmd.labelled(format!(
@@ -811,7 +532,7 @@ impl<'a> Builder<'a> {
             match action.kind {
                 "keep_and_clear" => {
                     commands = vec![RunbookCommand::sql(
-                        keep_statement(&self.table, v),
+                        format!("{};", sql::keep_dirty(&self.table, v)),
                         Effect::Destructive,
                     )];
                 }
@@ -1176,326 +897,5 @@ impl<'a> Builder<'a> {
                     .into(),
             );
         }
-    }
-}
-
-/// Who holds Coder's migration lock: `pg_advisory_xact_lock(1037453835920848937)` shows in
-/// `pg_locks` as classid 241551044, objid 1626191913, objsubid 1.
-const LOCK_HOLDER_SQL: &str = "SELECT a.pid, a.application_name, a.client_addr, a.state, now() - a.xact_start AS running_for, left(a.query, 120) AS query \
-             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-             WHERE l.locktype = 'advisory' AND l.classid = 241551044 AND l.objid = 1626191913 AND l.objsubid = 1;";
-
-/// The liveness probe of Coder's upgrade-troubleshooting guide: 90 x 10 s = 15 minutes.
-pub const GUIDE_LIVENESS_PROBE: &str = "\
-livenessProbe:
-  httpGet:
-    path: /healthz
-    port: http
-  periodSeconds: 10
-  failureThreshold: 90
-  timeoutSeconds: 1
-  successThreshold: 1
-";
-
-fn holder_text(m: &MigrationInProgress) -> String {
-    let mut parts = Vec::new();
-    match m.pid {
-        Some(pid) => parts.push(format!("pid {pid}")),
-        None => parts.push("a session migtag cannot see".to_string()),
-    }
-    if let Some(a) = &m.application_name {
-        parts.push(format!("application {a}"));
-    }
-    if let Some(c) = &m.client_addr {
-        parts.push(format!("client {c}"));
-    }
-    if let Some(s) = m.xact_seconds {
-        let since = m
-            .xact_start
-            .as_deref()
-            .map(|t| format!(" (since {t})"))
-            .unwrap_or_default();
-        parts.push(format!("running for {}{since}", human_duration(s as f64)));
-    }
-    format!("holder of {}: {}", m.lock, parts.join(", "))
-}
-
-fn session_notes(d: &DbObservation) -> Vec<String> {
-    let s = &d.sessions;
-    let mut out = Vec::new();
-    if s.total == 0 {
-        out.push(format!(
-            "when migtag looked: nobody else on `{}`",
-            d.database.database
-        ));
-        return out;
-    }
-    out.push(format!(
-        "when migtag looked: {} other session{} on `{}`; by application: {}; by client: {}; by state: {}",
-        s.total,
-        if s.total == 1 { "" } else { "s" },
-        d.database.database,
-        counts(&s.by_application),
-        counts(&s.by_client),
-        counts(&s.by_state)
-    ));
-    for b in &s.idle_in_transaction {
-        out.push(format!(
-            "idle in a transaction (may hold locks a migration needs): {}",
-            brief(b)
-        ));
-    }
-    for w in &s.waiting {
-        let by: Vec<String> = w.blocked_by.iter().map(|p| p.to_string()).collect();
-        out.push(format!(
-            "waiting on a lock{}: {}",
-            if by.is_empty() {
-                String::new()
-            } else {
-                format!(" held by pid {}", by.join(", "))
-            },
-            brief(&w.session)
-        ));
-    }
-    if let Some(n) = &s.hidden_note {
-        out.push(n.clone());
-    }
-    out
-}
-
-fn brief(b: &SessionBrief) -> String {
-    let mut s = format!("pid {}", b.pid);
-    if let Some(a) = &b.application_name {
-        s.push_str(&format!(" {a}"));
-    }
-    if let Some(u) = &b.user {
-        s.push_str(&format!(" (user {u})"));
-    }
-    if let Some(c) = &b.client_addr {
-        s.push_str(&format!(" from {c}"));
-    }
-    if let Some(i) = b.idle_seconds {
-        s.push_str(&format!(", idle {}", human_duration(i as f64)));
-    }
-    if let Some(q) = &b.query {
-        s.push_str(&format!(": {q}"));
-    }
-    s
-}
-
-fn counts(c: &[super::observation::Count]) -> String {
-    c.iter()
-        .map(|c| format!("{} {}", c.name, c.count))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::core::check::{check, CheckOptions};
-    use crate::core::observation::{DatabaseInfo, SessionRow, Sessions};
-
-    fn index() -> Index {
-        crate::bundled::load().unwrap()
-    }
-
-    fn build_for(
-        index: &Index,
-        state: DbState,
-        db: Option<&DbObservation>,
-        deployed: Option<&str>,
-    ) -> Runbook {
-        let report = check(
-            index,
-            &state,
-            &CheckOptions {
-                deployed: deployed.map(str::to_string),
-                include_prereleases: false,
-            },
-        );
-        let repo = ImageRef::parse_repository("ghcr.io/coder/coder").unwrap();
-        build(&RunbookInput {
-            verification: None,
-            index,
-            check: &report,
-            state: &state,
-            db,
-            deployment: None,
-            findings: &[],
-            target: RunbookTarget {
-                namespace: Some("coder"),
-                deployment: "coder",
-                container: "coder",
-                repo: &repo,
-            },
-        })
-    }
-
-    fn observation(state: DbState, database: &str, rows: &[SessionRow]) -> DbObservation {
-        DbObservation {
-            state,
-            database: DatabaseInfo {
-                target: format!("postgres://coder@db:5432/{database}"),
-                database: database.into(),
-                user: "coder".into(),
-                schema: Some("public".into()),
-                server_version: "15.6".into(),
-                server_version_num: 150006,
-                transport: "tls (verify-full)".into(),
-                backend_pid: 4242,
-                notes: Vec::new(),
-            },
-            sessions: Sessions::summarise(rows, "coder"),
-            catalog: None,
-        }
-    }
-
-    fn ids(r: &Runbook) -> Vec<StepId> {
-        r.steps.iter().map(|s| s.id).collect()
-    }
-
-    fn commands(r: &Runbook) -> impl Iterator<Item = &RunbookCommand> {
-        r.steps.iter().flat_map(|s| s.commands.iter())
-    }
-
-    #[test]
-    fn literals_and_identifiers_are_escaped() {
-        assert_eq!(sql_literal("coder"), "'coder'");
-        assert_eq!(sql_literal("it's"), "'it''s'");
-        assert_eq!(sql_literal(r"a\'b"), r"E'a\\''b'");
-        assert_eq!(sql_identifier("coder"), "coder");
-        assert_eq!(sql_identifier("Coder"), "\"Coder\"");
-        assert_eq!(sql_identifier("a\"b"), "\"a\"\"b\"");
-        assert_eq!(sql_identifier("1st"), "\"1st\"");
-        assert_eq!(migrations_table(Some("public")), "schema_migrations");
-        assert_eq!(
-            migrations_table(Some("my schema")),
-            "\"my schema\".schema_migrations"
-        );
-    }
-
-    /// The statement is the dirty advice's, in the table's schema.
-    #[test]
-    fn cleanup_matches_the_dirty_advice() {
-        for (v, prev) in [(168, Some(167)), (1, None)] {
-            assert_eq!(
-                cleanup_statement("schema_migrations", v, prev),
-                crate::core::dirty::cleanup_sql(v, prev)
-            );
-        }
-    }
-
-    #[test]
-    fn the_image_after_a_cleanup_contains_the_previous_version() {
-        let idx = index();
-        assert_eq!(
-            image_after_cleanup(&idx, 316, Some(313)).map(|r| r.tag.as_str()),
-            Some("v2.21.1")
-        );
-        let after_315 = image_after_cleanup(&idx, 316, Some(315)).unwrap();
-        assert!(after_315.contains(315) && after_315.contains(316));
-        assert_eq!(after_315.migrations.prev(316), Some(315));
-        assert_eq!(
-            image_after_cleanup(&idx, 168, Some(167)).map(|r| r.tag.as_str()),
-            Some("v2.4.0")
-        );
-    }
-
-    #[test]
-    fn in_progress_waits_and_only_the_last_resort_is_destructive() {
-        let idx = index();
-        let m = MigrationInProgress {
-            lock: "advisory lock 1037453835920848937 and ACCESS EXCLUSIVE on schema_migrations"
-                .into(),
-            pid: Some(777),
-            xact_start: Some("2026-11-27T10:00:00Z".into()),
-            xact_seconds: Some(1800),
-            query: Some("ALTER TABLE api_keys ADD COLUMN scopes ...".into()),
-            application_name: Some("coderd".into()),
-            client_addr: Some("10.0.0.7".into()),
-            state: Some("active".into()),
-        };
-        let state = DbState::InProgress(m);
-        let rows = [SessionRow {
-            pid: 778,
-            application_name: Some("coderd".into()),
-            state: Some("idle in transaction".into()),
-            state_seconds: Some(600.0),
-            ..SessionRow::default()
-        }];
-        let obs = observation(state.clone(), "coder", &rows);
-        let r = build_for(&idx, state, Some(&obs), None);
-        assert_eq!(
-            ids(&r),
-            [
-                StepId::WaitForMigration,
-                StepId::Sessions,
-                StepId::TerminateSessions
-            ]
-        );
-        assert_eq!(r.image, None);
-        let destructive: Vec<&Step> = r.steps.iter().filter(|s| s.destructive).collect();
-        assert_eq!(destructive.len(), 1);
-        assert!(destructive[0].last_resort);
-        assert!(r.steps[0].notes[0]
-            .contains("pid 777, application coderd, client 10.0.0.7, running for 30m"));
-        assert!(commands(&r).all(|c| c.effect != Effect::Change));
-        assert_eq!(
-            r.steps[2].commands[0].text,
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'coder' AND pid <> pg_backend_pid();"
-        );
-        insta::assert_snapshot!(
-            "runbook_in_progress_markdown",
-            crate::render::runbook::markdown(&r)
-        );
-    }
-
-    #[test]
-    fn v1_says_what_to_do_instead_and_changes_nothing() {
-        let idx = index();
-        let r = build_for(&idx, DbState::V1, None, None);
-        assert_eq!(ids(&r), [StepId::V1Database]);
-        assert!(commands(&r).all(|c| c.effect == Effect::Read));
-        assert!(r.steps[0].notes[0].contains("new, empty database"));
-    }
-
-    #[test]
-    fn fresh_runs_the_newest_release_without_cleanup() {
-        let idx = index();
-        let r = build_for(&idx, DbState::Fresh, None, None);
-        assert!(!ids(&r).contains(&StepId::CleanUpDirty));
-        assert_eq!(r.image.as_deref(), Some("ghcr.io/coder/coder:v2.36.0"));
-    }
-
-    #[test]
-    fn deployed_tag_that_already_runs_the_image_sets_nothing() {
-        let idx = index();
-        let yaml = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: coder, namespace: coder}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: coder}}\n  template:\n    metadata: {labels: {app: coder}}\n    spec:\n      containers:\n        - {name: coder, image: 'ghcr.io/coder/coder:v2.4.0'}\n";
-        let d: k8s_openapi::api::apps::v1::Deployment = serde_yaml_ng::from_str(yaml).unwrap();
-        let facts = DeploymentFacts::from_deployment(&d, "coder").unwrap();
-        let state = DbState::Clean(168);
-        let report = check(&idx, &state, &CheckOptions::default());
-        let repo = ImageRef::parse_repository("ghcr.io/coder/coder").unwrap();
-        let r = build(&RunbookInput {
-            verification: None,
-            index: &idx,
-            check: &report,
-            state: &state,
-            db: None,
-            deployment: Some(&facts),
-            findings: &[],
-            target: RunbookTarget {
-                namespace: Some("coder"),
-                deployment: "coder",
-                container: "coder",
-                repo: &repo,
-            },
-        });
-        let set = r.steps.iter().find(|s| s.id == StepId::SetImage).unwrap();
-        assert!(set.commands.is_empty());
-        assert!(set.notes[0].contains("already runs ghcr.io/coder/coder:v2.4.0"));
-        // One replica: nothing to scale back.
-        assert!(!ids(&r).contains(&StepId::ScaleBack));
     }
 }

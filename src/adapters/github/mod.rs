@@ -36,23 +36,30 @@
 //! rate-limit headers, so every call goes through its raw `_get_with_headers` (octocrab
 //! still provides the transport, TLS, base URL and authentication). Its own retry layer is
 //! off: it retries immediately and also on 429; ours backs off, and stops on a rate limit.
+//!
+//! Layout: this file holds the update algorithm and its public types; [`cache`] the file
+//! that remembers tag pages, commits and trees between runs; [`client`] the HTTP side
+//! (octocrab, retries, rate limits, counters); [`responses`] the parsing of GitHub's JSON.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+mod cache;
+mod client;
+mod responses;
+
+pub use cache::GithubCache;
+use cache::{CommitFacts, TagPage};
+pub use client::next_link;
+use client::*;
+use responses::*;
+
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{HeaderMap, HeaderName, HeaderValue};
-use http_body_util::BodyExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use octocrab::service::middleware::retry::RetryConfig;
-use octocrab::Octocrab;
 use serde::{Deserialize, Serialize};
 
 use crate::core::index::{Index, Project, Provenance};
-use crate::core::migration_set::MigrationSet;
-use crate::core::snapshot::{
+use crate::core::upstream::{
     assemble, is_fixture, is_sha, migrations_from_paths, normalise_date, release_tags,
     validate_migrations_path, validate_repo, FolderMigrations, KnownFacts, TagSnapshot,
 };
@@ -124,150 +131,6 @@ pub struct Update {
     pub stats: FetchStats,
     /// True when GitHub answered 304 for the tag list: nothing new upstream.
     pub unchanged: bool,
-}
-
-/// What the adapter remembers between runs, keyed by immutable SHAs (plus the tag pages'
-/// ETags). Stored in the cache folder; losing it only costs requests.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GithubCache {
-    pub api_url: String,
-    pub repo: String,
-    /// The folders tried at each commit, in order (commit facts depend on them).
-    pub migrations_paths: Vec<String>,
-    pages: Vec<TagPage>,
-    commits: BTreeMap<String, CommitFacts>,
-    /// Tree SHA -> `.sql` paths under it (relative, fixtures dropped).
-    trees: BTreeMap<String, Vec<String>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct TagPage {
-    etag: Option<String>,
-    /// The `rel="next"` URL this page pointed to.
-    #[serde(default)]
-    next: Option<String>,
-    /// (tag name, commit SHA)
-    tags: Vec<(String, String)>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct CommitFacts {
-    date: String,
-    /// The migrations folder's tree at this commit; `None` when there was no such folder.
-    migrations_tree: Option<String>,
-}
-
-/// The cache file format: paths are interned once and each tree lists indices as ranges,
-/// so hundreds of trees that share most of their files stay small.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CacheFile {
-    format_version: u32,
-    api_url: String,
-    repo: String,
-    migrations_paths: Vec<String>,
-    pages: Vec<TagPage>,
-    commits: BTreeMap<String, CommitFacts>,
-    paths: Vec<String>,
-    trees: BTreeMap<String, MigrationSet>,
-}
-
-/// 2: a list of migrations folders (1 had one path; such files are ignored, costing requests).
-const CACHE_FORMAT: u32 = 2;
-
-impl GithubCache {
-    pub fn new(source: &GithubSource) -> Self {
-        GithubCache {
-            api_url: source.api_url.clone(),
-            repo: source.project.repo.clone(),
-            migrations_paths: paths_of(&source.project),
-            ..Default::default()
-        }
-    }
-
-    /// The cache file's name for this source.
-    pub fn file_name(source: &GithubSource) -> String {
-        let host = source
-            .api_url
-            .split("://")
-            .nth(1)
-            .unwrap_or(&source.api_url)
-            .trim_end_matches('/');
-        let key = format!(
-            "{host}_{}_{}",
-            source.project.repo,
-            paths_of(&source.project).join("+")
-        );
-        let safe: String = key
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        format!("github-{safe}.json")
-    }
-
-    /// Reads a cache file; `None` when it is for another source, another format, or damaged
-    /// (a cache is only ever an optimisation).
-    pub fn from_json(text: &str, source: &GithubSource) -> Option<Self> {
-        let file: CacheFile = serde_json::from_str(text).ok()?;
-        if file.format_version != CACHE_FORMAT
-            || file.api_url != source.api_url
-            || file.repo != source.project.repo
-            || file.migrations_paths != paths_of(&source.project)
-        {
-            return None;
-        }
-        let mut trees = BTreeMap::new();
-        for (sha, set) in file.trees {
-            let paths = set
-                .iter()
-                .map(|i| file.paths.get(usize::try_from(i).ok()?).cloned())
-                .collect::<Option<Vec<_>>>()?;
-            trees.insert(sha, paths);
-        }
-        Some(GithubCache {
-            api_url: file.api_url,
-            repo: file.repo,
-            migrations_paths: file.migrations_paths,
-            pages: file.pages,
-            commits: file.commits,
-            trees,
-        })
-    }
-
-    pub fn to_json(&self) -> String {
-        let mut ids: HashMap<&str, u64> = HashMap::new();
-        let mut paths: Vec<String> = Vec::new();
-        let mut trees = BTreeMap::new();
-        for (sha, list) in &self.trees {
-            let set: MigrationSet = list
-                .iter()
-                .map(|p| {
-                    *ids.entry(p.as_str()).or_insert_with(|| {
-                        paths.push(p.clone());
-                        (paths.len() - 1) as u64
-                    })
-                })
-                .collect();
-            trees.insert(sha.clone(), set);
-        }
-        let file = CacheFile {
-            format_version: CACHE_FORMAT,
-            api_url: self.api_url.clone(),
-            repo: self.repo.clone(),
-            migrations_paths: self.migrations_paths.clone(),
-            pages: self.pages.clone(),
-            commits: self.commits.clone(),
-            paths,
-            trees,
-        };
-        serde_json::to_string(&file).expect("the cache always serialises")
-    }
 }
 
 /// Facts an existing index already holds (the cached index, an `--index` file, or the bundled
@@ -635,32 +498,6 @@ async fn fetch_tag_pages(
     Ok(false)
 }
 
-fn parse_tags(url: &str, body: &[u8]) -> Result<Vec<(String, String)>> {
-    #[derive(Deserialize)]
-    struct Tag {
-        name: String,
-        commit: ShaRef,
-    }
-    let tags: Vec<Tag> = parse_json(url, body)?;
-    tags.into_iter()
-        .map(|t| {
-            if !is_sha(&t.commit.sha) {
-                return Err(Error::upstream(format!(
-                    "{url}: tag `{}` has commit `{}`, which is not a 40-digit SHA",
-                    t.name.escape_debug(),
-                    t.commit.sha.escape_debug()
-                )));
-            }
-            Ok((t.name, t.commit.sha.to_ascii_lowercase()))
-        })
-        .collect()
-}
-
-#[derive(Deserialize)]
-struct ShaRef {
-    sha: String,
-}
-
 /// The committer date of a commit, normalised to UTC.
 async fn fetch_commit_date(client: &Client, sha: &str) -> Result<String> {
     #[derive(Deserialize)]
@@ -805,67 +642,6 @@ async fn fetch_tree_paths(client: &Client, sha: &str) -> Result<Vec<String>> {
     Ok(out)
 }
 
-#[derive(Deserialize)]
-struct TreeListing {
-    tree: Vec<TreeEntry>,
-    #[serde(default)]
-    truncated: bool,
-}
-
-#[derive(Deserialize)]
-struct TreeEntry {
-    path: String,
-    #[serde(rename = "type")]
-    kind: String,
-    sha: String,
-}
-
-fn parse_tree(url: &str, body: &[u8]) -> Result<TreeListing> {
-    let listing: TreeListing = parse_json(url, body)?;
-    if let Some(bad) = listing.tree.iter().find(|e| {
-        e.path.is_empty() || e.path.starts_with('/') || e.path.split('/').any(|p| p == "..")
-    }) {
-        return Err(Error::upstream(format!(
-            "{url}: tree entry `{}` is not a relative path",
-            bad.path.escape_debug()
-        )));
-    }
-    Ok(listing)
-}
-
-fn parse_json<T: serde::de::DeserializeOwned>(url: &str, body: &[u8]) -> Result<T> {
-    serde_json::from_slice(body).map_err(|e| {
-        let what = if e.is_eof() {
-            "an answer that ends early"
-        } else if e.is_data() {
-            "JSON of an unexpected shape"
-        } else {
-            "malformed JSON"
-        };
-        Error::upstream(format!("{url} returned {what}: {e}")).with_hint(
-            "a proxy or mirror may be rewriting the answer; try again, or check --github-api-url",
-        )
-    })
-}
-
-fn paths_of(project: &Project) -> Vec<String> {
-    project
-        .migrations_paths()
-        .into_iter()
-        .map(str::to_string)
-        .collect()
-}
-
-fn parent_of(path: &str) -> String {
-    path.rsplit_once('/')
-        .map(|(p, _)| p.to_string())
-        .unwrap_or_default()
-}
-
-fn folder_name(path: &str) -> String {
-    path.rsplit('/').next().unwrap_or(path).to_string()
-}
-
 /// Runs `f` over `items` with at most `limit` futures in flight; results in any order.
 async fn run_bounded<T, R, F, Fut>(limit: usize, items: Vec<T>, f: F) -> Vec<R>
 where
@@ -893,264 +669,6 @@ where
         }
     }
     results
-}
-
-enum Answer {
-    Ok {
-        body: Vec<u8>,
-        etag: Option<String>,
-        next: Option<String>,
-    },
-    NotModified,
-    NotFound,
-}
-
-#[derive(Clone)]
-struct Client {
-    octo: Octocrab,
-    base: String,
-    repo: String,
-    authenticated: bool,
-    opts: FetchOptions,
-    counters: Arc<[AtomicUsize; 6]>,
-}
-
-const REQUESTS: usize = 0;
-const NOT_MODIFIED: usize = 1;
-const RETRIES: usize = 2;
-const PAGES: usize = 3;
-const COMMITS: usize = 4;
-const TREES: usize = 5;
-
-impl Client {
-    fn new(source: &GithubSource, opts: &FetchOptions) -> Result<Self> {
-        let base = source.api_url.trim_end_matches('/').to_string();
-        if !(base.starts_with("https://") || base.starts_with("http://")) {
-            return Err(Error::usage(format!(
-                "--github-api-url `{}` is not an http(s) URL",
-                base.escape_debug()
-            )));
-        }
-        let mut builder = Octocrab::builder()
-            .base_uri(base.as_str())
-            .map_err(|e| {
-                Error::usage(format!("--github-api-url `{base}` is not a valid URL: {e}"))
-            })?
-            .add_retry_config(RetryConfig::None)
-            .set_connect_timeout(Some(opts.timeout))
-            .set_read_timeout(Some(opts.timeout));
-        if let Some(token) = &source.token {
-            builder = builder.personal_token(token.clone());
-        }
-        let octo = builder
-            .build()
-            .map_err(|e| Error::upstream(format!("cannot set up the GitHub client: {e}")))?;
-        Ok(Client {
-            octo,
-            base,
-            repo: source.project.repo.clone(),
-            authenticated: source.token.is_some(),
-            opts: opts.clone(),
-            counters: Arc::new(Default::default()),
-        })
-    }
-
-    fn stats(&self) -> FetchStats {
-        let c = |i: usize| self.counters[i].load(Ordering::Relaxed);
-        FetchStats {
-            requests: c(REQUESTS),
-            not_modified: c(NOT_MODIFIED),
-            retries: c(RETRIES),
-            tag_pages: c(PAGES),
-            commits_fetched: c(COMMITS),
-            trees_fetched: c(TREES),
-            releases_reused: 0,
-        }
-    }
-
-    fn bump(&self, i: usize) {
-        self.counters[i].fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn count_page(&self) {
-        self.bump(PAGES);
-    }
-
-    /// A `Link` URL must stay on the API host: the token is sent with every request.
-    fn check_same_origin(&self, url: &str) -> Result<()> {
-        if url.starts_with(&format!("{}/", self.base)) {
-            Ok(())
-        } else {
-            Err(Error::upstream(format!(
-                "the next page of tags points away from {} ({}); refusing to follow it",
-                self.base,
-                url.escape_debug()
-            )))
-        }
-    }
-
-    /// One GET with bounded retries and back-off on 5xx, timeouts and dropped connections.
-    async fn get(&self, url: &str, etag: Option<&str>) -> Result<Answer> {
-        if url.contains("/git/commits/") {
-            self.bump(COMMITS);
-        } else if url.contains("/git/trees/") {
-            self.bump(TREES);
-        }
-        let mut attempt = 0;
-        loop {
-            self.bump(REQUESTS);
-            let failure = match self.get_once(url, etag).await {
-                Ok(Ok(answer)) => {
-                    if matches!(answer, Answer::NotModified) {
-                        self.bump(NOT_MODIFIED);
-                    }
-                    return Ok(answer);
-                }
-                Ok(Err(Retryable(why))) => why,
-                Err(e) => return Err(e),
-            };
-            if attempt >= self.opts.retries {
-                return Err(Error::upstream(format!(
-                    "GitHub did not answer {url}: {failure} (gave up after {} attempts)",
-                    attempt + 1
-                ))
-                .with_hint("check the network and --github-api-url, then run `migtag index update` again; what was fetched so far is cached"));
-            }
-            self.bump(RETRIES);
-            tokio::time::sleep(self.opts.backoff * 2u32.saturating_pow(attempt)).await;
-            attempt += 1;
-        }
-    }
-
-    async fn get_once(
-        &self,
-        url: &str,
-        etag: Option<&str>,
-    ) -> Result<std::result::Result<Answer, Retryable>> {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            http::header::ACCEPT,
-            HeaderValue::from_static("application/vnd.github+json"),
-        );
-        headers.insert(
-            HeaderName::from_static("x-github-api-version"),
-            HeaderValue::from_static("2022-11-28"),
-        );
-        if let Some(tag) = etag.and_then(|e| HeaderValue::from_str(e).ok()) {
-            headers.insert(http::header::IF_NONE_MATCH, tag);
-        }
-        let call = async {
-            let response = self.octo._get_with_headers(url, Some(headers)).await?;
-            let (parts, body) = response.into_parts();
-            let bytes = body.collect().await?.to_bytes();
-            Ok::<_, octocrab::Error>((parts, bytes))
-        };
-        let (parts, body) = match tokio::time::timeout(self.opts.timeout, call).await {
-            Err(_) => {
-                return Ok(Err(Retryable(format!(
-                    "no answer within {:?}",
-                    self.opts.timeout
-                ))))
-            }
-            Ok(Err(e)) => return Ok(Err(Retryable(transport_error(&e)))),
-            Ok(Ok(r)) => r,
-        };
-        let status = parts.status.as_u16();
-        let header = |name: &str| {
-            parts
-                .headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        match status {
-            200 => Ok(Ok(Answer::Ok {
-                body: body.to_vec(),
-                etag: header("etag"),
-                next: header("link").and_then(|l| next_link(&l)),
-            })),
-            304 => Ok(Ok(Answer::NotModified)),
-            404 => Ok(Ok(Answer::NotFound)),
-            403 | 429 if is_rate_limited(&parts.headers) => Err(self.rate_limit_error(&parts.headers)),
-            401 => Err(Error::upstream(format!("{url} answered 401: the token was refused")).with_hint(
-                "check GITHUB_TOKEN / GH_TOKEN (expired or revoked?), or unset it to read public repositories anonymously",
-            )),
-            500..=599 => Ok(Err(Retryable(format!("HTTP {status}")))),
-            _ => Err(Error::upstream(format!(
-                "{url} answered HTTP {status}{}",
-                github_message(&body).map(|m| format!(": {m}")).unwrap_or_default()
-            ))),
-        }
-    }
-
-    fn rate_limit_error(&self, headers: &HeaderMap) -> Error {
-        let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-        let limit = get("x-ratelimit-limit").unwrap_or("?");
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let reset = get("x-ratelimit-reset").and_then(|r| r.parse::<i64>().ok());
-        let retry_after = get("retry-after").and_then(|r| r.parse::<i64>().ok());
-        let at = retry_after.map(|s| now + s).or(reset);
-        let when = match at.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok()) {
-            Some(t) => format!(
-                "; it resets at {:02}:{:02}:{:02} UTC (in {} min)",
-                t.hour(),
-                t.minute(),
-                t.second(),
-                ((t.unix_timestamp() - now).max(0) + 59) / 60
-            ),
-            None => String::new(),
-        };
-        let hint = if self.authenticated {
-            "wait for the reset and run `migtag index update` again; what was fetched so far is cached, so it resumes"
-        } else {
-            "set GITHUB_TOKEN or GH_TOKEN: a token raises the limit from 60 to 5,000 requests an hour; what was fetched so far is cached, so the next run resumes"
-        };
-        Error::upstream(format!(
-            "GitHub rate limit reached ({limit} requests an hour){when}"
-        ))
-        .with_hint(hint)
-    }
-}
-
-struct Retryable(String);
-
-fn is_rate_limited(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-ratelimit-remaining")
-        .is_some_and(|v| v.as_bytes() == b"0")
-        || headers.contains_key("retry-after")
-}
-
-/// Describes a transport failure without echoing request headers (the token).
-fn transport_error(e: &octocrab::Error) -> String {
-    let mut text = match e {
-        octocrab::Error::Hyper { source, .. } => source.to_string(),
-        other => other.to_string(),
-    };
-    text.truncate(300);
-    text
-}
-
-fn github_message(body: &[u8]) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let m = v.get("message")?.as_str()?;
-    Some(m.chars().filter(|c| !c.is_control()).take(200).collect())
-}
-
-/// The `rel="next"` URL of a `Link` header.
-pub fn next_link(header: &str) -> Option<String> {
-    header.split(',').find_map(|part| {
-        let (url, params) = part.split_once(';')?;
-        let is_next = params
-            .split(';')
-            .any(|p| p.trim().replace(' ', "") == "rel=\"next\"" || p.trim() == "rel=next");
-        is_next.then(|| {
-            url.trim()
-                .trim_start_matches('<')
-                .trim_end_matches('>')
-                .to_string()
-        })
-    })
 }
 
 #[cfg(test)]

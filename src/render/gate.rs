@@ -1,0 +1,79 @@
+//! What `migtag gate` writes for GitHub Actions besides its report: the escaping of
+//! annotation text, and the Markdown job summary.
+
+use std::fmt::Write as _;
+
+use crate::core::gate::{GateReport, GateVerdict};
+
+/// GitHub's workflow-command escaping for annotation messages.
+pub fn escape_annotation(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+pub fn summary_markdown(report: &GateReport) -> String {
+    let mut out = String::new();
+    let icon = match report.verdict {
+        GateVerdict::Safe => "✅",
+        GateVerdict::Unsafe => "❌",
+        GateVerdict::NeedsHuman => "🛑",
+        GateVerdict::UnknownTarget | GateVerdict::AheadOfIndex => "❓",
+    };
+    let _ = writeln!(out, "### {icon} migtag gate: {}\n", md(&report.summary));
+    let state = match (report.state.version, report.state.dirty) {
+        (Some(v), Some(d)) => format!("{} at {v} (dirty = {d})", report.state.kind),
+        _ => report.state.kind.to_string(),
+    };
+    let _ = writeln!(out, "- database: {state}");
+    let _ = writeln!(
+        out,
+        "- target: `{}`",
+        report
+            .target
+            .as_ref()
+            .map(|t| t.image.as_str())
+            .unwrap_or(&report.target_tag)
+    );
+    for r in &report.reasons {
+        let _ = writeln!(out, "- ❌ {}", md(r));
+    }
+    for w in &report.warnings {
+        let _ = writeln!(out, "- ⚠️ {}", md(w));
+    }
+    if !report.findings.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n<details><summary>fix the Deployment first</summary>\n"
+        );
+        for f in &report.findings {
+            for step in &f.fix {
+                let _ = writeln!(out, "- {}", md(&step.description));
+                if let Some(c) = &step.command {
+                    let _ = writeln!(out, "\n  ```sh\n  {}\n  ```\n", c.text);
+                }
+            }
+        }
+        let _ = writeln!(out, "</details>");
+    }
+    if !report.pending.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n<details><summary>{} pending migrations</summary>\n",
+            report.pending.len()
+        );
+        for m in &report.pending {
+            let _ = writeln!(out, "- `{m}`");
+        }
+        let _ = writeln!(out, "\n</details>");
+    }
+    out.push('\n');
+    out
+}
+
+/// Keeps user-visible text from opening HTML or tables in the summary.
+fn md(text: &str) -> String {
+    text.replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('|', "\\|")
+}
