@@ -8,6 +8,7 @@ pub mod effects;
 pub mod forecast;
 pub mod gate;
 pub mod index;
+pub mod man;
 pub mod manifest;
 pub mod patch;
 pub mod releases;
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Releases(args) => releases::run(&ctx, args),
         Command::Index(cmd) => index::run(&ctx, cmd),
         Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
         Command::Repair(cmd) => repair::run(&ctx, cmd),
     }
 }
