@@ -55,6 +55,23 @@ pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
         }
         _ => None,
     };
+    // When the runbook moves the database forward: what the migrations will do, and the
+    // window the probes must allow.
+    let forecast = match report.verdict {
+        Verdict::UpgradeNeededToStart | Verdict::Fresh => {
+            match report
+                .recommended
+                .as_ref()
+                .and_then(|r| index.release(&r.release.tag))
+            {
+                Some(release) => {
+                    super::forecast::for_upgrade(&reading.state, release, &args.source)?
+                }
+                None => None,
+            }
+        }
+        _ => None,
+    };
     let findings = match &deployment.facts {
         Some(f) => check_deployment(
             f,
@@ -62,7 +79,7 @@ pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
                 namespace: deployment.namespace.as_deref(),
                 migration_window_seconds: migration_window_seconds(
                     args.deployment.migration_window,
-                    None,
+                    forecast.as_ref(),
                 ),
                 pending_migrations: applies,
             },
@@ -73,6 +90,7 @@ pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
     let verification = super::verify::verification_for(&index, &reading, deployed_release)?;
     let mut book = runbook::build(&RunbookInput {
         verification: verification.as_ref(),
+        forecast: forecast.as_ref(),
         index: &index,
         check: &report,
         state: &reading.state,

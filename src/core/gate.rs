@@ -7,8 +7,8 @@
 use serde::Serialize;
 
 use super::check::{partial_index_warning, plural};
-use super::duration;
 use super::deployment::{DeploymentFacts, Finding, Severity};
+use super::duration;
 use super::forecast::Forecast;
 use super::index::{Index, Release};
 use super::migration_set::Version;

@@ -46,19 +46,22 @@ pub fn human(f: &Forecast) -> String {
     );
     let others = f.locks.iter().filter(|l| !l.blocks_coder).count();
     if others > 0 {
+        let cold = f
+            .locks
+            .iter()
+            .filter(|l| !l.blocks_coder && l.blocks == Blocks::Writes)
+            .count();
+        let writes = match cold {
+            0 => "Coder's reads and writes go through".to_string(),
+            n => format!(
+                "Coder's reads go through; writes wait on {n} of them, tables Coder seldom writes"
+            ),
+        };
         let _ = writeln!(
             out,
-            "  {:<14}{others} more table{} with locks that let Coder's reads{} through",
+            "  {:<14}{others} more table{}; {writes}",
             "other locks:",
             if others == 1 { "" } else { "s" },
-            if f.locks
-                .iter()
-                .any(|l| !l.blocks_coder && l.blocks == Blocks::Writes)
-            {
-                " (and, on cold tables, not writes)"
-            } else {
-                " and writes"
-            }
         );
     }
     for (title, list) in [
@@ -75,8 +78,8 @@ pub fn human(f: &Forecast) -> String {
     let duration = match (&f.estimate, &f.unavailable) {
         (Some(e), _) => format!(
             "{} to {} (estimate from table statistics and measured rates, see docs/forecast.md)",
-            duration::approx(e.low_seconds),
-            duration::approx(e.high_seconds)
+            seconds(e.low_seconds),
+            seconds(e.high_seconds)
         ),
         (None, Some(why)) => format!("no forecast: {why}"),
         (None, None) => "no times offline: pass --db for the table sizes".into(),
@@ -122,7 +125,20 @@ fn work_text(w: &Work) -> String {
         (None, Some(b)) => format!(" {}", bytes(b)),
         _ => String::new(),
     };
-    format!("{what}{amount} ({:06})", w.migration)
+    let op = match w.operation {
+        Some("delete") => ", delete",
+        _ => "",
+    };
+    format!("{what}{amount} ({:06}{op})", w.migration)
+}
+
+/// Short estimates keep a decimal (`0.4s`), longer ones read as `3m05s`.
+fn seconds(s: f64) -> String {
+    if s < 10.0 {
+        format!("{s:.1}s")
+    } else {
+        duration::approx(s)
+    }
 }
 
 fn size_text(size: Option<&TableSize>) -> String {

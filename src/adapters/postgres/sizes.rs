@@ -90,8 +90,15 @@ pub fn read(settings: &ConnectSettings, limits: &Limits) -> Result<LiveSizes> {
     block_on(settings, async {
         let conn = connect(settings, limits, true).await?;
         let result = match simple(&conn, SIZES_SQL, statement_bound(limits)).await {
-            None => Err(errors::statement_timed_out(settings, Some("reading table sizes"))),
-            Some(Err(e)) => Err(errors::query_failed(&e, settings, "reading table sizes from pg_class")),
+            None => Err(errors::statement_timed_out(
+                settings,
+                Some("reading table sizes"),
+            )),
+            Some(Err(e)) => Err(errors::query_failed(
+                &e,
+                settings,
+                "reading table sizes from pg_class",
+            )),
             Some(Ok(rows)) => match rows.first().and_then(|r| r.get(0)) {
                 Some(text) => parse(text),
                 None => Err(Error::internal("the sizes query returned no row")),

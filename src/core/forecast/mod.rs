@@ -501,12 +501,27 @@ pub fn forecast(input: &ForecastInput) -> Forecast {
             }
         })
         .collect();
+    // What stalls Coder first; among those, its hot tables, then the strongest and largest.
+    let hot = |t: &str| HOT_TABLES.contains(&t);
     locks.sort_by(|a, b| {
-        (b.blocks_coder, b.mode, b.size.map(|s| s.total_bytes))
-            .cmp(&(a.blocks_coder, a.mode, a.size.map(|s| s.total_bytes)))
-            .then_with(|| a.table.cmp(&b.table))
+        let key = |l: &TableLock| {
+            (
+                l.blocks_coder,
+                hot(&l.table),
+                l.mode,
+                l.size.map(|s| s.total_bytes),
+            )
+        };
+        key(b).cmp(&key(a)).then_with(|| a.table.cmp(&b.table))
     });
 
+    // With sizes, the costliest work first (the text shows the first few).
+    for list in [&mut rewrites, &mut index_builds, &mut scans, &mut updates] {
+        list.sort_by(|a, b| {
+            let high = |w: &Work| w.seconds.map(|s| s.1).unwrap_or(0.0);
+            high(b).total_cmp(&high(a))
+        });
+    }
     let n = input.pending.len();
     let estimate = sizes.map(|_| {
         let (mut low, mut high) = (

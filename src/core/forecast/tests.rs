@@ -148,8 +148,9 @@ fn which_locks_block_coder() {
         assert_eq!((l.mode, l.blocks_coder), (mode, blocks), "{table}");
         assert_eq!(l.held_until, "the whole batch commits");
     }
-    // Blocking locks come first.
-    assert!(f.locks[0].blocks_coder && f.locks[0].mode == LockMode::AccessExclusive);
+    // Blocking locks come first, Coder's hot tables before the others, the strongest first.
+    let order: Vec<&str> = f.locks.iter().map(|l| l.table.as_str()).collect();
+    assert_eq!(order[..3], ["api_keys", "workspace_builds", "licenses"]);
     assert!(!f.locks.last().unwrap().blocks_coder);
 }
 

@@ -28,6 +28,9 @@ pub struct RunbookInput<'a> {
     /// The schema checked against the row (live database, unless --no-schema): for a dirty
     /// row it replaces "compare the schema by hand" with the computed result.
     pub verification: Option<&'a crate::core::verify::Assessment>,
+    /// What the migrations the runbook's image applies will lock and rewrite, and for how
+    /// long; its window sizes the probe step.
+    pub forecast: Option<&'a crate::core::forecast::Forecast>,
 }
 
 /// The names the commands address. Callers validate them (DNS-1123) before building.
@@ -55,6 +58,9 @@ pub struct Runbook {
     pub image: Option<String>,
     pub steps: Vec<Step>,
     pub notes: Vec<String>,
+    /// The upgrade forecast, when the runbook moves the database forward.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<crate::core::forecast::Forecast>,
     pub index: IndexView,
 }
 

@@ -191,6 +191,7 @@ impl<'a> Builder<'a> {
             image: image.map(|i| i.to_string()),
             steps: self.steps,
             notes,
+            forecast: self.input.forecast.cloned(),
             index: c.index.clone(),
         }
     }
@@ -766,6 +767,29 @@ impl<'a> Builder<'a> {
 
     /// The probe settings: the fix from the findings, or the guide's values when the
     /// Deployment is not known.
+    /// The guide's liveness probe (90 x 10 s = 15 minutes), or, when the upgrade forecast
+    /// asks for a longer window, the same probe with a failureThreshold that covers it.
+    fn guide_probe(&self) -> RunbookCommand {
+        let window = self
+            .input
+            .forecast
+            .and_then(|f| f.migration_window.as_ref())
+            .map(|w| w.seconds)
+            .unwrap_or(crate::core::forecast::MIN_WINDOW_SECONDS);
+        if window <= crate::core::forecast::MIN_WINDOW_SECONDS {
+            return RunbookCommand::snippet(GUIDE_LIVENESS_PROBE.into())
+                .labelled("the liveness probe of Coder's troubleshooting guide (15 minutes)");
+        }
+        let threshold = window.div_ceil(10);
+        RunbookCommand::snippet(
+            GUIDE_LIVENESS_PROBE.replace("failureThreshold: 90", &format!("failureThreshold: {threshold}")),
+        )
+        .labelled(&format!(
+            "the guide's liveness probe with failureThreshold {threshold} x 10 s, the upgrade forecast's window of {}",
+            crate::core::duration::exact(window)
+        ))
+    }
+
     fn probes(&mut self) {
         let (commands, notes, why) = match (
             self.input.deployment,
@@ -783,8 +807,7 @@ impl<'a> Builder<'a> {
             }
             (Some(_), None) => return,
             (None, None) => (
-                vec![RunbookCommand::snippet(GUIDE_LIVENESS_PROBE.into())
-                    .labelled("the liveness probe of Coder's troubleshooting guide (15 minutes)")],
+                vec![self.guide_probe()],
                 vec![
                     "pass --manifest to get the exact patch for your Deployment's probes (liveness, or startup when it has one)".into(),
                     "while a long migration runs, the guide suggests failureThreshold 200-300 with periodSeconds above 10".into(),

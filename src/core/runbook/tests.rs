@@ -30,6 +30,7 @@ fn build_for(
     let repo = ImageRef::parse_repository("ghcr.io/coder/coder").unwrap();
     build(&RunbookInput {
         verification: None,
+        forecast: None,
         index,
         check: &report,
         state: &state,
@@ -164,6 +165,7 @@ fn deployed_tag_that_already_runs_the_image_sets_nothing() {
     let repo = ImageRef::parse_repository("ghcr.io/coder/coder").unwrap();
     let r = build(&RunbookInput {
         verification: None,
+        forecast: None,
         index: &idx,
         check: &report,
         state: &state,
