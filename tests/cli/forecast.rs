@@ -308,7 +308,13 @@ fn a_30s_liveness_budget_gets_a_probe_patch_sized_to_the_forecast_window() {
         run(migtag().args(["--format", "json", "patch", "--db", &u, "--manifest", &m]));
     assert_eq!(code, 0, "{out}\n{err}");
     let doc: Value = serde_json::from_str(&out).unwrap();
-    assert!(doc["recommended"]["tag"].as_str().unwrap().starts_with("v2.27."), "{doc:#}");
+    assert!(
+        doc["recommended"]["tag"]
+            .as_str()
+            .unwrap()
+            .starts_with("v2.27."),
+        "{doc:#}"
+    );
     assert_eq!(doc["forecast"]["migrations"], 13, "{doc:#}");
     assert_eq!(
         doc["forecast"]["migration_window"]["seconds"].as_u64(),

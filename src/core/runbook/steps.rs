@@ -784,7 +784,7 @@ impl<'a> Builder<'a> {
         RunbookCommand::snippet(
             GUIDE_LIVENESS_PROBE.replace("failureThreshold: 90", &format!("failureThreshold: {threshold}")),
         )
-        .labelled(&format!(
+        .labelled(format!(
             "the guide's liveness probe with failureThreshold {threshold} x 10 s, the upgrade forecast's window of {}",
             crate::core::duration::exact(window)
         ))
