@@ -96,7 +96,7 @@ OPS
 )
 
 # Sizes the rates divide by: the whole relation for rewrites (heap, TOAST and every index are
-# written again), the heap for index builds and scans (what is read), rows for updates.
+# written again), the heap for index builds, scans and data changes (what is read or written).
 read -r total_bytes heap_bytes nrows < <(psql -X -At -F ' ' -c \
   "SELECT pg_total_relation_size('bench_builds'), pg_relation_size('bench_builds') + coalesce(pg_total_relation_size(reltoastrelid), 0), reltuples::bigint FROM pg_class WHERE relname = 'bench_builds'")
 
@@ -138,7 +138,8 @@ for (cls, name), secs in runs.items():
     elif cls in ("index_build", "scan"):
         rates, unit = [heap / MB / s for s in secs], "MB/s (heap)"
     elif cls == "update":
-        rates, unit = [nrows / s for s in secs], "rows/s"
+        rows_s = statistics.median([nrows / s for s in secs])
+        rates, unit = [heap / MB / s for s in secs], f"MB/s (heap); median {rows_s:.0f} rows/s"
     else:
         rates, unit = [s * 1000 for s in secs], "ms per statement"
     med = statistics.median(rates)

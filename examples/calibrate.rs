@@ -296,6 +296,7 @@ struct Outcome {
     blocking: usize,
     slowest: Vec<String>,
     work: Vec<String>,
+    human: String,
 }
 
 async fn calibrate(
@@ -392,6 +393,30 @@ async fn calibrate(
         .env_clear()
         .output()
         .map_err(|e| format!("cannot run migtag: {e}"))?;
+    let human = std::process::Command::new(env("MIGTAG_BIN", "target/debug/migtag"))
+        .args([
+            "gate",
+            "--db",
+            &url,
+            "--target",
+            to,
+            "--offline",
+            "--color",
+            "never",
+        ])
+        .env_clear()
+        .output()
+        .map_err(|e| format!("cannot run migtag: {e}"))?;
+    let human = String::from_utf8_lossy(&human.stdout);
+    let human = human
+        .split_once("\nupgrade forecast")
+        .map(|(_, rest)| {
+            format!(
+                "upgrade forecast{}",
+                rest.split("\n\n").next().unwrap_or("")
+            )
+        })
+        .unwrap_or_default();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)
         .map_err(|e| format!("gate output: {e}: {}", String::from_utf8_lossy(&out.stderr)))?;
     let f = &report["forecast"];
@@ -507,6 +532,7 @@ async fn calibrate(
             .map(|(t, m)| format!("{m} {t:.2} s"))
             .collect(),
         work,
+        human,
     })
 }
 
@@ -545,6 +571,7 @@ async fn main() {
             println!("  not filled: {}", o.skipped.join("; "));
         }
         println!("  slowest migrations: {}", o.slowest.join("; "));
+        println!("  gate --db says:\n{}", o.human);
         println!("  forecast work: {}", o.work.join("; "));
         for d in &o.lock_diffs {
             println!("  lock difference: {d}");

@@ -389,7 +389,6 @@ pub fn forecast(input: &ForecastInput) -> Forecast {
         }
     };
     let by = |amount: f64, r: &rates::Rate| (amount / r.fast, amount / r.slow);
-    let rows_of = |s: &TableSize| s.rows.unwrap_or(0) as f64;
 
     for m in &input.pending {
         let old = |t: &str| !created.contains(t) && !m.creates.iter().any(|c| c == t);
@@ -438,7 +437,7 @@ pub fn forecast(input: &ForecastInput) -> Forecast {
                 None,
                 m.version,
                 |s| s.heap_bytes,
-                &|s| by(rows_of(s), &rates.update_rows),
+                &|s| by(s.heap_bytes as f64, &rates.update_bytes),
                 &mut notes,
             );
             w.operation = Some("update");
@@ -450,7 +449,7 @@ pub fn forecast(input: &ForecastInput) -> Forecast {
                 None,
                 m.version,
                 |s| s.heap_bytes,
-                &|s| by(rows_of(s), &rates.delete_rows),
+                &|s| by(s.heap_bytes as f64, &rates.delete_bytes),
                 &mut notes,
             );
             w.operation = Some("delete");
@@ -601,16 +600,14 @@ fn basis(rates: &Rates) -> String {
     let mb = |r: &rates::Rate| format!("{:.0}-{:.0} MB/s", r.slow / MB, r.fast / MB);
     format!(
         "sizes from the server's statistics (pg_class, as of the last VACUUM/ANALYZE); rates measured by {}: rewrite {}, \
-         index build {}, validation scan {}, UPDATE {:.0}-{:.0} rows/s, DELETE {:.0}-{:.0} rows/s, {:.0}-{:.0} ms per migration; \
+         index build {}, validation scan {}, UPDATE {}, DELETE {}, {:.0}-{:.0} ms per migration; \
          data changes assume every row of the table changes; time spent waiting for other sessions' locks is not included",
         rates.source,
         mb(&rates.rewrite_bytes),
         mb(&rates.index_build_bytes),
         mb(&rates.scan_bytes),
-        rates.update_rows.slow,
-        rates.update_rows.fast,
-        rates.delete_rows.slow,
-        rates.delete_rows.fast,
+        mb(&rates.update_bytes),
+        mb(&rates.delete_bytes),
         rates.catalog_seconds.fast * 1000.0,
         rates.catalog_seconds.slow * 1000.0,
     )

@@ -23,13 +23,13 @@ const TEST_RATES: Rates = Rates {
         fast: 400.0 * MB as f64,
         slow: 200.0 * MB as f64,
     },
-    update_rows: Rate {
-        fast: 100_000.0,
-        slow: 50_000.0,
+    update_bytes: Rate {
+        fast: 10.0 * MB as f64,
+        slow: 5.0 * MB as f64,
     },
-    delete_rows: Rate {
-        fast: 1_000_000.0,
-        slow: 500_000.0,
+    delete_bytes: Rate {
+        fast: 100.0 * MB as f64,
+        slow: 50.0 * MB as f64,
     },
     catalog_seconds: Rate {
         fast: 0.01,
@@ -234,12 +234,12 @@ fn the_estimate_is_work_over_rate_plus_a_floor_per_migration() {
     b.index_builds = vec![("pj_idx".into(), "provisioner_jobs".into())]; // 100 MB heap: 0.5 s .. 1 s
     b.scans = vec!["api_keys".into(), "provisioner_jobs".into()]; // 20 MB: 0.05 .. 0.1 s; the other is the build's
     let mut c = m(42);
-    c.updates = vec!["api_keys".into()]; // 60,000 rows: 0.6 .. 1.2 s
-    c.deletes = vec!["provisioner_jobs".into()]; // 200,000 rows: 0.2 .. 0.4 s
+    c.updates = vec!["api_keys".into()]; // 20 MB of heap: 2 .. 4 s
+    c.deletes = vec!["provisioner_jobs".into()]; // 100 MB of heap: 1 .. 2 s
     let f = run(vec![a, b, c], Some(&live), true);
     let e = f.estimate.clone().unwrap();
     // + 3 migrations x (0.01 .. 0.05 s)
-    assert_eq!((e.low_seconds, e.high_seconds), (6.38, 12.85));
+    assert_eq!((e.low_seconds, e.high_seconds), (8.58, 17.25));
     assert_eq!(
         f.updates
             .iter()
