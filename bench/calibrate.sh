@@ -18,19 +18,8 @@ pgbin=${PGBIN:-/usr/lib/postgresql/15/bin}
 cargo build --quiet --bin migtag --example calibrate
 export MIGTAG_BIN=$PWD/target/debug/migtag
 
-dir=$(mktemp -d /tmp/migtag-calibrate-XXXXXX)
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-[ "$(id -u)" = 0 ] && chown postgres:postgres "$dir"
-cleanup() { as_pg "$pgbin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$dir"; }
-trap cleanup EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-as_pg "$pgbin/initdb" -D "$dir/data" -U postgres -E UTF8 --locale=C --auth-local=trust >/dev/null 2>&1
-cat >> "$dir/data/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$dir'
-autovacuum = off
-CONF
-as_pg "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -o "-p $port" -w start >/dev/null
+. bench/pg.sh
+start_pg migtag-calibrate
 echo "server: $("$pgbin/postgres" --version); $(nproc) cores; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 CAL_PGHOST=$dir CAL_PGPORT=$port ./target/debug/examples/calibrate "$@"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

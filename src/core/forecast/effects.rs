@@ -25,6 +25,7 @@ impl From<&MigrationEffects> for MigrationFacts {
                 .max()
         };
         let changed = |t: &&crate::core::effects::TableActivity| t.updated + t.deleted > 0;
+        let creates_tables = e.diff.added.keys().any(|k| k.starts_with("table "));
         let of = |keep: fn(&crate::core::effects::TableActivity) -> bool| -> Vec<String> {
             e.tables
                 .iter()
@@ -53,14 +54,21 @@ impl From<&MigrationEffects> for MigrationFacts {
                 .collect(),
             // A read counts as a full scan only under a schema-changing lock (a constraint
             // being validated): the replay records reads without telling an index lookup (a
-            // foreign-key check of one inserted row) from a sequential scan.
+            // foreign-key check of one inserted row) from a sequential scan. A table held only
+            // in SHARE ROW EXCLUSIVE by a migration that creates tables is the target of a
+            // new table's foreign key: validating it reads the new, empty table, and the
+            // replay's read of the target is the small-table plan of that check.
             scans: e
                 .tables
                 .iter()
                 .filter(|t| t.scanned && !changed(t))
                 .filter(|t| strongest(&t.table) >= Some(LockMode::ShareUpdateExclusive))
+                .filter(|t| {
+                    !(creates_tables && strongest(&t.table) == Some(LockMode::ShareRowExclusive))
+                })
                 .map(|t| t.table.clone())
                 .collect(),
+            catalog_objects: e.diff.added.len() + e.diff.removed.len() + e.diff.changed.len(),
             updates: of(|t| t.updated > 0),
             deletes: of(|t| t.updated == 0 && t.deleted > 0),
             locks,

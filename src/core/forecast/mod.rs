@@ -158,6 +158,8 @@ pub struct MigrationFacts {
     pub updates: Vec<String>,
     /// Tables whose rows it deletes (and does not update).
     pub deletes: Vec<String>,
+    /// How many catalog objects it adds, removes or changes: its catalog-only work.
+    pub catalog_objects: usize,
 }
 
 /// A table's size as the server's statistics show it.
@@ -522,10 +524,11 @@ pub fn forecast(input: &ForecastInput) -> Forecast {
         });
     }
     let n = input.pending.len();
+    let objects: usize = input.pending.iter().map(|m| m.catalog_objects).sum();
     let estimate = sizes.map(|_| {
         let (mut low, mut high) = (
-            n as f64 * rates.catalog_seconds.fast,
-            n as f64 * rates.catalog_seconds.slow,
+            objects as f64 * rates.catalog_object_seconds.fast,
+            objects as f64 * rates.catalog_object_seconds.slow,
         );
         for w in rewrites
             .iter()
@@ -600,7 +603,7 @@ fn basis(rates: &Rates) -> String {
     let mb = |r: &rates::Rate| format!("{:.0}-{:.0} MB/s", r.slow / MB, r.fast / MB);
     format!(
         "sizes from the server's statistics (pg_class, as of the last VACUUM/ANALYZE); rates measured by {}: rewrite {}, \
-         index build {}, validation scan {}, UPDATE {}, DELETE {}, {:.0}-{:.0} ms per migration; \
+         index build {}, validation scan {}, UPDATE {}, DELETE {}, {:.1}-{:.1} ms per catalog object; \
          data changes assume every row of the table changes; time spent waiting for other sessions' locks is not included",
         rates.source,
         mb(&rates.rewrite_bytes),
@@ -608,8 +611,8 @@ fn basis(rates: &Rates) -> String {
         mb(&rates.scan_bytes),
         mb(&rates.update_bytes),
         mb(&rates.delete_bytes),
-        rates.catalog_seconds.fast * 1000.0,
-        rates.catalog_seconds.slow * 1000.0,
+        rates.catalog_object_seconds.fast * 1000.0,
+        rates.catalog_object_seconds.slow * 1000.0,
     )
 }
 

@@ -31,7 +31,7 @@ const TEST_RATES: Rates = Rates {
         fast: 100.0 * MB as f64,
         slow: 50.0 * MB as f64,
     },
-    catalog_seconds: Rate {
+    catalog_object_seconds: Rate {
         fast: 0.01,
         slow: 0.05,
     },
@@ -228,9 +228,11 @@ fn the_estimate_is_work_over_rate_plus_a_floor_per_migration() {
         ("api_keys", 60_000, 20, 30),
     ]);
     let mut a = m(40);
+    a.catalog_objects = 1;
     a.rewrites = vec!["workspace_builds".into()]; // 500 MB: 5 s fast, 10 s slow
     a.scans = vec!["workspace_builds".into()]; // part of the rewrite: not counted again
     let mut b = m(41);
+    b.catalog_objects = 2;
     b.index_builds = vec![("pj_idx".into(), "provisioner_jobs".into())]; // 100 MB heap: 0.5 s .. 1 s
     b.scans = vec!["api_keys".into(), "provisioner_jobs".into()]; // 20 MB: 0.05 .. 0.1 s; the other is the build's
     let mut c = m(42);
@@ -238,7 +240,7 @@ fn the_estimate_is_work_over_rate_plus_a_floor_per_migration() {
     c.deletes = vec!["provisioner_jobs".into()]; // 100 MB of heap: 1 .. 2 s
     let f = run(vec![a, b, c], Some(&live), true);
     let e = f.estimate.clone().unwrap();
-    // + 3 migrations x (0.01 .. 0.05 s)
+    // + 3 catalog objects x (0.01 .. 0.05 s)
     assert_eq!((e.low_seconds, e.high_seconds), (8.58, 17.25));
     assert_eq!(
         f.updates
@@ -346,8 +348,17 @@ fn effects_map_into_facts() {
         [("tasks_owner_idx".to_string(), "tasks".to_string())]
     );
     assert_eq!(f.rewrites, ["templates"]);
-    // users was read under ACCESS SHARE only (a foreign-key lookup): not a scan.
-    assert_eq!(f.scans, ["workspace_builds"]);
+    assert_eq!(f.catalog_objects, 2);
+    // users was read under ACCESS SHARE only (a foreign-key lookup): not a scan; nor is
+    // workspace_builds, the target of the new table's foreign key (SHARE ROW EXCLUSIVE).
+    assert!(f.scans.is_empty(), "{:?}", f.scans);
+    // The same foreign key between existing tables validates by reading them: a scan.
+    let mut between_existing = e.clone();
+    between_existing.diff.added.clear();
+    assert_eq!(
+        MigrationFacts::from(&between_existing).scans,
+        ["workspace_builds"]
+    );
     assert!(f.updates.is_empty());
     assert_eq!(f.deletes, ["api_keys"]);
 }
