@@ -452,3 +452,22 @@ fn repair_clear_dirty_resets_only_when_the_effects_are_absent() {
         "167,false"
     );
 }
+
+#[test]
+fn verify_needs_a_live_database_and_no_schema_turns_the_verdict_off() {
+    let (out, err, code) = run(migtag().args(["verify", "--version", "168"]));
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("pass --db URL"), "{err}");
+    if source().is_none() {
+        return;
+    }
+    let c = PgCluster::shared();
+    let db = v2_36_0(c);
+    set_row(c, &db, 556, false);
+    let (out, _, code) = run(migtag().args(["check", "--db", &url(&db)]));
+    assert_eq!(code, 0);
+    assert!(out.contains("schema: schema matches migration 556 (v2.36.0)"), "{out}");
+    let (out, _, code) = run(migtag().args(["check", "--no-schema", "--db", &url(&db)]));
+    assert_eq!(code, 0);
+    assert!(!out.contains("schema:"), "{out}");
+}
