@@ -197,6 +197,23 @@ fn drift_is_attributed_to_its_migration_and_an_extra_index_alone_is_a_warning() 
         out.contains("index operators_own_index (no Coder migration)"),
         "{out}"
     );
+    // gate: extras alone do not make the upgrade unsafe, they are warnings.
+    let (out, err, code) = run(migtag().args([
+        "--format",
+        "json",
+        "gate",
+        "--target",
+        "v2.36.0",
+        "--db",
+        &url(&db),
+    ]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let g: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(g["safe"], true);
+    assert!(
+        g["warnings"].to_string().contains("operators_own_index"),
+        "{g:#}"
+    );
 }
 
 #[test]
