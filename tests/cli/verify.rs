@@ -253,6 +253,9 @@ fn coder_tables_without_schema_migrations_are_a_partial_restore_not_fresh() {
             .contains("partial restore"),
         "{v:#}"
     );
+    let (out, err, code) = run(migtag().args(["check", "--db", &url(&db)]));
+    assert_eq!(code, 4, "{out}\n{err}");
+    assert!(out.starts_with("not a fresh database"), "{out}");
     let (out, err, code) = run(migtag().args(["gate", "--target", "v2.36.0", "--db", &url(&db)]));
     assert_eq!(code, 3, "{out}\n{err}");
     assert!(out.contains("partial restore"), "{out}");
