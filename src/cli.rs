@@ -16,7 +16,7 @@ Exit codes:
   5   no release in the index matches (database ahead of the index, or unknown target)
   6   verify: the schema does not match the recorded version (drift)
   10  database unreachable, authentication or TLS failure, query error
-  11  upstream (GitHub API, git) unreachable, rate-limited or malformed
+  11  upstream (GitHub API, git, container registry) unreachable, rate-limited or malformed
   12  invalid input (index file, psql output, manifest, tag, image reference)";
 
 /// Which Coder image matches this database, is this upgrade safe, and what to change.
@@ -96,9 +96,40 @@ pub enum Command {
     Index(IndexCommand),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+    /// Print the man page (roff, generated from this command line), or write one page per
+    /// command into a folder.
+    Man(ManArgs),
     /// Opt-in repairs that change the database: only after you confirm (or pass --yes).
     #[command(subcommand)]
     Repair(RepairCommand),
+}
+
+/// The file name kubectl's plugin lookup runs: `kubectl migtag ...` executes `kubectl-migtag`
+/// from PATH (a copy of, or a symlink to, this binary).
+pub const KUBECTL_PLUGIN_NAME: &str = "kubectl-migtag";
+
+/// How the user invoked migtag: `kubectl migtag` when argv[0] is the plugin's file name, else
+/// `migtag`. Usage lines and help say it this way, so that what they show can be typed back.
+pub fn invoked_as(argv0: Option<&std::ffi::OsStr>) -> &'static str {
+    let file = argv0
+        .map(std::path::Path::new)
+        .and_then(|p| p.file_name())
+        .and_then(|f| f.to_str());
+    match file {
+        Some(KUBECTL_PLUGIN_NAME) => "kubectl migtag",
+        _ => "migtag",
+    }
+}
+
+/// Parses the process's command line, naming the binary as it was invoked.
+pub fn parse_args() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let name = invoked_as(std::env::args_os().next().as_deref());
+    let matches = Cli::command()
+        .bin_name(name)
+        .after_help(format!("Run `{name} --help` for the exit codes."))
+        .try_get_matches()?;
+    Cli::from_arg_matches(&matches)
 }
 
 /// Where the database state comes from. Exactly one of these, or the environment for --db.
@@ -259,6 +290,18 @@ pub struct PatchArgs {
     /// How long the migration may run; probes that would kill the pod sooner are reported.
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_window)]
     pub migration_window: u64,
+    /// Print only the change on stdout, exactly what kubectl, helm or kustomize reads (the
+    /// patch document, the `kubectl set image` line, the Helm values, the kustomize entry);
+    /// the report, warnings and checks go to stderr. Nothing on stdout when nothing changes.
+    #[arg(long)]
+    pub emit: bool,
+    /// Pin the image by digest (REPO:TAG@sha256:...), resolved from the registry. Automatic
+    /// when the Deployment's image is pinned by digest.
+    #[arg(long, help_heading = "Registry")]
+    pub pin_digest: bool,
+    /// Check in the registry that the image tag exists before showing the change.
+    #[arg(long, help_heading = "Registry")]
+    pub verify_image: bool,
 }
 
 fn parse_window(text: &str) -> Result<u64, String> {
@@ -536,6 +579,14 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write migtag.1 and a page per command (migtag-check.1, ...) into this folder instead of
+    /// printing migtag.1 (the release archive ships them under man/man1).
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
 /// Every timeout flag: more than zero, at most a day (see [`duration::parse`]).
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     duration::parse_timeout(text)
@@ -560,4 +611,18 @@ pub fn parse_migration_version(text: &str) -> Result<u64, String> {
         ));
     }
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_plugin_name_is_kubectl_migtag() {
+        use std::ffi::OsStr;
+        assert_eq!(
+            super::invoked_as(Some(OsStr::new("/tmp/bin/kubectl-migtag"))),
+            "kubectl migtag"
+        );
+        assert_eq!(super::invoked_as(Some(OsStr::new("./migtag"))), "migtag");
+        assert_eq!(super::invoked_as(None), "migtag");
+    }
 }

@@ -26,7 +26,8 @@ pub enum ExitCode {
     Drift = 6,
     /// Database unreachable, authentication or TLS failure, query error.
     Database = 10,
-    /// Upstream (GitHub API, git) unreachable, rate-limited or malformed.
+    /// Upstream (GitHub API, git, container registry) unreachable, rate-limited, refused or
+    /// malformed.
     Upstream = 11,
     /// Invalid input: index file, psql output, manifest, tag, image reference.
     InvalidInput = 12,

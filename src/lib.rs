@@ -66,9 +66,10 @@ pub fn report_usage_error(err: clap::Error) -> ExitCode {
             .next()
             .unwrap_or_default()
             .trim_start_matches("error: ");
-        render::out(&error_document(
-            &Error::usage(message).with_hint("run `migtag --help`"),
-        ));
+        render::out(&error_document(&Error::usage(message).with_hint(format!(
+            "run `{} --help`",
+            cli::invoked_as(std::env::args_os().next().as_deref())
+        ))));
     }
     ExitCode::Usage
 }

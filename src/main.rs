@@ -1,12 +1,10 @@
 //! The migtag binary: parse the command line, run, map the outcome to an exit code.
 
-use clap::Parser;
-
 fn main() {
     std::panic::set_hook(Box::new(|info| {
         eprintln!("migtag: internal error (a bug, please report it): {info}");
     }));
-    let cli = match migtag::cli::Cli::try_parse() {
+    let cli = match migtag::cli::parse_args() {
         Ok(cli) => cli,
         Err(err) => std::process::exit(migtag::report_usage_error(err).code()),
     };

@@ -7,6 +7,7 @@ pub mod context;
 pub mod effects;
 pub mod gate;
 pub mod index;
+pub mod man;
 pub mod manifest;
 pub mod patch;
 pub mod releases;
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Releases(args) => releases::run(&ctx, args),
         Command::Index(cmd) => index::run(&ctx, cmd),
         Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
         Command::Repair(cmd) => repair::run(&ctx, cmd),
     }
 }

@@ -4,7 +4,8 @@
 //! The image comes from the database state (the `check` decision) or from `--tag`. Nothing
 //! is printed as a patch when the database needs a human or no release matches.
 
-use crate::cli::{PatchArgs, PatchTo};
+use crate::adapters::registry::{self, TagLookup};
+use crate::cli::{Format, PatchArgs, PatchTo};
 use crate::core::check::{check, CheckOptions, Verdict};
 use crate::core::deployment::{check_deployment, DeploymentCheckOptions, DeploymentFacts};
 use crate::core::image_ref::ImageRef;
@@ -12,12 +13,13 @@ use crate::core::index::{parse_tag, Index};
 use crate::core::k8s_name::check_subdomain;
 use crate::core::patch::{
     self, json_patch_needs_manifest, Decision, PatchForm, PatchReport, PatchTarget,
-    PatchTargetView, TargetImage,
+    PatchTargetView, RegistryView, TargetImage,
 };
 use crate::core::report::IndexView;
 use crate::core::state::StateView;
-use crate::error::{ExitCode, Result};
+use crate::error::{Error, ExitCode, Result};
 use crate::render;
+use crate::render::style::Style;
 
 use super::context::Context;
 use super::manifest;
@@ -32,11 +34,23 @@ pub fn run(ctx: &Context, args: PatchArgs) -> Result<ExitCode> {
         container: &args.container,
     };
     manifest::check_names(sel)?;
+    if args.emit && ctx.format == Format::Json {
+        return Err(Error::usage(
+            "--emit and --format json both choose what stdout carries: pick one",
+        )
+        .with_hint("--emit prints the bare change; --format json prints the whole report, the change under .patch"));
+    }
     if let Some(tag) = &args.tag {
         parse_tag(tag).map_err(|e| e.context("--tag"))?;
     }
     if form == PatchForm::JsonPatch && args.manifest.is_none() {
         return Err(json_patch_needs_manifest(&args.deployment));
+    }
+    if args.pin_digest && ctx.offline {
+        return Err(Error::usage(
+            "--pin-digest asks the registry for the digest, and --offline forbids the network",
+        )
+        .with_hint("drop --offline, or drop --pin-digest to patch by tag"));
     }
     manifest::check_stdin(sel, &args.source)?;
     let index = ctx.load_index()?;
@@ -54,23 +68,41 @@ pub fn run(ctx: &Context, args: PatchArgs) -> Result<ExitCode> {
         None => decide_by_state(&index, &args, facts.as_ref(), &repo, &mut notes)?,
     };
     let target_release = tag.as_deref().and_then(|t| index.release(t));
-    let recommended = tag.as_ref().map(|t| TargetImage {
-        tag: t.clone(),
-        image: repo.with_tag(t).to_string(),
-        max_migration: target_release.map(|r| r.max_migration),
-        applies: decision.applies,
-        in_index: target_release.is_some(),
-    });
-    let image = tag.as_ref().map(|t| repo.with_tag(t));
+    let mut image = tag.as_ref().map(|t| repo.with_tag(t));
 
     let current = facts.as_ref().map(|f| &f.container.image);
     let up_to_date = match (current, &image) {
         (Some(c), Some(i)) => c.canonical_name() == i.canonical_name() && c.tag == i.tag,
         _ => false,
     };
+    // The registry is asked only about an image the patch will set.
+    let pin = args.pin_digest || current.is_some_and(|c| c.digest.is_some());
+    let registry = match image.as_mut() {
+        Some(img) if decision.inner.actionable && !up_to_date && (pin || args.verify_image) => {
+            Some(ask_registry(ctx, img, pin, &mut notes)?)
+        }
+        _ => {
+            if args.verify_image || args.pin_digest {
+                notes.push(
+                    "no change to make, so the registry was not asked (--verify-image, --pin-digest)"
+                        .into(),
+                );
+            }
+            None
+        }
+    };
     if let (Some(c), Some(i)) = (current, &image) {
         image_notes(c, i, up_to_date, args.image_repo.is_some(), &mut notes);
     }
+    let recommended = tag.as_ref().map(|t| TargetImage {
+        tag: t.clone(),
+        image: image
+            .as_ref()
+            .map_or_else(|| repo.with_tag(t).to_string(), |i| i.to_string()),
+        max_migration: target_release.map(|r| r.max_migration),
+        applies: decision.applies,
+        in_index: target_release.is_some(),
+    });
 
     let patch = match &image {
         Some(img) if decision.inner.actionable && !up_to_date => {
@@ -131,16 +163,29 @@ pub fn run(ctx: &Context, args: PatchArgs) -> Result<ExitCode> {
         current_image: current.map(|c| c.to_string()),
         deployment: facts,
         recommended,
+        registry,
         up_to_date,
         patch,
         findings,
         notes,
         index: IndexView::new(&index),
     };
-    ctx.emit(
-        || render::json(&report),
-        |s| render::patch::human(&report, s),
-    );
+    if args.emit {
+        // The report still tells a human what was decided and what to fix first, on stderr,
+        // so that stdout is only what kubectl, helm or kustomize reads.
+        eprint!(
+            "{}",
+            render::patch::human_emitted(&report, Style { color: false })
+        );
+        if let Some(p) = &report.patch {
+            render::out(&p.artifact());
+        }
+    } else {
+        ctx.emit(
+            || render::json(&report),
+            |s| render::patch::human(&report, s),
+        );
+    }
     Ok(report.exit_code())
 }
 
@@ -266,7 +311,59 @@ fn image_notes(
     }
     if up_to_date && current.digest.is_some() {
         notes.push("the tag matches; the digest pin is kept as it is".into());
-    } else if !up_to_date && current.digest.is_some() {
+    } else if !up_to_date && current.digest.is_some() && target.digest.is_none() {
         notes.push("the patch replaces the digest pin with the tag; pin the new digest again if your policy requires it".into());
+    }
+}
+
+/// Asks the image's registry whether the tag exists and, with `pin`, puts its digest on
+/// `image`. Offline, says what it could not check and leaves the image as it is.
+fn ask_registry(
+    ctx: &Context,
+    image: &mut ImageRef,
+    pin: bool,
+    notes: &mut Vec<String>,
+) -> Result<RegistryView> {
+    if ctx.offline {
+        notes.push(format!(
+            "--offline: the registry was not asked whether {image} exists{}",
+            if pin {
+                ", nor for its digest: the patch names the tag alone"
+            } else {
+                ""
+            }
+        ));
+        return Ok(RegistryView {
+            image: image.to_string(),
+            checked: false,
+            exists: None,
+            digest: None,
+            media_type: None,
+        });
+    }
+    let asked = image.to_string();
+    ctx.info(&format!("asking the registry about {asked}"));
+    match registry::lookup(image)? {
+        TagLookup::Found { digest, media_type } => {
+            if pin {
+                image.digest = Some(digest.clone());
+                notes.push(format!(
+                    "pinned by digest: {digest} is what the registry serves for {asked} now"
+                ));
+            }
+            Ok(RegistryView {
+                image: asked,
+                checked: true,
+                exists: Some(true),
+                digest: Some(digest),
+                media_type,
+            })
+        }
+        TagLookup::Missing { registry_says } => Err(Error::upstream(format!(
+            "{asked} is not in the registry, which says: {registry_says}"
+        ))
+        .with_hint(
+            "check the tag and --image-repo (a mirror may not have synced it yet); no patch was printed",
+        )),
     }
 }

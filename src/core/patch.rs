@@ -84,6 +84,25 @@ impl Patch {
     }
 }
 
+impl Patch {
+    /// What `--emit` prints: exactly what the consuming tool reads. The strategic and JSON
+    /// patch documents (for `kubectl patch --patch-file` or `-p`), the `kubectl set image`
+    /// command line (for `sh`), the Helm values (for `helm upgrade -f`), the kustomize
+    /// `images:` entry (for kustomization.yaml). Always one trailing newline.
+    pub fn artifact(&self) -> String {
+        let mut text = match self {
+            Patch::Kubectl { command } => command.text.clone(),
+            Patch::Strategic { patch, .. } | Patch::JsonPatch { patch, .. } => patch.to_string(),
+            Patch::Helm { values, .. } => values.clone(),
+            Patch::Kustomize { text } => text.clone(),
+        };
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text
+    }
+}
+
 /// Builds the change in `form`. Fails only for a JSON patch without the container index.
 pub fn build(form: PatchForm, t: &PatchTarget) -> Result<Patch> {
     let image = t.image.to_string();
@@ -154,7 +173,11 @@ pub fn json_patch(index: usize, container: &str, image: &str) -> serde_json::Val
 }
 
 fn helm(t: &PatchTarget) -> Patch {
-    let tag = t.image.tag.clone().unwrap_or_default();
+    // Coder's chart writes `repo:tag`; a digest rides along in the tag (`tag@sha256:...`).
+    let mut tag = t.image.tag.clone().unwrap_or_default();
+    if let Some(d) = &t.image.digest {
+        tag = format!("{tag}@{d}");
+    }
     let repo = t.image.name();
     let mut argv: Vec<String> = vec![
         "helm".into(),
@@ -189,6 +212,9 @@ fn kustomize(t: &PatchTarget) -> String {
     if let Some(tag) = &t.image.tag {
         text.push_str(&format!("    newTag: {}\n", yaml_scalar(tag)));
     }
+    if let Some(d) = &t.image.digest {
+        text.push_str(&format!("    digest: {}\n", yaml_scalar(d)));
+    }
     text
 }
 
@@ -220,6 +246,10 @@ pub struct PatchReport {
     pub deployment: Option<DeploymentFacts>,
     pub current_image: Option<String>,
     pub recommended: Option<TargetImage>,
+    /// What the registry said about the image (--verify-image, --pin-digest, or a Deployment
+    /// pinned by digest); absent when it was not asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistryView>,
     /// The Deployment already runs the recommended image: no patch.
     pub up_to_date: bool,
     pub patch: Option<Patch>,
@@ -266,6 +296,19 @@ pub struct TargetImage {
     /// How many migrations it applies on start, when the database was checked.
     pub applies: Option<usize>,
     pub in_index: bool,
+}
+
+/// The registry's answer about the target image.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegistryView {
+    /// The image asked about, `repo:tag`.
+    pub image: String,
+    /// False under --offline: nothing was asked.
+    pub checked: bool,
+    pub exists: Option<bool>,
+    /// The manifest digest the registry serves for the tag.
+    pub digest: Option<String>,
+    pub media_type: Option<String>,
 }
 
 impl PatchReport {
@@ -324,6 +367,49 @@ mod tests {
             build(PatchForm::Kustomize, &t).unwrap().text(),
             "images:\n  - name: ghcr.io/coder/coder\n    newName: ghcr.io/coder/coder\n    newTag: v2.3.1\n"
         );
+    }
+
+    #[test]
+    fn artifacts_are_the_bare_documents() {
+        let image = ImageRef::parse("ghcr.io/coder/coder:v2.3.1").unwrap();
+        let t = target(&image);
+        let art = |f| build(f, &t).unwrap().artifact();
+        assert_eq!(
+            art(PatchForm::Kubectl),
+            "kubectl -n coder set image deployment/coder coder=ghcr.io/coder/coder:v2.3.1\n"
+        );
+        let strategic: serde_json::Value =
+            serde_json::from_str(&art(PatchForm::Strategic)).unwrap();
+        assert_eq!(
+            strategic,
+            super::strategic("coder", "ghcr.io/coder/coder:v2.3.1")
+        );
+        let json: serde_json::Value = serde_json::from_str(&art(PatchForm::JsonPatch)).unwrap();
+        assert_eq!(json[1]["value"], "ghcr.io/coder/coder:v2.3.1");
+        assert!(art(PatchForm::Helm).starts_with("coder:\n  image:\n"));
+        assert!(art(PatchForm::Kustomize).starts_with("images:\n"));
+    }
+
+    #[test]
+    fn digests_ride_along_in_every_form() {
+        let d = format!("sha256:{}", "ab".repeat(32));
+        let image = ImageRef::parse(&format!("ghcr.io/coder/coder:v2.3.1@{d}")).unwrap();
+        let t = target(&image);
+        assert!(build(PatchForm::Kubectl, &t)
+            .unwrap()
+            .text()
+            .ends_with(&format!("coder=ghcr.io/coder/coder:v2.3.1@{d}")));
+        let Patch::Helm { command, values } = build(PatchForm::Helm, &t).unwrap() else {
+            panic!()
+        };
+        assert!(command
+            .text
+            .ends_with(&format!("coder.image.tag=v2.3.1@{d}")));
+        assert!(values.contains(&format!("tag: \"v2.3.1@{d}\"")), "{values}");
+        assert!(build(PatchForm::Kustomize, &t)
+            .unwrap()
+            .text()
+            .ends_with(&format!("    newTag: v2.3.1\n    digest: {d}\n")));
     }
 
     #[test]

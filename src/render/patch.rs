@@ -9,6 +9,15 @@ use crate::core::deployment::{DeploymentFacts, Severity};
 use crate::core::patch::{Patch, PatchReport};
 
 pub fn human(report: &PatchReport, style: Style) -> String {
+    render(report, style, false)
+}
+
+/// The report for stderr under `--emit`: everything but the change, which went to stdout.
+pub fn human_emitted(report: &PatchReport, style: Style) -> String {
+    render(report, style, true)
+}
+
+fn render(report: &PatchReport, style: Style, emitted: bool) -> String {
     let mut out = String::new();
     let d = &report.decision;
     let first = if d.actionable {
@@ -50,6 +59,14 @@ pub fn human(report: &PatchReport, style: Style) -> String {
         };
         let _ = writeln!(out, "  {label:<18} {}", r.image);
     }
+    if let Some(r) = &report.registry {
+        let line = match (&r.exists, &r.digest) {
+            (Some(true), Some(d)) => format!("  registry:          {} exists ({d})", r.image),
+            (Some(true), None) => format!("  registry:          {} exists", r.image),
+            _ => format!("  registry:          {} not checked (--offline)", r.image),
+        };
+        let _ = writeln!(out, "{line}");
+    }
     if report.up_to_date {
         let _ = writeln!(out, "{}", style.good("  already runs it: no patch needed"));
     }
@@ -78,7 +95,24 @@ pub fn human(report: &PatchReport, style: Style) -> String {
         }
     }
 
-    if let Some(p) = &report.patch {
+    match &report.patch {
+        Some(p) if emitted => {
+            let _ = writeln!(
+                out,
+                "\n{}",
+                style.dim(&format!("# patch ({}): printed on stdout", form_name(p)))
+            );
+        }
+        None if emitted => {
+            let _ = writeln!(
+                out,
+                "\n{}",
+                style.dim("# no patch: nothing printed on stdout")
+            );
+        }
+        _ => {}
+    }
+    if let (Some(p), false) = (&report.patch, emitted) {
         let _ = writeln!(
             out,
             "\n{}",

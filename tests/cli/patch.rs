@@ -22,9 +22,15 @@ fn manifest(name: &str) -> PathBuf {
     fixture(&format!("manifests/{name}"))
 }
 
-/// Runs migtag with `--format json` and returns the document and the exit code.
+/// Runs migtag with `--format json` and returns the document and the exit code. Offline:
+/// the digest-pinned fixture would otherwise ask ghcr.io for the new tag's digest
+/// (tests/cli/registry.rs covers that against a real registry).
 fn patch_json(args: &[&str]) -> (Value, i32) {
-    let (out, err, code) = run(migtag().arg("patch").args(args).args(["--format", "json"]));
+    let (out, err, code) =
+        run(migtag()
+            .arg("patch")
+            .args(args)
+            .args(["--format", "json", "--offline"]));
     let doc: Value = serde_json::from_str(&out)
         .unwrap_or_else(|e| panic!("{e}: stdout {out:?}, stderr {err:?}"));
     (doc, code)
@@ -300,6 +306,22 @@ fn json_patch_test_op_guards_the_container_position() {
     );
 }
 
+/// `kubectl kustomize` of the fixture's Deployment, without and with the `images:` entry.
+fn kustomize_with(fixture_name: &str, entry: &str) -> (Value, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    deployment_file(dir.path(), fixture_name);
+    let base = "resources:\n- deployment.json\n";
+    std::fs::write(dir.path().join("kustomization.yaml"), base).unwrap();
+    let before = kubectl(&["kustomize".into(), dir.path().display().to_string()]);
+    std::fs::write(
+        dir.path().join("kustomization.yaml"),
+        format!("{base}{entry}"),
+    )
+    .unwrap();
+    let after = kubectl(&["kustomize".into(), dir.path().display().to_string()]);
+    (before, after)
+}
+
 #[test]
 fn kustomize_entry_changes_only_the_coder_image() {
     for f in FIXTURES {
@@ -314,17 +336,7 @@ fn kustomize_entry_changes_only_the_coder_image() {
         ]);
         assert_eq!(code, 0, "{f}: {doc}");
         let entry = doc["patch"]["text"].as_str().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        deployment_file(dir.path(), f);
-        let base = "resources:\n- deployment.json\n";
-        std::fs::write(dir.path().join("kustomization.yaml"), base).unwrap();
-        let before = kubectl(&["kustomize".into(), dir.path().display().to_string()]);
-        std::fs::write(
-            dir.path().join("kustomization.yaml"),
-            format!("{base}{entry}"),
-        )
-        .unwrap();
-        let after = kubectl(&["kustomize".into(), dir.path().display().to_string()]);
+        let (before, after) = kustomize_with(f, entry);
         let mut changes = Vec::new();
         diff(&before, &after, String::new(), &mut changes);
         let i = container_index(&before);
@@ -668,6 +680,7 @@ fn snapshots() {
         (
             "patch_kustomize_digest",
             vec![
+                "--offline",
                 "--tag",
                 "v2.22.0",
                 "--to",
@@ -705,4 +718,188 @@ fn snapshots() {
         insta::assert_snapshot!(format!("{name}_human"), format!("exit {code_h}\n{human}"));
         insta::assert_snapshot!(format!("{name}_json"), json);
     }
+}
+
+/// `migtag patch --emit ...` for the fixture's Deployment: (stdout, stderr, exit code).
+fn emit(form: &str, fixture_name: &str, extra: &[&str]) -> (String, String, i32) {
+    let path = manifest(fixture_name);
+    run(migtag()
+        .args(["patch", "--offline", "--emit", "--to", form, "--manifest"])
+        .arg(&path)
+        .args(extra))
+}
+
+/// Runs `kubectl ARGS` with `stdin` piped in; the object it prints, as JSON.
+fn kubectl_stdin(args: &[String], stdin: &str) -> Value {
+    let out = crate::common::output_with_stdin(Command::new("kubectl").args(args), stdin);
+    assert!(
+        out.status.success(),
+        "kubectl {args:?} < {stdin:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_yaml_ng::from_slice(&out.stdout).unwrap()
+}
+
+/// The only change between `before` and `after` is the coder container's image, to `image`.
+fn assert_image_is_the_only_change(before: &Value, after: &Value, image: &str, what: &str) {
+    let mut changes = Vec::new();
+    diff(before, after, String::new(), &mut changes);
+    let i = container_index(before);
+    assert_eq!(
+        changes,
+        vec![(
+            format!("/spec/template/spec/containers/{i}/image"),
+            json!(image)
+        )],
+        "{what}"
+    );
+}
+
+#[test]
+fn emit_strategic_and_json_patch_pipe_into_kubectl_patch() {
+    for f in FIXTURES {
+        for (form, kind) in [("strategic", "strategic"), ("json-patch", "json")] {
+            let (out, err, code) = emit(form, f, &["--tag", "v2.27.11"]);
+            assert_eq!(code, 0, "{f} {form}: {err}");
+            // stdout is one JSON document and nothing else; the report went to stderr.
+            let _: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+            assert!(err.contains("printed on stdout"), "{err}");
+            let dir = tempfile::tempdir().unwrap();
+            let file = deployment_file(dir.path(), f);
+            let before = normalised(&file);
+            // --patch-file /dev/stdin: the pipe form.
+            let after = kubectl_stdin(
+                &[
+                    "patch".into(),
+                    "--local".into(),
+                    "-f".into(),
+                    file.display().to_string(),
+                    "--type".into(),
+                    kind.into(),
+                    "--patch-file".into(),
+                    "/dev/stdin".into(),
+                    "-o".into(),
+                    "yaml".into(),
+                ],
+                &out,
+            );
+            assert_image_is_the_only_change(
+                &before,
+                &after,
+                "ghcr.io/coder/coder:v2.27.11",
+                &format!("{f} {form} --patch-file"),
+            );
+            // -p "$(migtag patch --emit ...)": the command-substitution form, through sh.
+            let script = format!(
+                "kubectl patch --local -f \"$1\" --type {kind} -p \"$(\"$2\" patch --offline --emit --to {form} --tag v2.27.11 --manifest \"$3\")\" -o json"
+            );
+            let out = Command::new("sh")
+                .args(["-c", &script, "sh"])
+                .arg(&file)
+                .arg(assert_cmd::cargo::cargo_bin("migtag"))
+                .arg(manifest(f))
+                .env("HOME", crate::common::scratch_home())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{f} {form}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let after: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_image_is_the_only_change(
+                &before,
+                &after,
+                "ghcr.io/coder/coder:v2.27.11",
+                &format!("{f} {form} -p"),
+            );
+        }
+    }
+}
+
+#[test]
+fn emit_kubectl_is_a_command_line_sh_runs() {
+    for f in FIXTURES {
+        let (out, err, code) = emit("kubectl", f, &["--tag", "v2.27.11"]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out.lines().count(), 1, "{out:?}");
+        assert!(out.starts_with("kubectl "), "{out:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = deployment_file(dir.path(), f);
+        let before = normalised_typed(&file);
+        // sh runs the emitted line as it is; a kubectl function points it at the local file
+        // instead of the cluster (deployment/coder becomes --local -f FILE).
+        let wrapper = r#"kubectl() {
+  for a; do shift
+    if [ "$a" = deployment/coder ]; then set -- "$@" --local -f "$F"; else set -- "$@" "$a"; fi
+  done
+  command kubectl "$@" -o json
+}
+"#;
+        let out = Command::new("sh")
+            .args(["-c", &format!("{wrapper}{out}")])
+            .env("F", &file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{f}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let after: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_image_is_the_only_change(&before, &after, "ghcr.io/coder/coder:v2.27.11", f);
+    }
+}
+
+#[test]
+fn emit_kustomize_and_helm_are_the_bare_snippets() {
+    for f in FIXTURES {
+        let (entry, err, code) = emit("kustomize", f, &["--tag", "v2.27.11"]);
+        assert_eq!(code, 0, "{err}");
+        let (before, after) = kustomize_with(f, &entry);
+        assert_image_is_the_only_change(&before, &after, "ghcr.io/coder/coder:v2.27.11", f);
+    }
+    // The Helm values, as `helm upgrade -f -` reads them (helm itself is not on this machine):
+    // a YAML document with exactly the chart's image keys.
+    let (values, err, code) = emit("helm", "coder-helm-template.yaml", &["--tag", "v2.27.11"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_yaml_ng::from_str(&values).unwrap();
+    assert_eq!(
+        v,
+        json!({"coder": {"image": {"repo": "ghcr.io/coder/coder", "tag": "v2.27.11"}}})
+    );
+    assert!(
+        err.contains("the Helm command keeps the installed chart version"),
+        "{err}"
+    );
+}
+
+#[test]
+fn emit_prints_nothing_when_nothing_changes_and_keeps_exit_codes() {
+    // Up to date: empty stdout, exit 0, and stderr says why.
+    let (out, err, code) = emit("strategic", "coder-helm.yaml", &["--version", "164"]);
+    assert_eq!((out.as_str(), code), ("", 0), "{err}");
+    assert!(err.contains("already runs it"), "{err}");
+    // Dirty: exit 4, empty stdout, the reason on stderr.
+    let (out, err, code) = emit(
+        "strategic",
+        "coder-helm.yaml",
+        &["--version", "168", "--dirty"],
+    );
+    assert_eq!((out.as_str(), code), ("", 4), "{err}");
+    assert!(err.contains("needs a human"), "{err}");
+    // Ahead of the index: exit 5.
+    let (out, _, code) = run(migtag().args(["patch", "--emit", "--version", "100000"]));
+    assert_eq!((out.as_str(), code), ("", 5));
+    // Warnings go to stderr: the findings of a sidecar Deployment.
+    let (out, err, code) = emit("strategic", "coder-sidecars.yaml", &["--tag", "v2.27.11"]);
+    assert_eq!(code, 0);
+    assert!(err.contains("warning:"), "{err}");
+    assert!(!out.contains("warning"), "{out}");
+    // --emit and --format json both claim stdout.
+    let (out, err, code) =
+        run(migtag().args(["patch", "--emit", "--version", "165", "--format", "json"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--emit and --format json"), "{err}");
+    assert!(out.contains("\"kind\": \"usage\""), "{out}");
 }

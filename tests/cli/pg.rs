@@ -319,82 +319,9 @@ impl PgCluster {
     fn make_pki(&self) -> TestPki {
         let dir = self.root.join("pki");
         std::fs::create_dir_all(&dir).unwrap();
-        let ossl = |args: &[&str]| {
-            let out = Command::new("openssl")
-                .args(args)
-                .current_dir(&dir)
-                .output()
-                .expect(
-                    "the openssl CLI is required by the TLS tests (apt-get install -y openssl)",
-                );
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        for name in ["ca", "other-ca"] {
-            ossl(&[
-                "req",
-                "-x509",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.crt"),
-                "-days",
-                "3",
-                "-subj",
-                &format!("/CN=migtag {name}"),
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-            ]);
-        }
-        ossl(&[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ]);
-        std::fs::write(
-            dir.join("leaf.ext"),
-            "subjectAltName=DNS:localhost\nbasicConstraints=critical,CA:FALSE\n\
-             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
-        )
-        .unwrap();
-        ossl(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.crt",
-            "-days",
-            "2",
-            "-extfile",
-            "leaf.ext",
-        ]);
+        crate::common::make_ca(&dir, "ca");
+        crate::common::make_ca(&dir, "other-ca");
+        crate::common::make_leaf(&dir, "ca", "localhost", "DNS:localhost");
         for f in ["server.crt", "server.key"] {
             std::fs::copy(dir.join(f), self.data.join(f)).unwrap();
         }

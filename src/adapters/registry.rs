@@ -1,0 +1,600 @@
+//! Container registries through the OCI distribution API: does a tag exist, and which
+//! manifest digest does it name (`HEAD /v2/<repository>/manifests/<tag>`,
+//! `Docker-Content-Digest`).
+//!
+//! Authentication as registries ask for it in their `401` answer:
+//! - `WWW-Authenticate: Bearer realm=...,service=...,scope=...` (ghcr.io, Docker Hub, the
+//!   distribution registry with token auth): fetch a token from the realm, anonymously or
+//!   with the credentials below, then retry with `Authorization: Bearer`.
+//! - `WWW-Authenticate: Basic realm=...` (htpasswd): retry with the credentials below.
+//!
+//! Credentials: `MIGTAG_REGISTRY_USERNAME` and `MIGTAG_REGISTRY_PASSWORD`, else the `auths`
+//! entry for the registry host in Docker's config (`$DOCKER_CONFIG/config.json`, else
+//! `~/.docker/config.json`; credential helpers are not run). They never reach output.
+//!
+//! TLS trusts the system store, or `SSL_CERT_FILE` / `SSL_CERT_DIR` when set. Registries
+//! are spoken to over HTTPS; a loopback registry (`localhost`, `127.0.0.0/8`, `::1`) that
+//! does not speak TLS is spoken to over plain HTTP, as Docker allows by default (never after
+//! a certificate failure: that is reported).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::{Method, StatusCode};
+
+use crate::core::image_ref::ImageRef;
+use crate::error::{Error, Result};
+
+/// Manifest media types, most specific first: a multi-arch tag answers with its index, whose
+/// digest is what `image@digest` pins for every architecture.
+pub const MANIFEST_MEDIA_TYPES: &[&str] = &[
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+];
+
+/// Bound on each request (connect, token, manifest).
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What the registry says about `repository:tag`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagLookup {
+    /// The tag exists; its manifest digest (`sha256:...`) and media type.
+    Found {
+        digest: String,
+        media_type: Option<String>,
+    },
+    /// The registry answered 404; its own words.
+    Missing { registry_says: String },
+}
+
+/// Where a reference is fetched from: the registry's base URL and the repository path in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: String,
+    pub base: String,
+    pub repository: String,
+}
+
+impl Endpoint {
+    pub fn of(image: &ImageRef) -> Endpoint {
+        let (host, repository) = match image.registry.as_deref() {
+            None | Some("docker.io") | Some("index.docker.io") => (
+                "registry-1.docker.io".to_string(),
+                if image.repository.contains('/') {
+                    image.repository.clone()
+                } else {
+                    format!("library/{}", image.repository)
+                },
+            ),
+            Some(r) => (r.to_string(), image.repository.clone()),
+        };
+        Endpoint {
+            base: format!("https://{host}"),
+            host,
+            repository,
+        }
+    }
+
+    fn plain_http(&self) -> Endpoint {
+        Endpoint {
+            base: format!("http://{}", self.host),
+            ..self.clone()
+        }
+    }
+
+    fn manifest_url(&self, tag: &str) -> String {
+        format!("{}/v2/{}/manifests/{tag}", self.base, self.repository)
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(rest),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name == "localhost"
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Looks `image` (which carries a tag) up in its registry.
+pub fn lookup(image: &ImageRef) -> Result<TagLookup> {
+    let tag = image
+        .tag
+        .as_deref()
+        .ok_or_else(|| Error::internal("registry lookup without a tag"))?;
+    let endpoint = Endpoint::of(image);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
+    let credentials = Credentials::find(&endpoint.host);
+    runtime
+        .block_on(async {
+            let client = client()?;
+            let endpoint = if is_loopback(&endpoint.host) && !speaks_tls(&client, &endpoint).await?
+            {
+                endpoint.plain_http()
+            } else {
+                endpoint.clone()
+            };
+            lookup_async(&client, &endpoint, tag, credentials.as_ref()).await
+        })
+        .map_err(|e| e.context(format!("registry {}", endpoint.host)))
+}
+
+/// A loopback registry: does it answer over TLS? A certificate it presents that is not
+/// trusted is an error, not a reason to drop to plain HTTP.
+async fn speaks_tls(client: &reqwest::Client, endpoint: &Endpoint) -> Result<bool> {
+    let url = format!("{}/v2/", endpoint.base);
+    match client.get(&url).send().await {
+        Ok(_) => Ok(true),
+        Err(e) => {
+            let err = transport_error(&url, &e);
+            if is_certificate_problem(err.message()) {
+                Err(err)
+            } else {
+                Ok(false)
+            }
+        }
+    }
+}
+
+fn is_certificate_problem(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    t.contains("certificate") || t.contains("unknownissuer") || t.contains("notvalidforname")
+}
+
+async fn lookup_async(
+    client: &reqwest::Client,
+    endpoint: &Endpoint,
+    tag: &str,
+    credentials: Option<&Credentials>,
+) -> Result<TagLookup> {
+    let url = endpoint.manifest_url(tag);
+    let accept = MANIFEST_MEDIA_TYPES.join(", ");
+
+    let mut auth: Option<String> = None;
+    let mut answer = send(client, Method::HEAD, &url, &accept, None).await?;
+    if answer.status == StatusCode::UNAUTHORIZED {
+        let challenge = answer
+            .headers
+            .get(WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .map(Challenge::parse)
+            .ok_or_else(|| {
+                Error::upstream(format!(
+                    "{url} answered 401 without a WWW-Authenticate challenge"
+                ))
+            })?;
+        auth = Some(authorize(client, &challenge, endpoint, credentials).await?);
+        answer = send(client, Method::HEAD, &url, &accept, auth.as_deref()).await?;
+    }
+    match answer.status {
+        s if s.is_success() => {
+            let digest = answer
+                .headers
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| {
+                    Error::upstream(format!(
+                        "{url} answered {s} without a Docker-Content-Digest header"
+                    ))
+                })?
+                .to_string();
+            // The digest ends up in a patch: it must be a well-formed one.
+            ImageRef::parse(&format!("{}@{digest}", endpoint.repository))
+                .map_err(|e| Error::upstream(format!("{url}: {}", e.message())))?;
+            let media_type = answer
+                .headers
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            Ok(TagLookup::Found { digest, media_type })
+        }
+        s => {
+            // A HEAD answer has no body: ask again with GET for the registry's own words.
+            let words = match send(client, Method::GET, &url, &accept, auth.as_deref()).await {
+                Ok(a) => registry_words(&a.body).unwrap_or_else(|| status_words(s)),
+                Err(_) => status_words(s),
+            };
+            if s == StatusCode::NOT_FOUND {
+                return Ok(TagLookup::Missing {
+                    registry_says: words,
+                });
+            }
+            let mut e = Error::upstream(format!("{url} answered {s}: {words}"));
+            if s == StatusCode::UNAUTHORIZED || s == StatusCode::FORBIDDEN {
+                e = e.with_hint(CREDENTIALS_HINT);
+            }
+            Err(e)
+        }
+    }
+}
+
+const CREDENTIALS_HINT: &str =
+    "for a private repository set MIGTAG_REGISTRY_USERNAME and MIGTAG_REGISTRY_PASSWORD \
+     (for ghcr.io a token with read:packages), or log in with `docker login` so that \
+     ~/.docker/config.json holds the registry's auth";
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+async fn send(
+    client: &reqwest::Client,
+    method: Method,
+    url: &str,
+    accept: &str,
+    auth: Option<&str>,
+) -> Result<Answer> {
+    let mut req = client.request(method, url).header(ACCEPT, accept);
+    if let Some(a) = auth {
+        req = req.header(AUTHORIZATION, a);
+    }
+    let resp = req.send().await.map_err(|e| transport_error(url, &e))?;
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| transport_error(url, &e))?
+        .to_vec();
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// The `Authorization` header value the challenge asks for.
+async fn authorize(
+    client: &reqwest::Client,
+    challenge: &Challenge,
+    endpoint: &Endpoint,
+    credentials: Option<&Credentials>,
+) -> Result<String> {
+    match challenge.scheme.to_ascii_lowercase().as_str() {
+        "basic" => match credentials {
+            Some(c) => Ok(c.basic()),
+            None => Err(Error::upstream(format!(
+                "the registry asks for a user name and password (Basic realm \"{}\") and none is set",
+                challenge.param("realm").unwrap_or_default()
+            ))
+            .with_hint(CREDENTIALS_HINT)),
+        },
+        "bearer" => {
+            let realm = challenge.param("realm").ok_or_else(|| {
+                Error::upstream("the registry's Bearer challenge names no realm (token URL)")
+            })?;
+            let mut url = reqwest::Url::parse(realm).map_err(|e| {
+                Error::upstream(format!("the registry's token realm `{realm}` is not a URL: {e}"))
+            })?;
+            {
+                let mut q = url.query_pairs_mut();
+                if let Some(service) = challenge.param("service") {
+                    q.append_pair("service", service);
+                }
+                let scope = challenge
+                    .param("scope")
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("repository:{}:pull", endpoint.repository));
+                q.append_pair("scope", &scope);
+            }
+            let mut req = client.get(url.clone());
+            if let Some(c) = credentials {
+                req = req.header(AUTHORIZATION, c.basic());
+            }
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| transport_error(url.as_str(), &e))?;
+            let status = resp.status();
+            let body = resp
+                .bytes()
+                .await
+                .map_err(|e| transport_error(url.as_str(), &e))?;
+            let token_url = without_query(&url);
+            if !status.is_success() {
+                let words = registry_words(&body).unwrap_or_else(|| status_words(status));
+                return Err(Error::upstream(format!(
+                    "the token service {token_url} answered {status}: {words}"
+                ))
+                .with_hint(CREDENTIALS_HINT));
+            }
+            #[derive(serde::Deserialize)]
+            struct TokenAnswer {
+                token: Option<String>,
+                access_token: Option<String>,
+            }
+            let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|e| {
+                Error::upstream(format!(
+                    "the token service {token_url} answered something that is not a token document: {e}"
+                ))
+            })?;
+            let token = answer.token.or(answer.access_token).ok_or_else(|| {
+                Error::upstream(format!("the token service {token_url} answered without a token"))
+            })?;
+            Ok(format!("Bearer {token}"))
+        }
+        other => Err(Error::upstream(format!(
+            "the registry asks for `{other}` authentication, which migtag does not speak (it speaks Bearer tokens and Basic)"
+        ))),
+    }
+}
+
+fn without_query(url: &reqwest::Url) -> String {
+    let mut u = url.clone();
+    u.set_query(None);
+    u.to_string()
+}
+
+/// The registry's error document (`{"errors":[{"code":...,"message":...}]}`) as one line.
+fn registry_words(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Doc {
+        errors: Vec<Item>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Item {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    let doc: Doc = serde_json::from_slice(body).ok()?;
+    let parts: Vec<String> = doc
+        .errors
+        .into_iter()
+        .map(|i| match (i.code, i.message) {
+            (Some(c), Some(m)) => format!("{c}: {m}"),
+            (Some(c), None) => c,
+            (None, Some(m)) => m,
+            (None, None) => String::new(),
+        })
+        .filter(|s| !s.is_empty())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+fn status_words(s: StatusCode) -> String {
+    s.canonical_reason()
+        .unwrap_or("no reason given")
+        .to_string()
+}
+
+fn transport_error(url: &str, e: &reqwest::Error) -> Error {
+    use std::error::Error as _;
+    // reqwest's own layers repeat the URL; the innermost causes say what went wrong.
+    let mut chain = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        chain.push(s.to_string());
+        source = s.source();
+    }
+    let start = chain
+        .len()
+        .saturating_sub(2)
+        .max(usize::from(chain.len() > 1));
+    let text = chain[start..].join(": ");
+    let hint = if is_certificate_problem(&text) {
+        "a private CA: point SSL_CERT_FILE at its PEM file (or add it to the system store)"
+    } else {
+        "check the image repository (--image-repo) and the network; --offline skips the registry"
+    };
+    Error::upstream(format!("cannot reach {url}: {text}")).with_hint(hint)
+}
+
+fn client() -> Result<reqwest::Client> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    // rustls-native-certs reads SSL_CERT_FILE / SSL_CERT_DIR when set, else the system store.
+    let found = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(found.certs);
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::internal(format!("TLS setup: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .connect_timeout(TIMEOUT)
+        .timeout(TIMEOUT)
+        .user_agent(concat!("migtag/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::internal(format!("cannot build the HTTP client: {e}")))
+}
+
+/// A parsed `WWW-Authenticate` challenge: `Bearer realm="...",service="...",scope="..."`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    pub scheme: String,
+    pub params: Vec<(String, String)>,
+}
+
+impl Challenge {
+    pub fn parse(text: &str) -> Challenge {
+        let text = text.trim();
+        let (scheme, rest) = text.split_once(' ').unwrap_or((text, ""));
+        let mut params = Vec::new();
+        let mut chars = rest.chars().peekable();
+        loop {
+            while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
+                chars.next();
+            }
+            let key: String = chars
+                .by_ref()
+                .take_while(|c| *c != '=')
+                .collect::<String>()
+                .trim()
+                .to_ascii_lowercase();
+            if key.is_empty() {
+                break;
+            }
+            let mut value = String::new();
+            if chars.peek() == Some(&'"') {
+                chars.next();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => value.extend(chars.next()),
+                        '"' => break,
+                        c => value.push(c),
+                    }
+                }
+            } else {
+                while let Some(c) = chars.peek() {
+                    if *c == ',' {
+                        break;
+                    }
+                    value.push(*c);
+                    chars.next();
+                }
+                value = value.trim().to_string();
+            }
+            params.push((key, value));
+        }
+        Challenge {
+            scheme: scheme.to_string(),
+            params,
+        }
+    }
+
+    pub fn param(&self, key: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A user name and password for a registry.
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+impl Credentials {
+    fn basic(&self) -> String {
+        let pair = format!("{}:{}", self.username, self.password);
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+    }
+
+    /// The environment first, then Docker's config file.
+    fn find(host: &str) -> Option<Credentials> {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        if let (Some(username), Some(password)) = (
+            env("MIGTAG_REGISTRY_USERNAME"),
+            env("MIGTAG_REGISTRY_PASSWORD"),
+        ) {
+            return Some(Credentials { username, password });
+        }
+        let path = match env("DOCKER_CONFIG") {
+            Some(dir) => std::path::PathBuf::from(dir).join("config.json"),
+            None => dirs::home_dir()?.join(".docker").join("config.json"),
+        };
+        let text = std::fs::read_to_string(path).ok()?;
+        from_docker_config(&text, host)
+    }
+}
+
+/// The `auths` entry for `host` in a Docker config.json (`auth` is base64 of `user:password`).
+fn from_docker_config(text: &str, host: &str) -> Option<Credentials> {
+    let doc: serde_json::Value = serde_json::from_str(text).ok()?;
+    let auths = doc.get("auths")?.as_object()?;
+    let keys: Vec<String> = if host == "registry-1.docker.io" {
+        vec![
+            "https://index.docker.io/v1/".into(),
+            "index.docker.io".into(),
+            "docker.io".into(),
+        ]
+    } else {
+        vec![
+            host.to_string(),
+            format!("https://{host}"),
+            format!("http://{host}"),
+        ]
+    };
+    let entry = keys.iter().find_map(|k| auths.get(k))?;
+    if let Some(auth) = entry.get("auth").and_then(|a| a.as_str()) {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(auth.trim())
+            .ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let (username, password) = text.split_once(':')?;
+        return Some(Credentials {
+            username: username.to_string(),
+            password: password.to_string(),
+        });
+    }
+    let username = entry.get("username")?.as_str()?.to_string();
+    let password = entry.get("password")?.as_str()?.to_string();
+    Some(Credentials { username, password })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ghcr_challenge() {
+        let c = Challenge::parse(
+            r#"Bearer realm="https://ghcr.io/token",service="ghcr.io",scope="repository:coder/coder:pull""#,
+        );
+        assert_eq!(c.scheme, "Bearer");
+        assert_eq!(c.param("realm"), Some("https://ghcr.io/token"));
+        assert_eq!(c.param("service"), Some("ghcr.io"));
+        assert_eq!(c.param("scope"), Some("repository:coder/coder:pull"));
+        let b = Challenge::parse(r#"Basic realm="basic-realm""#);
+        assert_eq!(b.scheme, "Basic");
+        assert_eq!(b.param("realm"), Some("basic-realm"));
+        let odd = Challenge::parse(r#"Bearer realm="a\"b", error=insufficient_scope"#);
+        assert_eq!(odd.param("realm"), Some("a\"b"));
+        assert_eq!(odd.param("error"), Some("insufficient_scope"));
+    }
+
+    #[test]
+    fn endpoints() {
+        let e = Endpoint::of(&ImageRef::parse("ghcr.io/coder/coder:v2.3.1").unwrap());
+        assert_eq!(
+            e.manifest_url("v2.3.1"),
+            "https://ghcr.io/v2/coder/coder/manifests/v2.3.1"
+        );
+        let hub = Endpoint::of(&ImageRef::parse("alpine:3").unwrap());
+        assert_eq!(hub.base, "https://registry-1.docker.io");
+        assert_eq!(hub.repository, "library/alpine");
+        let local = Endpoint::of(&ImageRef::parse("127.0.0.1:5000/coder/coder:v1").unwrap());
+        assert_eq!(local.base, "https://127.0.0.1:5000");
+        assert_eq!(local.plain_http().base, "http://127.0.0.1:5000");
+        assert!(is_loopback("localhost:5000") && is_loopback("[::1]:5000"));
+        assert!(!is_loopback("registry.example.com:5000"));
+    }
+
+    #[test]
+    fn docker_config_auths() {
+        let cfg = r#"{"auths":{"ghcr.io":{"auth":"dXNlcjpwYXNz"},"https://index.docker.io/v1/":{"username":"u","password":"p"}}}"#;
+        let c = from_docker_config(cfg, "ghcr.io").unwrap();
+        assert_eq!((c.username.as_str(), c.password.as_str()), ("user", "pass"));
+        assert_eq!(c.basic(), "Basic dXNlcjpwYXNz");
+        let hub = from_docker_config(cfg, "registry-1.docker.io").unwrap();
+        assert_eq!(hub.username, "u");
+        assert!(from_docker_config(cfg, "quay.io").is_none());
+    }
+
+    #[test]
+    fn registry_error_documents() {
+        let body = br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"v9"}}]}"#;
+        assert_eq!(
+            registry_words(body).as_deref(),
+            Some("MANIFEST_UNKNOWN: manifest unknown")
+        );
+        assert_eq!(registry_words(b"<html>"), None);
+    }
+}
