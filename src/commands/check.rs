@@ -55,6 +55,17 @@ pub fn run(ctx: &Context, args: CheckArgs) -> Result<ExitCode> {
             ));
         }
     }
+    // Coder's objects without a schema_migrations row: a partial restore, not a fresh
+    // database (every release would re-run all migrations over the existing tables).
+    let partial_restore = reading.state == DbState::Fresh
+        && verification.as_ref().is_some_and(|a| a.schema.is_drift());
+    if partial_restore {
+        report.summary = format!(
+            "not a fresh database: {}; starting any release would re-run every migration over the existing tables",
+            verification.as_ref().map(|a| a.schema.summary.as_str()).unwrap_or_default()
+        );
+        report.recommended = None;
+    }
     let out = CheckOutput {
         report: &report,
         database: reading.db.as_ref().map(|o| &o.database),
@@ -74,5 +85,8 @@ pub fn run(ctx: &Context, args: CheckArgs) -> Result<ExitCode> {
             }
         },
     );
+    if partial_restore {
+        return Ok(ExitCode::NeedsHuman);
+    }
     Ok(report.exit_code())
 }

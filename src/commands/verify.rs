@@ -55,6 +55,14 @@ pub fn run(ctx: &Context, args: VerifyArgs) -> Result<ExitCode> {
         },
         |s| render::verify::report(&a, s),
     );
+    let known = match reading.state {
+        DbState::Clean(v) | DbState::Dirty(v) => index.releases().iter().any(|r| r.contains(v)),
+        _ => true,
+    };
+    if !known && a.schema.status == SchemaStatus::Skipped {
+        // Ahead of the index: no expected schema to compare with (as `check`: exit 5).
+        return Ok(ExitCode::NoMatch);
+    }
     Ok(exit_code(&reading.state, &a))
 }
 

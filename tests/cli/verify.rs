@@ -197,6 +197,23 @@ fn drift_is_attributed_to_its_migration_and_an_extra_index_alone_is_a_warning() 
         out.contains("index operators_own_index (no Coder migration)"),
         "{out}"
     );
+    // gate: extras alone do not make the upgrade unsafe, they are warnings.
+    let (out, err, code) = run(migtag().args([
+        "--format",
+        "json",
+        "gate",
+        "--target",
+        "v2.36.0",
+        "--db",
+        &url(&db),
+    ]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let g: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(g["safe"], true);
+    assert!(
+        g["warnings"].to_string().contains("operators_own_index"),
+        "{g:#}"
+    );
 }
 
 #[test]
@@ -236,6 +253,9 @@ fn coder_tables_without_schema_migrations_are_a_partial_restore_not_fresh() {
             .contains("partial restore"),
         "{v:#}"
     );
+    let (out, err, code) = run(migtag().args(["check", "--db", &url(&db)]));
+    assert_eq!(code, 4, "{out}\n{err}");
+    assert!(out.starts_with("not a fresh database"), "{out}");
     let (out, err, code) = run(migtag().args(["gate", "--target", "v2.36.0", "--db", &url(&db)]));
     assert_eq!(code, 3, "{out}\n{err}");
     assert!(out.contains("partial restore"), "{out}");
@@ -451,4 +471,59 @@ fn repair_clear_dirty_resets_only_when_the_effects_are_absent() {
         ),
         "167,false"
     );
+}
+
+#[test]
+fn verify_needs_a_live_database_and_no_schema_turns_the_verdict_off() {
+    let (out, err, code) = run(migtag().args(["verify", "--version", "168"]));
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("pass --db URL"), "{err}");
+    if source().is_none() {
+        return;
+    }
+    let c = PgCluster::shared();
+    let db = v2_36_0(c);
+    set_row(c, &db, 556, false);
+    let (out, _, code) = run(migtag().args(["check", "--db", &url(&db)]));
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("schema: schema matches migration 556 (v2.36.0)"),
+        "{out}"
+    );
+    let (out, _, code) = run(migtag().args(["check", "--no-schema", "--db", &url(&db)]));
+    assert_eq!(code, 0);
+    assert!(!out.contains("schema:"), "{out}");
+}
+
+#[test]
+fn a_non_public_schema_is_verified_where_search_path_points() {
+    if source().is_none() {
+        return;
+    }
+    let c = PgCluster::shared();
+    let db = c.create_db("verify_schema");
+    let mut script = String::from("CREATE SCHEMA coder;\nSET search_path TO coder;\n");
+    for v in 1..=170 {
+        script.push_str("BEGIN;\n");
+        script.push_str(&crate::coder_sql::up_sql(v, None));
+        script.push_str("COMMIT;\n");
+    }
+    script.push_str(
+        "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL);\n\
+         INSERT INTO schema_migrations VALUES (170, false);\n",
+    );
+    run_script(c, &db, &script);
+    // A decoy in public: the catalog of the schema search_path selects is the one compared.
+    c.sql(&db, "CREATE TABLE public.decoy (id int)");
+    let url = format!(
+        "{}&options={}",
+        url(&db),
+        crate::pg::encode("-c search_path=coder")
+    );
+    let (out, err, code) = run(migtag().args(["--format", "json", "verify", "--db", &url]));
+    let v: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    assert_eq!(code, 0, "{:#}", v["schema"]);
+    assert_eq!(v["database"]["schema"], "coder");
+    assert_eq!(v["schema"]["status"], "match");
 }
