@@ -37,7 +37,8 @@ SELECT json_build_object(
   'tables', coalesce((SELECT json_agg(json_build_object(
       'table', r.relname,
       'reltuples', r.reltuples,
-      'heap_bytes', (r.pages + coalesce((SELECT t.relpages::bigint FROM pg_class t WHERE t.oid = r.reltoastrelid), 0)) * bs.bytes,
+      'heap_bytes', r.pages * bs.bytes,
+      'toast_bytes', coalesce((SELECT t.relpages::bigint FROM pg_class t WHERE t.oid = r.reltoastrelid), 0) * bs.bytes,
       'index_bytes', coalesce((SELECT sum(i.relpages)::bigint FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
                                 WHERE x.indrelid = r.oid), 0) * bs.bytes)) FROM rel r, bs), '[]'::json),
   'locks', coalesce((SELECT json_agg(json_build_object('table', r.relname, 'pid', l.pid, 'granted', l.granted))
@@ -59,6 +60,7 @@ struct Row {
     table: String,
     reltuples: f64,
     heap_bytes: u64,
+    toast_bytes: u64,
     index_bytes: u64,
 }
 
@@ -73,7 +75,7 @@ pub fn parse(text: &str) -> Result<LiveSizes> {
             let size = TableSize {
                 rows: (r.reltuples >= 0.0).then(|| r.reltuples.round() as u64),
                 heap_bytes: r.heap_bytes,
-                total_bytes: r.heap_bytes + r.index_bytes,
+                total_bytes: r.heap_bytes + r.toast_bytes + r.index_bytes,
             };
             (r.table, size)
         })
@@ -116,8 +118,8 @@ mod tests {
     #[test]
     fn never_analyzed_tables_have_unknown_rows_and_sizes_add_up() {
         let s = parse(
-            r#"{"schema":"coder","tables":[{"table":"a","reltuples":-1,"heap_bytes":0,"index_bytes":8192},
-                {"table":"b","reltuples":1234.4,"heap_bytes":81920,"index_bytes":16384}],
+            r#"{"schema":"coder","tables":[{"table":"a","reltuples":-1,"heap_bytes":0,"toast_bytes":0,"index_bytes":8192},
+                {"table":"b","reltuples":1234.4,"heap_bytes":81920,"toast_bytes":8192,"index_bytes":16384}],
                 "locks":[{"table":"b","pid":42,"granted":true}]}"#,
         )
         .unwrap();
@@ -128,7 +130,7 @@ mod tests {
             TableSize {
                 rows: Some(1234),
                 heap_bytes: 81920,
-                total_bytes: 98304
+                total_bytes: 106496
             }
         );
         assert_eq!(s.exclusive_locks[0].pid, Some(42));

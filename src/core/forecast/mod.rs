@@ -167,7 +167,8 @@ pub struct MigrationFacts {
 pub struct TableSize {
     /// `reltuples`; None when the table was never vacuumed or analyzed.
     pub rows: Option<u64>,
-    /// The heap and its TOAST table: what a scan or an index build reads.
+    /// The table's main fork: what a scan, an index build or an update reads (out-of-line
+    /// TOAST values are not read unless a column needs them).
     pub heap_bytes: u64,
     /// Heap, TOAST and indexes: what a rewrite writes again.
     pub total_bytes: u64,
