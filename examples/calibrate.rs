@@ -38,8 +38,12 @@ const BIG_TABLES: &[&str] = &[
     "workspace_app_stats",
     "workspace_builds",
     "workspace_resources",
-    "workspaces",
 ];
+
+/// Tables that grow with users rather than with builds: a workspace has many builds (every
+/// start and stop is one, each with its agents and resources), so they get 1/20 of the big
+/// tables' rows.
+const MEDIUM_TABLES: &[&str] = &["workspaces"];
 
 type Res<T> = Result<T, String>;
 
@@ -243,6 +247,25 @@ async fn fill(c: &Client, table: &str, target: u64) -> Res<u64> {
     now.parse().map_err(|_| "count".to_string())
 }
 
+/// The real binary's `gate --db URL --target TO`, with the bundled index only.
+fn migtag_gate(url: &str, to: &str, extra: &[&str]) -> Res<std::process::Output> {
+    std::process::Command::new(env("MIGTAG_BIN", "target/debug/migtag"))
+        .args(["gate", "--db", url, "--target", to, "--offline"])
+        .args(extra)
+        .env_clear()
+        .output()
+        .map_err(|e| format!("cannot run migtag: {e}"))
+}
+
+/// The tables, materialized views and views of the schema.
+async fn relations(c: &Client) -> Res<BTreeSet<String>> {
+    Ok(rows(c, "SELECT relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'p', 'm', 'v')")
+        .await?
+        .into_iter()
+        .filter_map(|r| r[0].clone())
+        .collect())
+}
+
 /// `tables` ordered so that a table comes after the tables its foreign keys point at.
 async fn referenced_first(c: &Client, tables: &BTreeSet<String>) -> Res<Vec<String>> {
     let edges = rows(
@@ -332,11 +355,7 @@ async fn calibrate(
         .map(MigrationFacts::from)
         .collect();
     let touched = touched_tables(&facts);
-    let existing: BTreeSet<String> = rows(&c, "SELECT relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'p', 'm', 'v')")
-        .await?
-        .into_iter()
-        .filter_map(|r| r[0].clone())
-        .collect();
+    let existing = relations(&c).await?;
     let big: u64 = env("CAL_BIG_ROWS", "200000").parse().unwrap_or(200_000);
     // Coder's other tables stay small in production (templates, notification templates,
     // organizations): they keep their fixture rows unless CAL_SMALL_ROWS says otherwise.
@@ -351,6 +370,7 @@ async fn calibrate(
     to_fill.extend(
         BIG_TABLES
             .iter()
+            .chain(MEDIUM_TABLES)
             .filter(|t| existing.contains(**t))
             .map(|t| t.to_string()),
     );
@@ -358,6 +378,8 @@ async fn calibrate(
         let t = &t;
         let want = if BIG_TABLES.contains(&t.as_str()) {
             big
+        } else if MEDIUM_TABLES.contains(&t.as_str()) {
+            big / 20
         } else {
             small
         };
@@ -379,34 +401,8 @@ async fn calibrate(
         env("CAL_PGHOST", "/tmp"),
         env("CAL_PGPORT", "5432")
     );
-    let out = std::process::Command::new(env("MIGTAG_BIN", "target/debug/migtag"))
-        .args([
-            "gate",
-            "--db",
-            &url,
-            "--target",
-            to,
-            "--format",
-            "json",
-            "--offline",
-        ])
-        .env_clear()
-        .output()
-        .map_err(|e| format!("cannot run migtag: {e}"))?;
-    let human = std::process::Command::new(env("MIGTAG_BIN", "target/debug/migtag"))
-        .args([
-            "gate",
-            "--db",
-            &url,
-            "--target",
-            to,
-            "--offline",
-            "--color",
-            "never",
-        ])
-        .env_clear()
-        .output()
-        .map_err(|e| format!("cannot run migtag: {e}"))?;
+    let out = migtag_gate(&url, to, &["--format", "json"])?;
+    let human = migtag_gate(&url, to, &["--color", "never"])?;
     let human = String::from_utf8_lossy(&human.stdout);
     let human = human
         .split_once("\nupgrade forecast")
@@ -488,11 +484,7 @@ async fn calibrate(
             *e = (*e).max(m);
         }
     }
-    let after: BTreeSet<String> = rows(&c, "SELECT relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'p', 'm', 'v')")
-        .await?
-        .into_iter()
-        .filter_map(|r| r[0].clone())
-        .collect();
+    let after = relations(&c).await?;
     let mut lock_diffs = Vec::new();
     let mut same = 0;
     let mut unverifiable = 0;

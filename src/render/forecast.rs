@@ -121,7 +121,7 @@ fn work_text(w: &Work) -> String {
         None => w.table.clone(),
     };
     let amount = match (w.rows, w.bytes) {
-        (Some(r), Some(b)) => format!(" {} rows, {}", count(r), bytes(b)),
+        (Some(r), Some(b)) => format!(" {}, {}", rows(r), bytes(b)),
         (None, Some(b)) => format!(" {}", bytes(b)),
         _ => String::new(),
     };
@@ -144,7 +144,7 @@ fn seconds(s: f64) -> String {
 fn size_text(size: Option<&TableSize>) -> String {
     match size {
         Some(s) => match s.rows {
-            Some(r) => format!(" ({} rows, {})", count(r), bytes(s.total_bytes)),
+            Some(r) => format!(" ({}, {})", rows(r), bytes(s.total_bytes)),
             None => format!(" ({})", bytes(s.total_bytes)),
         },
         None => String::new(),
@@ -164,6 +164,10 @@ pub fn bytes(b: u64) -> String {
     } else {
         format!("{v:.1} {}", UNITS[u])
     }
+}
+
+fn rows(n: u64) -> String {
+    format!("{} row{}", count(n), if n == 1 { "" } else { "s" })
 }
 
 fn count(n: u64) -> String {

@@ -592,7 +592,7 @@ pub fn window(high_seconds: f64) -> MigrationWindow {
     let minutes = scaled.div_ceil(60).max(MIN_WINDOW_SECONDS / 60);
     let seconds = minutes * 60;
     let basis = if seconds == MIN_WINDOW_SECONDS {
-        format!("the upgrade guide's 15 minutes ({WINDOW_FACTOR}x the high estimate is less)")
+        format!("the upgrade guide's 15 minutes; {WINDOW_FACTOR}x the high estimate is less")
     } else {
         format!("{WINDOW_FACTOR}x the high estimate, rounded up to whole minutes")
     };
