@@ -257,12 +257,12 @@ fn migtag_gate(url: &str, to: &str, extra: &[&str]) -> Res<std::process::Output>
         .map_err(|e| format!("cannot run migtag: {e}"))
 }
 
-/// The tables, materialized views and views of the schema.
-async fn relations(c: &Client) -> Res<BTreeSet<String>> {
-    Ok(rows(c, "SELECT relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'p', 'm', 'v')")
+/// The tables, materialized views and views of the schema, with their oids.
+async fn relations(c: &Client) -> Res<BTreeMap<String, String>> {
+    Ok(rows(c, "SELECT relname, oid FROM pg_class WHERE relnamespace = current_schema()::regnamespace AND relkind IN ('r', 'p', 'm', 'v')")
         .await?
         .into_iter()
-        .filter_map(|r| r[0].clone())
+        .filter_map(|r| Some((r[0].clone()?, r[1].clone()?)))
         .collect())
 }
 
@@ -364,14 +364,14 @@ async fn calibrate(
     let t1 = Instant::now();
     let mut to_fill: BTreeSet<String> = touched
         .iter()
-        .filter(|t| existing.contains(*t))
+        .filter(|t| existing.contains_key(*t))
         .cloned()
         .collect();
     to_fill.extend(
         BIG_TABLES
             .iter()
             .chain(MEDIUM_TABLES)
-            .filter(|t| existing.contains(**t))
+            .filter(|t| existing.contains_key(**t))
             .map(|t| t.to_string()),
     );
     for t in referenced_first(&c, &to_fill).await? {
@@ -479,7 +479,7 @@ async fn calibrate(
         let (Some(t), Some(m)) = (r[0].clone(), r[1].as_deref().and_then(LockMode::parse)) else {
             continue;
         };
-        if existing.contains(&t) {
+        if existing.contains_key(&t) {
             let e = strongest.entry(t).or_insert(m);
             *e = (*e).max(m);
         }
@@ -494,7 +494,7 @@ async fn calibrate(
         let said = forecast_locks.get(*t).map(String::as_str).unwrap_or("-");
         if seen == said {
             same += 1;
-        } else if !after.contains(*t) {
+        } else if after.get(*t) != existing.get(*t) {
             // Dropped (or replaced) by the batch: pg_locks still holds the lock, but its
             // relation no longer has a name to join on; not counted either way.
             unverifiable += 1;
