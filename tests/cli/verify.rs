@@ -288,6 +288,18 @@ fn v2_21_1_set_matches_at_316_and_a_row_forced_to_326_misses_314_315_and_317_on(
         "{out}"
     );
     assert!(out.contains("SET version = 313"), "{out}");
+    let (book, _, code) = run(migtag().args(["runbook", "--db", &url(&db)]));
+    assert_eq!(code, 0);
+    assert!(
+        book.contains("before upgrading: rehearsed on v2.21.1's schema: v2.22.0 fails at 000323"),
+        "{book}"
+    );
+    assert!(
+        book.contains(
+            "UPDATE schema_migrations SET version = 313 WHERE version = 316 AND NOT dirty;"
+        ),
+        "{book}"
+    );
 
     let db = database_with(c, "v2.21.1", set, Some("v2.21.1"));
     set_row(c, &db, 326, false);
