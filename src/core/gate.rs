@@ -206,7 +206,7 @@ impl GateReport {
         use super::verify::SchemaStatus;
         match a.schema.status {
             SchemaStatus::Drift => self.make_unsafe(format!("schema {}", a.schema.summary)),
-            SchemaStatus::Skipped => self.warnings.push(a.schema.summary.clone()),
+            SchemaStatus::Skipped => self.warnings.push(format!("schema {}", a.schema.summary)),
             SchemaStatus::Match => self.warnings.extend(a.schema.warnings.iter().cloned()),
         }
         self.verification = Some(a);

@@ -101,7 +101,7 @@ impl SchemaReport {
             by_migration: vec![],
             ahead: vec![],
             warnings: vec![],
-            summary: format!("schema not verified: {reason}"),
+            summary: format!("not verified: {reason}"),
             reason: Some(reason),
         }
     }
@@ -347,9 +347,9 @@ pub fn compare(
     let summary = if !drift {
         let n = warnings.len();
         if n == 0 {
-            format!("schema matches {label}: {} objects", expected.len())
+            format!("matches {label}: {} objects", expected.len())
         } else {
-            format!("schema matches {label}: {} objects, plus {n} not created by any Coder migration (warning)", expected.len())
+            format!("matches {label}: {} objects, plus {n} not created by any Coder migration (warning)", expected.len())
         }
     } else if v == 0 {
         format!(
