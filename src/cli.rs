@@ -162,7 +162,8 @@ pub struct SourceArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with_all = ["version", "psql"], help_heading = "Live database")]
     pub statement_timeout: Option<std::time::Duration>,
     /// With a database: do not read the catalog to verify the schema against the row (the
-    /// one-line schema verdict; see `migtag verify`).
+    /// one-line schema verdict of check, gate and runbook; see `migtag verify`). patch never
+    /// reads it.
     #[arg(long, conflicts_with_all = ["version", "psql"], help_heading = "Live database")]
     pub no_schema: bool,
 }

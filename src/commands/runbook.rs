@@ -108,6 +108,15 @@ pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
         book.notes
             .insert(0, format!("schema: {}", a.schema.summary));
     }
+    // Moving forward from a row an irregular release wrote: what the replay showed.
+    let effects = crate::bundled::effects()?;
+    for (finding, text) in
+        crate::core::gate::rehearsals_for(&index, &effects, &reading.state, deployed_release, None)
+    {
+        if finding.fails_at.is_some() || finding.rewind_to < finding.written_at {
+            book.notes.push(format!("before upgrading: {text}"));
+        }
+    }
     match (ctx.format, args.as_) {
         (Format::Json, _) => render::out(&render::json(&book)),
         (Format::Human, RunbookAs::Markdown) => render::out(&render::runbook::markdown(&book)),

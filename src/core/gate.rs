@@ -82,10 +82,76 @@ pub struct GateReport {
     pub index: IndexView,
 }
 
+/// What the effects data rehearsed for a clean row written by an irregular set: per writer
+/// set and rehearsed target (only `target` when given), the finding and one line that states
+/// the real failure (if any) and the rehearsed way out. Used by `gate` and `runbook`.
+pub fn rehearsals_for(
+    index: &Index,
+    effects: &super::effects::Effects,
+    state: &DbState,
+    deployed: Option<&Release>,
+    target: Option<&str>,
+) -> Vec<(RehearsalFinding, String)> {
+    let DbState::Clean(v) = state else {
+        return Vec::new();
+    };
+    let mut out: Vec<(RehearsalFinding, String)> = Vec::new();
+    let mut ignored = Vec::new();
+    for w in writers_of(index, *v, deployed, &mut ignored) {
+        let Some(irr) = effects.irregular.iter().find(|i| i.set == w.migrations) else {
+            continue;
+        };
+        for r in irr
+            .rehearsals
+            .iter()
+            .filter(|r| target.is_none_or(|t| r.target == t))
+        {
+            if out
+                .iter()
+                .any(|(f, _)| f.writer.contains(&w.tag) && f.target == r.target)
+            {
+                continue;
+            }
+            let finding = RehearsalFinding {
+                writer: irr.releases.clone(),
+                written_at: *v,
+                target: r.target.clone(),
+                fails_at: r.fails_at.clone(),
+                rewind_to: r.rewind_to,
+                rewind_sql: super::dirty::rewind_sql(*v, r.rewind_to),
+                remedy_runs: r.remedy_runs.clone(),
+                remedy_replays_cleanly: r.remedy_fails_at.is_none(),
+            };
+            let way_out = if finding.remedy_replays_cleanly {
+                format!(
+                    "rehearsed way out: `{}` (compare-and-set), then {} runs {} (replayed cleanly)",
+                    finding.rewind_sql, r.target, r.remedy_runs
+                )
+            } else {
+                "the rewind remedy did not replay cleanly either: restore a backup".into()
+            };
+            let text = match &r.fails_at {
+                Some(f) => format!(
+                    "rehearsed on {}'s schema: {} fails at {:06} {}: {} (Coder's one batch rolls back and the pod crash-loops); {way_out}",
+                    irr.releases.join(", "), r.target, f.version, f.name, f.error
+                ),
+                None => format!(
+                    "rehearsed on {}'s schema: {} runs without error but skips migrations; {way_out}",
+                    irr.releases.join(", "), r.target
+                ),
+            };
+            out.push((finding, text));
+        }
+    }
+    out
+}
+
 /// A rehearsed upgrade from an irregular set to the target.
 #[derive(Debug, Clone, Serialize)]
 pub struct RehearsalFinding {
     pub writer: Vec<String>,
+    /// The clean version the writer left.
+    pub written_at: super::migration_set::Version,
     pub target: String,
     pub fails_at: Option<super::effects::ReplayFailure>,
     pub rewind_to: super::migration_set::Version,
@@ -167,7 +233,7 @@ impl GateReport {
         use super::verify::SchemaStatus;
         match a.schema.status {
             SchemaStatus::Drift => self.make_unsafe(format!("schema {}", a.schema.summary)),
-            SchemaStatus::Skipped => self.warnings.push(a.schema.summary.clone()),
+            SchemaStatus::Skipped => self.warnings.push(format!("schema {}", a.schema.summary)),
             SchemaStatus::Match => self.warnings.extend(a.schema.warnings.iter().cloned()),
         }
         self.verification = Some(a);
@@ -182,45 +248,13 @@ impl GateReport {
         state: &DbState,
         deployed: Option<&Release>,
     ) {
-        let DbState::Clean(v) = state else { return };
-        let mut ignored = Vec::new();
-        for w in writers_of(index, *v, deployed, &mut ignored) {
-            let Some(irr) = effects.irregular.iter().find(|i| i.set == w.migrations) else {
-                continue;
-            };
-            let Some(r) = irr.rehearsals.iter().find(|r| r.target == self.target_tag) else {
-                continue;
-            };
-            if self.rehearsals.iter().any(|f| f.writer.contains(&w.tag)) {
-                continue;
-            }
-            let finding = RehearsalFinding {
-                writer: irr.releases.clone(),
-                target: r.target.clone(),
-                fails_at: r.fails_at.clone(),
-                rewind_to: r.rewind_to,
-                rewind_sql: super::dirty::rewind_sql(*v, r.rewind_to),
-                remedy_runs: r.remedy_runs.clone(),
-                remedy_replays_cleanly: r.remedy_fails_at.is_none(),
-            };
-            let way_out = if finding.remedy_replays_cleanly {
-                format!(
-                    "rehearsed way out: `{}` (compare-and-set), then {} runs {} (replayed cleanly)",
-                    finding.rewind_sql, r.target, r.remedy_runs
-                )
-            } else {
-                "the rewind remedy did not replay cleanly either: restore a backup".into()
-            };
-            if let Some(f) = &r.fails_at {
-                self.make_unsafe(format!(
-                    "rehearsed on {}'s schema: {} fails at {:06} {}: {} (Coder's one batch rolls back and the pod crash-loops); {way_out}",
-                    irr.releases.join(", "), r.target, f.version, f.name, f.error
-                ));
-            } else if r.rewind_to < *v {
-                self.warnings.push(format!(
-                    "rehearsed on {}'s schema: {} runs without error but skips migrations; {way_out}",
-                    irr.releases.join(", "), r.target
-                ));
+        for (finding, text) in
+            rehearsals_for(index, effects, state, deployed, Some(&self.target_tag))
+        {
+            if finding.fails_at.is_some() {
+                self.make_unsafe(text);
+            } else if finding.rewind_to < finding.written_at {
+                self.warnings.push(text);
             }
             self.rehearsals.push(finding);
         }

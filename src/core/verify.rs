@@ -101,7 +101,7 @@ impl SchemaReport {
             by_migration: vec![],
             ahead: vec![],
             warnings: vec![],
-            summary: format!("schema not verified: {reason}"),
+            summary: format!("not verified: {reason}"),
             reason: Some(reason),
         }
     }
@@ -347,9 +347,9 @@ pub fn compare(
     let summary = if !drift {
         let n = warnings.len();
         if n == 0 {
-            format!("schema matches {label}: {} objects", expected.len())
+            format!("matches {label}: {} objects", expected.len())
         } else {
-            format!("schema matches {label}: {} objects, plus {n} not created by any Coder migration (warning)", expected.len())
+            format!("matches {label}: {} objects, plus {n} not created by any Coder migration (warning)", expected.len())
         }
     } else if v == 0 {
         format!(
@@ -624,4 +624,157 @@ fn assess_dirty(effects: &Effects, index: &Index, v: Version, live: &Catalog) ->
         };
     }
     Assessment::skipped(format!("no replayed release set contains migration {v}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::effects::{EffectsProvenance, FORMAT_VERSION};
+    use crate::core::schema::CatalogDiff;
+
+    fn m(version: Version, added: &[(&str, &str)], removed: &[&str]) -> MigrationEffects {
+        MigrationEffects {
+            version,
+            name: format!("m{version}"),
+            diff: CatalogDiff {
+                added: added
+                    .iter()
+                    .map(|(k, d)| (k.to_string(), d.to_string()))
+                    .collect(),
+                removed: removed.iter().map(|k| k.to_string()).collect(),
+                changed: Default::default(),
+            },
+            ..Default::default()
+        }
+    }
+
+    fn effects() -> Effects {
+        Effects {
+            format_version: FORMAT_VERSION,
+            provenance: EffectsProvenance {
+                source: "t".into(),
+                postgres_major: 15,
+                max_migration: 4,
+            },
+            main: vec![
+                m(1, &[("table t", "table"), ("column t.a", "int")], &[]),
+                m(2, &[("index i", "CREATE INDEX i ON t (a)")], &[]),
+                m(3, &[("column t.b", "text")], &["index i"]),
+                m(4, &[("table u", "table")], &[]),
+            ],
+            irregular: vec![],
+            variants: vec![],
+            down: [(3, vec!["ALTER TABLE t DROP COLUMN b".to_string()])]
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    fn cat(keys: &[(&str, &str)]) -> Catalog {
+        Catalog(
+            keys.iter()
+                .map(|(k, d)| (k.to_string(), d.to_string()))
+                .collect(),
+        )
+    }
+
+    fn at(e: &Effects, v: Version, live: &Catalog) -> SchemaReport {
+        let seq: Vec<&MigrationEffects> = e.main.iter().filter(|x| x.version <= v).collect();
+        compare(
+            e,
+            &seq,
+            v,
+            &MigrationSet::range(1, v),
+            vec!["vX".into()],
+            live,
+        )
+    }
+
+    #[test]
+    fn match_with_an_operator_object_is_a_warning() {
+        let e = effects();
+        let live = cat(&[
+            ("table t", "table"),
+            ("column t.a", "int"),
+            ("column t.b", "text"),
+            ("index mine", "x"),
+        ]);
+        let r = at(&e, 3, &live);
+        assert_eq!(r.status, SchemaStatus::Match, "{r:#?}");
+        assert_eq!(r.extra[0].migration, None);
+        assert_eq!(r.warnings.len(), 1);
+    }
+
+    #[test]
+    fn missing_removal_and_later_objects_are_attributed() {
+        let e = effects();
+        // At 3: index i should be gone (removed by 3), column b missing (added by 3), and
+        // table u exists (created by 4: ahead).
+        let live = cat(&[
+            ("table t", "table"),
+            ("column t.a", "int"),
+            ("index i", "CREATE INDEX i ON t (a)"),
+            ("table u", "table"),
+        ]);
+        let r = at(&e, 3, &live);
+        assert_eq!(r.status, SchemaStatus::Drift);
+        assert_eq!(r.missing[0].object, "column t.b");
+        assert_eq!(r.missing[0].migration, Some(3));
+        let extra: Vec<(String, Option<Version>)> = r
+            .extra
+            .iter()
+            .map(|f| (f.object.clone(), f.migration))
+            .collect();
+        assert!(extra.contains(&("index i".into(), Some(3))), "{extra:?}");
+        assert!(extra.contains(&("table u".into(), Some(4))), "{extra:?}");
+        assert_eq!(r.ahead, vec![4]);
+        let three = r.by_migration.iter().find(|s| s.version == 3).unwrap();
+        assert_eq!(three.state, EffectState::Absent);
+    }
+
+    #[test]
+    fn dirty_evidence_is_absent_complete_or_partial() {
+        let e = effects();
+        let seq: Vec<&MigrationEffects> = e.main.iter().filter(|x| x.version <= 2).collect();
+        let three = &e.main[2];
+        let before = cat(&[
+            ("table t", "table"),
+            ("column t.a", "int"),
+            ("index i", "CREATE INDEX i ON t (a)"),
+        ]);
+        assert_eq!(
+            dirty_evidence(&e, &seq, three, &before).state,
+            Some(EffectState::Absent)
+        );
+        let after = cat(&[
+            ("table t", "table"),
+            ("column t.a", "int"),
+            ("column t.b", "text"),
+        ]);
+        assert_eq!(
+            dirty_evidence(&e, &seq, three, &after).state,
+            Some(EffectState::Complete)
+        );
+        let half = cat(&[
+            ("table t", "table"),
+            ("column t.a", "int"),
+            ("column t.b", "text"),
+            ("index i", "CREATE INDEX i ON t (a)"),
+        ]);
+        let ev = dirty_evidence(&e, &seq, three, &half);
+        assert_eq!(ev.state, Some(EffectState::Partial));
+        assert_eq!(
+            ev.down_statements,
+            vec!["ALTER TABLE t DROP COLUMN b".to_string()]
+        );
+        let action = dirty_action(&ev, Some(2));
+        assert_eq!(action.kind, "review");
+        assert!(action.sql.is_none());
+        assert_eq!(
+            dirty_action(&dirty_evidence(&e, &seq, three, &after), Some(2))
+                .sql
+                .as_deref(),
+            Some("UPDATE schema_migrations SET dirty = false WHERE version = 3 AND dirty;")
+        );
+    }
 }

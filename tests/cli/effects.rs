@@ -121,3 +121,55 @@ fn a_failing_migration_names_its_file_statement_and_error_and_the_scratch_databa
     );
     assert_eq!(scratch_databases(c), "");
 }
+
+/// A coder/coder clone's working tree (one content per file) gives the same effects as the
+/// tarball for the same contents: here the first 30 migrations with their newest contents.
+#[test]
+fn a_clone_layout_replays_like_the_tarball() {
+    let Some(src) = source() else {
+        return;
+    };
+    // Its own server: another test here checks that no scratch database is left behind.
+    let c = &PgCluster::start(false);
+    let dir = tempfile::tempdir().unwrap();
+    let migrations = dir.path().join("coderd/database/migrations");
+    std::fs::create_dir_all(migrations.join("testdata/fixtures")).unwrap();
+    for v in 1..=30u64 {
+        for up in [true, false] {
+            if let Some(f) = src.newest(v, up) {
+                let kind = if up { "up" } else { "down" };
+                std::fs::write(
+                    migrations.join(format!("{v:06}_{}.{kind}.sql", f.name)),
+                    &f.text,
+                )
+                .unwrap();
+            }
+        }
+        for (name, sql) in src.fixtures.get(&v).map(Vec::as_slice).unwrap_or_default() {
+            std::fs::write(migrations.join("testdata/fixtures").join(name), sql).unwrap();
+        }
+    }
+    let out = dir.path().join("effects.json");
+    let (stdout, err, code) = run(migtag()
+        .args(["index", "effects", "--sql"])
+        .arg(dir.path())
+        .args(["--scratch-db", &scratch_url(c, "postgres"), "--out"])
+        .arg(&out));
+    assert_eq!(code, 0, "{stdout}\n{err}");
+    let fresh: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let committed: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/data/coder-effects.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(fresh["main"].as_array().unwrap().len(), 30);
+    assert_eq!(
+        fresh["main"].as_array().unwrap()[..],
+        committed["main"].as_array().unwrap()[..30]
+    );
+    assert_eq!(fresh["irregular"], serde_json::json!([]));
+    assert_eq!(fresh["variants"], serde_json::json!([]));
+}

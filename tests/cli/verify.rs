@@ -288,6 +288,18 @@ fn v2_21_1_set_matches_at_316_and_a_row_forced_to_326_misses_314_315_and_317_on(
         "{out}"
     );
     assert!(out.contains("SET version = 313"), "{out}");
+    let (book, _, code) = run(migtag().args(["runbook", "--db", &url(&db)]));
+    assert_eq!(code, 0);
+    assert!(
+        book.contains("before upgrading: rehearsed on v2.21.1's schema: v2.22.0 fails at 000323"),
+        "{book}"
+    );
+    assert!(
+        book.contains(
+            "UPDATE schema_migrations SET version = 313 WHERE version = 316 AND NOT dirty;"
+        ),
+        "{book}"
+    );
 
     let db = database_with(c, "v2.21.1", set, Some("v2.21.1"));
     set_row(c, &db, 326, false);
@@ -355,13 +367,13 @@ fn a_lock_on_a_view_skips_verification_within_lock_timeout() {
     );
     assert_eq!(code, 10, "{out}\n{err}");
     assert!(
-        out.contains("schema not verified: another session holds a lock on a view"),
+        out.contains("schema: not verified: another session holds a lock on a view"),
         "{out}"
     );
     // check still answers from the row, with the reason on its verdict line.
     let (out, _, code) = run(migtag().args(["check", "--lock-timeout", "1s", "--db", &url(&db)]));
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("schema not verified"), "{out}");
+    assert!(out.contains("schema: not verified"), "{out}");
     holder.run("ROLLBACK;");
 }
 
@@ -487,7 +499,7 @@ fn verify_needs_a_live_database_and_no_schema_turns_the_verdict_off() {
     let (out, _, code) = run(migtag().args(["check", "--db", &url(&db)]));
     assert_eq!(code, 0);
     assert!(
-        out.contains("schema: schema matches migration 556 (v2.36.0)"),
+        out.contains("schema: matches migration 556 (v2.36.0)"),
         "{out}"
     );
     let (out, _, code) = run(migtag().args(["check", "--no-schema", "--db", &url(&db)]));
