@@ -158,14 +158,15 @@ pub fn gate(report: &GateReport, style: Style) -> String {
     {
         section(&mut out, "reasons", &report.reasons);
     }
+    // The forecast before the (possibly long) list of migrations: it is what to read first.
+    if let Some(f) = &report.forecast {
+        out.push_str(&super::forecast::human(f));
+    }
     if !report.pending.is_empty() {
         let _ = writeln!(out, "\npending migrations ({}):", report.pending.len());
         for m in &report.pending {
             let _ = writeln!(out, "  {m}");
         }
-    }
-    if let Some(f) = &report.forecast {
-        out.push_str(&super::forecast::human(f));
     }
     warnings(&mut out, &report.warnings, style);
     if !report.findings.is_empty() {

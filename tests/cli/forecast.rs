@@ -98,6 +98,25 @@ fn offline_the_forecast_lists_locks_and_work_without_sizes_or_times() {
         "{out}"
     );
     assert!(out.contains("no times offline: pass --db"), "{out}");
+    // Read first: the forecast comes before the list of pending migrations.
+    assert!(
+        out.find("upgrade forecast").unwrap() < out.find("pending migrations").unwrap(),
+        "{out}"
+    );
+
+    // Under GitHub Actions the job summary carries it too.
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    run(migtag()
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .args(["gate", "--version", "362", "--target", "v2.27.0"]));
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        md.contains("<summary>upgrade forecast</summary>")
+            && md.contains("ACCESS EXCLUSIVE api_keys"),
+        "{md}"
+    );
 }
 
 #[test]
