@@ -363,3 +363,38 @@ fn a_30s_liveness_budget_gets_a_probe_patch_sized_to_the_forecast_window() {
         "{doc:#}"
     );
 }
+
+#[test]
+fn sizes_come_from_the_schema_search_path_selects() {
+    if source().is_none() {
+        return;
+    }
+    let c = PgCluster::shared();
+    let db = c.create_db("forecast_schema");
+    let mut script = String::from("CREATE SCHEMA coder;\nSET search_path TO coder;\n");
+    for v in 1..=362 {
+        script.push_str("BEGIN;\n");
+        script.push_str(&crate::coder_sql::up_sql(v, Some("v2.26.0")));
+        script.push_str("COMMIT;\n");
+    }
+    script.push_str(
+        "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL);\n\
+         INSERT INTO schema_migrations VALUES (362, false);\n",
+    );
+    crate::coder_sql::run_script(c, &db, &script);
+    // A decoy in public with rows: the forecast must size Coder's (empty) api_keys.
+    c.sql(
+        &db,
+        "CREATE TABLE public.api_keys AS SELECT g AS id FROM generate_series(1, 20000) g; ANALYZE",
+    );
+    let u = format!(
+        "{}&options={}",
+        url(c, &db),
+        crate::pg::encode("-c search_path=coder")
+    );
+    let (doc, err, code) = gate_json(&["--db", &u, "--target", "v2.27.0"]);
+    assert_eq!(code, 0, "{doc:#}\n{err}");
+    let api_keys = lock(&doc["forecast"], "api_keys");
+    assert_eq!(api_keys["rows"], 0, "{api_keys:#}");
+    assert_eq!(doc["forecast"]["sizes"], "live");
+}
