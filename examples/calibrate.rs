@@ -115,16 +115,7 @@ async fn build_schema(c: &Client, src: &SqlSource, index: &Index, from: &str) ->
         run(c, f).await?;
         exec(c, "COMMIT").await?;
         for (name, sql) in src.fixtures.get(&v).map(Vec::as_slice).unwrap_or_default() {
-            let fixture = FileContent {
-                version: v,
-                name: name.clone(),
-                up: true,
-                text: sql.clone(),
-                tag_count: 0,
-                first_tag: String::new(),
-                last_tag: String::new(),
-                tags: vec![],
-            };
+            let fixture = FileContent::fixture(v, name, sql);
             exec(c, "BEGIN").await?;
             run(c, &fixture).await?;
             exec(c, "COMMIT").await?;

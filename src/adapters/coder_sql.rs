@@ -39,6 +39,23 @@ pub struct SqlSource {
     pub fixtures: BTreeMap<Version, Vec<(String, String)>>,
 }
 
+impl FileContent {
+    /// One of Coder's fixture files (rows inserted after migration `version`), runnable like a
+    /// migration file.
+    pub fn fixture(version: Version, name: &str, text: &str) -> FileContent {
+        FileContent {
+            version,
+            name: name.to_string(),
+            up: true,
+            text: text.to_string(),
+            tag_count: 0,
+            first_tag: String::new(),
+            last_tag: String::new(),
+            tags: vec![],
+        }
+    }
+}
+
 impl SqlSource {
     /// The content of `v` in the newest tags (the main sequence replays it).
     pub fn newest(&self, v: Version, up: bool) -> Option<&FileContent> {

@@ -481,16 +481,7 @@ async fn replay(client: &Client, plan: &Plan<'_>, major: u32) -> Result<Effects>
         };
         for (name, sql) in src.fixtures.get(&v).map(Vec::as_slice).unwrap_or_default() {
             exec(client, "BEGIN").await?;
-            let fixture = FileContent {
-                version: v,
-                name: name.clone(),
-                up: true,
-                text: sql.clone(),
-                tag_count: 0,
-                first_tag: String::new(),
-                last_tag: String::new(),
-                tags: vec![],
-            };
+            let fixture = FileContent::fixture(v, name, sql);
             if let Err(f) = run_file(client, &fixture).await {
                 exec(client, "ROLLBACK").await?;
                 return Err(Error::invalid_input(format!(
