@@ -14,6 +14,8 @@ WORKDIR /src
 # Dependencies first, so that a source change does not rebuild them.
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY data/coder-index.json data/coder-index.json
+# build.rs embeds the effects data too (schema verification).
+COPY data/coder-effects.json data/coder-effects.json
 RUN mkdir -p src benches \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs benches/decide.rs benches/index_update.rs \

@@ -33,3 +33,26 @@ pub fn json() -> Result<String> {
 pub fn embedded_size() -> usize {
     DEFLATED.len()
 }
+
+/// The effects of every migration (`data/coder-effects.json`), deflated by `build.rs`.
+const EFFECTS_DEFLATED: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/coder-effects.json.deflate"));
+
+/// The canonical JSON text of the bundled effects, as in `data/coder-effects.json`.
+pub fn effects_json() -> Result<String> {
+    let bytes = miniz_oxide::inflate::decompress_to_vec(EFFECTS_DEFLATED)
+        .map_err(|e| Error::internal(format!("the bundled effects do not inflate: {e:?}")))?;
+    String::from_utf8(bytes).map_err(|_| Error::internal("the bundled effects are not UTF-8"))
+}
+
+/// The bundled effects: what each of Coder's migrations does to the schema, measured by
+/// `migtag index effects` on the real SQL (docs/verify.md).
+pub fn effects() -> Result<crate::core::effects::Effects> {
+    crate::core::effects::Effects::from_json(&effects_json()?)
+        .map_err(|e| Error::internal(format!("the bundled effects are invalid: {e}")))
+}
+
+/// Size of the embedded (deflated) effects in bytes.
+pub fn effects_embedded_size() -> usize {
+    EFFECTS_DEFLATED.len()
+}

@@ -14,6 +14,7 @@ Exit codes:
   3   gate: the upgrade is not safe
   4   the database needs a human: dirty, migration in progress, or a v1 database
   5   no release in the index matches (database ahead of the index, or unknown target)
+  6   verify: the schema does not match the recorded version (drift)
   10  database unreachable, authentication or TLS failure, query error
   11  upstream (GitHub API, git, container registry) unreachable, rate-limited or malformed
   12  invalid input (index file, psql output, manifest, tag, image reference)";
@@ -84,6 +85,10 @@ pub enum Command {
     /// Recovery steps of Coder's upgrade-troubleshooting guide, concrete for this database.
     #[command(after_long_help = EXIT_CODES_HELP)]
     Runbook(RunbookArgs),
+    /// Verify the schema against the recorded version: the row is a claim, the catalog is the
+    /// evidence (exit 6 on drift). Needs a live database (--db).
+    #[command(after_long_help = EXIT_CODES_HELP)]
+    Verify(VerifyArgs),
     /// Releases in the index with their highest migration, newest first.
     Releases(ReleasesArgs),
     /// Show, refresh or build the release index.
@@ -156,6 +161,11 @@ pub struct SourceArgs {
     /// With a database: how long any statement may run (statement_timeout) [default: 10s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with_all = ["version", "psql"], help_heading = "Live database")]
     pub statement_timeout: Option<std::time::Duration>,
+    /// With a database: do not read the catalog to verify the schema against the row (the
+    /// one-line schema verdict of check, gate and runbook; see `migtag verify`). patch never
+    /// reads it.
+    #[arg(long, conflicts_with_all = ["version", "psql"], help_heading = "Live database")]
+    pub no_schema: bool,
 }
 
 #[derive(Debug, Args)]
@@ -186,6 +196,10 @@ pub struct GateArgs {
     /// Fail when the upgrade applies more than N migrations.
     #[arg(long, value_name = "N")]
     pub max_pending: Option<u64>,
+    /// Fail when the forecast's high estimate of the migrations' duration exceeds this
+    /// (needs a live database for the table sizes).
+    #[arg(long, value_name = "DURATION", value_parser = parse_window)]
+    pub max_duration: Option<u64>,
     #[command(flatten)]
     pub deployment: DeploymentArgs,
 }
@@ -223,8 +237,9 @@ pub struct DeploymentArgs {
     )]
     pub container: String,
     /// How long the migration may run; probes that would kill the pod sooner are reported.
-    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_window, help_heading = "Deployment")]
-    pub migration_window: u64,
+    /// Default: the upgrade forecast's window (at least 15m), else 15m.
+    #[arg(long, value_name = "DURATION", value_parser = parse_window, help_heading = "Deployment")]
+    pub migration_window: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -279,8 +294,9 @@ pub struct PatchArgs {
     #[arg(long, value_name = "FILE|-")]
     pub manifest: Option<String>,
     /// How long the migration may run; probes that would kill the pod sooner are reported.
-    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_window)]
-    pub migration_window: u64,
+    /// Default: the upgrade forecast's window (at least 15m), else 15m.
+    #[arg(long, value_name = "DURATION", value_parser = parse_window)]
+    pub migration_window: Option<u64>,
     /// Print only the change on stdout, exactly what kubectl, helm or kustomize reads (the
     /// patch document, the `kubectl set image` line, the Helm values, the kustomize entry);
     /// the report, warnings and checks go to stderr. Nothing on stdout when nothing changes.
@@ -341,6 +357,34 @@ pub enum IndexCommand {
     /// Build the index from a local git clone (for air-gapped sites), into the cache or --out.
     #[command(after_long_help = EXIT_CODES_HELP)]
     Build(BuildArgs),
+    /// Replay Coder's real migration files on a scratch database and record each one's
+    /// effects (catalog diff, locks, rewrites, index builds, scans) (a maintainer command).
+    #[command(after_long_help = EXIT_CODES_HELP)]
+    Effects(EffectsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EffectsArgs {
+    /// Coder's SQL: the coder-sql.tar.gz reference tarball, its unpacked folder, or a
+    /// coder/coder clone (one content per file, no history).
+    #[arg(long, value_name = "TARBALL|DIR|GIT_CLONE")]
+    pub sql: PathBuf,
+    /// A server where migtag may create (and then drops) its own scratch database: the role
+    /// needs CREATEDB. Nothing else on that server is written.
+    #[arg(long, value_name = "URL")]
+    pub scratch_db: String,
+    /// Where to write the effects data.
+    #[arg(long, value_name = "FILE", default_value = "data/coder-effects.json")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// The tag deployed now (taken as the writer when it stops at the recorded version).
+    #[arg(long, value_name = "TAG")]
+    pub deployed: Option<String>,
 }
 
 /// Which project the index describes (forks differ from coder/coder).
@@ -461,7 +505,8 @@ pub const REPAIR_EXIT_CODES_HELP: &str = "\
 Exit codes:
   0   the change was made (terminate: or nothing was old enough to end)
   2   usage error, or not confirmed (no terminal and no --yes, or an answer other than yes)
-  4   refused: a migration holds the lock, the row is not (V, dirty), the table is locked;
+  4   refused: a migration holds the lock, the row is not (V, dirty), the table is locked,
+      clear-dirty: the schema shows V complete or half-applied;
       terminate: a session could not be ended
   5   --expect-version or --deployed is not in the index
   10  database unreachable, authentication or TLS failure, query error
@@ -503,6 +548,10 @@ pub struct ClearDirtyArgs {
     /// Confirm without a prompt (for scripts; a piped `yes` does not count).
     #[arg(long)]
     pub yes: bool,
+    /// Do not read the catalog first. By default the schema evidence decides: the clean-up
+    /// runs only when migration V's effects are absent (or V changes no catalog object).
+    #[arg(long)]
+    pub no_schema: bool,
     #[command(flatten)]
     pub db: DbArgs,
 }

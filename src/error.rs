@@ -23,6 +23,8 @@ pub enum ExitCode {
     NeedsHuman = 4,
     /// No release in the index matches (database ahead of the index, or unknown target).
     NoMatch = 5,
+    /// The schema does not match the recorded version (drift).
+    Drift = 6,
     /// Database unreachable, authentication or TLS failure, query error.
     Database = 10,
     /// Upstream (GitHub API, git, container registry) unreachable, rate-limited, refused or
@@ -50,6 +52,8 @@ pub enum ErrorKind {
     /// migtag could not write its output or a local file (stdout on a full disk, the cache,
     /// the job summary, an index file). Exit 1: not the user's input, not a decision.
     Write,
+    /// A refusal that needs a person's judgement (exit 4).
+    NeedsHuman,
 }
 
 impl ErrorKind {
@@ -62,6 +66,7 @@ impl ErrorKind {
             ErrorKind::Upstream => ExitCode::Upstream,
             ErrorKind::InvalidInput => ExitCode::InvalidInput,
             ErrorKind::Write => ExitCode::Internal,
+            ErrorKind::NeedsHuman => ExitCode::NeedsHuman,
         }
     }
 
@@ -75,6 +80,7 @@ impl ErrorKind {
             ErrorKind::Upstream => "upstream",
             ErrorKind::InvalidInput => "invalid_input",
             ErrorKind::Write => "write",
+            ErrorKind::NeedsHuman => "needs_human",
         }
     }
 }
@@ -121,6 +127,10 @@ impl Error {
     /// A local write failed: `what` is what was being written (`standard output`, a path).
     pub fn write(what: impl fmt::Display, e: &std::io::Error) -> Self {
         Self::new(ErrorKind::Write, format!("cannot write to {what}: {e}"))
+    }
+
+    pub fn needs_human(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NeedsHuman, message)
     }
 
     pub fn internal(message: impl Into<String>) -> Self {

@@ -3,6 +3,7 @@
 
 pub mod bounded;
 pub mod cache;
+pub mod coder_sql;
 pub mod git;
 pub mod github;
 pub mod kube;

@@ -500,7 +500,8 @@ impl Credentials {
             Some(dir) => std::path::PathBuf::from(dir).join("config.json"),
             None => dirs::home_dir()?.join(".docker").join("config.json"),
         };
-        let text = std::fs::read_to_string(path).ok()?;
+        // Bounded like every file migtag reads (docs/limits.md).
+        let text = super::bounded::read_path(&path, super::bounded::PASSFILE).ok()?;
         from_docker_config(&text, host)
     }
 }

@@ -2,14 +2,16 @@
 //! 5 unknown target. Under GitHub Actions it also writes annotations and a job summary.
 
 use crate::cli::GateArgs;
-use crate::core::gate::{gate, GateDeployment, GateOptions, GateReport};
+use crate::core::deployment::{check_deployment, DeploymentCheckOptions};
+use crate::core::forecast::migration_window_seconds;
+use crate::core::gate::{gate, GateOptions, GateReport};
 use crate::core::index::parse_tag;
 use crate::error::{Error, ExitCode, Result};
 use crate::render;
 
 use super::context::Context;
+use super::forecast;
 use super::manifest;
-use super::source::read_source;
 
 pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
     parse_tag(&args.target).map_err(|e| e.context("--target"))?;
@@ -21,26 +23,51 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
     ctx.warn_index_notices(&index, true);
     // The manifest is read before the database, so a bad manifest fails fast (exit 12).
     let deployment = manifest::read(ctx, (&args.deployment).into())?;
-    let reading = read_source(&args.source)?;
+    let reading = super::verify::read_with_schema(&args.source)?;
     let state = reading.state.clone();
     let opts = GateOptions {
         deployed: args.deployed.clone(),
         strict: args.strict,
         max_pending: args.max_pending,
-        deployment: deployment.facts.map(|facts| GateDeployment {
-            facts,
-            namespace: deployment.namespace.clone(),
-            migration_window_seconds: args.deployment.migration_window,
-        }),
     };
     let mut report = gate(&index, &state, &args.target, &opts);
     report.warnings.extend(reading.notes.iter().cloned());
+    let deployed = args.deployed.as_deref().and_then(|t| index.release(t));
+    report.add_rehearsals(&index, &crate::bundled::effects()?, &state, deployed);
+    if let Some(a) = super::verify::verification_for(&index, &reading, deployed)? {
+        report.add_verification(a);
+    }
+    if let (Some(target), Some(_)) = (index.release(&args.target), report.applies()) {
+        if let Some(f) = forecast::for_upgrade(&state, target, &args.source)? {
+            report.add_forecast(f, args.max_duration);
+        }
+    }
+    if let Some(facts) = deployment.facts {
+        let findings = check_deployment(
+            &facts,
+            &DeploymentCheckOptions {
+                namespace: deployment.namespace.as_deref(),
+                migration_window_seconds: migration_window_seconds(
+                    args.deployment.migration_window,
+                    report.forecast.as_ref(),
+                ),
+                pending_migrations: report.applies(),
+            },
+        );
+        report.add_deployment(facts, findings, args.strict);
+    }
     if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
         github_actions(&report)?;
     }
     ctx.emit(
         || render::json(&report),
-        |s| render::human::gate(&report, s),
+        |s| {
+            let mut text = render::human::gate(&report, s);
+            if let Some(a) = &report.verification {
+                text.push_str(&render::verify::evidence(a, s));
+            }
+            text
+        },
     );
     Ok(report.exit_code())
 }

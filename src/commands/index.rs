@@ -27,6 +27,7 @@ pub fn run(ctx: &Context, cmd: IndexCommand) -> Result<ExitCode> {
         IndexCommand::Export(args) => export(ctx, args),
         IndexCommand::Update(args) => update(ctx, args),
         IndexCommand::Build(args) => build(ctx, args),
+        IndexCommand::Effects(args) => super::effects::run(ctx, args),
     }
 }
 

@@ -4,6 +4,8 @@
 pub mod check;
 pub mod completions;
 pub mod context;
+pub mod effects;
+pub mod forecast;
 pub mod gate;
 pub mod index;
 pub mod man;
@@ -13,6 +15,7 @@ pub mod releases;
 pub mod repair;
 pub mod runbook;
 pub mod source;
+pub mod verify;
 
 use crate::cli::{Cli, Command};
 use crate::error::{ExitCode, Result};
@@ -26,6 +29,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Gate(args) => gate::run(&ctx, args),
         Command::Patch(args) => patch::run(&ctx, args),
         Command::Runbook(args) => runbook::run(&ctx, args),
+        Command::Verify(args) => verify::run(&ctx, args),
         Command::Releases(args) => releases::run(&ctx, args),
         Command::Index(cmd) => index::run(&ctx, cmd),
         Command::Completions(args) => completions::run(args),

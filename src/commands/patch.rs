@@ -8,6 +8,7 @@ use crate::adapters::registry::{self, TagLookup};
 use crate::cli::{Format, PatchArgs, PatchTo};
 use crate::core::check::{check, CheckOptions};
 use crate::core::deployment::{check_deployment, DeploymentCheckOptions, DeploymentFacts};
+use crate::core::forecast::migration_window_seconds;
 use crate::core::image_ref::ImageRef;
 use crate::core::index::{parse_tag, Index};
 use crate::core::k8s_name::check_subdomain;
@@ -21,6 +22,7 @@ use crate::render;
 use crate::render::style::Style;
 
 use super::context::Context;
+use super::forecast;
 use super::manifest;
 use super::source::read_state;
 
@@ -136,12 +138,19 @@ pub fn run(ctx: &Context, args: PatchArgs) -> Result<ExitCode> {
         notes.push("this Deployment is managed by Helm: the next `helm upgrade` overwrites a hand patch unless the values say the same tag (see --to helm)".into());
     }
 
+    let forecast = match (&decision.state, target_release, decision.inner.actionable) {
+        (Some(state), Some(release), true) => forecast::for_upgrade(state, release, &args.source)?,
+        _ => None,
+    };
     let findings = match &facts {
         Some(f) => check_deployment(
             f,
             &DeploymentCheckOptions {
                 namespace: namespace.as_deref(),
-                migration_window_seconds: args.migration_window,
+                migration_window_seconds: migration_window_seconds(
+                    args.migration_window,
+                    forecast.as_ref(),
+                ),
                 pending_migrations: decision.applies,
             },
         ),
@@ -164,6 +173,7 @@ pub fn run(ctx: &Context, args: PatchArgs) -> Result<ExitCode> {
         up_to_date,
         patch,
         findings,
+        forecast,
         notes,
         warnings: index.notices.clone(),
         index: IndexView::new(&index),
@@ -171,7 +181,7 @@ pub fn run(ctx: &Context, args: PatchArgs) -> Result<ExitCode> {
     if args.emit {
         // The report still tells a human what was decided and what to fix first, on stderr,
         // so that stdout is only what kubectl, helm or kustomize reads.
-        eprint!(
+        crate::ewrite!(
             "{}",
             render::patch::human_emitted(&report, Style { color: false })
         );

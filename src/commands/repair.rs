@@ -127,6 +127,33 @@ fn clear_dirty(ctx: &Context, args: ClearDirtyArgs) -> Result<ExitCode> {
         e.with_hint(p.hint())
     })?;
     let (settings, limits) = settings_and_limits(&args.db)?;
+    if !args.no_schema {
+        // The evidence first, in its own read-only session: resetting the row to P is right
+        // only when V's effects are absent.
+        let observation = postgres::observe_with(&settings, &limits, true)?;
+        let reading = super::source::SourceReading {
+            state: observation.state.clone(),
+            db: Some(observation),
+            notes: Vec::new(),
+        };
+        if let Some(a) = super::verify::verification_for(&index, &reading, deployed)? {
+            crate::ewrite!("{}", render::verify::evidence(&a, ctx.style));
+            if let Some(action) = &a.dirty_action {
+                if reading.state == crate::core::state::DbState::Dirty(v)
+                    && (action.kind == "keep_and_clear" || action.kind == "review")
+                {
+                    let e = Error::needs_human(format!(
+                        "not resetting the row to the previous migration: {}",
+                        action.explanation
+                    ));
+                    return Err(match &action.sql {
+                        Some(sql) => e.with_hint(format!("run this compare-and-set instead (psql, one statement): {sql}")),
+                        None => e.with_hint("review what exists and the .down.sql statements above; --no-schema skips this check"),
+                    });
+                }
+            }
+        }
+    }
     let asker = Asker::new(args.yes);
     let mut shown = false;
     let mut ask = |report: &crate::core::repair::ClearDirtyReport| {

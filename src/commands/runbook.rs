@@ -7,6 +7,7 @@
 use crate::cli::{Format, RunbookArgs, RunbookAs};
 use crate::core::check::{check, CheckOptions, Verdict};
 use crate::core::deployment::{check_deployment, DeploymentCheckOptions};
+use crate::core::forecast::migration_window_seconds;
 use crate::core::image_ref::ImageRef;
 use crate::core::index::parse_tag;
 use crate::core::runbook::{self, RunbookInput, RunbookTarget};
@@ -15,7 +16,6 @@ use crate::render;
 
 use super::context::Context;
 use super::manifest;
-use super::source::read_source;
 
 pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
     manifest::validate(&args.deployment, &args.source)?;
@@ -31,7 +31,7 @@ pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
     };
     let deployment = manifest::read(ctx, (&args.deployment).into())?;
     manifest::check_helm_release(deployment.facts.as_ref())?;
-    let reading = read_source(&args.source)?;
+    let reading = super::verify::read_with_schema(&args.source)?;
     for note in &reading.notes {
         crate::ewriteln!("warning: {note}");
     }
@@ -56,18 +56,42 @@ pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
         }
         _ => None,
     };
+    // When the runbook moves the database forward: what the migrations will do, and the
+    // window the probes must allow.
+    let forecast = match report.verdict {
+        Verdict::UpgradeNeededToStart | Verdict::Fresh => {
+            match report
+                .recommended
+                .as_ref()
+                .and_then(|r| index.release(&r.release.tag))
+            {
+                Some(release) => {
+                    super::forecast::for_upgrade(&reading.state, release, &args.source)?
+                }
+                None => None,
+            }
+        }
+        _ => None,
+    };
     let findings = match &deployment.facts {
         Some(f) => check_deployment(
             f,
             &DeploymentCheckOptions {
                 namespace: deployment.namespace.as_deref(),
-                migration_window_seconds: args.deployment.migration_window,
+                migration_window_seconds: migration_window_seconds(
+                    args.deployment.migration_window,
+                    forecast.as_ref(),
+                ),
                 pending_migrations: applies,
             },
         ),
         None => Vec::new(),
     };
-    let book = runbook::build(&RunbookInput {
+    let deployed_release = args.deployed.as_deref().and_then(|t| index.release(t));
+    let verification = super::verify::verification_for(&index, &reading, deployed_release)?;
+    let mut book = runbook::build(&RunbookInput {
+        verification: verification.as_ref(),
+        forecast: forecast.as_ref(),
         index: &index,
         check: &report,
         state: &reading.state,
@@ -81,6 +105,19 @@ pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
             repo: &repo,
         },
     });
+    if let Some(a) = &verification {
+        book.notes
+            .insert(0, format!("schema: {}", a.schema.summary));
+    }
+    // Moving forward from a row an irregular release wrote: what the replay showed.
+    let effects = crate::bundled::effects()?;
+    for (finding, text) in
+        crate::core::gate::rehearsals_for(&index, &effects, &reading.state, deployed_release, None)
+    {
+        if finding.fails_at.is_some() || finding.rewind_to < finding.written_at {
+            book.notes.push(format!("before upgrading: {text}"));
+        }
+    }
     match (ctx.format, args.as_) {
         (Format::Json, _) => render::out(&render::json(&book)),
         (Format::Human, RunbookAs::Markdown) => render::out(&render::runbook::markdown(&book)),

@@ -31,6 +31,11 @@ pub fn read_state(args: &SourceArgs) -> Result<DbState> {
 /// Reads the state, keeping the database observation (sessions, server, schema) when the
 /// source is a live database.
 pub fn read_source(args: &SourceArgs) -> Result<SourceReading> {
+    read_source_with(args, false)
+}
+
+/// Like [`read_source`]; with `read_catalog`, a live database's catalog is read too.
+pub fn read_source_with(args: &SourceArgs, read_catalog: bool) -> Result<SourceReading> {
     if let Some(v) = args.version {
         return Ok(SourceReading {
             state: DbState::from_row(v, args.dirty),
@@ -60,7 +65,7 @@ pub fn read_source(args: &SourceArgs) -> Result<SourceReading> {
         args.lock_timeout,
         args.statement_timeout,
     );
-    let observation = postgres::observe(&settings, &limits)?;
+    let observation = postgres::observe_with(&settings, &limits, read_catalog)?;
     Ok(SourceReading {
         state: observation.state.clone(),
         db: Some(observation),

@@ -42,6 +42,17 @@ pub fn cleanup_sql(v: Version, prev: Option<Version>) -> String {
     format!("{};", super::sql::clear_dirty("schema_migrations", v, prev))
 }
 
+/// The compare-and-set that keeps a dirty `v` whose effects are complete and clears its flag.
+pub fn keep_sql(v: Version) -> String {
+    format!("{};", super::sql::keep_dirty("schema_migrations", v))
+}
+
+/// The compare-and-set that rewinds a clean row from `v` to `to` (the remedy for a set that
+/// skipped migrations the target needs: the target then runs everything above `to`).
+pub fn rewind_sql(v: Version, to: Version) -> String {
+    format!("{};", super::sql::rewind("schema_migrations", v, to))
+}
+
 pub fn analyse_dirty(index: &Index, v: Version, deployed: Option<&Release>) -> DirtyAdvice {
     let containing: Vec<&Release> = index.releases().iter().filter(|r| r.contains(v)).collect();
     let writers: Vec<&Release> = match deployed {

@@ -7,9 +7,9 @@
 use serde::Serialize;
 
 use super::check::{partial_index_warning, plural};
-use super::deployment::{
-    check_deployment, DeploymentCheckOptions, DeploymentFacts, Finding, Severity,
-};
+use super::deployment::{DeploymentFacts, Finding, Severity};
+use super::duration;
+use super::forecast::Forecast;
 use super::index::{Index, Release};
 use super::migration_set::Version;
 use super::report::{IndexView, MigrationRef, ReleaseRef, SkipFinding, HARMLESS_TO_SKIP};
@@ -24,19 +24,6 @@ pub struct GateOptions {
     pub strict: bool,
     /// Fail a jump that applies more than this many migrations.
     pub max_pending: Option<u64>,
-    /// The Deployment as a manifest shows it, when one was given: its traps become warnings,
-    /// or failures under `strict`.
-    pub deployment: Option<GateDeployment>,
-}
-
-/// The Deployment facts the gate checks, and what those checks need besides.
-#[derive(Debug, Clone)]
-pub struct GateDeployment {
-    pub facts: DeploymentFacts,
-    /// The namespace the printed fix commands use (`-n`), if any.
-    pub namespace: Option<String>,
-    /// How long the migration may take; probes must let the pod live at least this long.
-    pub migration_window_seconds: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -83,7 +70,94 @@ pub struct GateReport {
     /// their messages are also in `warnings` (or `reasons` under `--strict`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<Finding>,
+    /// What the pending migrations will lock and rewrite, and for how long (docs/forecast.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<Forecast>,
+    /// The schema checked against the row (live database, unless --no-schema).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<super::verify::Assessment>,
+    /// What replaying the target on the writer's irregular set did (from the effects data).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rehearsals: Vec<RehearsalFinding>,
     pub index: IndexView,
+}
+
+/// What the effects data rehearsed for a clean row written by an irregular set: per writer
+/// set and rehearsed target (only `target` when given), the finding and one line that states
+/// the real failure (if any) and the rehearsed way out. Used by `gate` and `runbook`.
+pub fn rehearsals_for(
+    index: &Index,
+    effects: &super::effects::Effects,
+    state: &DbState,
+    deployed: Option<&Release>,
+    target: Option<&str>,
+) -> Vec<(RehearsalFinding, String)> {
+    let DbState::Clean(v) = state else {
+        return Vec::new();
+    };
+    let mut out: Vec<(RehearsalFinding, String)> = Vec::new();
+    let mut ignored = Vec::new();
+    for w in writers_of(index, *v, deployed, &mut ignored) {
+        let Some(irr) = effects.irregular.iter().find(|i| i.set == w.migrations) else {
+            continue;
+        };
+        for r in irr
+            .rehearsals
+            .iter()
+            .filter(|r| target.is_none_or(|t| r.target == t))
+        {
+            if out
+                .iter()
+                .any(|(f, _)| f.writer.contains(&w.tag) && f.target == r.target)
+            {
+                continue;
+            }
+            let finding = RehearsalFinding {
+                writer: irr.releases.clone(),
+                written_at: *v,
+                target: r.target.clone(),
+                fails_at: r.fails_at.clone(),
+                rewind_to: r.rewind_to,
+                rewind_sql: super::dirty::rewind_sql(*v, r.rewind_to),
+                remedy_runs: r.remedy_runs.clone(),
+                remedy_replays_cleanly: r.remedy_fails_at.is_none(),
+            };
+            let way_out = if finding.remedy_replays_cleanly {
+                format!(
+                    "rehearsed way out: `{}` (compare-and-set), then {} runs {} (replayed cleanly)",
+                    finding.rewind_sql, r.target, r.remedy_runs
+                )
+            } else {
+                "the rewind remedy did not replay cleanly either: restore a backup".into()
+            };
+            let text = match &r.fails_at {
+                Some(f) => format!(
+                    "rehearsed on {}'s schema: {} fails at {:06} {}: {} (Coder's one batch rolls back and the pod crash-loops); {way_out}",
+                    irr.releases.join(", "), r.target, f.version, f.name, f.error
+                ),
+                None => format!(
+                    "rehearsed on {}'s schema: {} runs without error but skips migrations; {way_out}",
+                    irr.releases.join(", "), r.target
+                ),
+            };
+            out.push((finding, text));
+        }
+    }
+    out
+}
+
+/// A rehearsed upgrade from an irregular set to the target.
+#[derive(Debug, Clone, Serialize)]
+pub struct RehearsalFinding {
+    pub writer: Vec<String>,
+    /// The clean version the writer left.
+    pub written_at: super::migration_set::Version,
+    pub target: String,
+    pub fails_at: Option<super::effects::ReplayFailure>,
+    pub rewind_to: super::migration_set::Version,
+    pub rewind_sql: String,
+    pub remedy_runs: super::migration_set::MigrationSet,
+    pub remedy_replays_cleanly: bool,
 }
 
 impl GateReport {
@@ -92,7 +166,7 @@ impl GateReport {
     }
 
     /// Adds a finding about the Deployment: a failure under `--strict`, else a warning.
-    fn add_finding(&mut self, finding: String, strict: bool) {
+    pub fn add_finding(&mut self, finding: String, strict: bool) {
         if strict {
             self.reasons.push(finding);
             if self.verdict == GateVerdict::Safe {
@@ -109,7 +183,7 @@ impl GateReport {
     /// [`GateReport::add_finding`] (a failure under `--strict`); a finding that does not
     /// block this change (nothing migrates, or a floating tag that is pulled every time)
     /// stays a warning even under `--strict`.
-    fn add_deployment(&mut self, facts: DeploymentFacts, findings: Vec<Finding>, strict: bool) {
+    pub fn add_deployment(&mut self, facts: DeploymentFacts, findings: Vec<Finding>, strict: bool) {
         for f in &findings {
             let text = format!("Deployment {}: {}", facts.name, f.message);
             match f.severity {
@@ -119,6 +193,70 @@ impl GateReport {
         }
         self.deployment = Some(facts);
         self.findings = findings;
+    }
+
+    /// Adds the upgrade forecast. With `max_duration_seconds`, an upgrade whose high estimate
+    /// exceeds it is unsafe; so is one the forecast could not time because a schema change is
+    /// running on a table it touches. Offline (no sizes) the limit cannot be checked: a warning.
+    pub fn add_forecast(&mut self, forecast: Forecast, max_duration_seconds: Option<u64>) {
+        if let Some(max) = max_duration_seconds {
+            match (&forecast.estimate, &forecast.unavailable) {
+                (Some(e), _) if e.high_seconds > max as f64 => self.make_unsafe(format!(
+                    "the forecast's high estimate {} exceeds --max-duration {}: the migrations would hold their locks that long; \
+                     upgrade in smaller steps, in a maintenance window, or raise the limit",
+                    duration::approx(e.high_seconds),
+                    duration::exact(max)
+                )),
+                (Some(_), _) => {}
+                (None, Some(why)) => self.make_unsafe(format!("--max-duration cannot be checked: no forecast: {why}")),
+                (None, None) => self.warnings.push(
+                    "--max-duration needs the table sizes of a live database (--db): offline, the forecast has no times".into(),
+                ),
+            }
+        }
+        self.forecast = Some(forecast);
+    }
+
+    fn make_unsafe(&mut self, reason: String) {
+        self.reasons.push(reason);
+        if self.verdict == GateVerdict::Safe {
+            self.verdict = GateVerdict::Unsafe;
+            self.safe = false;
+            self.summary = format!("unsafe: {}", self.reasons[0]);
+        }
+    }
+
+    /// Adds the schema verification: drift makes the gate unsafe unless only objects no Coder
+    /// migration creates differ (those are warnings).
+    pub fn add_verification(&mut self, a: super::verify::Assessment) {
+        use super::verify::SchemaStatus;
+        match a.schema.status {
+            SchemaStatus::Drift => self.make_unsafe(format!("schema {}", a.schema.summary)),
+            SchemaStatus::Skipped => self.warnings.push(format!("schema {}", a.schema.summary)),
+            SchemaStatus::Match => self.warnings.extend(a.schema.warnings.iter().cloned()),
+        }
+        self.verification = Some(a);
+    }
+
+    /// Adds what the effects data rehearsed for a clean row written by an irregular set: the
+    /// real failure of the target's batch and the rewind that replays cleanly.
+    pub fn add_rehearsals(
+        &mut self,
+        index: &Index,
+        effects: &super::effects::Effects,
+        state: &DbState,
+        deployed: Option<&Release>,
+    ) {
+        for (finding, text) in
+            rehearsals_for(index, effects, state, deployed, Some(&self.target_tag))
+        {
+            if finding.fails_at.is_some() {
+                self.make_unsafe(text);
+            } else if finding.rewind_to < finding.written_at {
+                self.warnings.push(text);
+            }
+            self.rehearsals.push(finding);
+        }
     }
 
     /// How many migrations the upgrade applies, when the gate got as far as knowing it:
@@ -251,7 +389,7 @@ pub fn gate(index: &Index, state: &DbState, target_tag: &str, opts: &GateOptions
         ),
     };
 
-    let mut report = GateReport {
+    GateReport {
         safe: verdict == GateVerdict::Safe,
         verdict,
         summary,
@@ -264,21 +402,11 @@ pub fn gate(index: &Index, state: &DbState, target_tag: &str, opts: &GateOptions
         skipped,
         deployment: None,
         findings: Vec::new(),
+        forecast: None,
+        verification: None,
+        rehearsals: Vec::new(),
         index: IndexView::new(index),
-    };
-    if let Some(d) = &opts.deployment {
-        let findings = check_deployment(
-            &d.facts,
-            &DeploymentCheckOptions {
-                namespace: d.namespace.as_deref(),
-                migration_window_seconds: d.migration_window_seconds,
-                // Nothing migrates: the migration traps are only notes.
-                pending_migrations: report.applies(),
-            },
-        );
-        report.add_deployment(d.facts.clone(), findings, opts.strict);
     }
-    report
 }
 
 #[allow(clippy::too_many_arguments)]

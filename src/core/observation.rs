@@ -19,6 +19,16 @@ pub struct DbObservation {
     pub state: DbState,
     pub database: DatabaseInfo,
     pub sessions: Sessions,
+    /// The schema's catalog objects, when the caller asked for them (verification).
+    #[serde(skip)]
+    pub catalog: Option<CatalogRead>,
+}
+
+/// The live catalog, or why it was not read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CatalogRead {
+    Read(super::schema::Catalog),
+    Skipped(String),
 }
 
 /// Where the state was read, without any secret: the target never carries the password.

@@ -256,6 +256,10 @@ pub struct PatchReport {
     pub patch: Option<Patch>,
     /// Traps of the upgrade-troubleshooting guide this Deployment falls into.
     pub findings: Vec<Finding>,
+    /// What the migrations the image applies will lock and rewrite, and for how long; its
+    /// window sizes the probe check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<crate::core::forecast::Forecast>,
     pub notes: Vec<String>,
     /// About the index that answered (a damaged cache replaced, its age); absent when none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -321,6 +325,8 @@ pub struct RegistryView {
 pub struct Decided {
     pub inner: Decision,
     pub applies: Option<usize>,
+    /// The database state, when it was checked.
+    pub state: Option<DbState>,
 }
 
 /// The image the database check picked: a patch only for a verdict an image can act on
@@ -362,7 +368,14 @@ pub fn decide_by_check(
         deployed_from_manifest: deployed,
         actionable,
     };
-    (Decided { inner, applies }, tag)
+    (
+        Decided {
+            inner,
+            applies,
+            state: Some(state.clone()),
+        },
+        tag,
+    )
 }
 
 /// The image named by `--tag`: always actionable, with a note when the index does not know
@@ -393,6 +406,7 @@ pub fn decide_by_tag(
         Decided {
             inner,
             applies: None,
+            state: None,
         },
         Some(tag.to_string()),
     )

@@ -50,6 +50,18 @@ pub fn clear_dirty(table: &str, v: Version, prev: Option<Version>) -> String {
     }
 }
 
+/// The compare-and-set that keeps a dirty `v` whose effects are all in place: only the flag
+/// is cleared, while the row still says `(v, dirty)`. No trailing `;`.
+pub fn keep_dirty(table: &str, v: Version) -> String {
+    format!("UPDATE {table} SET dirty = false WHERE version = {v} AND dirty")
+}
+
+/// The compare-and-set that rewinds a clean row from `v` to `to` (the remedy for a release set
+/// that skipped migrations the target needs), while it still says `(v, clean)`. No `;`.
+pub fn rewind(table: &str, v: Version, to: Version) -> String {
+    format!("UPDATE {table} SET version = {to} WHERE version = {v} AND NOT dirty")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

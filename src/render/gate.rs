@@ -77,6 +77,13 @@ pub fn summary_markdown(report: &GateReport) -> String {
         }
         let _ = writeln!(out, "</details>");
     }
+    if let Some(f) = &report.forecast {
+        let _ = writeln!(
+            out,
+            "\n<details open><summary>upgrade forecast</summary>\n\n```text{}```\n\n</details>",
+            super::forecast::human(f)
+        );
+    }
     if !report.pending.is_empty() {
         let _ = writeln!(
             out,

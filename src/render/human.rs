@@ -158,6 +158,10 @@ pub fn gate(report: &GateReport, style: Style) -> String {
     {
         section(&mut out, "reasons", &report.reasons);
     }
+    // The forecast before the (possibly long) list of migrations: it is what to read first.
+    if let Some(f) = &report.forecast {
+        out.push_str(&super::forecast::human(f));
+    }
     if !report.pending.is_empty() {
         let _ = writeln!(out, "\npending migrations ({}):", report.pending.len());
         for m in &report.pending {

@@ -1,6 +1,7 @@
 //! Renderers: turn a report into text for humans or one JSON document. Nothing else prints.
 
 pub mod db;
+pub mod forecast;
 pub mod gate;
 pub mod human;
 pub mod index;
@@ -9,6 +10,7 @@ pub mod releases;
 pub mod repair;
 pub mod runbook;
 pub mod style;
+pub mod verify;
 
 use serde::Serialize;
 

@@ -71,6 +71,9 @@ fn render(report: &PatchReport, style: Style, emitted: bool) -> String {
         let _ = writeln!(out, "{}", style.good("  already runs it: no patch needed"));
     }
 
+    if let Some(f) = &report.forecast {
+        out.push_str(&super::forecast::human(f));
+    }
     if !report.findings.is_empty() {
         let _ = writeln!(out, "\nchecks (Coder's upgrade-troubleshooting guide):");
         for f in &report.findings {

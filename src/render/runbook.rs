@@ -21,6 +21,9 @@ pub fn markdown(r: &Runbook) -> String {
     for line in facts(r) {
         let _ = writeln!(out, "- {line}");
     }
+    if let Some(f) = &r.forecast {
+        let _ = writeln!(out, "\n```text{}```", super::forecast::human(f));
+    }
     let _ = writeln!(
         out,
         "\nRead each step before you run it. Steps marked **destructive** stop Coder, end database sessions or \

@@ -1,13 +1,16 @@
 //! The one integration-test binary: runs the real `migtag` executable with a cleared
 //! environment and checks its output (insta snapshots), exit codes and side effects.
 
+mod coder_sql;
 mod common;
 
 mod bundled;
 mod check;
 mod core_table;
 mod db;
+mod effects;
 mod examples;
+mod forecast;
 mod fuzz_corpus;
 mod gate_manifest;
 mod hardening;
@@ -26,3 +29,4 @@ mod repair;
 mod robustness;
 mod runbook;
 mod ship;
+mod verify;

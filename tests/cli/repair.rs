@@ -93,10 +93,15 @@ impl Fixture {
 /// Runs migtag with stdin piped (so never a terminal: a piped `yes` must not count) and
 /// checks that the password is nowhere in its output.
 fn repair(args: &[&str]) -> (String, String, i32) {
-    let (out, err, code) = run(migtag()
-        .args(["--color", "never", "repair"])
-        .args(args)
-        .write_stdin("yes\n"));
+    let mut cmd = migtag();
+    cmd.args(["--color", "never", "repair"]).args(args);
+    // These databases hold a bare schema_migrations table, not Coder's schema: the tests
+    // here are about the repair's own transaction, so the schema evidence (its own read-only
+    // session) is left out; tests/cli/verify.rs covers it on real schemas.
+    if args.first() == Some(&"clear-dirty") {
+        cmd.arg("--no-schema");
+    }
+    let (out, err, code) = run(cmd.write_stdin("yes\n"));
     assert!(
         !out.contains(PW) && !err.contains(PW),
         "the password leaked:\n{out}\n{err}"

@@ -18,10 +18,13 @@
 //! What lives elsewhere: settings parsing (`settings`, `pgpass`), TLS (`tls`), error wording
 //! (`errors`), the SQL (`survey`). The decision about what the state means is in `core`.
 
+pub mod catalog;
 pub mod errors;
 pub mod pgpass;
 pub mod probe;
+pub mod replay;
 pub mod settings;
+pub mod sizes;
 pub mod survey;
 pub mod tls;
 
@@ -29,7 +32,7 @@ use std::time::Duration;
 
 use tokio_postgres::{SimpleQueryMessage, SimpleQueryRow};
 
-use crate::core::observation::{DatabaseInfo, DbObservation, Sessions};
+use crate::core::observation::{CatalogRead, DatabaseInfo, DbObservation, Sessions};
 use crate::core::sql;
 use crate::core::state::{migration_in_progress, DbState, MigrationInProgress, MigrationLock};
 use crate::error::{Error, Result};
@@ -95,9 +98,19 @@ impl Limits {
 
 /// Connects, looks, disconnects.
 pub fn observe(settings: &ConnectSettings, limits: &Limits) -> Result<DbObservation> {
+    observe_with(settings, limits, false)
+}
+
+/// Like [`observe`]; with `read_catalog`, also reads the schema's catalog objects (a third
+/// round trip, only when no migration holds the lock) for verification.
+pub fn observe_with(
+    settings: &ConnectSettings,
+    limits: &Limits,
+    read_catalog: bool,
+) -> Result<DbObservation> {
     block_on(settings, async {
         let conn = connect(settings, limits, true).await?;
-        let result = read(&conn, settings, limits).await;
+        let result = read(&conn, settings, limits, read_catalog).await;
         close(conn.client, conn.driver).await;
         result
     })
@@ -368,6 +381,7 @@ async fn read(
     conn: &Connection,
     settings: &ConnectSettings,
     limits: &Limits,
+    read_catalog: bool,
 ) -> Result<DbObservation> {
     let bound = statement_bound(limits);
     let survey = run_survey(conn, settings, bound).await?;
@@ -406,6 +420,13 @@ async fn read(
             Ok(state) => state?,
         },
     };
+    let catalog = match (&state, &survey.schema) {
+        _ if !read_catalog => None,
+        // The state already says a migration runs and to decide nothing.
+        (DbState::InProgress(_), _) => None,
+        (_, None) => None,
+        (_, Some(schema)) => Some(read_live_catalog(conn, schema, limits, bound).await),
+    };
     let rows: Vec<_> = survey
         .sessions
         .iter()
@@ -419,7 +440,42 @@ async fn read(
         state,
         database,
         sessions: Sessions::summarise(&rows, &survey.user),
+        catalog,
     })
+}
+
+/// The third round trip: the catalog objects of `schema`. A lock that outlasts
+/// `lock_timeout` (only `pg_get_viewdef` takes one) or any error skips verification with the
+/// reason; the state already read stays valid.
+async fn read_live_catalog(
+    conn: &Connection,
+    schema: &str,
+    limits: &Limits,
+    bound: Duration,
+) -> CatalogRead {
+    match simple(conn, catalog::CATALOG_SQL, bound).await {
+        None => CatalogRead::Skipped("the catalog query did not answer in time".into()),
+        Some(Err(e)) if errors::is_lock_timeout(&e) => {
+            CatalogRead::Skipped(format!(
+            "another session holds a lock on a view of the schema (waited lock_timeout = {}ms): {}",
+            limits.lock_timeout.as_millis(),
+            e.as_db_error().map(|d| d.message().to_string()).unwrap_or_default()
+        ))
+        }
+        Some(Err(e)) => CatalogRead::Skipped(format!(
+            "the catalog query failed: {}",
+            e.as_db_error()
+                .map(|d| d.message().to_string())
+                .unwrap_or_else(|| e.to_string())
+        )),
+        Some(Ok(rows)) => match rows.first().and_then(|r| r.get(0)) {
+            Some(text) => match catalog::parse(text, schema) {
+                Ok(c) => CatalogRead::Read(c),
+                Err(e) => CatalogRead::Skipped(e.message().to_string()),
+            },
+            None => CatalogRead::Skipped("the catalog query returned no row".into()),
+        },
+    }
 }
 
 /// Said in the output when the settings went [`Delivery::PerTransaction`].

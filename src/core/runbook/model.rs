@@ -25,6 +25,12 @@ pub struct RunbookInput<'a> {
     pub deployment: Option<&'a DeploymentFacts>,
     pub findings: &'a [Finding],
     pub target: RunbookTarget<'a>,
+    /// The schema checked against the row (live database, unless --no-schema): for a dirty
+    /// row it replaces "compare the schema by hand" with the computed result.
+    pub verification: Option<&'a crate::core::verify::Assessment>,
+    /// What the migrations the runbook's image applies will lock and rewrite, and for how
+    /// long; its window sizes the probe step.
+    pub forecast: Option<&'a crate::core::forecast::Forecast>,
 }
 
 /// The names the commands address. Callers validate them (DNS-1123) before building.
@@ -55,6 +61,9 @@ pub struct Runbook {
     /// About the index that answered (a damaged cache replaced, its age); absent when none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The upgrade forecast, when the runbook moves the database forward.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<crate::core::forecast::Forecast>,
     pub index: IndexView,
 }
 

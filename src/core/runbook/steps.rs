@@ -192,6 +192,7 @@ impl<'a> Builder<'a> {
             image: image.map(|i| i.to_string()),
             steps: self.steps,
             notes,
+            forecast: self.input.forecast.cloned(),
             index: c.index.clone(),
         }
     }
@@ -521,7 +522,39 @@ impl<'a> Builder<'a> {
             commands.push(cmd);
         }
         let mut notes = Vec::new();
-        if advice.in_index {
+        let evidence = self
+            .input
+            .verification
+            .and_then(|a| Some((a.dirty.as_ref()?, a.dirty_action.as_ref()?)));
+        if let Some((e, action)) = evidence {
+            notes.push(format!(
+                "schema evidence: {}; {}",
+                e.summary, action.explanation
+            ));
+            match action.kind {
+                "keep_and_clear" => {
+                    commands = vec![RunbookCommand::sql(
+                        format!("{};", sql::keep_dirty(&self.table, v)),
+                        Effect::Destructive,
+                    )];
+                }
+                "review" => {
+                    commands.clear();
+                    notes.push(format!("in place: {}", e.present.join("; ")));
+                    notes.push(format!("not in place: {}", e.not_present.join("; ")));
+                    notes.push(format!(
+                        "for review, not run: the statements of {v:06}_{}.down.sql: {}",
+                        e.name,
+                        e.down_statements
+                            .iter()
+                            .map(|d| format!("{d};"))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ));
+                }
+                _ => {}
+            }
+        } else if advice.in_index {
             if let Some(first) = self.first_release_tag(advice) {
                 notes.push(format!(
                     "before clearing the flag, compare the schema with what coderd/database/migrations/{:06}_{}.up.sql of {first} does: \
@@ -555,7 +588,9 @@ impl<'a> Builder<'a> {
                 )),
             }
         }
-        if !advice.cleanups.is_empty() {
+        let evidence_decides =
+            evidence.is_some_and(|(_, a)| a.kind == "keep_and_clear" || a.kind == "review");
+        if !advice.cleanups.is_empty() && !evidence_decides {
             commands.push(
                 RunbookCommand::shell(repair_clear_dirty(v), Effect::Destructive)
                     .labelled(format!(
@@ -733,6 +768,29 @@ impl<'a> Builder<'a> {
 
     /// The probe settings: the fix from the findings, or the guide's values when the
     /// Deployment is not known.
+    /// The guide's liveness probe (90 x 10 s = 15 minutes), or, when the upgrade forecast
+    /// asks for a longer window, the same probe with a failureThreshold that covers it.
+    fn guide_probe(&self) -> RunbookCommand {
+        let window = self
+            .input
+            .forecast
+            .and_then(|f| f.migration_window.as_ref())
+            .map(|w| w.seconds)
+            .unwrap_or(crate::core::forecast::MIN_WINDOW_SECONDS);
+        if window <= crate::core::forecast::MIN_WINDOW_SECONDS {
+            return RunbookCommand::snippet(GUIDE_LIVENESS_PROBE.into())
+                .labelled("the liveness probe of Coder's troubleshooting guide (15 minutes)");
+        }
+        let threshold = window.div_ceil(10);
+        RunbookCommand::snippet(
+            GUIDE_LIVENESS_PROBE.replace("failureThreshold: 90", &format!("failureThreshold: {threshold}")),
+        )
+        .labelled(format!(
+            "the guide's liveness probe with failureThreshold {threshold} x 10 s, the upgrade forecast's window of {}",
+            crate::core::duration::exact(window)
+        ))
+    }
+
     fn probes(&mut self) {
         let (commands, notes, why) = match (
             self.input.deployment,
@@ -750,8 +808,7 @@ impl<'a> Builder<'a> {
             }
             (Some(_), None) => return,
             (None, None) => (
-                vec![RunbookCommand::snippet(GUIDE_LIVENESS_PROBE.into())
-                    .labelled("the liveness probe of Coder's troubleshooting guide (15 minutes)")],
+                vec![self.guide_probe()],
                 vec![
                     "pass --manifest to get the exact patch for your Deployment's probes (liveness, or startup when it has one)".into(),
                     "while a long migration runs, the guide suggests failureThreshold 200-300 with periodSeconds above 10".into(),

@@ -29,6 +29,8 @@ fn build_for(
     );
     let repo = ImageRef::parse_repository("ghcr.io/coder/coder").unwrap();
     build(&RunbookInput {
+        verification: None,
+        forecast: None,
         index,
         check: &report,
         state: &state,
@@ -59,6 +61,7 @@ fn observation(state: DbState, database: &str, rows: &[SessionRow]) -> DbObserva
             notes: Vec::new(),
         },
         sessions: Sessions::summarise(rows, "coder"),
+        catalog: None,
     }
 }
 
@@ -161,6 +164,8 @@ fn deployed_tag_that_already_runs_the_image_sets_nothing() {
     let report = check(&idx, &state, &CheckOptions::default());
     let repo = ImageRef::parse_repository("ghcr.io/coder/coder").unwrap();
     let r = build(&RunbookInput {
+        verification: None,
+        forecast: None,
         index: &idx,
         check: &report,
         state: &state,
@@ -179,4 +184,71 @@ fn deployed_tag_that_already_runs_the_image_sets_nothing() {
     assert!(set.notes[0].contains("already runs ghcr.io/coder/coder:v2.4.0"));
     // One replica: nothing to scale back.
     assert!(!ids(&r).contains(&StepId::ScaleBack));
+}
+
+/// Without a manifest the probe step shows the guide's liveness probe; when the upgrade
+/// forecast asks for a longer window than its 15 minutes, the same probe covers that window.
+#[test]
+fn the_probe_step_covers_the_forecast_window() {
+    use crate::core::forecast::{self, rates::MEASURED, ForecastInput, MigrationFacts, TableSize};
+    let idx = index();
+    let state = DbState::Clean(363);
+    let report = check(&idx, &state, &CheckOptions::default());
+    let repo = ImageRef::parse_repository("ghcr.io/coder/coder").unwrap();
+    let probe_for = |f: Option<&forecast::Forecast>| {
+        let book = build(&RunbookInput {
+            verification: None,
+            forecast: f,
+            index: &idx,
+            check: &report,
+            state: &state,
+            db: None,
+            deployment: None,
+            findings: &[],
+            target: RunbookTarget {
+                namespace: Some("coder"),
+                deployment: "coder",
+                container: "coder",
+                repo: &repo,
+            },
+        });
+        let step = book
+            .steps
+            .iter()
+            .find(|s| s.id == StepId::Probes)
+            .unwrap()
+            .clone();
+        (book, step.commands[0].text.clone())
+    };
+    let (_, guide) = probe_for(None);
+    assert!(guide.contains("failureThreshold: 90"), "{guide}");
+
+    // A 10 GB table rewritten: high estimate 10 GB / 28.1 MB/s = 364 s, window 4 x 364 s,
+    // rounded up to 25 minutes.
+    let sizes: std::collections::BTreeMap<String, TableSize> = [(
+        "workspace_builds".to_string(),
+        TableSize {
+            rows: Some(50_000_000),
+            heap_bytes: 8 << 30,
+            total_bytes: 10 << 30,
+        },
+    )]
+    .into_iter()
+    .collect();
+    let f = forecast::forecast(&ForecastInput {
+        pending: vec![MigrationFacts {
+            version: 364,
+            rewrites: vec!["workspace_builds".into()],
+            ..Default::default()
+        }],
+        sizes: Some(&sizes),
+        one_transaction: true,
+        rates: &MEASURED,
+        unavailable: None,
+    });
+    let window = f.migration_window.clone().unwrap().seconds;
+    assert_eq!(window, 25 * 60);
+    let (book, probe) = probe_for(Some(&f));
+    assert!(probe.contains("failureThreshold: 150"), "{probe}");
+    assert!(book.forecast.is_some());
 }

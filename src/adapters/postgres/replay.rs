@@ -1,0 +1,604 @@
+//! `index effects`: replays Coder's real migration files on a scratch database that migtag
+//! creates (and always drops), through one connection, and measures each migration inside
+//! its own transaction before the commit: the catalog diff, the relation locks it holds
+//! (`pg_locks` of our own backend), rewritten tables (relfilenode), indexes built on tables
+//! that existed, and per-table scans and row changes (`pg_stat_xact_user_tables`).
+//!
+//! Files are run as golang-migrate runs them (one multi-statement string), minus their own
+//! `BEGIN`/`COMMIT` (the files before v2.5.0 carry them), so the measurement sees the
+//! transaction. Coder's fixtures are loaded after their migration so data migrations touch
+//! rows. Writes go only to the database created here; the server must grant CREATEDB.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio_postgres::{Client, SimpleQueryMessage};
+
+use super::{catalog, settings::ConnectSettings, tls, wire_config_without_options, Limits};
+use crate::adapters::coder_sql::{FileContent, SqlSource};
+use crate::core::effects::{
+    rewind_point, shared_prefix, Effects, EffectsProvenance, IrregularSet, MigrationEffects,
+    Rehearsal, ReplayFailure, TableActivity, Variant, FORMAT_VERSION,
+};
+use crate::core::migration_set::{MigrationSet, Version};
+use crate::core::schema::Catalog;
+use crate::core::sql_text::{
+    is_transaction_control, split_statements, statement_at, strip_comments,
+};
+use crate::error::{Error, Result};
+
+/// An irregular release set to replay, and the releases to rehearse on top of it.
+#[derive(Debug, Clone)]
+pub struct IrregularPlan {
+    pub set: MigrationSet,
+    pub releases: Vec<String>,
+    /// (tag, its set) of the releases to rehearse after it.
+    pub targets: Vec<(String, MigrationSet)>,
+}
+
+/// What to replay.
+pub struct Plan<'a> {
+    pub source: &'a SqlSource,
+    pub max: Version,
+    pub irregular: Vec<IrregularPlan>,
+}
+
+const FACTS_SQL: &str = "SELECT json_build_object(\
+ 'locks', coalesce((SELECT json_agg(DISTINCT c.relname || ' ' || l.mode) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+   WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted \
+     AND c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p', 'm', 'v')), '[]'::json), \
+ 'stats', coalesce((SELECT json_agg(json_build_array(s.relname, s.seq_scan, coalesce(s.idx_scan, 0), s.n_tup_ins, s.n_tup_upd, s.n_tup_del)) \
+   FROM pg_stat_xact_user_tables s WHERE s.schemaname = current_schema()), '[]'::json), \
+ 'files', coalesce((SELECT json_object_agg(c.relname, c.relfilenode::bigint) FROM pg_class c \
+   WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'm')), '{}'::json))::text";
+
+/// One row of `pg_stat_xact_user_tables`: table, seq_scan, idx_scan, inserted, updated,
+/// deleted.
+type StatRow = (String, u64, u64, u64, u64, u64);
+
+#[derive(Deserialize, Default, Clone)]
+struct Facts {
+    locks: Vec<String>,
+    stats: Vec<StatRow>,
+    files: BTreeMap<String, u64>,
+}
+
+/// The schema and the transaction's counters after a step.
+#[derive(Default, Clone)]
+struct Step {
+    catalog: Catalog,
+    facts: Facts,
+}
+
+/// Creates the scratch database, replays, drops it (also on failure).
+pub fn generate(settings: &ConnectSettings, plan: &Plan<'_>) -> Result<Effects> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
+    runtime
+        .block_on(generate_async(settings, plan))
+        .map_err(|e| super::errors::scrub(e, settings))
+}
+
+async fn open(settings: &ConnectSettings, dbname: &str) -> Result<Client> {
+    let limits = Limits::new(settings, None, None, None);
+    let plan = tls::plan(settings)?;
+    let mut config = wire_config_without_options(settings, &limits, plan.mode);
+    config.dbname(dbname);
+    let at = super::errors::Where {
+        settings,
+        roots: &plan.roots,
+    };
+    let (client, conn) =
+        tokio::time::timeout(limits.connect_timeout, config.connect(plan.connector))
+            .await
+            .map_err(|_| {
+                super::errors::connect_timed_out(settings, limits.connect_timeout.as_secs_f64())
+            })?
+            .map_err(|e| super::errors::connect_failed(&e, &at))?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+fn db_error(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_else(|| e.to_string())
+}
+
+async fn one_text(
+    client: &Client,
+    sql: &str,
+) -> std::result::Result<Vec<String>, tokio_postgres::Error> {
+    let msgs = client.simple_query(sql).await?;
+    Ok(msgs
+        .into_iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        })
+        .collect())
+}
+
+async fn generate_async(settings: &ConnectSettings, plan: &Plan<'_>) -> Result<Effects> {
+    let target = settings.target();
+    let admin = open(settings, &settings.dbname).await?;
+    let q = |e: tokio_postgres::Error| Error::database(format!("{target}: {}", db_error(&e)));
+    let info = one_text(
+        &admin,
+        "SELECT json_build_array((SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user), \
+         current_setting('server_version_num')::int, pg_backend_pid())::text",
+    )
+    .await
+    .map_err(q)?;
+    let (can_create, version_num, pid): (bool, u32, i32) =
+        serde_json::from_str(info.first().map(String::as_str).unwrap_or("[]"))
+            .map_err(|e| Error::internal(format!("unexpected answer: {e}")))?;
+    if !can_create {
+        return Err(Error::database(format!(
+            "{target}: role {} may not create databases; `index effects` replays into a scratch database it creates and drops",
+            settings.user
+        ))
+        .with_hint("use a throwaway server where the role has CREATEDB (never a production server)"));
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let scratch = format!("migtag_effects_{pid}_{nanos}");
+    admin
+        .simple_query(&format!(
+            "CREATE DATABASE {scratch} TEMPLATE template0 ENCODING 'UTF8'"
+        ))
+        .await
+        .map_err(q)?;
+    let result = async {
+        let client = open(settings, &scratch).await?;
+        let r = replay(&client, plan, version_num / 10000).await;
+        drop(client);
+        r
+    }
+    .await;
+    // Wait for our session to end, then drop the database we created (and only it).
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let dropped = admin
+        .simple_query(&format!("DROP DATABASE IF EXISTS {scratch} WITH (FORCE)"))
+        .await;
+    let effects = result?;
+    dropped.map_err(|e| {
+        Error::database(format!(
+            "{target}: could not drop the scratch database {scratch}: {}",
+            db_error(&e)
+        ))
+    })?;
+    Ok(effects)
+}
+
+/// A file as the replay runs it: its statements without transaction control.
+struct Prepared {
+    text: String,
+    statements: Vec<crate::core::sql_text::Statement>,
+}
+
+fn prepare(sql: &str) -> Prepared {
+    let mut text = String::new();
+    let mut statements = Vec::new();
+    for s in split_statements(sql) {
+        if is_transaction_control(&s.text) {
+            continue;
+        }
+        statements.push(crate::core::sql_text::Statement {
+            offset: text.len(),
+            text: s.text.clone(),
+        });
+        text.push_str(&s.text);
+        text.push_str(";\n");
+    }
+    Prepared { text, statements }
+}
+
+/// Runs one file (inside the caller's transaction); the failure names the file, the
+/// statement and the server's error. When the server gives no error position, the file is
+/// run again statement by statement under a savepoint to find the one that fails.
+pub async fn run_file(client: &Client, f: &FileContent) -> std::result::Result<(), ReplayFailure> {
+    let p = prepare(&f.text);
+    if p.text.is_empty() {
+        return Ok(());
+    }
+    let savepoint = |sql: &'static str| async move { client.simple_query(sql).await.map(|_| ()) };
+    let fail = |stmt: Option<&str>, e: &tokio_postgres::Error| ReplayFailure {
+        version: f.version,
+        name: f.name.clone(),
+        statement: stmt
+            .map(|s| crate::core::schema::collapse_ws(&strip_comments(s)))
+            .unwrap_or_else(|| "(the server did not say which statement)".into()),
+        error: db_error(e),
+    };
+    let _ = savepoint("SAVEPOINT migtag_file").await;
+    let Err(e) = client.simple_query(&p.text).await else {
+        let _ = savepoint("RELEASE SAVEPOINT migtag_file").await;
+        return Ok(());
+    };
+    let positioned = e.as_db_error().and_then(|d| match d.position() {
+        Some(tokio_postgres::error::ErrorPosition::Original(pos)) => {
+            let byte = p
+                .text
+                .char_indices()
+                .nth((*pos as usize).saturating_sub(1))
+                .map(|(b, _)| b)?;
+            statement_at(&p.statements, byte)
+        }
+        _ => None,
+    });
+    let _ = savepoint("ROLLBACK TO SAVEPOINT migtag_file").await;
+    if let Some(s) = positioned {
+        return Err(fail(Some(&s.text), &e));
+    }
+    for s in &p.statements {
+        if let Err(e2) = client.simple_query(&s.text).await {
+            let _ = savepoint("ROLLBACK TO SAVEPOINT migtag_file").await;
+            return Err(fail(Some(&s.text), &e2));
+        }
+    }
+    let _ = savepoint("ROLLBACK TO SAVEPOINT migtag_file").await;
+    Err(fail(None, &e))
+}
+
+fn failure_error(f: ReplayFailure) -> Error {
+    Error::invalid_input(format!(
+        "{:06}_{}.up.sql failed at `{}`: {}",
+        f.version,
+        f.name,
+        shorten(&f.statement, 300),
+        f.error
+    ))
+    .with_hint("the migration files do not replay in order on this server: check the SQL source and the PostgreSQL version")
+}
+
+fn shorten(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}...", s.chars().take(n).collect::<String>())
+    }
+}
+
+async fn exec(client: &Client, sql: &str) -> Result<()> {
+    client
+        .simple_query(sql)
+        .await
+        .map(|_| ())
+        .map_err(|e| Error::database(format!("replay: `{sql}` failed: {}", db_error(&e))))
+}
+
+async fn facts(client: &Client) -> Result<Facts> {
+    let texts = one_text(client, FACTS_SQL).await.map_err(|e| {
+        Error::database(format!(
+            "replay: reading pg_locks and pg_stat_xact_user_tables failed: {}",
+            db_error(&e)
+        ))
+    })?;
+    serde_json::from_str(texts.first().map(String::as_str).unwrap_or("{}"))
+        .map_err(|e| Error::internal(format!("facts: {e}")))
+}
+
+/// Reads the facts and the catalog (one round trip) inside the current transaction.
+async fn measure(client: &Client) -> Result<Step> {
+    let texts = one_text(client, &format!("{FACTS_SQL};\n{}", catalog::CATALOG_SQL))
+        .await
+        .map_err(|e| {
+            Error::database(format!(
+                "replay: reading the catalog failed: {}",
+                db_error(&e)
+            ))
+        })?;
+    let [facts, cat] = texts.as_slice() else {
+        return Err(Error::internal(
+            "the measurement returned an unexpected number of rows",
+        ));
+    };
+    let facts: Facts =
+        serde_json::from_str(facts).map_err(|e| Error::internal(format!("facts: {e}")))?;
+    Ok(Step {
+        catalog: catalog::parse(cat, "public")?,
+        facts,
+    })
+}
+
+/// The effects of the step from `before` to `after` (counters as deltas, so a step inside a
+/// longer transaction counts only its own).
+fn effects_of(f: &FileContent, before: &Step, after: &Step) -> MigrationEffects {
+    let existed = |rel: &str| {
+        ["table", "matview", "view"]
+            .iter()
+            .any(|k| before.catalog.0.contains_key(&format!("{k} {rel}")))
+    };
+    let held_before: BTreeSet<&String> = before.facts.locks.iter().collect();
+    let mut locks: Vec<String> = after
+        .facts
+        .locks
+        .iter()
+        .filter(|l| !held_before.contains(l))
+        .filter(|l| l.split_once(' ').is_some_and(|(rel, _)| existed(rel)))
+        .cloned()
+        .collect();
+    locks.sort();
+    let rewrites: Vec<String> = after
+        .facts
+        .files
+        .iter()
+        .filter(|(rel, node)| before.facts.files.get(*rel).is_some_and(|b| b != *node))
+        .map(|(rel, _)| rel.clone())
+        .collect();
+    let diff = before.catalog.diff(&after.catalog);
+    let mut index_builds: Vec<String> = diff
+        .added
+        .iter()
+        .chain(diff.changed.iter())
+        .filter(|(k, _)| k.starts_with("index "))
+        .filter_map(|(k, def)| {
+            let table = index_table(def)?;
+            existed(table).then(|| format!("{} on {table}", &k["index ".len()..]))
+        })
+        .collect();
+    index_builds.sort();
+    let prior: BTreeMap<&str, &StatRow> = before
+        .facts
+        .stats
+        .iter()
+        .map(|s| (s.0.as_str(), s))
+        .collect();
+    let mut tables: Vec<TableActivity> = after
+        .facts
+        .stats
+        .iter()
+        .filter(|s| existed(&s.0))
+        .map(|s| {
+            let p = prior.get(s.0.as_str());
+            let d =
+                |now: u64, f: fn(&StatRow) -> u64| now.saturating_sub(p.map(|p| f(p)).unwrap_or(0));
+            TableActivity {
+                table: s.0.clone(),
+                scanned: d(s.1, |p| p.1) + d(s.2, |p| p.2) > 0,
+                inserted: d(s.3, |p| p.3),
+                updated: d(s.4, |p| p.4),
+                deleted: d(s.5, |p| p.5),
+            }
+        })
+        .filter(|t| t.scanned || t.inserted + t.updated + t.deleted > 0)
+        .collect();
+    tables.sort_by(|a, b| a.table.cmp(&b.table));
+    MigrationEffects {
+        version: f.version,
+        name: f.name.clone(),
+        diff,
+        locks,
+        rewrites,
+        index_builds,
+        tables,
+    }
+}
+
+/// The table of `CREATE [UNIQUE] INDEX name ON [ONLY] table USING ...`.
+fn index_table(def: &str) -> Option<&str> {
+    let rest = &def[def.find(" ON ")? + 4..];
+    let rest = rest.strip_prefix("ONLY ").unwrap_or(rest);
+    rest.split(' ').next().map(|t| t.trim_matches('"'))
+}
+
+/// Runs `f` in a new transaction and measures it; the transaction is left open.
+async fn step(
+    client: &Client,
+    f: &FileContent,
+    before: &Step,
+) -> Result<std::result::Result<(MigrationEffects, Step), ReplayFailure>> {
+    exec(client, "BEGIN").await?;
+    // The counters at the start of the transaction: since PostgreSQL 15 a backend's
+    // pg_stat_xact_* views also show counts of earlier transactions not yet flushed, so the
+    // migration's own are the difference.
+    let start = facts(client).await?;
+    if let Err(failure) = run_file(client, f).await {
+        exec(client, "ROLLBACK").await?;
+        return Ok(Err(failure));
+    }
+    let after = measure(client).await?;
+    let before = Step {
+        catalog: before.catalog.clone(),
+        facts: Facts {
+            files: before.facts.files.clone(),
+            ..start
+        },
+    };
+    Ok(Ok((effects_of(f, &before, &after), after)))
+}
+
+async fn replay(client: &Client, plan: &Plan<'_>, major: u32) -> Result<Effects> {
+    let src = plan.source;
+    // golang-migrate's table, as it creates it (some of Coder's fixtures write to it; the
+    // catalog reader leaves it out).
+    exec(client, "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)").await?;
+    let mut state = Step::default();
+    let mut main = Vec::new();
+    let mut irregular = Vec::new();
+    let mut variants = Vec::new();
+    let mut pending = Vec::new();
+    let mut down = BTreeMap::new();
+    for v in 1..=plan.max {
+        let file = src.newest(v, true).ok_or_else(|| {
+            Error::invalid_input(format!(
+                "{} has no {:06}_*.up.sql, so the sequence 1..{} cannot be replayed",
+                src.label, v, plan.max
+            ))
+        })?;
+        for irr in plan
+            .irregular
+            .iter()
+            .filter(|i| shared_prefix(&i.set) + 1 == v)
+        {
+            irregular.push(replay_irregular(client, src, irr, &state).await?);
+        }
+        for old in src.older_ups(v) {
+            let outcome = step(client, old, &state).await?;
+            let (effects, error) = match outcome {
+                Ok((e, _)) => {
+                    exec(client, "ROLLBACK").await?;
+                    (e, None)
+                }
+                Err(f) => (
+                    MigrationEffects {
+                        version: v,
+                        name: old.name.clone(),
+                        ..Default::default()
+                    },
+                    Some(format!("{}: {}", f.statement, f.error)),
+                ),
+            };
+            pending.push((old, effects, error));
+        }
+        let (effects, after) = step(client, file, &state).await?.map_err(failure_error)?;
+        exec(client, "COMMIT").await?;
+        // Keep only the older contents whose effects differ from the content that replaced them.
+        for (old, e, error) in pending.drain(..) {
+            if error.is_some() || !e.same_effects(&effects) {
+                variants.push(Variant {
+                    first_tag: old.first_tag.clone(),
+                    last_tag: old.last_tag.clone(),
+                    tag_count: old.tag_count,
+                    error,
+                    effects: e,
+                });
+            }
+        }
+        main.push(effects);
+        state = Step {
+            catalog: after.catalog,
+            facts: Facts {
+                files: after.facts.files,
+                ..Facts::default()
+            },
+        };
+        for (name, sql) in src.fixtures.get(&v).map(Vec::as_slice).unwrap_or_default() {
+            exec(client, "BEGIN").await?;
+            let fixture = FileContent::fixture(v, name, sql);
+            if let Err(f) = run_file(client, &fixture).await {
+                exec(client, "ROLLBACK").await?;
+                return Err(Error::invalid_input(format!(
+                    "fixture {name} failed at `{}`: {}",
+                    shorten(&f.statement, 300),
+                    f.error
+                )));
+            }
+            exec(client, "COMMIT").await?;
+        }
+        if let Some(d) = src.newest(v, false) {
+            let stmts: Vec<String> = split_statements(&d.text)
+                .into_iter()
+                .filter(|s| !is_transaction_control(&s.text))
+                .map(|s| strip_comments(&s.text).trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+            if !stmts.is_empty() {
+                down.insert(v, stmts);
+            }
+        }
+    }
+    Ok(Effects {
+        format_version: FORMAT_VERSION,
+        provenance: EffectsProvenance {
+            source: src.label.clone(),
+            postgres_major: major,
+            max_migration: plan.max,
+        },
+        main,
+        irregular,
+        variants,
+        down,
+    })
+}
+
+/// The content of `v` the releases of a set shipped (the newest when the source has no tags).
+pub fn content_at<'a>(src: &'a SqlSource, v: Version, tags: &[String]) -> Result<&'a FileContent> {
+    tags.iter()
+        .find_map(|t| src.at_tag(v, t))
+        .or_else(|| src.newest(v, true))
+        .ok_or_else(|| Error::invalid_input(format!("{} has no {v:06}_*.up.sql", src.label)))
+}
+
+/// Replays an irregular set on the main sequence at its shared prefix, in one transaction
+/// that is rolled back; then, per target, the target's pending migrations (as Coder runs
+/// them: one batch) and the rewind remedy, each under a savepoint.
+async fn replay_irregular(
+    client: &Client,
+    src: &SqlSource,
+    irr: &IrregularPlan,
+    at_base: &Step,
+) -> Result<IrregularSet> {
+    let base = shared_prefix(&irr.set);
+    exec(client, "BEGIN").await?;
+    let start = facts(client).await?;
+    let mut before = Step {
+        catalog: at_base.catalog.clone(),
+        facts: Facts {
+            files: at_base.facts.files.clone(),
+            ..start
+        },
+    };
+    let mut migrations = Vec::new();
+    for v in irr.set.above(base).iter() {
+        let f = content_at(src, v, &irr.releases)?;
+        if let Err(failure) = run_file(client, f).await {
+            exec(client, "ROLLBACK").await?;
+            return Err(failure_error(failure));
+        }
+        let after = measure(client).await?;
+        migrations.push(effects_of(f, &before, &after));
+        before = after;
+    }
+    let mut rehearsals = Vec::new();
+    for (tag, target) in &irr.targets {
+        let top = irr.set.max().unwrap_or(0);
+        let pending = target.above(top);
+        let fails_at = run_batch(client, src, &pending, tag).await?;
+        let rewind_to = rewind_point(&irr.set, target);
+        let remedy_runs = target.above(rewind_to);
+        let remedy_fails_at = run_batch(client, src, &remedy_runs, tag).await?;
+        rehearsals.push(Rehearsal {
+            target: tag.clone(),
+            pending,
+            fails_at,
+            rewind_to,
+            remedy_runs,
+            remedy_fails_at,
+        });
+    }
+    exec(client, "ROLLBACK").await?;
+    Ok(IrregularSet {
+        set: irr.set.clone(),
+        releases: irr.releases.clone(),
+        base,
+        migrations,
+        rehearsals,
+    })
+}
+
+/// Runs `batch` in order under a savepoint and rolls it back; the first failure, if any.
+async fn run_batch(
+    client: &Client,
+    src: &SqlSource,
+    batch: &MigrationSet,
+    tag: &str,
+) -> Result<Option<ReplayFailure>> {
+    exec(client, "SAVEPOINT migtag_batch").await?;
+    let mut failed = None;
+    for v in batch.iter() {
+        let f = content_at(src, v, &[tag.to_string()])?;
+        if let Err(failure) = run_file(client, f).await {
+            failed = Some(failure);
+            break;
+        }
+    }
+    exec(client, "ROLLBACK TO SAVEPOINT migtag_batch").await?;
+    Ok(failed)
+}

@@ -1,0 +1,118 @@
+//! Wiring of the upgrade forecast shared by `gate`, `patch` and `runbook`: the pending
+//! migrations' replayed facts (bundled effects), the live sizes when the source is a
+//! database, the target's batch semantics and the measured rates go into the core.
+
+use std::collections::BTreeMap;
+
+use crate::adapters::postgres::{self, sizes, Limits, ProcessEnv};
+use crate::bundled;
+use crate::cli::SourceArgs;
+use crate::core::effects::sequence_for;
+use crate::core::forecast::effects::shipped_effects;
+use crate::core::forecast::{
+    self, blocked_by, rates, touched_tables, Forecast, ForecastInput, MigrationFacts,
+};
+use crate::core::index::Release;
+use crate::core::migration_set::MigrationSet;
+use crate::core::state::DbState;
+use crate::error::Result;
+
+/// The forecast of moving a database in `state` to `target`; None when nothing would run
+/// (or the state is not one a target can start from).
+pub fn for_upgrade(
+    state: &DbState,
+    target: &Release,
+    source: &SourceArgs,
+) -> Result<Option<Forecast>> {
+    let pending = match state {
+        DbState::Fresh => target.migrations.clone(),
+        DbState::Clean(v) if target.contains(*v) => target.migrations.above(*v),
+        _ => return Ok(None),
+    };
+    if pending.is_empty() {
+        return Ok(None);
+    }
+    let effects = bundled::effects()?;
+    // A set that is not a prefix of the main sequence (a recorded irregular one) has its own
+    // contents; otherwise each migration as the target shipped it.
+    let regular = target
+        .migrations
+        .max()
+        .is_some_and(|max| target.migrations == MigrationSet::range(1, max));
+    let own: BTreeMap<_, _> = if regular {
+        BTreeMap::new()
+    } else {
+        sequence_for(&effects, &target.migrations)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| (m.version, m))
+            .collect()
+    };
+    let mut facts = Vec::new();
+    let mut missing = Vec::new();
+    for v in pending.iter() {
+        match own
+            .get(&v)
+            .copied()
+            .or_else(|| shipped_effects(&effects, v, &target.tag))
+        {
+            Some(e) => facts.push(MigrationFacts::from(e)),
+            None => missing.push(v),
+        }
+    }
+
+    let live = match (state, is_live(source)) {
+        (_, false) => None,
+        // An empty database: every table is created by the batch.
+        (DbState::Fresh, true) => Some(Ok(forecast::LiveSizes::default())),
+        (_, true) => Some(read_sizes(source)),
+    };
+    let touched = touched_tables(&facts);
+    let (sizes, unavailable) = match &live {
+        None => (None, None),
+        Some(Err(why)) => (None, Some(why.clone())),
+        Some(Ok(l)) => match blocked_by(l, &touched) {
+            Some(why) => (None, Some(why)),
+            None => (Some(&l.tables), None),
+        },
+    };
+    let one_transaction = forecast::one_transaction(target.version());
+    let mut f = forecast::forecast(&ForecastInput {
+        pending: facts,
+        sizes,
+        one_transaction,
+        rates: &rates::MEASURED,
+        unavailable,
+    });
+    if !missing.is_empty() {
+        let missing = MigrationSet::from_versions(missing);
+        f.notes.push(format!(
+            "no replayed facts for migration{} {missing} (newer than the bundled effects, which stop at {:06}): their locks and work are not counted",
+            if missing.len() == 1 { "" } else { "s" },
+            effects.provenance.max_migration
+        ));
+    }
+    Ok(Some(f))
+}
+
+fn is_live(source: &SourceArgs) -> bool {
+    source.version.is_none() && source.psql.is_none()
+}
+
+/// The sizes, or why there are none (a failure here does not fail the command: the state was
+/// already read, and the forecast says what it lacks).
+fn read_sizes(source: &SourceArgs) -> std::result::Result<forecast::LiveSizes, String> {
+    let settings = match postgres::resolve(source.db.as_deref(), &ProcessEnv) {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err("no database to read sizes from".into()),
+        Err(e) => return Err(e.message().to_string()),
+    };
+    let limits = Limits::new(
+        &settings,
+        source.connect_timeout,
+        source.lock_timeout,
+        source.statement_timeout,
+    );
+    sizes::read(&settings, &limits)
+        .map_err(|e| format!("the sizes could not be read: {}", e.message()))
+}

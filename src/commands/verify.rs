@@ -1,0 +1,116 @@
+//! `migtag verify`: reads the live catalog and checks it against the expected schema of the
+//! recorded version (docs/verify.md). Exit 0 on match, 6 on drift, 4 when the row itself
+//! needs a human (dirty, in progress, v1) and the schema does not show drift.
+
+use serde::Serialize;
+
+use crate::bundled;
+use crate::cli::VerifyArgs;
+use crate::core::index::{parse_tag, Index};
+use crate::core::observation::{CatalogRead, DatabaseInfo};
+use crate::core::state::{DbState, StateView};
+use crate::core::verify::{assess, Assessment, SchemaStatus};
+use crate::error::{Error, ExitCode, Result};
+use crate::render;
+
+use super::context::Context;
+use super::source::{read_source_with, SourceReading};
+
+#[derive(Serialize)]
+struct VerifyOutput<'a> {
+    state: StateView,
+    #[serde(flatten)]
+    assessment: &'a Assessment,
+    database: Option<&'a DatabaseInfo>,
+}
+
+pub fn run(ctx: &Context, args: VerifyArgs) -> Result<ExitCode> {
+    if args.source.no_schema {
+        return Err(Error::usage(
+            "verify --no-schema would verify nothing: leave --no-schema out",
+        ));
+    }
+    if args.source.version.is_some() || args.source.psql.is_some() {
+        return Err(Error::usage(
+            "verify reads the schema itself, which --version and --psql do not carry: pass --db URL (read-only)",
+        ));
+    }
+    let index = ctx.load_index()?;
+    let deployed = match &args.deployed {
+        Some(t) => {
+            parse_tag(t).map_err(|e| e.context("--deployed"))?;
+            index.release(t)
+        }
+        None => None,
+    };
+    let reading = read_source_with(&args.source, true)?;
+    let a = assessment(&index, &reading, deployed)?;
+    ctx.emit(
+        || {
+            render::json(&VerifyOutput {
+                state: StateView::from(&reading.state),
+                assessment: &a,
+                database: reading.db.as_ref().map(|o| &o.database),
+            })
+        },
+        |s| render::verify::report(&a, s),
+    );
+    let known = match reading.state {
+        DbState::Clean(v) | DbState::Dirty(v) => index.releases().iter().any(|r| r.contains(v)),
+        _ => true,
+    };
+    if !known && a.schema.status == SchemaStatus::Skipped {
+        // Ahead of the index: no expected schema to compare with (as `check`: exit 5).
+        return Ok(ExitCode::NoMatch);
+    }
+    Ok(exit_code(&reading.state, &a))
+}
+
+/// The assessment of a reading that carried a catalog (or why there is none).
+pub fn assessment(
+    index: &Index,
+    reading: &SourceReading,
+    deployed: Option<&crate::core::index::Release>,
+) -> Result<Assessment> {
+    let catalog = reading.db.as_ref().and_then(|o| o.catalog.as_ref());
+    Ok(match catalog {
+        Some(CatalogRead::Read(live)) => {
+            let effects = bundled::effects()?;
+            assess(&effects, index, &reading.state, deployed, live)
+        }
+        Some(CatalogRead::Skipped(reason)) => Assessment::skipped(reason.clone()),
+        None => Assessment::skipped("the schema was not read"),
+    })
+}
+
+fn exit_code(state: &DbState, a: &Assessment) -> ExitCode {
+    match (a.schema.status, state) {
+        (SchemaStatus::Drift, _) => ExitCode::Drift,
+        (_, DbState::Dirty(_) | DbState::InProgress(_) | DbState::V1) => ExitCode::NeedsHuman,
+        (SchemaStatus::Skipped, _) => ExitCode::Database,
+        (SchemaStatus::Match, _) => ExitCode::Success,
+    }
+}
+
+/// The verification the other commands show (check, gate, runbook, repair): None without a
+/// live database or with `--no-schema`.
+pub fn verification_for(
+    index: &Index,
+    reading: &SourceReading,
+    deployed: Option<&crate::core::index::Release>,
+) -> Result<Option<Assessment>> {
+    if reading
+        .db
+        .as_ref()
+        .and_then(|o| o.catalog.as_ref())
+        .is_none()
+    {
+        return Ok(None);
+    }
+    assessment(index, reading, deployed).map(Some)
+}
+
+/// Reads the source, with the catalog unless `--no-schema` (or no live database).
+pub fn read_with_schema(source: &crate::cli::SourceArgs) -> Result<SourceReading> {
+    read_source_with(source, !source.no_schema)
+}

@@ -1,0 +1,253 @@
+//! The effects data: what each of Coder's migrations does to the catalog and to the tables,
+//! measured by `migtag index effects` replaying the real migration files on a real
+//! PostgreSQL (see docs/verify.md). Bundled deflated like the index; the expected schema of a
+//! release is the fold of its migrations' catalog diffs, in order.
+//!
+//! Facts per migration (also the input of an upgrade forecast): the catalog diff, the
+//! relation locks it takes, the tables it rewrites, the indexes it builds on tables that
+//! existed before it, and the per-table scans and row changes of its transaction.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::migration_set::{MigrationSet, Version};
+use super::schema::{Catalog, CatalogDiff};
+
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Effects {
+    pub format_version: u32,
+    pub provenance: EffectsProvenance,
+    /// The main sequence 1..=N, each with the content of the newest tag that carries it.
+    pub main: Vec<MigrationEffects>,
+    /// Release sets that are not a prefix of the main sequence, replayed as their own.
+    #[serde(default)]
+    pub irregular: Vec<IrregularSet>,
+    /// Older contents of a migration whose effects differ from the main content's.
+    #[serde(default)]
+    pub variants: Vec<Variant>,
+    /// The statements of each migration's `.down.sql` (main content), for a human to review
+    /// when a dirty migration is found half-applied.
+    #[serde(default)]
+    pub down: BTreeMap<Version, Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EffectsProvenance {
+    /// What was replayed (the file name of the tarball, the folder, or the clone).
+    pub source: String,
+    /// The PostgreSQL major the facts were measured on.
+    pub postgres_major: u32,
+    /// The highest migration replayed.
+    pub max_migration: Version,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigrationEffects {
+    pub version: Version,
+    pub name: String,
+    #[serde(flatten)]
+    pub diff: CatalogDiff,
+    /// `table mode` for every relation of the schema the migration locked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locks: Vec<String>,
+    /// Tables and materialized views whose storage was rewritten (new relfilenode).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rewrites: Vec<String>,
+    /// `index on table` for indexes built on tables that existed before the migration.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub index_builds: Vec<String>,
+    /// Per pre-existing table: scans and row changes of the migration's transaction.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<TableActivity>,
+}
+
+impl MigrationEffects {
+    /// Same effects, whatever the version and name.
+    pub fn same_effects(&self, other: &MigrationEffects) -> bool {
+        self.diff == other.diff
+            && self.locks == other.locks
+            && self.rewrites == other.rewrites
+            && self.index_builds == other.index_builds
+    }
+}
+
+/// `pg_stat_xact_user_tables` for one table at the end of a migration's transaction: whether
+/// the migration read it, and the rows it changed. Whether the read was a sequential or an
+/// index scan is left out: the planner's choice depends on when autovacuum last analyzed the
+/// table, so it would make the data differ from run to run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableActivity {
+    pub table: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub scanned: bool,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub inserted: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub updated: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub deleted: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IrregularSet {
+    /// The set, as in the index.
+    pub set: MigrationSet,
+    pub releases: Vec<String>,
+    /// The main sequence is shared up to and including this migration.
+    pub base: Version,
+    /// The set's own migrations above `base`, replayed in order on the main sequence at `base`.
+    pub migrations: Vec<MigrationEffects>,
+    /// What the next releases do to a database this set wrote.
+    #[serde(default)]
+    pub rehearsals: Vec<Rehearsal>,
+}
+
+/// A replay of a target release's pending migrations on a database an irregular set wrote,
+/// in one transaction as Coder runs them, and of the rewind remedy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rehearsal {
+    pub target: String,
+    /// What the target applies from the set's highest migration (golang-migrate: above it).
+    pub pending: MigrationSet,
+    /// The first pending migration that fails, with the PostgreSQL error; None when all pass.
+    pub fails_at: Option<ReplayFailure>,
+    /// The remedy: the row rewound to this version (the highest migration the set shares
+    /// with the target below its first gap), then the target runs everything above it.
+    pub rewind_to: Version,
+    pub remedy_runs: MigrationSet,
+    /// None when the remedy replays cleanly.
+    pub remedy_fails_at: Option<ReplayFailure>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayFailure {
+    pub version: Version,
+    pub name: String,
+    pub statement: String,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Variant {
+    /// The tags that carry this content, first and last.
+    pub first_tag: String,
+    pub last_tag: String,
+    pub tag_count: u32,
+    /// When the older content does not replay on the main sequence's schema: the failing
+    /// statement and the server's error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(flatten)]
+    pub effects: MigrationEffects,
+}
+
+/// The migrations a release set replays, in order, with their effects; None when the set is
+/// neither a prefix of the main sequence nor one of the recorded irregular sets.
+pub fn sequence_for<'a>(
+    effects: &'a Effects,
+    set: &MigrationSet,
+) -> Option<Vec<&'a MigrationEffects>> {
+    let max = set.max()?;
+    if *set == MigrationSet::range(1, max) {
+        let main: Vec<_> = effects.main.iter().filter(|m| m.version <= max).collect();
+        return (main.len() as u64 == max).then_some(main);
+    }
+    effects.irregular.iter().find_map(|irr| {
+        let upto = irr.set.up_to(max);
+        if upto != *set || irr.set.max().is_some_and(|m| m < max) {
+            return None;
+        }
+        let mut seq: Vec<_> = effects
+            .main
+            .iter()
+            .filter(|m| m.version <= irr.base)
+            .collect();
+        seq.extend(irr.migrations.iter().filter(|m| m.version <= max));
+        Some(seq)
+    })
+}
+
+/// The catalog a sequence leaves.
+pub fn expected_schema(seq: &[&MigrationEffects]) -> Catalog {
+    let mut c = Catalog::default();
+    for m in seq {
+        c.apply(&m.diff);
+    }
+    c
+}
+
+impl Effects {
+    pub fn from_json(text: &str) -> Result<Effects, String> {
+        let e: Effects = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if e.format_version != FORMAT_VERSION {
+            return Err(format!(
+                "effects format {} is not the {FORMAT_VERSION} this migtag reads",
+                e.format_version
+            ));
+        }
+        Ok(e)
+    }
+
+    /// The canonical text: sorted maps, one migration per block, a final newline.
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("effects serialize");
+        s.push('\n');
+        s
+    }
+
+    pub fn main_effects(&self, v: Version) -> Option<&MigrationEffects> {
+        self.main.iter().find(|m| m.version == v)
+    }
+
+    pub fn name(&self, v: Version) -> Option<&str> {
+        self.main_effects(v).map(|m| m.name.as_str())
+    }
+}
+
+/// The rewind remedy for a database written by `set` that moves to `target`: the highest
+/// migration of the target below the first migration the set lacks that matters (skipping a
+/// harmless one, such as 000311's template text, costs nothing). Returns the set's highest
+/// migration when nothing that matters is missing.
+pub fn rewind_point(set: &MigrationSet, target: &MigrationSet) -> Version {
+    let max = set.max().unwrap_or(0);
+    let first_gap = target
+        .up_to(max)
+        .difference(set)
+        .iter()
+        .find(|v| !super::report::is_harmless_to_skip(*v));
+    match first_gap {
+        Some(g) => target.prev(g).unwrap_or(0),
+        None => max,
+    }
+}
+
+/// The highest `v` such that `set` holds exactly `1..=v`: where an irregular set leaves the
+/// main sequence.
+pub fn shared_prefix(set: &MigrationSet) -> Version {
+    match set.ranges().first() {
+        Some(&(1, hi)) => hi,
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewind_of_v2_21_1_to_v2_22_0_is_313() {
+        let set = MigrationSet::parse("1-310,312-313,316").unwrap();
+        let target = MigrationSet::range(1, 326);
+        assert_eq!(rewind_point(&set, &target), 313);
+        assert_eq!(shared_prefix(&set), 310);
+        let v2210 = MigrationSet::parse("1-310,312-313").unwrap();
+        assert_eq!(rewind_point(&v2210, &target), 313);
+    }
+}
