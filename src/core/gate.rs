@@ -109,7 +109,7 @@ impl LiveRehearsal {
     pub fn line(&self) -> String {
         match &self.failure {
             None => format!(
-                "rehearsal: {}'s {} pending migration{} ran cleanly on a copy of this schema in {:.1} s",
+                "rehearsal: {}'s {} pending migration{} ran cleanly on a copy of this schema in {:.2} s",
                 self.target,
                 self.pending,
                 if self.pending == 1 { "" } else { "s" },
