@@ -4,6 +4,8 @@
 //! v2.21.1's set), a clean path, drift, the scratch database dropped, the live database
 //! untouched, the password kept out of the output.
 
+use assert_cmd::Command;
+
 use serde_json::Value;
 
 use crate::coder_sql::{database_with, set_row, source, tarball};
@@ -31,18 +33,14 @@ fn v2_26_0(c: &'static PgCluster) -> String {
     db
 }
 
-/// `migtag [--format json] gate --db DB --target T --rehearse --scratch-db S --sql <tarball>`.
+/// `cmd gate --db DB --target T --rehearse --scratch-db S --sql <tarball>`.
 fn gate_rehearse(
-    json: bool,
+    mut cmd: Command,
     db_url: &str,
     scratch_url: &str,
     target: &str,
 ) -> (String, String, i32) {
     let tarball = tarball().display().to_string();
-    let mut cmd = migtag();
-    if json {
-        cmd.args(["--format", "json"]);
-    }
     run(cmd.args([
         "gate",
         "--db",
@@ -59,7 +57,16 @@ fn gate_rehearse(
 
 /// `gate --rehearse` as JSON: (document, stderr, exit code, stdout).
 fn rehearse(db_url: &str, scratch_url: &str, target: &str) -> (Value, String, i32, String) {
-    let (out, err, code) = gate_rehearse(true, db_url, scratch_url, target);
+    let (out, err, code) = gate_rehearse(
+        {
+            let mut c = migtag();
+            c.args(["--format", "json"]);
+            c
+        },
+        db_url,
+        scratch_url,
+        target,
+    );
     let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
     (doc, err, code, out)
 }
@@ -146,9 +153,14 @@ fn v2_26_0_to_v2_27_0_rehearses_cleanly_on_another_server_and_says_so() {
     ));
     assert_eq!(fingerprint(c, &db), before);
 
-    // The human line.
+    // The human line, and under GitHub Actions the job summary.
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    let mut cmd = migtag();
+    cmd.env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary);
     let (out, err, code) = gate_rehearse(
-        false,
+        cmd,
         &url(c, &db),
         &url(scratch_server, "postgres"),
         "v2.27.0",
@@ -164,6 +176,8 @@ fn v2_26_0_to_v2_27_0_rehearses_cleanly_on_another_server_and_says_so() {
         ) && line.ends_with(" s"),
         "{line}"
     );
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.contains(&format!("- ✅ {line}")), "{md}");
 }
 
 #[test]
@@ -222,7 +236,7 @@ fn the_password_reaches_neither_output_nor_the_server_log() {
 
     // A failure on the scratch side (a wrong password there) does not show it either.
     let (out, err, code) = gate_rehearse(
-        false,
+        migtag(),
         &c.url(&role, password, &db),
         &c.url(&role, "wrong-Pw-123", "postgres"),
         "v2.27.0",
@@ -243,7 +257,7 @@ fn a_scratch_role_without_createdb_is_refused_and_the_flags_need_each_other() {
     let db = v2_26_0(c);
     let role = c.create_role("nocreatedb", "Plain-Pw-55");
     let (out, err, code) = gate_rehearse(
-        false,
+        migtag(),
         &url(c, &db),
         &c.url(&role, "Plain-Pw-55", "postgres"),
         "v2.27.0",
