@@ -97,8 +97,35 @@ fn v2_21_1_to_v2_22_0_fails_at_000323_on_the_copy_and_the_scratch_database_is_dr
     let c = PgCluster::shared();
     let db = v2_21_1(c);
     let before = fingerprint(c, &db);
+    c.sql(
+        "postgres",
+        &format!("ALTER DATABASE {db} SET log_statement = 'all'"),
+    );
     let (doc, err, code, _) = rehearse(&url(c, &db), &url(c, "postgres"), "v2.22.0");
     assert_eq!(code, 3, "{doc:#}\n{err}");
+    // The live database saw reads only: migtag's survey and pg_dump's catalog queries in a
+    // read-only transaction, its ACCESS SHARE locks; no DDL or DML.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let statements = crate::db::logged_statements(&c.log_text(), &db, "migtag");
+    assert!(
+        statements
+            .iter()
+            .any(|s| s.contains("REPEATABLE READ, READ ONLY")),
+        "{statements:#?}"
+    );
+    let write = regex::Regex::new(
+        r"(?i)^\s*(INSERT|UPDATE|DELETE|TRUNCATE|MERGE|CREATE|ALTER|DROP|GRANT|REVOKE|COMMENT|COPY|VACUUM|ANALYZE|CLUSTER|REINDEX)\b|pg_advisory|nextval|setval|READ WRITE",
+    )
+    .unwrap();
+    for s in &statements {
+        assert!(
+            !write.is_match(s),
+            "a write-like statement reached the live database: {s}"
+        );
+        if s.contains("LOCK TABLE") {
+            assert!(s.contains("IN ACCESS SHARE MODE"), "{s}");
+        }
+    }
     let r = &doc["rehearsal"];
     assert_eq!(r["clean"], false, "{r:#}");
     assert_eq!(r["pending"], 10, "{r:#}");
