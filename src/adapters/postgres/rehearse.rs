@@ -4,7 +4,7 @@
 //! target's pending migrations there in one transaction, as Coder does, and reports the first
 //! failure. The scratch database is created and always dropped by [`replay::Scratch`].
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
@@ -149,12 +149,7 @@ fn dump_schema(
     limits: &Limits,
     schema: &str,
 ) -> Result<(String, String)> {
-    let pg_dump = find_pg_dump()?;
-    let version = Command::new(&pg_dump)
-        .arg("--version")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
+    let (pg_dump, version) = find_pg_dump()?;
     let mut cmd = Command::new(&pg_dump);
     cmd.args([
         "--schema-only",
@@ -227,38 +222,45 @@ fn pg_env(s: &ConnectSettings, limits: &Limits) -> Vec<(&'static str, String)> {
     env
 }
 
-/// pg_dump from PATH or /usr/lib/postgresql/*/bin, the newest major first (a pg_dump older
-/// than the server refuses to dump it).
-fn find_pg_dump() -> Result<PathBuf> {
-    let mut found: Vec<(u32, PathBuf)> = Vec::new();
-    if let Ok(rd) = std::fs::read_dir("/usr/lib/postgresql") {
-        for e in rd.flatten() {
-            let bin = e.path().join("bin/pg_dump");
-            if let (Ok(major), true) = (
-                e.file_name().to_string_lossy().parse::<u32>(),
-                bin.is_file(),
-            ) {
-                found.push((major, bin));
-            }
-        }
-    }
-    found.sort();
-    if let Some((_, p)) = found.pop() {
-        return Ok(p);
-    }
-    std::env::var_os("PATH")
+/// The newest pg_dump among PATH's and /usr/lib/postgresql/*/bin's, with its `--version`
+/// line (a pg_dump older than the server refuses to dump it, a newer one dumps older servers).
+fn find_pg_dump() -> Result<(PathBuf, String)> {
+    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
         .iter()
         .flat_map(std::env::split_paths)
         .map(|d| d.join("pg_dump"))
-        .find(|p| is_executable(p))
+        .filter(|p| p.is_file())
+        .take(1)
+        .collect();
+    if let Ok(rd) = std::fs::read_dir("/usr/lib/postgresql") {
+        candidates.extend(
+            rd.flatten()
+                .map(|e| e.path().join("bin/pg_dump"))
+                .filter(|p| p.is_file()),
+        );
+    }
+    candidates
+        .into_iter()
+        .filter_map(|p| {
+            let out = Command::new(&p).arg("--version").output().ok()?;
+            let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            Some((major_of(&line)?, p, line))
+        })
+        .max_by_key(|(major, _, _)| *major)
+        .map(|(_, p, line)| (p, line))
         .ok_or_else(|| {
             Error::usage("--rehearse needs pg_dump to copy the live schema, and none was found on PATH or in /usr/lib/postgresql/*/bin")
                 .with_hint("install the PostgreSQL client (apt-get install postgresql-client), at least the live server's major version")
         })
 }
 
-fn is_executable(p: &Path) -> bool {
-    p.is_file()
+/// The major of `pg_dump (PostgreSQL) 15.8 (Debian 15.8-0+deb12u1)`.
+fn major_of(version_line: &str) -> Option<u32> {
+    let rest = version_line.strip_prefix("pg_dump (PostgreSQL) ")?;
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]
@@ -272,5 +274,16 @@ mod tests {
             without_meta_commands(dump),
             "SET lock_timeout = 0;\nCREATE TABLE t (a int);"
         );
+    }
+
+    #[test]
+    fn the_major_comes_from_pg_dump_s_version_line() {
+        assert_eq!(
+            major_of("pg_dump (PostgreSQL) 15.8 (Debian 15.8-0+deb12u1)"),
+            Some(15)
+        );
+        assert_eq!(major_of("pg_dump (PostgreSQL) 18beta1"), Some(18));
+        assert_eq!(major_of("pg_dump (PostgreSQL) 9.6.24"), Some(9));
+        assert_eq!(major_of("something else 15.1"), None);
     }
 }
