@@ -114,8 +114,10 @@ async fn load_and_run(
             ))
         })
     };
-    // pg_dump empties search_path; the migrations run unqualified in Coder's schema.
-    exec(format!("SET search_path TO {schema}")).await?;
+    // The dump's session settings (an empty search_path, check_function_bodies = false, ...)
+    // are not Coder's: back to the defaults, then the migrations run unqualified in Coder's
+    // schema.
+    exec(format!("RESET ALL; SET search_path TO {schema}")).await?;
     let started = Instant::now();
     // As Coder runs a batch since v2.5.0: one transaction under its migration lock.
     exec("BEGIN".into()).await?;
