@@ -200,6 +200,29 @@ pub struct GateArgs {
     /// (needs a live database for the table sizes).
     #[arg(long, value_name = "DURATION", value_parser = parse_window)]
     pub max_duration: Option<u64>,
+    /// Copy the live schema (no data, with pg_dump) into a scratch database, run the
+    /// target's pending migrations there in one transaction as Coder does, and fail on the
+    /// first error (needs --db, --scratch-db and --sql).
+    #[arg(long, requires_all = ["scratch_db", "sql"], help_heading = "Rehearsal")]
+    pub rehearse: bool,
+    /// A server where migtag may create (and then drops) its own scratch database: the role
+    /// needs CREATEDB. It may be the live server; nothing else on it is written.
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "rehearse",
+        help_heading = "Rehearsal"
+    )]
+    pub scratch_db: Option<String>,
+    /// Coder's SQL for the rehearsal: the coder-sql.tar.gz reference tarball, its unpacked
+    /// folder, or a coder/coder clone at the target.
+    #[arg(
+        long,
+        value_name = "TARBALL|DIR|GIT_CLONE",
+        requires = "rehearse",
+        help_heading = "Rehearsal"
+    )]
+    pub sql: Option<PathBuf>,
     #[command(flatten)]
     pub deployment: DeploymentArgs,
 }

@@ -95,7 +95,7 @@ pub fn for_upgrade(
     Ok(Some(f))
 }
 
-fn is_live(source: &SourceArgs) -> bool {
+pub(super) fn is_live(source: &SourceArgs) -> bool {
     source.version.is_none() && source.psql.is_none()
 }
 

@@ -1,11 +1,15 @@
 //! `migtag gate`: the CI gate for an upgrade. Exit 0 safe, 3 unsafe, 4 needs a human,
 //! 5 unknown target. Under GitHub Actions it also writes annotations and a job summary.
 
+use crate::adapters::coder_sql;
+use crate::adapters::postgres::{self, Limits, ProcessEnv};
 use crate::cli::GateArgs;
 use crate::core::deployment::{check_deployment, DeploymentCheckOptions};
 use crate::core::forecast::migration_window_seconds;
-use crate::core::gate::{gate, GateOptions, GateReport};
+use crate::core::gate::{gate, GateOptions, GateReport, LiveRehearsal};
 use crate::core::index::parse_tag;
+use crate::core::migration_set::MigrationSet;
+use crate::core::state::DbState;
 use crate::error::{Error, ExitCode, Result};
 use crate::render;
 
@@ -42,6 +46,9 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
             report.add_forecast(f, args.max_duration);
         }
     }
+    if args.rehearse {
+        rehearse(&args, &state, &mut report)?;
+    }
     if let Some(facts) = deployment.facts {
         let findings = check_deployment(
             &facts,
@@ -70,6 +77,82 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
         },
     );
     Ok(report.exit_code())
+}
+
+/// `--rehearse`: the pending migrations on a copy of the live schema (docs/forecast.md).
+/// Only from a clean (or empty) database the target can start from: a running migration, a
+/// dirty row or an unknown target already decided the gate, and the rehearsal says why it
+/// did not run.
+fn rehearse(args: &GateArgs, state: &DbState, report: &mut GateReport) -> Result<()> {
+    if !forecast::is_live(&args.source) {
+        return Err(Error::usage(
+            "--rehearse copies the live schema: it needs a database (--db or the environment), not --version or --psql",
+        ));
+    }
+    let (Some(sql), Some(scratch_url)) = (&args.sql, &args.scratch_db) else {
+        return Err(Error::usage("--rehearse needs --scratch-db URL and --sql"));
+    };
+    let runnable = matches!(state, DbState::Clean(_) | DbState::Fresh);
+    if !runnable || report.applies().is_none() {
+        report.warnings.push(format!(
+            "rehearsal not run: {} (it runs only from a clean row the target can start from)",
+            report.summary
+        ));
+        return Ok(());
+    }
+    if report.pending.is_empty() {
+        report
+            .warnings
+            .push("rehearsal not run: the target applies no migration".into());
+        return Ok(());
+    }
+    let source = coder_sql::load(sql).map_err(|e| e.context("--sql"))?;
+    let live = postgres::resolve(args.source.db.as_deref(), &ProcessEnv)?
+        .ok_or_else(|| Error::usage("--rehearse needs the live database (--db)"))?;
+    let scratch = postgres::resolve(Some(scratch_url), &ProcessEnv)?
+        .ok_or_else(|| Error::usage("--scratch-db needs a connection string"))?;
+    let limits = Limits::new(
+        &live,
+        args.source.connect_timeout,
+        args.source.lock_timeout,
+        args.source.statement_timeout,
+    );
+    let pending = MigrationSet::from_versions(report.pending.iter().map(|m| m.version));
+    let schema = coder_schema(&live);
+    let outcome = postgres::rehearse::rehearse(&postgres::rehearse::Request {
+        live: &live,
+        limits: &limits,
+        scratch: &scratch,
+        source: &source,
+        target_tag: &args.target,
+        pending: &pending,
+        schema: &schema,
+    })?;
+    report.add_live_rehearsal(LiveRehearsal {
+        target: args.target.clone(),
+        pending: pending.len() as usize,
+        clean: outcome.failure.is_none(),
+        seconds: outcome.seconds,
+        failure: outcome.failure,
+        sql_source: source.label.clone(),
+        dumped_with: outcome.dumped_with,
+        scratch_database: outcome.scratch_database,
+    });
+    Ok(())
+}
+
+/// The schema Coder's tables live in: the first of the connection's `search_path`, else
+/// `public`.
+fn coder_schema(settings: &postgres::ConnectSettings) -> String {
+    settings
+        .search_path()
+        .and_then(|p| {
+            p.split(',')
+                .map(|s| s.trim().trim_matches('"'))
+                .find(|s| !s.is_empty() && *s != "$user")
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "public".into())
 }
 
 /// Workflow commands on stderr (GitHub reads both streams; stderr keeps stdout one JSON

@@ -79,7 +79,52 @@ pub struct GateReport {
     /// What replaying the target on the writer's irregular set did (from the effects data).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rehearsals: Vec<RehearsalFinding>,
+    /// `--rehearse`: the pending migrations run on a copy of the live schema.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rehearsal: Option<LiveRehearsal>,
     pub index: IndexView,
+}
+
+/// What `gate --rehearse` saw when it ran the target's pending migrations, in one
+/// transaction, on a copy of the live schema without data (docs/forecast.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveRehearsal {
+    pub target: String,
+    /// How many pending migrations the batch holds.
+    pub pending: usize,
+    pub clean: bool,
+    pub seconds: f64,
+    /// The first migration that failed, its statement and PostgreSQL's error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<super::effects::ReplayFailure>,
+    /// The SQL source the migration files came from, and the pg_dump that copied the schema.
+    pub sql_source: String,
+    pub dumped_with: String,
+    /// The scratch database it ran in, dropped afterwards.
+    pub scratch_database: String,
+}
+
+impl LiveRehearsal {
+    /// One line: the clean run, or the first failure.
+    pub fn line(&self) -> String {
+        match &self.failure {
+            None => format!(
+                "rehearsal: {}'s {} pending migration{} ran cleanly on a copy of this schema in {:.2} s",
+                self.target,
+                self.pending,
+                if self.pending == 1 { "" } else { "s" },
+                self.seconds
+            ),
+            Some(f) => format!(
+                "rehearsal: {}'s pending migrations fail on a copy of this schema at {:06}_{}: `{}`: {}",
+                self.target,
+                f.version,
+                f.name,
+                super::observation::shorten_query(&f.statement, 200),
+                f.error
+            ),
+        }
+    }
 }
 
 /// What the effects data rehearsed for a clean row written by an irregular set: per writer
@@ -215,6 +260,18 @@ impl GateReport {
             }
         }
         self.forecast = Some(forecast);
+    }
+
+    /// Adds the rehearsal on a copy of the schema: a failure makes the upgrade unsafe (Coder
+    /// would fail the same way, and with one transaction nothing of the batch would stay).
+    pub fn add_live_rehearsal(&mut self, r: LiveRehearsal) {
+        if r.failure.is_some() {
+            self.make_unsafe(format!(
+                "{}; fix the schema (or the migration) before upgrading",
+                r.line()
+            ));
+        }
+        self.rehearsal = Some(r);
     }
 
     fn make_unsafe(&mut self, reason: String) {
@@ -405,6 +462,7 @@ pub fn gate(index: &Index, state: &DbState, target_tag: &str, opts: &GateOptions
         forecast: None,
         verification: None,
         rehearsals: Vec::new(),
+        rehearsal: None,
         index: IndexView::new(index),
     }
 }

@@ -62,6 +62,10 @@ pub fn summary_markdown(report: &GateReport) -> String {
     for w in &report.warnings {
         let _ = writeln!(out, "- ⚠️ {}", md(w));
     }
+    // A failed rehearsal is among the reasons; a clean one is worth a line too.
+    if let Some(r) = report.rehearsal.as_ref().filter(|r| r.clean) {
+        let _ = writeln!(out, "- ✅ {}", md(&r.line()));
+    }
     if !report.findings.is_empty() {
         let _ = writeln!(
             out,

@@ -162,6 +162,9 @@ pub fn gate(report: &GateReport, style: Style) -> String {
     if let Some(f) = &report.forecast {
         out.push_str(&super::forecast::human(f));
     }
+    if let Some(r) = &report.rehearsal {
+        let _ = writeln!(out, "\n{}", r.line());
+    }
     if !report.pending.is_empty() {
         let _ = writeln!(out, "\npending migrations ({}):", report.pending.len());
         for m in &report.pending {

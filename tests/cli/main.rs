@@ -25,6 +25,7 @@ mod pg_matrix;
 mod plugin;
 mod pooler;
 mod registry;
+mod rehearse;
 mod repair;
 mod robustness;
 mod runbook;

@@ -22,6 +22,7 @@ pub mod catalog;
 pub mod errors;
 pub mod pgpass;
 pub mod probe;
+pub mod rehearse;
 pub mod replay;
 pub mod settings;
 pub mod sizes;
@@ -82,7 +83,7 @@ impl Limits {
     }
 
     /// The settings sent in the startup packet; the user's options cannot override them.
-    fn session_settings(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn session_settings(&self) -> Vec<(&'static str, String)> {
         let ms = |d: Duration| format!("{}ms", d.as_millis().max(1));
         vec![
             ("default_transaction_read_only", "on".into()),

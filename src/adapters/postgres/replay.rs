@@ -102,7 +102,7 @@ async fn open(settings: &ConnectSettings, dbname: &str) -> Result<Client> {
     Ok(client)
 }
 
-fn db_error(e: &tokio_postgres::Error) -> String {
+pub fn db_error(e: &tokio_postgres::Error) -> String {
     e.as_db_error()
         .map(|d| d.message().to_string())
         .unwrap_or_else(|| e.to_string())
@@ -123,57 +123,103 @@ async fn one_text(
 }
 
 async fn generate_async(settings: &ConnectSettings, plan: &Plan<'_>) -> Result<Effects> {
-    let target = settings.target();
-    let admin = open(settings, &settings.dbname).await?;
-    let q = |e: tokio_postgres::Error| Error::database(format!("{target}: {}", db_error(&e)));
-    let info = one_text(
-        &admin,
-        "SELECT json_build_array((SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user), \
-         current_setting('server_version_num')::int, pg_backend_pid())::text",
-    )
-    .await
-    .map_err(q)?;
-    let (can_create, version_num, pid): (bool, u32, i32) =
-        serde_json::from_str(info.first().map(String::as_str).unwrap_or("[]"))
-            .map_err(|e| Error::internal(format!("unexpected answer: {e}")))?;
-    if !can_create {
-        return Err(Error::database(format!(
-            "{target}: role {} may not create databases; `index effects` replays into a scratch database it creates and drops",
-            settings.user
-        ))
-        .with_hint("use a throwaway server where the role has CREATEDB (never a production server)"));
-    }
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let scratch = format!("migtag_effects_{pid}_{nanos}");
-    admin
-        .simple_query(&format!(
-            "CREATE DATABASE {scratch} TEMPLATE template0 ENCODING 'UTF8'"
-        ))
-        .await
-        .map_err(q)?;
+    let scratch = Scratch::create(settings, "effects", "`index effects` replays").await?;
+    let version_num = scratch.version_num;
     let result = async {
-        let client = open(settings, &scratch).await?;
+        let client = open(settings, &scratch.name).await?;
         let r = replay(&client, plan, version_num / 10000).await;
         drop(client);
         r
     }
     .await;
-    // Wait for our session to end, then drop the database we created (and only it).
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let dropped = admin
-        .simple_query(&format!("DROP DATABASE IF EXISTS {scratch} WITH (FORCE)"))
-        .await;
-    let effects = result?;
-    dropped.map_err(|e| {
-        Error::database(format!(
-            "{target}: could not drop the scratch database {scratch}: {}",
-            db_error(&e)
-        ))
-    })?;
-    Ok(effects)
+    scratch.drop_after(result).await
+}
+
+/// A database migtag created on a server where the role has CREATEDB, dropped by
+/// [`Scratch::drop_after`] whatever happened in it.
+pub struct Scratch<'a> {
+    settings: &'a ConnectSettings,
+    admin: Client,
+    pub name: String,
+    /// The server's `server_version_num`.
+    pub version_num: u32,
+}
+
+impl<'a> Scratch<'a> {
+    /// Creates `migtag_<purpose>_<pid>_<nanos>`; refuses when the role may not create
+    /// databases (`why` says what the scratch database is for).
+    pub async fn create(
+        settings: &'a ConnectSettings,
+        purpose: &str,
+        why: &str,
+    ) -> Result<Scratch<'a>> {
+        let target = settings.target();
+        let admin = open(settings, &settings.dbname).await?;
+        let q = |e: tokio_postgres::Error| Error::database(format!("{target}: {}", db_error(&e)));
+        let info = one_text(
+            &admin,
+            "SELECT json_build_array((SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user), \
+             current_setting('server_version_num')::int, pg_backend_pid())::text",
+        )
+        .await
+        .map_err(q)?;
+        let (can_create, version_num, pid): (bool, u32, i32) =
+            serde_json::from_str(info.first().map(String::as_str).unwrap_or("[]"))
+                .map_err(|e| Error::internal(format!("unexpected answer: {e}")))?;
+        if !can_create {
+            return Err(Error::database(format!(
+                "{target}: role {} may not create databases; {why} into a scratch database it creates and drops",
+                settings.user
+            ))
+            .with_hint("use a throwaway server where the role has CREATEDB (never a production server)"));
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let name = format!("migtag_{purpose}_{pid}_{nanos}");
+        admin
+            .simple_query(&format!(
+                "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8'"
+            ))
+            .await
+            .map_err(q)?;
+        Ok(Scratch {
+            settings,
+            admin,
+            name,
+            version_num,
+        })
+    }
+
+    /// A new connection to the scratch database.
+    pub async fn connect(&self) -> Result<Client> {
+        open(self.settings, &self.name).await
+    }
+
+    /// Drops the scratch database (after the caller's connections ended), then returns
+    /// `result`; a failed drop is an error of its own.
+    pub async fn drop_after<T>(self, result: Result<T>) -> Result<T> {
+        // Wait for our session to end, then drop the database we created (and only it).
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let dropped = self
+            .admin
+            .simple_query(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .await;
+        let value = result?;
+        dropped.map_err(|e| {
+            Error::database(format!(
+                "{}: could not drop the scratch database {}: {}",
+                self.settings.target(),
+                self.name,
+                db_error(&e)
+            ))
+        })?;
+        Ok(value)
+    }
 }
 
 /// A file as the replay runs it: its statements without transaction control.

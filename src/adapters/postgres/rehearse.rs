@@ -1,0 +1,291 @@
+//! `gate --rehearse`: copies the live schema (no data) into a scratch database with
+//! `pg_dump --schema-only` (a read-only client run against the live database, its connection
+//! passed in PG* environment variables so the password is on no command line), then runs the
+//! target's pending migrations there in one transaction, as Coder does, and reports the first
+//! failure. The scratch database is created and always dropped by [`replay::Scratch`].
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use super::replay::{self, run_file, Scratch};
+use super::settings::{ConnectSettings, Host, RootCert};
+use super::{survey::CODER_LOCK_KEY, Limits};
+use crate::adapters::coder_sql::SqlSource;
+use crate::core::effects::ReplayFailure;
+use crate::core::migration_set::MigrationSet;
+use crate::error::{Error, Result};
+
+/// What to rehearse.
+pub struct Request<'a> {
+    /// The live database (read by pg_dump only).
+    pub live: &'a ConnectSettings,
+    pub limits: &'a Limits,
+    /// Where the scratch database is created.
+    pub scratch: &'a ConnectSettings,
+    pub source: &'a SqlSource,
+    pub target_tag: &'a str,
+    pub pending: &'a MigrationSet,
+    /// The schema Coder's tables live in.
+    pub schema: &'a str,
+}
+
+/// How the batch went on the copy.
+pub struct Outcome {
+    pub seconds: f64,
+    pub failure: Option<ReplayFailure>,
+    /// The pg_dump that copied the schema (`pg_dump (PostgreSQL) 15.x`).
+    pub dumped_with: String,
+    /// The scratch database it ran in (dropped by now).
+    pub scratch_database: String,
+}
+
+pub fn rehearse(req: &Request<'_>) -> Result<Outcome> {
+    let (dump, dumped_with) = dump_schema(req.live, req.limits, req.schema)
+        .map_err(|e| super::errors::scrub(e, req.live))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
+    let (seconds, failure, scratch_database) = runtime
+        .block_on(run(req, &dump))
+        .map_err(|e| super::errors::scrub(e, req.scratch))?;
+    Ok(Outcome {
+        seconds,
+        failure,
+        dumped_with,
+        scratch_database,
+    })
+}
+
+async fn run(req: &Request<'_>, dump: &str) -> Result<(f64, Option<ReplayFailure>, String)> {
+    let scratch = Scratch::create(
+        req.scratch,
+        "rehearse",
+        "`gate --rehearse` copies the schema",
+    )
+    .await?;
+    let name = scratch.name.clone();
+    let result = async {
+        let client = scratch.connect().await?;
+        let r = load_and_run(&client, req, dump).await;
+        drop(client);
+        r
+    }
+    .await;
+    let (seconds, failure) = scratch.drop_after(result).await?;
+    Ok((seconds, failure, name))
+}
+
+async fn load_and_run(
+    client: &tokio_postgres::Client,
+    req: &Request<'_>,
+    dump: &str,
+) -> Result<(f64, Option<ReplayFailure>)> {
+    let schema = crate::core::sql::identifier(req.schema);
+    // A new database already has an (empty) `public`; pg_dump creates the schema it was
+    // asked for, `public` included.
+    if dump.contains(&format!("\nCREATE SCHEMA {schema};")) {
+        client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema}"))
+            .await
+            .map_err(|e| {
+                Error::database(format!(
+                    "emptying the scratch database failed: {}",
+                    replay::db_error(&e)
+                ))
+            })?;
+    }
+    client
+        .batch_execute(&without_meta_commands(dump))
+        .await
+        .map_err(|e| {
+            Error::database(format!(
+                "loading the schema copy into the scratch database failed: {}",
+                replay::db_error(&e)
+            ))
+            .with_hint("the scratch server must be able to hold this schema: use the same PostgreSQL major as the live server or newer")
+        })?;
+    let exec = |sql: String| async move {
+        client.batch_execute(&sql).await.map_err(|e| {
+            Error::database(format!(
+                "rehearsal: `{sql}` failed: {}",
+                replay::db_error(&e)
+            ))
+        })
+    };
+    // The dump's session settings (an empty search_path, check_function_bodies = false, ...)
+    // are not Coder's: back to the defaults, then the migrations run unqualified in Coder's
+    // schema.
+    exec(format!("RESET ALL; SET search_path TO {schema}")).await?;
+    let started = Instant::now();
+    // As Coder runs a batch since v2.5.0: one transaction under its migration lock.
+    exec("BEGIN".into()).await?;
+    exec(format!("SELECT pg_advisory_xact_lock({CODER_LOCK_KEY})")).await?;
+    let mut failure = None;
+    for v in req.pending.iter() {
+        let f = replay::content_at(req.source, v, &[req.target_tag.to_string()])?;
+        if let Err(e) = run_file(client, f).await {
+            failure = Some(e);
+            break;
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    // A scratch database: nothing to keep.
+    exec("ROLLBACK".into()).await?;
+    Ok((seconds, failure))
+}
+
+/// The dump without psql's meta-commands (`\restrict KEY` and `\unrestrict KEY` of newer
+/// pg_dump versions), which the server does not understand.
+pub fn without_meta_commands(dump: &str) -> String {
+    dump.lines()
+        .filter(|l| !l.starts_with('\\'))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Runs pg_dump against the live database: schema only, one schema, no owners or grants.
+fn dump_schema(
+    settings: &ConnectSettings,
+    limits: &Limits,
+    schema: &str,
+) -> Result<(String, String)> {
+    let (pg_dump, version) = find_pg_dump()?;
+    let mut cmd = Command::new(&pg_dump);
+    cmd.args([
+        "--schema-only",
+        "--no-owner",
+        "--no-privileges",
+        "--no-password",
+    ])
+    .arg(format!("--schema={schema}"))
+    .env_clear();
+    for (k, v) in pg_env(settings, limits) {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| Error::database(format!("cannot run {}: {e}", pg_dump.display())))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(Error::database(format!(
+            "pg_dump --schema-only of {} failed: {}",
+            settings.target(),
+            err.trim()
+        ))
+        .with_hint(
+            "pg_dump must be at least the live server's major version and reach it as migtag does",
+        ));
+    }
+    let text = String::from_utf8(out.stdout)
+        .map_err(|_| Error::database("pg_dump's output is not UTF-8"))?;
+    Ok((text, version))
+}
+
+/// The connection as libpq's environment variables (the password never on a command line).
+fn pg_env(s: &ConnectSettings, limits: &Limits) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("PGUSER", s.user.clone()),
+        ("PGDATABASE", s.dbname.clone()),
+        ("PGSSLMODE", s.sslmode.as_str().to_string()),
+        ("PGAPPNAME", "migtag".to_string()),
+        ("PGOPTIONS", s.startup_options(&limits.session_settings())),
+        (
+            "PGCONNECT_TIMEOUT",
+            limits.connect_timeout.as_secs().max(1).to_string(),
+        ),
+    ];
+    if let Some(h) = s.hosts.first() {
+        let host = match h {
+            Host::Tcp(name) => name.clone(),
+            Host::Unix(dir) => dir.display().to_string(),
+        };
+        env.push(("PGHOST", host));
+        env.push(("PGPORT", s.port_of(0).to_string()));
+    }
+    if let Some(addr) = s.hostaddrs.first() {
+        env.push(("PGHOSTADDR", addr.to_string()));
+    }
+    if let Some(pw) = &s.password {
+        env.push(("PGPASSWORD", pw.expose().to_string()));
+    }
+    match &s.sslrootcert {
+        Some(RootCert::File(p)) => env.push(("PGSSLROOTCERT", p.display().to_string())),
+        Some(RootCert::System) => env.push(("PGSSLROOTCERT", "system".to_string())),
+        None => {}
+    }
+    if let Some(p) = &s.sslcert {
+        env.push(("PGSSLCERT", p.display().to_string()));
+    }
+    if let Some(p) = &s.sslkey {
+        env.push(("PGSSLKEY", p.display().to_string()));
+    }
+    env
+}
+
+/// The newest pg_dump among PATH's and /usr/lib/postgresql/*/bin's, with its `--version`
+/// line (a pg_dump older than the server refuses to dump it, a newer one dumps older servers).
+fn find_pg_dump() -> Result<(PathBuf, String)> {
+    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join("pg_dump"))
+        .filter(|p| p.is_file())
+        .take(1)
+        .collect();
+    if let Ok(rd) = std::fs::read_dir("/usr/lib/postgresql") {
+        candidates.extend(
+            rd.flatten()
+                .map(|e| e.path().join("bin/pg_dump"))
+                .filter(|p| p.is_file()),
+        );
+    }
+    candidates
+        .into_iter()
+        .filter_map(|p| {
+            let out = Command::new(&p).arg("--version").output().ok()?;
+            let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            Some((major_of(&line)?, p, line))
+        })
+        .max_by_key(|(major, _, _)| *major)
+        .map(|(_, p, line)| (p, line))
+        .ok_or_else(|| {
+            Error::usage("--rehearse needs pg_dump to copy the live schema, and none was found on PATH or in /usr/lib/postgresql/*/bin")
+                .with_hint("install the PostgreSQL client (apt-get install postgresql-client), at least the live server's major version")
+        })
+}
+
+/// The major of `pg_dump (PostgreSQL) 15.8 (Debian 15.8-0+deb12u1)`.
+fn major_of(version_line: &str) -> Option<u32> {
+    let rest = version_line.strip_prefix("pg_dump (PostgreSQL) ")?;
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn psql_meta_commands_of_newer_pg_dump_are_left_out() {
+        let dump = "\\restrict abc123\nSET lock_timeout = 0;\nCREATE TABLE t (a int);\n\\unrestrict abc123\n";
+        assert_eq!(
+            without_meta_commands(dump),
+            "SET lock_timeout = 0;\nCREATE TABLE t (a int);"
+        );
+    }
+
+    #[test]
+    fn the_major_comes_from_pg_dump_s_version_line() {
+        assert_eq!(
+            major_of("pg_dump (PostgreSQL) 15.8 (Debian 15.8-0+deb12u1)"),
+            Some(15)
+        );
+        assert_eq!(major_of("pg_dump (PostgreSQL) 18beta1"), Some(18));
+        assert_eq!(major_of("pg_dump (PostgreSQL) 9.6.24"), Some(9));
+        assert_eq!(major_of("something else 15.1"), None);
+    }
+}

@@ -1,0 +1,341 @@
+//! `gate --rehearse`: the live schema copied with pg_dump (no data) into a scratch database,
+//! the target's pending migrations run there in one transaction. On schemas built from
+//! Coder's real SQL (coder_sql.rs) on real PostgreSQL 15: a real failure (000323 after
+//! v2.21.1's set), a clean path, drift, the scratch database dropped, the live database
+//! untouched, the password kept out of the output.
+
+use assert_cmd::Command;
+
+use serde_json::Value;
+
+use crate::coder_sql::{database_with, set_row, source, tarball};
+use crate::common::{migtag, run};
+use crate::pg::PgCluster;
+
+fn url(c: &PgCluster, db: &str) -> String {
+    format!(
+        "postgresql://postgres@/{db}?host={}&port={}",
+        c.socket_dir.display(),
+        c.port
+    )
+}
+
+fn v2_21_1(c: &'static PgCluster) -> String {
+    let set: Vec<u64> = (1..=310).chain([312, 313, 316]).collect();
+    let db = database_with(c, "v2.21.1", set, Some("v2.21.1"));
+    set_row(c, &db, 316, false);
+    db
+}
+
+fn v2_26_0(c: &'static PgCluster) -> String {
+    let db = database_with(c, "forecast-v2.26.0", (1..=362).collect(), Some("v2.26.0"));
+    set_row(c, &db, 362, false);
+    db
+}
+
+/// `cmd gate --db DB --target T --rehearse --scratch-db S --sql <tarball>`.
+fn gate_rehearse(
+    mut cmd: Command,
+    db_url: &str,
+    scratch_url: &str,
+    target: &str,
+) -> (String, String, i32) {
+    let tarball = tarball().display().to_string();
+    run(cmd.args([
+        "gate",
+        "--db",
+        db_url,
+        "--target",
+        target,
+        "--rehearse",
+        "--scratch-db",
+        scratch_url,
+        "--sql",
+        &tarball,
+    ]))
+}
+
+/// `gate --rehearse` as JSON: (document, stderr, exit code, stdout).
+fn rehearse(db_url: &str, scratch_url: &str, target: &str) -> (Value, String, i32, String) {
+    let (out, err, code) = gate_rehearse(
+        {
+            let mut c = migtag();
+            c.args(["--format", "json"]);
+            c
+        },
+        db_url,
+        scratch_url,
+        target,
+    );
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    (doc, err, code, out)
+}
+
+/// What must not change in the live database: its row and its columns.
+fn fingerprint(c: &PgCluster, db: &str) -> String {
+    c.sql(
+        db,
+        "SELECT (SELECT string_agg(version || ' ' || dirty, ',') FROM schema_migrations) || ' ' || \
+         (SELECT md5(string_agg(table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable, ',' \
+           ORDER BY table_name, column_name)) FROM information_schema.columns WHERE table_schema = 'public')",
+    )
+}
+
+fn scratch_exists(c: &PgCluster, name: &str) -> bool {
+    assert!(name.starts_with("migtag_rehearse_"), "{name}");
+    c.sql(
+        "postgres",
+        &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'"),
+    ) != "0"
+}
+
+#[test]
+fn v2_21_1_to_v2_22_0_fails_at_000323_on_the_copy_and_the_scratch_database_is_dropped() {
+    if source().is_none() {
+        return;
+    }
+    let c = PgCluster::shared();
+    let db = v2_21_1(c);
+    let before = fingerprint(c, &db);
+    c.sql(
+        "postgres",
+        &format!("ALTER DATABASE {db} SET log_statement = 'all'"),
+    );
+    let (doc, err, code, _) = rehearse(&url(c, &db), &url(c, "postgres"), "v2.22.0");
+    assert_eq!(code, 3, "{doc:#}\n{err}");
+    // The live database saw reads only: migtag's survey and pg_dump's catalog queries in a
+    // read-only transaction, its ACCESS SHARE locks; no DDL or DML.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let statements = crate::db::logged_statements(&c.log_text(), &db, "migtag");
+    assert!(
+        statements
+            .iter()
+            .any(|s| s.contains("REPEATABLE READ, READ ONLY")),
+        "{statements:#?}"
+    );
+    let write = regex::Regex::new(
+        r"(?i)^\s*(INSERT|UPDATE|DELETE|TRUNCATE|MERGE|CREATE|ALTER|DROP|GRANT|REVOKE|COMMENT|COPY|VACUUM|ANALYZE|CLUSTER|REINDEX)\b|pg_advisory|nextval|setval|READ WRITE",
+    )
+    .unwrap();
+    for s in &statements {
+        assert!(
+            !write.is_match(s),
+            "a write-like statement reached the live database: {s}"
+        );
+        if s.contains("LOCK TABLE") {
+            assert!(s.contains("IN ACCESS SHARE MODE"), "{s}");
+        }
+    }
+    let r = &doc["rehearsal"];
+    assert_eq!(r["clean"], false, "{r:#}");
+    assert_eq!(r["pending"], 10, "{r:#}");
+    assert_eq!(r["failure"]["version"], 323, "{r:#}");
+    assert_eq!(r["failure"]["name"], "workspace_latest_builds_optimization");
+    assert!(
+        r["failure"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("\"workspace_prebuilds\" does not exist"),
+        "{r:#}"
+    );
+    assert!(
+        doc["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s.as_str().unwrap().starts_with(
+                "rehearsal: v2.22.0's pending migrations fail on a copy of this schema at 000323_workspace_latest_builds_optimization"
+            )),
+        "{doc:#}"
+    );
+    assert!(!scratch_exists(c, r["scratch_database"].as_str().unwrap()));
+    assert_eq!(fingerprint(c, &db), before);
+}
+
+#[test]
+fn v2_26_0_to_v2_27_0_rehearses_cleanly_on_another_server_and_says_so() {
+    if source().is_none() {
+        return;
+    }
+    let c = PgCluster::shared();
+    let scratch_server = PgCluster::shared_without_tls();
+    let db = v2_26_0(c);
+    let before = fingerprint(c, &db);
+    let (doc, err, code, _) = rehearse(&url(c, &db), &url(scratch_server, "postgres"), "v2.27.0");
+    assert_eq!(code, 0, "{doc:#}\n{err}");
+    let r = &doc["rehearsal"];
+    assert_eq!(r["clean"], true, "{r:#}");
+    assert_eq!(r["pending"], 14);
+    assert!(r.get("failure").is_none(), "{r:#}");
+    assert!(
+        r["dumped_with"]
+            .as_str()
+            .unwrap()
+            .starts_with("pg_dump (PostgreSQL)"),
+        "{r:#}"
+    );
+    assert!(!scratch_exists(
+        scratch_server,
+        r["scratch_database"].as_str().unwrap()
+    ));
+    assert_eq!(fingerprint(c, &db), before);
+
+    // The human line, and under GitHub Actions the job summary.
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    let mut cmd = migtag();
+    cmd.env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary);
+    let (out, err, code) = gate_rehearse(
+        cmd,
+        &url(c, &db),
+        &url(scratch_server, "postgres"),
+        "v2.27.0",
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("rehearsal: "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.starts_with(
+            "rehearsal: v2.27.0's 14 pending migrations ran cleanly on a copy of this schema in "
+        ) && line.ends_with(" s"),
+        "{line}"
+    );
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.contains(&format!("- ✅ {line}")), "{md}");
+}
+
+#[test]
+fn drift_a_dropped_column_fails_the_rehearsal_where_a_pending_migration_needs_it() {
+    if source().is_none() {
+        return;
+    }
+    let c = PgCluster::shared();
+    let db = v2_26_0(c);
+    // 000369 (v2.27.0) runs `ALTER TABLE connection_logs ALTER COLUMN ip DROP NOT NULL`.
+    c.sql(&db, "ALTER TABLE connection_logs DROP COLUMN ip");
+    let before = fingerprint(c, &db);
+    let (doc, err, code, _) = rehearse(&url(c, &db), &url(c, "postgres"), "v2.27.0");
+    assert_eq!(code, 3, "{doc:#}\n{err}");
+    let f = &doc["rehearsal"]["failure"];
+    assert_eq!(f["version"], 369, "{f:#}");
+    assert_eq!(f["name"], "nullable_conn_log_ip");
+    assert!(
+        f["statement"]
+            .as_str()
+            .unwrap()
+            .contains("ALTER COLUMN ip DROP NOT NULL"),
+        "{f:#}"
+    );
+    assert_eq!(
+        f["error"], "column \"ip\" of relation \"connection_logs\" does not exist",
+        "{f:#}"
+    );
+    assert!(!scratch_exists(
+        c,
+        doc["rehearsal"]["scratch_database"].as_str().unwrap()
+    ));
+    assert_eq!(fingerprint(c, &db), before);
+}
+
+#[test]
+fn the_password_reaches_neither_output_nor_the_server_log() {
+    if source().is_none() {
+        return;
+    }
+    let c = PgCluster::shared();
+    let db = v2_26_0(c);
+    let password = "Rehearse-Pw-7f3a9c";
+    let role = c.create_role("rehearser", password);
+    c.sql("postgres", &format!("ALTER ROLE {role} SUPERUSER"));
+    let (doc, err, code, out) = rehearse(
+        &c.url(&role, password, &db),
+        &c.url(&role, password, "postgres"),
+        "v2.27.0",
+    );
+    assert_eq!(code, 0, "{doc:#}\n{err}");
+    assert_eq!(doc["rehearsal"]["clean"], true, "{doc:#}");
+    assert!(!out.contains(password) && !err.contains(password));
+    // pg_dump gets it in PGPASSWORD; nothing the server logs (its errors, statements) has it.
+    assert!(!c.log_text().contains(password));
+
+    // A failure on the scratch side (a wrong password there) does not show it either.
+    let (out, err, code) = gate_rehearse(
+        migtag(),
+        &c.url(&role, password, &db),
+        &c.url(&role, "wrong-Pw-123", "postgres"),
+        "v2.27.0",
+    );
+    assert_eq!(code, 10, "{out}\n{err}");
+    assert!(
+        !out.contains(password) && !err.contains(password) && !err.contains("wrong-Pw-123"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_scratch_role_without_createdb_is_refused_and_the_flags_need_each_other() {
+    if source().is_none() {
+        return;
+    }
+    let c = PgCluster::shared();
+    let db = v2_26_0(c);
+    let role = c.create_role("nocreatedb", "Plain-Pw-55");
+    let (out, err, code) = gate_rehearse(
+        migtag(),
+        &url(c, &db),
+        &c.url(&role, "Plain-Pw-55", "postgres"),
+        "v2.27.0",
+    );
+    assert_eq!(code, 10, "{out}\n{err}");
+    assert!(err.contains("may not create databases"), "{err}");
+
+    let (out, err, code) = run(migtag().args([
+        "gate",
+        "--db",
+        &url(c, &db),
+        "--target",
+        "v2.27.0",
+        "--rehearse",
+    ]));
+    assert_eq!(code, 2, "{out}\n{err}");
+    let (out, err, code) = run(migtag().args([
+        "gate",
+        "--version",
+        "362",
+        "--target",
+        "v2.27.0",
+        "--rehearse",
+        "--scratch-db",
+        &url(c, "postgres"),
+        "--sql",
+        &tarball().display().to_string(),
+    ]));
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("--rehearse copies the live schema"), "{err}");
+}
+
+#[test]
+fn while_a_migration_holds_coder_s_lock_nothing_is_rehearsed_and_gate_says_why() {
+    if source().is_none() {
+        return;
+    }
+    let c = PgCluster::shared();
+    let db = v2_26_0(c);
+    let mut coder = c.session(&db, "coder");
+    coder.run("BEGIN; SELECT pg_advisory_xact_lock(1037453835920848937);");
+    let (doc, err, code, _) = rehearse(&url(c, &db), &url(c, "postgres"), "v2.27.0");
+    assert_ne!(code, 0, "{doc:#}\n{err}");
+    assert!(doc.get("rehearsal").is_none(), "{doc:#}");
+    assert!(
+        doc["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().starts_with("rehearsal not run: ")),
+        "{doc:#}"
+    );
+    coder.run("ROLLBACK;");
+}
