@@ -111,11 +111,11 @@ pub struct SkipFinding {
     pub harmless: bool,
 }
 
-/// Migrations known to be safe to skip, with the reason (see `docs/coder-facts.md`,
+/// Migrations known to be safe to skip, with the reason (see `docs/coder.md`,
 /// "Irregular releases"). Anything not listed here counts as a real schema gap.
 pub const HARMLESS_TO_SKIP: &[(Version, &str)] = &[(
     311,
-    "000311 only rewrites a notification template's text (docs/coder-facts.md, irregular release 1)",
+    "000311 only rewrites a notification template's text (docs/coder.md, irregular release 1)",
 )];
 
 pub fn is_harmless_to_skip(v: Version) -> bool {
