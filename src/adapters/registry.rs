@@ -8,9 +8,13 @@
 //!   with the credentials below, then retry with `Authorization: Bearer`.
 //! - `WWW-Authenticate: Basic realm=...` (htpasswd): retry with the credentials below.
 //!
-//! Credentials: `MIGTAG_REGISTRY_USERNAME` and `MIGTAG_REGISTRY_PASSWORD`, else the `auths`
-//! entry for the registry host in Docker's config (`$DOCKER_CONFIG/config.json`, else
-//! `~/.docker/config.json`; credential helpers are not run). They never reach output.
+//! Credentials: `MIGTAG_REGISTRY_USERNAME` and `MIGTAG_REGISTRY_PASSWORD`, used only for the
+//! registry named by `MIGTAG_REGISTRY_HOST` (required: a CI job that sets them for ghcr.io
+//! must not hand them to whatever registry a manifest names), else the `auths` entry for the
+//! registry host in Docker's config (`$DOCKER_CONFIG/config.json`, else
+//! `~/.docker/config.json`; credential helpers are not run). They never reach output, and go
+//! only where [`may_send_credentials`] allows: over HTTPS, or over plain HTTP when both the
+//! registry and the target are on this machine.
 //!
 //! TLS trusts the system store, or `SSL_CERT_FILE` / `SSL_CERT_DIR` when set. Registries
 //! are spoken to over HTTPS; a loopback registry (`localhost`, `127.0.0.0/8`, `::1`) that
@@ -114,6 +118,7 @@ pub fn lookup(image: &ImageRef) -> Result<TagLookup> {
         .build()
         .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
     let credentials = Credentials::find(&endpoint.host);
+    let credentials = &credentials;
     runtime
         .block_on(async {
             let client = client()?;
@@ -123,7 +128,7 @@ pub fn lookup(image: &ImageRef) -> Result<TagLookup> {
             } else {
                 endpoint.clone()
             };
-            lookup_async(&client, &endpoint, tag, credentials.as_ref()).await
+            lookup_async(&client, &endpoint, tag, credentials).await
         })
         .map_err(|e| e.context(format!("registry {}", endpoint.host)))
 }
@@ -154,7 +159,7 @@ async fn lookup_async(
     client: &reqwest::Client,
     endpoint: &Endpoint,
     tag: &str,
-    credentials: Option<&Credentials>,
+    credentials: &Found,
 ) -> Result<TagLookup> {
     let url = endpoint.manifest_url(tag);
     let accept = MANIFEST_MEDIA_TYPES.join(", ");
@@ -210,17 +215,41 @@ async fn lookup_async(
             }
             let mut e = Error::upstream(format!("{url} answered {s}: {words}"));
             if s == StatusCode::UNAUTHORIZED || s == StatusCode::FORBIDDEN {
-                e = e.with_hint(CREDENTIALS_HINT);
+                e = e.with_hint(credentials.hint(&endpoint.host));
             }
             Err(e)
         }
     }
 }
 
-const CREDENTIALS_HINT: &str =
-    "for a private repository set MIGTAG_REGISTRY_USERNAME and MIGTAG_REGISTRY_PASSWORD \
-     (for ghcr.io a token with read:packages), or log in with `docker login` so that \
-     ~/.docker/config.json holds the registry's auth";
+/// May credentials for the registry at `registry_host` be sent to `target` (the registry's
+/// own base URL for Basic, or the token realm it names)? Over HTTPS, yes (Docker Hub's realm
+/// is another host, auth.docker.io). Over plain HTTP only when both the target and the
+/// registry are loopback (`localhost`, `127.0.0.0/8`, `::1`): nothing leaves the machine.
+/// Anything else (an `http://` realm elsewhere, another scheme, not a URL): no.
+pub fn may_send_credentials(registry_host: &str, target: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(target) else {
+        return false;
+    };
+    match url.scheme() {
+        "https" => url.host_str().is_some(),
+        "http" => url.host_str().is_some_and(is_loopback) && is_loopback(registry_host),
+        _ => false,
+    }
+}
+
+/// The refusal when [`may_send_credentials`] says no.
+fn refuse_credentials(registry_host: &str, target: &str, source: &str) -> Error {
+    Error::upstream(format!(
+        "refusing to send the credentials for registry {registry_host} (from {source}) to \
+         {target}: credentials go only over https, or over plain http when the registry and \
+         the target are both on this machine (localhost, 127.0.0.0/8, ::1)"
+    ))
+    .with_hint(
+        "the registry must name an https token service (realm); for a public image, unset \
+         the credentials (or point MIGTAG_REGISTRY_HOST elsewhere) to ask anonymously",
+    )
+}
 
 struct Answer {
     status: StatusCode,
@@ -259,16 +288,19 @@ async fn authorize(
     client: &reqwest::Client,
     challenge: &Challenge,
     endpoint: &Endpoint,
-    credentials: Option<&Credentials>,
+    found: &Found,
 ) -> Result<String> {
+    let host = endpoint.host.as_str();
+    let credentials = found.credentials.as_ref();
     match challenge.scheme.to_ascii_lowercase().as_str() {
         "basic" => match credentials {
-            Some(c) => Ok(c.basic()),
+            Some(c) if may_send_credentials(host, &endpoint.base) => Ok(c.basic()),
+            Some(c) => Err(refuse_credentials(host, &endpoint.base, c.source)),
             None => Err(Error::upstream(format!(
-                "the registry asks for a user name and password (Basic realm \"{}\") and none is set",
+                "the registry {host} asks for a user name and password (Basic realm \"{}\") and none is set for {host}",
                 challenge.param("realm").unwrap_or_default()
             ))
-            .with_hint(CREDENTIALS_HINT)),
+            .with_hint(found.hint(host))),
         },
         "bearer" => {
             let realm = challenge.param("realm").ok_or_else(|| {
@@ -290,6 +322,9 @@ async fn authorize(
             }
             let mut req = client.get(url.clone());
             if let Some(c) = credentials {
+                if !may_send_credentials(host, realm) {
+                    return Err(refuse_credentials(host, &without_query(&url), c.source));
+                }
                 req = req.header(AUTHORIZATION, c.basic());
             }
             let resp = req
@@ -307,7 +342,7 @@ async fn authorize(
                 return Err(Error::upstream(format!(
                     "the token service {token_url} answered {status}: {words}"
                 ))
-                .with_hint(CREDENTIALS_HINT));
+                .with_hint(found.hint(host)));
             }
             #[derive(serde::Deserialize)]
             struct TokenAnswer {
@@ -476,6 +511,45 @@ impl Challenge {
 struct Credentials {
     username: String,
     password: String,
+    /// Where they came from, for a refusal (never the values).
+    source: &'static str,
+}
+
+/// The credentials for one registry host, and why the environment's were not used when they
+/// were set for another host (so that a `401` says what to set).
+struct Found {
+    credentials: Option<Credentials>,
+    env_skipped: Option<String>,
+}
+
+impl Found {
+    fn hint(&self, host: &str) -> String {
+        let mut hint = format!(
+            "for a private repository set MIGTAG_REGISTRY_HOST={host} with \
+             MIGTAG_REGISTRY_USERNAME and MIGTAG_REGISTRY_PASSWORD (for ghcr.io a token with \
+             read:packages), or log in with `docker login {host}` so that \
+             ~/.docker/config.json holds the registry's auth"
+        );
+        if let Some(why) = &self.env_skipped {
+            hint = format!("{why}; {hint}");
+        }
+        hint
+    }
+}
+
+/// One spelling per registry: lower case, no scheme or path, Docker Hub's aliases as the host
+/// migtag asks (`registry-1.docker.io`).
+fn registry_key(host: &str) -> String {
+    let h = host.trim().to_ascii_lowercase();
+    let h = h
+        .strip_prefix("https://")
+        .or_else(|| h.strip_prefix("http://"))
+        .unwrap_or(&h);
+    let h = h.split('/').next().unwrap_or_default();
+    match h {
+        "docker.io" | "index.docker.io" | "registry-1.docker.io" => "registry-1.docker.io".into(),
+        other => other.to_string(),
+    }
 }
 
 impl Credentials {
@@ -487,24 +561,61 @@ impl Credentials {
         )
     }
 
-    /// The environment first, then Docker's config file.
-    fn find(host: &str) -> Option<Credentials> {
+    /// The environment first (only when MIGTAG_REGISTRY_HOST names `host`), then Docker's
+    /// config file's entry for `host`.
+    fn find(host: &str) -> Found {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let mut env_skipped = None;
         if let (Some(username), Some(password)) = (
             env("MIGTAG_REGISTRY_USERNAME"),
             env("MIGTAG_REGISTRY_PASSWORD"),
         ) {
-            return Some(Credentials { username, password });
+            match env("MIGTAG_REGISTRY_HOST") {
+                Some(h) if registry_key(&h) == registry_key(host) => {
+                    return Found {
+                        credentials: Some(Credentials {
+                            username,
+                            password,
+                            source: "MIGTAG_REGISTRY_USERNAME/MIGTAG_REGISTRY_PASSWORD",
+                        }),
+                        env_skipped: None,
+                    }
+                }
+                Some(h) => {
+                    env_skipped = Some(format!(
+                        "MIGTAG_REGISTRY_USERNAME/MIGTAG_REGISTRY_PASSWORD are for \
+                         MIGTAG_REGISTRY_HOST={h}, not for {host}, so they were not sent"
+                    ))
+                }
+                None => {
+                    env_skipped = Some(
+                        "MIGTAG_REGISTRY_USERNAME/MIGTAG_REGISTRY_PASSWORD are set without \
+                         MIGTAG_REGISTRY_HOST, so they were not sent to any registry"
+                            .to_string(),
+                    )
+                }
+            }
         }
-        let path = match env("DOCKER_CONFIG") {
-            Some(dir) => std::path::PathBuf::from(dir).join("config.json"),
-            None => dirs::home_dir()?.join(".docker").join("config.json"),
-        };
-        // Bounded like every file migtag reads (docs/limits.md).
-        let text = super::bounded::read_path(&path, super::bounded::PASSFILE).ok()?;
-        from_docker_config(&text, host)
+        let credentials = docker_config_path().and_then(|path| {
+            // Bounded like every file migtag reads (docs/limits.md).
+            let text = super::bounded::read_path(&path, super::bounded::PASSFILE).ok()?;
+            from_docker_config(&text, host)
+        });
+        Found {
+            credentials,
+            env_skipped,
+        }
     }
 }
+
+fn docker_config_path() -> Option<std::path::PathBuf> {
+    match std::env::var_os("DOCKER_CONFIG").filter(|v| !v.is_empty()) {
+        Some(dir) => Some(std::path::PathBuf::from(dir).join("config.json")),
+        None => Some(dirs::home_dir()?.join(".docker").join("config.json")),
+    }
+}
+
+const DOCKER_CONFIG_SOURCE: &str = "Docker's config.json";
 
 /// The `auths` entry for `host` in a Docker config.json (`auth` is base64 of `user:password`).
 fn from_docker_config(text: &str, host: &str) -> Option<Credentials> {
@@ -533,11 +644,16 @@ fn from_docker_config(text: &str, host: &str) -> Option<Credentials> {
         return Some(Credentials {
             username: username.to_string(),
             password: password.to_string(),
+            source: DOCKER_CONFIG_SOURCE,
         });
     }
     let username = entry.get("username")?.as_str()?.to_string();
     let password = entry.get("password")?.as_str()?.to_string();
-    Some(Credentials { username, password })
+    Some(Credentials {
+        username,
+        password,
+        source: DOCKER_CONFIG_SOURCE,
+    })
 }
 
 #[cfg(test)]
@@ -587,6 +703,66 @@ mod tests {
         let hub = from_docker_config(cfg, "registry-1.docker.io").unwrap();
         assert_eq!(hub.username, "u");
         assert!(from_docker_config(cfg, "quay.io").is_none());
+    }
+
+    #[test]
+    fn credentials_go_only_over_https_or_within_this_machine() {
+        let cases = [
+            // (registry host, target, may send)
+            ("ghcr.io", "https://ghcr.io/token", true),
+            ("registry-1.docker.io", "https://auth.docker.io/token", true),
+            ("ghcr.io", "http://ghcr.io/token", false),
+            ("ghcr.io", "http://evil.example/token", false),
+            ("ghcr.io", "http://127.0.0.1:5001/token", false),
+            (
+                "registry.example.com:5000",
+                "http://registry.example.com:5000",
+                false,
+            ),
+            ("127.0.0.1:5000", "http://127.0.0.1:5001/token", true),
+            ("127.0.0.1:5000", "http://localhost:5001/token", true),
+            ("localhost:5000", "http://[::1]:5001/token", true),
+            ("[::1]:5000", "http://127.0.0.2/token", true),
+            ("127.0.0.1:5000", "http://127.0.0.1:5000", true),
+            ("127.0.0.1:5000", "http://evil.example/token", false),
+            (
+                "127.0.0.1:5000",
+                "http://localhost.evil.example/token",
+                false,
+            ),
+            ("127.0.0.1:5000", "ftp://127.0.0.1/token", false),
+            ("127.0.0.1:5000", "/token", false),
+            ("127.0.0.1:5000", "https://evil.example/token", true),
+        ];
+        for (registry, target, want) in cases {
+            assert_eq!(
+                may_send_credentials(registry, target),
+                want,
+                "{registry} -> {target}"
+            );
+        }
+    }
+
+    #[test]
+    fn registry_hosts_compare_as_one_spelling() {
+        assert_eq!(registry_key("GHCR.io"), "ghcr.io");
+        assert_eq!(registry_key("https://ghcr.io/"), "ghcr.io");
+        assert_eq!(
+            registry_key("docker.io"),
+            registry_key("registry-1.docker.io")
+        );
+        assert_eq!(
+            registry_key("https://index.docker.io/v1/"),
+            "registry-1.docker.io"
+        );
+        assert_ne!(
+            registry_key("127.0.0.1:5000"),
+            registry_key("127.0.0.1:5001")
+        );
+        assert_ne!(
+            registry_key("ghcr.io"),
+            registry_key("ghcr.io.evil.example")
+        );
     }
 
     #[test]

@@ -144,8 +144,13 @@ struct Registry {
 impl Registry {
     /// Token auth against the token service on `token_port`, plain HTTP.
     fn with_token_auth(token_port: u16, dir: tempfile::TempDir) -> Registry {
+        Registry::with_token_realm(&format!("http://127.0.0.1:{token_port}/token"), dir)
+    }
+
+    /// Token auth whose challenge names `realm`, plain HTTP.
+    fn with_token_realm(realm: &str, dir: tempfile::TempDir) -> Registry {
         let auth = format!(
-            "auth:\n  token:\n    realm: http://127.0.0.1:{token_port}/token\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {cert}\n",
+            "auth:\n  token:\n    realm: {realm}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {cert}\n",
             cert = dir.path().join("cert.pem").display(),
         );
         Registry::start(&auth, "", dir)
@@ -403,6 +408,20 @@ fn digests_come_from_a_real_registry_through_the_token_flow() {
             && requests[0].ends_with("authorized=false"),
         "{requests:?}"
     );
+    // Credentials scoped to this registry go to its token service: both are on loopback.
+    let before = token_requests.lock().unwrap().len();
+    let (_, err, code) = run(migtag()
+        .args(["patch", "--version", "326", "--manifest", manifest_arg])
+        .args(["--image-repo", &repo, "--format", "json"])
+        .env("MIGTAG_REGISTRY_HOST", format!("127.0.0.1:{}", reg.port))
+        .env("MIGTAG_REGISTRY_USERNAME", "alice")
+        .env("MIGTAG_REGISTRY_PASSWORD", "s3cret pass"));
+    assert_eq!(code, 0, "{err}");
+    let requests = token_requests.lock().unwrap()[before..].to_vec();
+    assert!(
+        requests.len() == 1 && requests[0].ends_with("authorized=true"),
+        "{requests:?}"
+    );
 
     // --emit: the pinned image goes straight into kubectl and kustomize.
     let (patch, err, code) = for_326(&["--to", "strategic", "--emit"]);
@@ -551,10 +570,13 @@ fn basic_auth_over_tls_with_a_private_ca() {
         "--emit",
     ];
 
-    // The CA is trusted through SSL_CERT_FILE, the credentials come from the environment.
+    let host = format!("127.0.0.1:{}", reg.port);
+    // The CA is trusted through SSL_CERT_FILE, the credentials come from the environment
+    // (scoped to this registry by MIGTAG_REGISTRY_HOST).
     let (out, err, code) = run(migtag()
         .args(args)
         .env("SSL_CERT_FILE", &ca)
+        .env("MIGTAG_REGISTRY_HOST", &host)
         .env("MIGTAG_REGISTRY_USERNAME", "alice")
         .env("MIGTAG_REGISTRY_PASSWORD", "s3cret pass"));
     assert_eq!(code, 0, "{err}");
@@ -589,10 +611,38 @@ fn basic_auth_over_tls_with_a_private_ca() {
         "{err}"
     );
 
+    // Environment credentials scoped to another registry, or to none, are not sent: the
+    // registry's 401 is exit 11 naming this host and what to set, never the password.
+    for scope in [Some("ghcr.io"), Some("127.0.0.1:1"), None] {
+        let mut cmd = migtag();
+        cmd.args(args)
+            .env("SSL_CERT_FILE", &ca)
+            .env("MIGTAG_REGISTRY_USERNAME", "alice")
+            .env("MIGTAG_REGISTRY_PASSWORD", "s3cret pass");
+        if let Some(h) = scope {
+            cmd.env("MIGTAG_REGISTRY_HOST", h);
+        }
+        let (out, err, code) = run(&mut cmd);
+        assert_eq!((out.as_str(), code), ("", 11), "{scope:?}: {err}");
+        let why = match scope {
+            Some(h) => format!("are for MIGTAG_REGISTRY_HOST={h}, not for {host}"),
+            None => "set without MIGTAG_REGISTRY_HOST".to_string(),
+        };
+        assert!(
+            err.contains(&format!(
+                "the registry {host} asks for a user name and password"
+            )) && err.contains(&why)
+                && err.contains(&format!("MIGTAG_REGISTRY_HOST={host}")),
+            "{scope:?}: {err}"
+        );
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+
     // A wrong password: exit 11 in the registry's words, the password nowhere.
     let (out, err, code) = run(migtag()
         .args(args)
         .env("SSL_CERT_FILE", &ca)
+        .env("MIGTAG_REGISTRY_HOST", &host)
         .env("MIGTAG_REGISTRY_USERNAME", "alice")
         .env("MIGTAG_REGISTRY_PASSWORD", "wrong-horse"));
     assert_eq!((out.as_str(), code), ("", 11), "{err}");
@@ -603,6 +653,7 @@ fn basic_auth_over_tls_with_a_private_ca() {
     // no retry over plain HTTP.
     let (out, err, code) = run(migtag()
         .args(args)
+        .env("MIGTAG_REGISTRY_HOST", &host)
         .env("MIGTAG_REGISTRY_USERNAME", "alice")
         .env("MIGTAG_REGISTRY_PASSWORD", "s3cret pass"));
     assert_eq!((out.as_str(), code), ("", 11), "{err}");
@@ -612,4 +663,38 @@ fn basic_auth_over_tls_with_a_private_ca() {
             && err.contains("SSL_CERT_FILE"),
         "{err}"
     );
+}
+
+/// A registry whose Bearer challenge names a plain-HTTP token service off this machine: the
+/// credentials are refused there (exit 11 naming the realm), not sent.
+#[test]
+fn credentials_are_not_sent_to_a_plain_http_realm_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    token(dir.path());
+    // `.invalid` never resolves: were the credentials sent, the error would be "cannot reach".
+    let realm = "http://migtag-realm.invalid/token";
+    let reg = Registry::with_token_realm(realm, dir);
+    let host = format!("127.0.0.1:{}", reg.port);
+    let (out, err, code) = run(migtag()
+        .args([
+            "patch",
+            "--tag",
+            "v2.22.1",
+            "--pin-digest",
+            "--to",
+            "strategic",
+        ])
+        .args(["--emit", "--image-repo", &reg.repo()])
+        .env("MIGTAG_REGISTRY_HOST", &host)
+        .env("MIGTAG_REGISTRY_USERNAME", "alice")
+        .env("MIGTAG_REGISTRY_PASSWORD", "s3cret pass"));
+    assert_eq!((out.as_str(), code), ("", 11), "{err}");
+    assert!(
+        err.contains(&format!(
+            "refusing to send the credentials for registry {host} \
+             (from MIGTAG_REGISTRY_USERNAME/MIGTAG_REGISTRY_PASSWORD) to {realm}"
+        )) && err.contains("https token service"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret") && !err.contains("alice"), "{err}");
 }
