@@ -339,3 +339,48 @@ fn while_a_migration_holds_coder_s_lock_nothing_is_rehearsed_and_gate_says_why()
     );
     coder.run("ROLLBACK;");
 }
+
+#[test]
+fn behind_a_migration_s_access_exclusive_lock_pg_dump_gives_up_within_lock_timeout() {
+    if source().is_none() {
+        return;
+    }
+    let c = PgCluster::shared();
+    let db = v2_26_0(c);
+    // A Coder migration in flight, without its advisory lock (so the survey lets the
+    // rehearsal start): pg_dump's ACCESS SHARE on workspace_builds must wait.
+    let mut coder = c.session(&db, "coder");
+    coder.run("BEGIN; LOCK TABLE workspace_builds IN ACCESS EXCLUSIVE MODE;");
+    let started = std::time::Instant::now();
+    let (out, err, code) = run(migtag().args([
+        "gate",
+        "--db",
+        &url(c, &db),
+        "--target",
+        "v2.27.0",
+        "--lock-timeout",
+        "1s",
+        "--rehearse",
+        "--scratch-db",
+        &url(c, "postgres"),
+        "--sql",
+        &tarball().display().to_string(),
+    ]));
+    let took = started.elapsed();
+    coder.run("ROLLBACK;");
+    // Not "safe": the rehearsal did not run, a database error (exit 10).
+    assert_eq!(code, 10, "{out}\n{err}");
+    assert!(took < std::time::Duration::from_secs(8), "{took:?}");
+    assert!(
+        err.contains("pg_dump could not take its ACCESS SHARE locks within --lock-timeout"),
+        "{err}"
+    );
+    assert!(err.contains("the rehearsal did not run"), "{err}");
+    assert_eq!(
+        c.sql(
+            "postgres",
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'migtag_rehearse_%'"
+        ),
+        "0"
+    );
+}

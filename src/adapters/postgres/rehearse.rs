@@ -4,9 +4,10 @@
 //! target's pending migrations there in one transaction, as Coder does, and reports the first
 //! failure. The scratch database is created and always dropped by [`replay::Scratch`].
 
+use std::io::Read;
 use std::path::PathBuf;
-use std::process::Command;
-use std::time::Instant;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use super::replay::{self, run_file, Scratch};
 use super::settings::{ConnectSettings, Host, RootCert};
@@ -146,6 +147,13 @@ pub fn without_meta_commands(dump: &str) -> String {
 }
 
 /// Runs pg_dump against the live database: schema only, one schema, no owners or grants.
+///
+/// pg_dump sets `statement_timeout = 0` and `lock_timeout = 0` itself after connecting (our
+/// PGOPTIONS do not hold), then takes ACCESS SHARE on every table it dumps: behind a Coder
+/// migration holding ACCESS EXCLUSIVE it would wait forever, and hold its locks on the tables
+/// the migration needs next. So its lock waits are bounded by `--lock-wait-timeout` (our
+/// `lock_timeout`), and its whole run by our `statement_timeout` plus a margin, after which
+/// it is killed.
 fn dump_schema(
     settings: &ConnectSettings,
     limits: &Limits,
@@ -159,28 +167,94 @@ fn dump_schema(
         "--no-privileges",
         "--no-password",
     ])
-    .arg(format!("--schema={schema}"))
-    .env_clear();
+    .arg(format!(
+        "--lock-wait-timeout={}ms",
+        limits.lock_timeout.as_millis().max(1)
+    ))
+    .arg(format!("--schema={}", schema_pattern(schema)))
+    .env_clear()
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     for (k, v) in pg_env(settings, limits) {
         cmd.env(k, v);
     }
-    let out = cmd
-        .output()
+    let bound = limits.connect_timeout + limits.statement_timeout + DUMP_MARGIN;
+    let mut child = cmd
+        .spawn()
         .map_err(|e| Error::database(format!("cannot run {}: {e}", pg_dump.display())))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
+    // Both pipes drained on their own threads, so a full pipe never stalls the child.
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped")));
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if started.elapsed() >= bound => {
+                // Killed and reaped: no pg_dump is left holding locks on the live database.
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Error::database(format!("waiting for pg_dump failed: {e}")));
+            }
+        }
+    };
+    let out = stdout.join().unwrap_or_default();
+    let err = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).to_string();
+    let Some(status) = status else {
         return Err(Error::database(format!(
-            "pg_dump --schema-only of {} failed: {}",
+            "pg_dump --schema-only of {} did not finish within {} s and was stopped; the rehearsal did not run",
             settings.target(),
-            err.trim()
+            bound.as_secs()
         ))
-        .with_hint(
-            "pg_dump must be at least the live server's major version and reach it as migtag does",
+        .with_hint("raise --statement-timeout for a large schema, or retry when the database is quieter"));
+    };
+    if !status.success() {
+        let err = err.trim();
+        // pg_dump 15 bounds its LOCK TABLE with statement_timeout, newer ones with lock_timeout.
+        let lock = err.contains("Query was: LOCK TABLE")
+            || err.contains("lock timeout")
+            || err.contains("could not obtain lock");
+        let e = Error::database(format!(
+            "pg_dump --schema-only of {} failed: {err}",
+            settings.target(),
         ));
+        return Err(if lock {
+            e.context(format!(
+                "the rehearsal did not run: pg_dump could not take its ACCESS SHARE locks within --lock-timeout ({} ms); a session (a running migration?) holds a conflicting lock",
+                limits.lock_timeout.as_millis()
+            ))
+            .with_hint("retry when no migration or DDL is running, or raise --lock-timeout")
+        } else {
+            e.with_hint(
+                "pg_dump must be at least the live server's major version and reach it as migtag does",
+            )
+        });
     }
-    let text = String::from_utf8(out.stdout)
-        .map_err(|_| Error::database("pg_dump's output is not UTF-8"))?;
+    let text =
+        String::from_utf8(out).map_err(|_| Error::database("pg_dump's output is not UTF-8"))?;
     Ok((text, version))
+}
+
+/// How long pg_dump may run beyond connecting and our statement_timeout before it is killed.
+const DUMP_MARGIN: Duration = Duration::from_secs(5);
+
+/// `--schema`'s value for exactly this schema: pg_dump's patterns fold case and treat `*`,
+/// `?` and `.` as wildcards unless double-quoted (an embedded `"` doubled).
+fn schema_pattern(schema: &str) -> String {
+    format!("\"{}\"", schema.replace('"', "\"\""))
 }
 
 /// The connection as libpq's environment variables (the password never on a command line).
