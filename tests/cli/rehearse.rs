@@ -384,3 +384,31 @@ fn behind_a_migration_s_access_exclusive_lock_pg_dump_gives_up_within_lock_timeo
         "0"
     );
 }
+
+#[test]
+fn coder_s_schema_comes_from_the_role_s_search_path_not_only_the_url() {
+    if source().is_none() {
+        return;
+    }
+    let c = PgCluster::shared();
+    let db = v2_26_0(c);
+    // Coder's tables in schema `coder`, `public` empty, the role's search_path set on the
+    // server (none in the URL).
+    c.sql(
+        &db,
+        "ALTER SCHEMA public RENAME TO coder; CREATE SCHEMA public",
+    );
+    let password = "Coder-Schema-Pw-1";
+    let role = c.create_role("coderschema", password);
+    c.sql("postgres", &format!("ALTER ROLE {role} SUPERUSER"));
+    c.sql(
+        "postgres",
+        &format!("ALTER ROLE {role} SET search_path = coder"),
+    );
+    let (doc, err, code, _) =
+        rehearse(&c.url(&role, password, &db), &url(c, "postgres"), "v2.27.0");
+    assert_eq!(code, 0, "{doc:#}\n{err}");
+    let r = &doc["rehearsal"];
+    assert_eq!(r["clean"], true, "{r:#}");
+    assert_eq!(r["pending"], 14, "{r:#}");
+}
