@@ -203,8 +203,22 @@ fn v2_26_0_to_v2_27_0_rehearses_cleanly_on_another_server_and_says_so() {
         ) && line.ends_with(" s"),
         "{line}"
     );
+    // A clean copy says what it cannot catch: it has no rows.
+    let next = out
+        .lines()
+        .skip_while(|l| !l.starts_with("rehearsal: "))
+        .nth(1)
+        .unwrap_or_default();
+    assert_eq!(
+        next,
+        "  (the copy has no data: failures that depend on rows (duplicates under a new unique index, NULLs under a new NOT NULL) are not rehearsed)",
+        "{out}"
+    );
     let md = std::fs::read_to_string(&summary).unwrap();
-    assert!(md.contains(&format!("- ✅ {line}")), "{md}");
+    assert!(
+        md.contains(&format!("- ✅ {line} (the copy has no data: ")),
+        "{md}"
+    );
 }
 
 #[test]
@@ -349,6 +363,10 @@ fn behind_a_migration_s_access_exclusive_lock_pg_dump_gives_up_within_lock_timeo
     let db = v2_26_0(c);
     // A Coder migration in flight, without its advisory lock (so the survey lets the
     // rehearsal start): pg_dump's ACCESS SHARE on workspace_builds must wait.
+    // A scratch role of its own: a database it created would be its own (others' tests make
+    // scratch databases on this server at the same time).
+    let role = c.create_role("lockscratch", "Lock-Scratch-Pw-2");
+    c.sql("postgres", &format!("ALTER ROLE {role} CREATEDB"));
     let mut coder = c.session(&db, "coder");
     coder.run("BEGIN; LOCK TABLE workspace_builds IN ACCESS EXCLUSIVE MODE;");
     let started = std::time::Instant::now();
@@ -362,7 +380,7 @@ fn behind_a_migration_s_access_exclusive_lock_pg_dump_gives_up_within_lock_timeo
         "1s",
         "--rehearse",
         "--scratch-db",
-        &url(c, "postgres"),
+        &c.url(&role, "Lock-Scratch-Pw-2", "postgres"),
         "--sql",
         &tarball().display().to_string(),
     ]));
@@ -379,7 +397,10 @@ fn behind_a_migration_s_access_exclusive_lock_pg_dump_gives_up_within_lock_timeo
     assert_eq!(
         c.sql(
             "postgres",
-            "SELECT count(*) FROM pg_database WHERE datname LIKE 'migtag_rehearse_%'"
+            &format!(
+                "SELECT count(*) FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba \
+                 WHERE r.rolname = '{role}'"
+            )
         ),
         "0"
     );
