@@ -433,3 +433,40 @@ fn coder_s_schema_comes_from_the_role_s_search_path_not_only_the_url() {
     assert_eq!(r["clean"], true, "{r:#}");
     assert_eq!(r["pending"], 14, "{r:#}");
 }
+
+#[test]
+fn a_createdb_only_scratch_role_on_postgresql_13_loads_the_copy_into_its_public_schema() {
+    if source().is_none() {
+        return;
+    }
+    let Some(scratch_server) = PgCluster::shared_major(13) else {
+        return; // not installed, outside CI: shared_major printed why
+    };
+    // The live database on 13 too: a scratch server must be the live major or newer.
+    let c = scratch_server;
+    let db = v2_26_0(c);
+    // On 13 `public` belongs to the bootstrap superuser: this role can neither drop nor
+    // recreate it in the database it creates.
+    let password = "Pg13-Scratch-Pw-4";
+    let role = scratch_server.create_role("createdb13", password);
+    scratch_server.sql("postgres", &format!("ALTER ROLE {role} CREATEDB"));
+    let (doc, err, code, _) = rehearse(
+        &url(c, &db),
+        &scratch_server.url(&role, password, "postgres"),
+        "v2.27.0",
+    );
+    assert_eq!(code, 0, "{doc:#}\n{err}");
+    let r = &doc["rehearsal"];
+    assert_eq!(r["clean"], true, "{r:#}");
+    assert_eq!(r["pending"], 14, "{r:#}");
+    assert_eq!(
+        scratch_server.sql(
+            "postgres",
+            &format!(
+                "SELECT count(*) FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba \
+                 WHERE r.rolname = '{role}'"
+            )
+        ),
+        "0"
+    );
+}

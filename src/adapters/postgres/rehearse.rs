@@ -84,21 +84,8 @@ async fn load_and_run(
     dump: &str,
 ) -> Result<(f64, Option<ReplayFailure>)> {
     let schema = crate::core::sql::identifier(req.schema);
-    // A new database already has an (empty) `public`; pg_dump creates the schema it was
-    // asked for, `public` included.
-    if dump.contains(&format!("\nCREATE SCHEMA {schema};")) {
-        client
-            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema}"))
-            .await
-            .map_err(|e| {
-                Error::database(format!(
-                    "emptying the scratch database failed: {}",
-                    replay::db_error(&e)
-                ))
-            })?;
-    }
     client
-        .batch_execute(&without_meta_commands(dump))
+        .batch_execute(&if_not_exists(&without_meta_commands(dump), &schema))
         .await
         .map_err(|e| {
             Error::database(format!(
@@ -142,6 +129,26 @@ async fn load_and_run(
 pub fn without_meta_commands(dump: &str) -> String {
     dump.lines()
         .filter(|l| !l.starts_with('\\'))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The dump with its `CREATE SCHEMA <schema>;` made `CREATE SCHEMA IF NOT EXISTS` and the
+/// schema's `COMMENT ON SCHEMA` left out: a new database already has `public`, and on
+/// PostgreSQL 14 and older it belongs to the bootstrap superuser, so a CREATEDB-only scratch
+/// role can neither create, drop nor comment on it (a comment changes no migration).
+fn if_not_exists(dump: &str, schema: &str) -> String {
+    let create = format!("CREATE SCHEMA {schema};");
+    let comment = format!("COMMENT ON SCHEMA {schema} IS ");
+    dump.lines()
+        .filter(|l| !l.starts_with(&comment))
+        .map(|l| {
+            if l == create {
+                format!("CREATE SCHEMA IF NOT EXISTS {schema};")
+            } else {
+                l.to_string()
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -349,6 +356,15 @@ mod tests {
         assert_eq!(
             without_meta_commands(dump),
             "SET lock_timeout = 0;\nCREATE TABLE t (a int);"
+        );
+    }
+
+    #[test]
+    fn the_schema_s_create_gets_if_not_exists_and_its_comment_is_left_out() {
+        let dump = "CREATE SCHEMA public;\nCOMMENT ON SCHEMA public IS 'standard public schema';\nCREATE SCHEMA other;\n-- CREATE SCHEMA public;";
+        assert_eq!(
+            if_not_exists(dump, "public"),
+            "CREATE SCHEMA IF NOT EXISTS public;\nCREATE SCHEMA other;\n-- CREATE SCHEMA public;"
         );
     }
 
