@@ -139,6 +139,14 @@ fn rehearse(
         pending: &pending,
         schema: &schema,
     })?;
+    if !outcome.fell_back.is_empty() {
+        report.warnings.push(format!(
+            "rehearsal: {} has no file for {} at {}: the newest content it has ran instead",
+            source.label,
+            outcome.fell_back.join(", "),
+            args.target
+        ));
+    }
     report.add_live_rehearsal(LiveRehearsal {
         target: args.target.clone(),
         pending: pending.len() as usize,

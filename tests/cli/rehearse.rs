@@ -470,3 +470,73 @@ fn a_createdb_only_scratch_role_on_postgresql_13_loads_the_copy_into_its_public_
     assert_eq!(r["pending"], 14, "{r:#}");
     assert_eq!(databases_owned_by(scratch_server, &role), "0");
 }
+
+#[test]
+fn a_migration_the_sql_source_lacks_at_the_target_tag_is_named_in_a_warning() {
+    if source().is_none() {
+        return;
+    }
+    let c = PgCluster::shared();
+    let db = v2_26_0(c);
+    // The reference SQL as a folder, with v2.27.0 taken off 000369's tag list.
+    let dir = tempfile::tempdir().unwrap();
+    let st = std::process::Command::new("tar")
+        .arg("xzf")
+        .arg(tarball())
+        .arg("-C")
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let tsv = dir.path().join("coder-sql/migration-files.tsv");
+    let text = std::fs::read_to_string(&tsv).unwrap();
+    let edited: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("000369_nullable_conn_log_ip.up.sql\t") {
+                let (head, tags) = l.rsplit_once('\t').unwrap();
+                let kept: Vec<&str> = tags.split(',').filter(|t| *t != "v2.27.0").collect();
+                format!("{head}\t{}", kept.join(","))
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    assert!(
+        edited.join("\n") != text.trim_end(),
+        "000369's row not found"
+    );
+    std::fs::write(&tsv, edited.join("\n") + "\n").unwrap();
+    let (out, err, code) = run(migtag().args([
+        "--format",
+        "json",
+        "gate",
+        "--db",
+        &url(c, &db),
+        "--target",
+        "v2.27.0",
+        "--rehearse",
+        "--scratch-db",
+        &url(c, "postgres"),
+        "--sql",
+        &dir.path().display().to_string(),
+    ]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let warnings: Vec<&str> = doc["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    let fell: Vec<&&str> = warnings
+        .iter()
+        .filter(|w| w.starts_with("rehearsal: ") && w.contains("has no file for"))
+        .collect();
+    assert_eq!(fell.len(), 1, "{warnings:#?}");
+    assert!(
+        fell[0].contains("has no file for 000369_nullable_conn_log_ip at v2.27.0"),
+        "{}",
+        fell[0]
+    );
+}

@@ -39,6 +39,9 @@ pub struct Outcome {
     pub dumped_with: String,
     /// The scratch database it ran in (dropped by now).
     pub scratch_database: String,
+    /// Migrations `--sql` has no file for at the target tag (`000363_name`): their newest
+    /// content ran instead.
+    pub fell_back: Vec<String>,
 }
 
 pub fn rehearse(req: &Request<'_>) -> Result<Outcome> {
@@ -48,6 +51,7 @@ pub fn rehearse(req: &Request<'_>) -> Result<Outcome> {
         .enable_all()
         .build()
         .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
+    let fell_back = fell_back(req);
     let (seconds, failure, scratch_database) = runtime
         .block_on(run(req, &dump))
         .map_err(|e| super::errors::scrub(e, req.scratch))?;
@@ -56,7 +60,21 @@ pub fn rehearse(req: &Request<'_>) -> Result<Outcome> {
         failure,
         dumped_with,
         scratch_database,
+        fell_back,
     })
+}
+
+/// The pending migrations whose content at the target tag the source lacks while it does
+/// know tags (a clone carries none: it is checked out at the target), so [`replay::content_at`]
+/// picks the newest content instead.
+fn fell_back(req: &Request<'_>) -> Vec<String> {
+    req.pending
+        .iter()
+        .filter(|&v| req.source.at_tag(v, req.target_tag).is_none())
+        .filter_map(|v| req.source.newest(v, true))
+        .filter(|f| !f.tags.is_empty())
+        .map(|f| format!("{:06}_{}", f.version, f.name))
+        .collect()
 }
 
 async fn run(req: &Request<'_>, dump: &str) -> Result<(f64, Option<ReplayFailure>, String)> {
