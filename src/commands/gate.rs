@@ -47,7 +47,8 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
         }
     }
     if args.rehearse {
-        rehearse(&args, &state, &mut report)?;
+        let schema = reading.db.as_ref().and_then(|o| o.database.schema.clone());
+        rehearse(&args, &state, schema, &mut report)?;
     }
     if let Some(facts) = deployment.facts {
         let findings = check_deployment(
@@ -83,7 +84,12 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
 /// Only from a clean (or empty) database the target can start from: a running migration, a
 /// dirty row or an unknown target already decided the gate, and the rehearsal says why it
 /// did not run.
-fn rehearse(args: &GateArgs, state: &DbState, report: &mut GateReport) -> Result<()> {
+fn rehearse(
+    args: &GateArgs,
+    state: &DbState,
+    schema: Option<String>,
+    report: &mut GateReport,
+) -> Result<()> {
     if !forecast::is_live(&args.source) {
         return Err(Error::usage(
             "--rehearse copies the live schema: it needs a database (--db or the environment), not --version or --psql",
@@ -118,7 +124,12 @@ fn rehearse(args: &GateArgs, state: &DbState, report: &mut GateReport) -> Result
         args.source.statement_timeout,
     );
     let pending = MigrationSet::from_versions(report.pending.iter().map(|m| m.version));
-    let schema = coder_schema(&live);
+    // The schema the survey read `schema_migrations` in (the session's current_schema(), as
+    // the catalog and size reads use): the URL's search_path or the role's own setting.
+    let schema = schema.ok_or_else(|| {
+        Error::database("the live database has no current schema (an empty search_path): there is no schema to copy")
+            .with_hint("set search_path to Coder's schema on the role or in the connection string")
+    })?;
     let outcome = postgres::rehearse::rehearse(&postgres::rehearse::Request {
         live: &live,
         limits: &limits,
@@ -128,6 +139,14 @@ fn rehearse(args: &GateArgs, state: &DbState, report: &mut GateReport) -> Result
         pending: &pending,
         schema: &schema,
     })?;
+    if !outcome.fell_back.is_empty() {
+        report.warnings.push(format!(
+            "rehearsal: {} has no file for {} at {}: the newest content it has ran instead",
+            source.label,
+            outcome.fell_back.join(", "),
+            args.target
+        ));
+    }
     report.add_live_rehearsal(LiveRehearsal {
         target: args.target.clone(),
         pending: pending.len() as usize,
@@ -139,20 +158,6 @@ fn rehearse(args: &GateArgs, state: &DbState, report: &mut GateReport) -> Result
         scratch_database: outcome.scratch_database,
     });
     Ok(())
-}
-
-/// The schema Coder's tables live in: the first of the connection's `search_path`, else
-/// `public`.
-fn coder_schema(settings: &postgres::ConnectSettings) -> String {
-    settings
-        .search_path()
-        .and_then(|p| {
-            p.split(',')
-                .map(|s| s.trim().trim_matches('"'))
-                .find(|s| !s.is_empty() && *s != "$user")
-                .map(str::to_string)
-        })
-        .unwrap_or_else(|| "public".into())
 }
 
 /// Workflow commands on stderr (GitHub reads both streams; stderr keeps stdout one JSON

@@ -105,6 +105,9 @@ pub struct LiveRehearsal {
 }
 
 impl LiveRehearsal {
+    /// What a clean run cannot promise: the copy has the schema but no rows.
+    pub const SCHEMA_ONLY: &'static str = "the copy has no data: failures that depend on rows (duplicates under a new unique index, NULLs under a new NOT NULL) are not rehearsed";
+
     /// One line: the clean run, or the first failure.
     pub fn line(&self) -> String {
         match &self.failure {

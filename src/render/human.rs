@@ -164,6 +164,9 @@ pub fn gate(report: &GateReport, style: Style) -> String {
     }
     if let Some(r) = &report.rehearsal {
         let _ = writeln!(out, "\n{}", r.line());
+        if r.clean {
+            let _ = writeln!(out, "  ({})", crate::core::gate::LiveRehearsal::SCHEMA_ONLY);
+        }
     }
     if !report.pending.is_empty() {
         let _ = writeln!(out, "\npending migrations ({}):", report.pending.len());

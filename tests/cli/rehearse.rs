@@ -81,6 +81,17 @@ fn fingerprint(c: &PgCluster, db: &str) -> String {
     )
 }
 
+/// How many databases `role` owns: the scratch databases it created and did not drop.
+fn databases_owned_by(c: &PgCluster, role: &str) -> String {
+    c.sql(
+        "postgres",
+        &format!(
+            "SELECT count(*) FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba \
+             WHERE r.rolname = '{role}'"
+        ),
+    )
+}
+
 fn scratch_exists(c: &PgCluster, name: &str) -> bool {
     assert!(name.starts_with("migtag_rehearse_"), "{name}");
     c.sql(
@@ -203,8 +214,22 @@ fn v2_26_0_to_v2_27_0_rehearses_cleanly_on_another_server_and_says_so() {
         ) && line.ends_with(" s"),
         "{line}"
     );
+    // A clean copy says what it cannot catch: it has no rows.
+    let next = out
+        .lines()
+        .skip_while(|l| !l.starts_with("rehearsal: "))
+        .nth(1)
+        .unwrap_or_default();
+    assert_eq!(
+        next,
+        "  (the copy has no data: failures that depend on rows (duplicates under a new unique index, NULLs under a new NOT NULL) are not rehearsed)",
+        "{out}"
+    );
     let md = std::fs::read_to_string(&summary).unwrap();
-    assert!(md.contains(&format!("- ✅ {line}")), "{md}");
+    assert!(
+        md.contains(&format!("- ✅ {line} (the copy has no data: ")),
+        "{md}"
+    );
 }
 
 #[test]
@@ -338,4 +363,180 @@ fn while_a_migration_holds_coder_s_lock_nothing_is_rehearsed_and_gate_says_why()
         "{doc:#}"
     );
     coder.run("ROLLBACK;");
+}
+
+#[test]
+fn behind_a_migration_s_access_exclusive_lock_pg_dump_gives_up_within_lock_timeout() {
+    if source().is_none() {
+        return;
+    }
+    let c = PgCluster::shared();
+    let db = v2_26_0(c);
+    // A Coder migration in flight, without its advisory lock (so the survey lets the
+    // rehearsal start): pg_dump's ACCESS SHARE on workspace_builds must wait.
+    // A scratch role of its own: a database it created would be its own (others' tests make
+    // scratch databases on this server at the same time).
+    let role = c.create_role("lockscratch", "Lock-Scratch-Pw-2");
+    c.sql("postgres", &format!("ALTER ROLE {role} CREATEDB"));
+    let mut coder = c.session(&db, "coder");
+    coder.run("BEGIN; LOCK TABLE workspace_builds IN ACCESS EXCLUSIVE MODE;");
+    let started = std::time::Instant::now();
+    let (out, err, code) = run(migtag().args([
+        "gate",
+        "--db",
+        &url(c, &db),
+        "--target",
+        "v2.27.0",
+        "--lock-timeout",
+        "1s",
+        "--rehearse",
+        "--scratch-db",
+        &c.url(&role, "Lock-Scratch-Pw-2", "postgres"),
+        "--sql",
+        &tarball().display().to_string(),
+    ]));
+    let took = started.elapsed();
+    coder.run("ROLLBACK;");
+    // Not "safe": the rehearsal did not run, a database error (exit 10).
+    assert_eq!(code, 10, "{out}\n{err}");
+    assert!(took < std::time::Duration::from_secs(8), "{took:?}");
+    assert!(
+        err.contains("pg_dump could not take its ACCESS SHARE locks within --lock-timeout"),
+        "{err}"
+    );
+    assert!(err.contains("the rehearsal did not run"), "{err}");
+    assert_eq!(databases_owned_by(c, &role), "0");
+}
+
+#[test]
+fn coder_s_schema_comes_from_the_role_s_search_path_not_only_the_url() {
+    if source().is_none() {
+        return;
+    }
+    let c = PgCluster::shared();
+    let db = v2_26_0(c);
+    // Coder's tables in schema `coder`, `public` empty, the role's search_path set on the
+    // server (none in the URL).
+    c.sql(
+        &db,
+        "ALTER SCHEMA public RENAME TO coder; CREATE SCHEMA public",
+    );
+    let password = "Coder-Schema-Pw-1";
+    let role = c.create_role("coderschema", password);
+    c.sql("postgres", &format!("ALTER ROLE {role} SUPERUSER"));
+    c.sql(
+        "postgres",
+        &format!("ALTER ROLE {role} SET search_path = coder"),
+    );
+    let (doc, err, code, _) =
+        rehearse(&c.url(&role, password, &db), &url(c, "postgres"), "v2.27.0");
+    assert_eq!(code, 0, "{doc:#}\n{err}");
+    let r = &doc["rehearsal"];
+    assert_eq!(r["clean"], true, "{r:#}");
+    assert_eq!(r["pending"], 14, "{r:#}");
+}
+
+#[test]
+fn a_createdb_only_scratch_role_on_postgresql_13_loads_the_copy_into_its_public_schema() {
+    if source().is_none() {
+        return;
+    }
+    let Some(scratch_server) = PgCluster::shared_major(13) else {
+        return; // not installed, outside CI: shared_major printed why
+    };
+    // The live database on 13 too: a scratch server must be the live major or newer.
+    // (Its own template key: database_with caches templates by key, not by server.)
+    let c = scratch_server;
+    let db = database_with(
+        c,
+        "rehearse-v2.26.0-pg13",
+        (1..=362).collect(),
+        Some("v2.26.0"),
+    );
+    set_row(c, &db, 362, false);
+    // On 13 `public` belongs to the bootstrap superuser: this role can neither drop nor
+    // recreate it in the database it creates.
+    let password = "Pg13-Scratch-Pw-4";
+    let role = scratch_server.create_role("createdb13", password);
+    scratch_server.sql("postgres", &format!("ALTER ROLE {role} CREATEDB"));
+    let (doc, err, code, _) = rehearse(
+        &url(c, &db),
+        &scratch_server.url(&role, password, "postgres"),
+        "v2.27.0",
+    );
+    assert_eq!(code, 0, "{doc:#}\n{err}");
+    let r = &doc["rehearsal"];
+    assert_eq!(r["clean"], true, "{r:#}");
+    assert_eq!(r["pending"], 14, "{r:#}");
+    assert_eq!(databases_owned_by(scratch_server, &role), "0");
+}
+
+#[test]
+fn a_migration_the_sql_source_lacks_at_the_target_tag_is_named_in_a_warning() {
+    if source().is_none() {
+        return;
+    }
+    let c = PgCluster::shared();
+    let db = v2_26_0(c);
+    // The reference SQL as a folder, with v2.27.0 taken off 000369's tag list.
+    let dir = tempfile::tempdir().unwrap();
+    let st = std::process::Command::new("tar")
+        .arg("xzf")
+        .arg(tarball())
+        .arg("-C")
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let tsv = dir.path().join("coder-sql/migration-files.tsv");
+    let text = std::fs::read_to_string(&tsv).unwrap();
+    let edited: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("000369_nullable_conn_log_ip.up.sql\t") {
+                let (head, tags) = l.rsplit_once('\t').unwrap();
+                let kept: Vec<&str> = tags.split(',').filter(|t| *t != "v2.27.0").collect();
+                format!("{head}\t{}", kept.join(","))
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    assert!(
+        edited.join("\n") != text.trim_end(),
+        "000369's row not found"
+    );
+    std::fs::write(&tsv, edited.join("\n") + "\n").unwrap();
+    let (out, err, code) = run(migtag().args([
+        "--format",
+        "json",
+        "gate",
+        "--db",
+        &url(c, &db),
+        "--target",
+        "v2.27.0",
+        "--rehearse",
+        "--scratch-db",
+        &url(c, "postgres"),
+        "--sql",
+        &dir.path().display().to_string(),
+    ]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let warnings: Vec<&str> = doc["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    let fell: Vec<&&str> = warnings
+        .iter()
+        .filter(|w| w.starts_with("rehearsal: ") && w.contains("has no file for"))
+        .collect();
+    assert_eq!(fell.len(), 1, "{warnings:#?}");
+    assert!(
+        fell[0].contains("has no file for 000369_nullable_conn_log_ip at v2.27.0"),
+        "{}",
+        fell[0]
+    );
 }

@@ -4,9 +4,10 @@
 //! target's pending migrations there in one transaction, as Coder does, and reports the first
 //! failure. The scratch database is created and always dropped by [`replay::Scratch`].
 
+use std::io::Read;
 use std::path::PathBuf;
-use std::process::Command;
-use std::time::Instant;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use super::replay::{self, run_file, Scratch};
 use super::settings::{ConnectSettings, Host, RootCert};
@@ -38,6 +39,9 @@ pub struct Outcome {
     pub dumped_with: String,
     /// The scratch database it ran in (dropped by now).
     pub scratch_database: String,
+    /// Migrations `--sql` has no file for at the target tag (`000363_name`): their newest
+    /// content ran instead.
+    pub fell_back: Vec<String>,
 }
 
 pub fn rehearse(req: &Request<'_>) -> Result<Outcome> {
@@ -47,6 +51,7 @@ pub fn rehearse(req: &Request<'_>) -> Result<Outcome> {
         .enable_all()
         .build()
         .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
+    let fell_back = fell_back(req);
     let (seconds, failure, scratch_database) = runtime
         .block_on(run(req, &dump))
         .map_err(|e| super::errors::scrub(e, req.scratch))?;
@@ -55,7 +60,21 @@ pub fn rehearse(req: &Request<'_>) -> Result<Outcome> {
         failure,
         dumped_with,
         scratch_database,
+        fell_back,
     })
+}
+
+/// The pending migrations whose content at the target tag the source lacks while it does
+/// know tags (a clone carries none: it is checked out at the target), so [`replay::content_at`]
+/// picks the newest content instead.
+fn fell_back(req: &Request<'_>) -> Vec<String> {
+    req.pending
+        .iter()
+        .filter(|&v| req.source.at_tag(v, req.target_tag).is_none())
+        .filter_map(|v| req.source.newest(v, true))
+        .filter(|f| !f.tags.is_empty())
+        .map(|f| format!("{:06}_{}", f.version, f.name))
+        .collect()
 }
 
 async fn run(req: &Request<'_>, dump: &str) -> Result<(f64, Option<ReplayFailure>, String)> {
@@ -83,21 +102,8 @@ async fn load_and_run(
     dump: &str,
 ) -> Result<(f64, Option<ReplayFailure>)> {
     let schema = crate::core::sql::identifier(req.schema);
-    // A new database already has an (empty) `public`; pg_dump creates the schema it was
-    // asked for, `public` included.
-    if dump.contains(&format!("\nCREATE SCHEMA {schema};")) {
-        client
-            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema}"))
-            .await
-            .map_err(|e| {
-                Error::database(format!(
-                    "emptying the scratch database failed: {}",
-                    replay::db_error(&e)
-                ))
-            })?;
-    }
     client
-        .batch_execute(&without_meta_commands(dump))
+        .batch_execute(&if_not_exists(&without_meta_commands(dump), &schema))
         .await
         .map_err(|e| {
             Error::database(format!(
@@ -145,7 +151,34 @@ pub fn without_meta_commands(dump: &str) -> String {
         .join("\n")
 }
 
+/// The dump with its `CREATE SCHEMA <schema>;` made `CREATE SCHEMA IF NOT EXISTS` and the
+/// schema's `COMMENT ON SCHEMA` left out: a new database already has `public`, and on
+/// PostgreSQL 14 and older it belongs to the bootstrap superuser, so a CREATEDB-only scratch
+/// role can neither create, drop nor comment on it (a comment changes no migration).
+fn if_not_exists(dump: &str, schema: &str) -> String {
+    let create = format!("CREATE SCHEMA {schema};");
+    let comment = format!("COMMENT ON SCHEMA {schema} IS ");
+    dump.lines()
+        .filter(|l| !l.starts_with(&comment))
+        .map(|l| {
+            if l == create {
+                format!("CREATE SCHEMA IF NOT EXISTS {schema};")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Runs pg_dump against the live database: schema only, one schema, no owners or grants.
+///
+/// pg_dump sets `statement_timeout = 0` and `lock_timeout = 0` itself after connecting (our
+/// PGOPTIONS do not hold), then takes ACCESS SHARE on every table it dumps: behind a Coder
+/// migration holding ACCESS EXCLUSIVE it would wait forever, and hold its locks on the tables
+/// the migration needs next. So its lock waits are bounded by `--lock-wait-timeout` (our
+/// `lock_timeout`), and its whole run by our `statement_timeout` plus a margin, after which
+/// it is killed.
 fn dump_schema(
     settings: &ConnectSettings,
     limits: &Limits,
@@ -159,28 +192,94 @@ fn dump_schema(
         "--no-privileges",
         "--no-password",
     ])
-    .arg(format!("--schema={schema}"))
-    .env_clear();
+    .arg(format!(
+        "--lock-wait-timeout={}ms",
+        limits.lock_timeout.as_millis().max(1)
+    ))
+    .arg(format!("--schema={}", schema_pattern(schema)))
+    .env_clear()
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     for (k, v) in pg_env(settings, limits) {
         cmd.env(k, v);
     }
-    let out = cmd
-        .output()
+    let bound = limits.connect_timeout + limits.statement_timeout + DUMP_MARGIN;
+    let mut child = cmd
+        .spawn()
         .map_err(|e| Error::database(format!("cannot run {}: {e}", pg_dump.display())))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
+    // Both pipes drained on their own threads, so a full pipe never stalls the child.
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped")));
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if started.elapsed() >= bound => {
+                // Killed and reaped: no pg_dump is left holding locks on the live database.
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Error::database(format!("waiting for pg_dump failed: {e}")));
+            }
+        }
+    };
+    let out = stdout.join().unwrap_or_default();
+    let err = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).to_string();
+    let Some(status) = status else {
         return Err(Error::database(format!(
-            "pg_dump --schema-only of {} failed: {}",
+            "pg_dump --schema-only of {} did not finish within {} s and was stopped; the rehearsal did not run",
             settings.target(),
-            err.trim()
+            bound.as_secs()
         ))
-        .with_hint(
-            "pg_dump must be at least the live server's major version and reach it as migtag does",
+        .with_hint("raise --statement-timeout for a large schema, or retry when the database is quieter"));
+    };
+    if !status.success() {
+        let err = err.trim();
+        // pg_dump 15 bounds its LOCK TABLE with statement_timeout, newer ones with lock_timeout.
+        let lock = err.contains("Query was: LOCK TABLE")
+            || err.contains("lock timeout")
+            || err.contains("could not obtain lock");
+        let e = Error::database(format!(
+            "pg_dump --schema-only of {} failed: {err}",
+            settings.target(),
         ));
+        return Err(if lock {
+            e.context(format!(
+                "the rehearsal did not run: pg_dump could not take its ACCESS SHARE locks within --lock-timeout ({} ms); a session (a running migration?) holds a conflicting lock",
+                limits.lock_timeout.as_millis()
+            ))
+            .with_hint("retry when no migration or DDL is running, or raise --lock-timeout")
+        } else {
+            e.with_hint(
+                "pg_dump must be at least the live server's major version and reach it as migtag does",
+            )
+        });
     }
-    let text = String::from_utf8(out.stdout)
-        .map_err(|_| Error::database("pg_dump's output is not UTF-8"))?;
+    let text =
+        String::from_utf8(out).map_err(|_| Error::database("pg_dump's output is not UTF-8"))?;
     Ok((text, version))
+}
+
+/// How long pg_dump may run beyond connecting and our statement_timeout before it is killed.
+const DUMP_MARGIN: Duration = Duration::from_secs(5);
+
+/// `--schema`'s value for exactly this schema: pg_dump's patterns fold case and treat `*`,
+/// `?` and `.` as wildcards unless double-quoted (an embedded `"` doubled).
+fn schema_pattern(schema: &str) -> String {
+    format!("\"{}\"", schema.replace('"', "\"\""))
 }
 
 /// The connection as libpq's environment variables (the password never on a command line).
@@ -275,6 +374,15 @@ mod tests {
         assert_eq!(
             without_meta_commands(dump),
             "SET lock_timeout = 0;\nCREATE TABLE t (a int);"
+        );
+    }
+
+    #[test]
+    fn the_schema_s_create_gets_if_not_exists_and_its_comment_is_left_out() {
+        let dump = "CREATE SCHEMA public;\nCOMMENT ON SCHEMA public IS 'standard public schema';\nCREATE SCHEMA other;\n-- CREATE SCHEMA public;";
+        assert_eq!(
+            if_not_exists(dump, "public"),
+            "CREATE SCHEMA IF NOT EXISTS public;\nCREATE SCHEMA other;\n-- CREATE SCHEMA public;"
         );
     }
 
