@@ -83,11 +83,12 @@ pub fn for_upgrade(
         one_transaction,
         rates: &rates::MEASURED,
         unavailable,
+        unknown: missing.clone(),
     });
     if !missing.is_empty() {
         let missing = MigrationSet::from_versions(missing);
         f.notes.push(format!(
-            "no replayed facts for migration{} {missing} (newer than the bundled effects, which stop at {:06}): their locks and work are not counted",
+            "no replayed facts for migration{} {missing} (newer than the bundled effects, which stop at {:06}): their locks and work are not counted, so the estimate is incomplete",
             if missing.len() == 1 { "" } else { "s" },
             effects.provenance.max_migration
         ));

@@ -245,7 +245,8 @@ impl GateReport {
 
     /// Adds the upgrade forecast. With `max_duration_seconds`, an upgrade whose high estimate
     /// exceeds it is unsafe; so is one the forecast could not time because a schema change is
-    /// running on a table it touches. Offline (no sizes) the limit cannot be checked: a warning.
+    /// running on a table it touches, and one whose estimate leaves out migrations without
+    /// replayed facts. Offline (no sizes) the limit cannot be checked: a warning.
     pub fn add_forecast(&mut self, forecast: Forecast, max_duration_seconds: Option<u64>) {
         if let Some(max) = max_duration_seconds {
             match (&forecast.estimate, &forecast.unavailable) {
@@ -254,6 +255,14 @@ impl GateReport {
                      upgrade in smaller steps, in a maintenance window, or raise the limit",
                     duration::approx(e.high_seconds),
                     duration::exact(max)
+                )),
+                // Migrations without replayed facts are left out of the times: the total is
+                // no bound, so the limit cannot be checked (as with no forecast at all).
+                (Some(e), _) if !e.complete => self.make_unsafe(format!(
+                    "--max-duration cannot be checked: the estimate leaves out migration{} {} (no replayed facts: newer than the bundled effects); \
+                     upgrade to a release the effects cover first, or drop --max-duration and time the upgrade on a copy",
+                    if e.unknown_migrations.len() == 1 { "" } else { "s" },
+                    super::migration_set::MigrationSet::from_versions(e.unknown_migrations.iter().copied())
                 )),
                 (Some(_), _) => {}
                 (None, Some(why)) => self.make_unsafe(format!("--max-duration cannot be checked: no forecast: {why}")),

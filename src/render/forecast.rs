@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use crate::core::duration;
 use crate::core::forecast::{Blocks, Forecast, TableSize, Transaction, Work};
+use crate::core::migration_set::MigrationSet;
 
 /// How many entries a line lists before "and N more".
 const SHOWN: usize = 4;
@@ -76,6 +77,13 @@ pub fn human(f: &Forecast) -> String {
         }
     }
     let duration = match (&f.estimate, &f.unavailable) {
+        (Some(e), _) if !e.complete => format!(
+            "{} to {} without migration{} {} (incomplete: no replayed facts for them, see docs/forecast.md)",
+            seconds(e.low_seconds),
+            seconds(e.high_seconds),
+            if e.unknown_migrations.len() == 1 { "" } else { "s" },
+            MigrationSet::from_versions(e.unknown_migrations.iter().copied())
+        ),
         (Some(e), _) => format!(
             "{} to {} (estimate from table statistics and measured rates, see docs/forecast.md)",
             seconds(e.low_seconds),

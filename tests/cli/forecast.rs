@@ -398,3 +398,73 @@ fn sizes_come_from_the_schema_search_path_selects() {
     assert_eq!(api_keys["rows"], 0, "{api_keys:#}");
     assert_eq!(doc["forecast"]["sizes"], "live");
 }
+
+/// The bundled index with one release newer than the bundled effects (000557 has no replayed
+/// facts), as `index update` would know it.
+fn index_with_an_unreplayed_release(dir: &tempfile::TempDir) -> String {
+    let mut doc: Value = serde_json::from_str(&migtag::bundled::json().unwrap()).unwrap();
+    doc["releases"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "tag": "v2.36.1",
+            "commit": "0123456789abcdef0123456789abcdef01234567",
+            "date": "2026-12-01T05:00:00Z",
+            "max_migration": 557,
+            "migrations": "1-557"
+        }));
+    doc["migrations"]["557"] = "a_migration_after_the_effects".into();
+    let path = dir.path().join("index.json");
+    std::fs::write(&path, serde_json::to_string(&doc).unwrap()).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn max_duration_fails_when_the_estimate_leaves_out_migrations_without_facts() {
+    if source().is_none() {
+        return;
+    }
+    let c = PgCluster::shared();
+    let db = schema_of(c, "v2.29.0", 401);
+    let u = url(c, &db);
+    let dir = tempfile::tempdir().unwrap();
+    let index = index_with_an_unreplayed_release(&dir);
+    let gate = |target: &str| {
+        let (out, err, code) = run(migtag().args([
+            "--index",
+            &index,
+            "--format",
+            "json",
+            "gate",
+            "--db",
+            &u,
+            "--target",
+            target,
+            "--max-duration",
+            "1h",
+        ]));
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+        (doc, code)
+    };
+    // Every pending migration replayed: the estimate is complete and well under an hour.
+    let (doc, code) = gate("v2.36.0");
+    assert_eq!(code, 0, "{:#}", doc["reasons"]);
+    assert_eq!(doc["forecast"]["estimate"]["complete"], true, "{doc:#}");
+    // 557 has no facts: the partial total is no bound, so the limit cannot be checked.
+    let (doc, code) = gate("v2.36.1");
+    assert_eq!(code, 3, "{doc:#}");
+    let e = &doc["forecast"]["estimate"];
+    assert_eq!(e["complete"], false, "{e:#}");
+    assert_eq!(e["unknown_migrations"], serde_json::json!([557]), "{e:#}");
+    let reasons = doc["reasons"].to_string();
+    assert!(
+        reasons.contains("--max-duration cannot be checked: the estimate leaves out migration 557"),
+        "{reasons}"
+    );
+
+    let (out, _, code) = run(migtag().args([
+        "--index", &index, "gate", "--db", &u, "--target", "v2.36.1", "--color", "never",
+    ]));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("without migration 557 (incomplete"), "{out}");
+}

@@ -253,6 +253,9 @@ pub struct ForecastInput<'a> {
     pub rates: &'a Rates,
     /// Set when a live database was read but its sizes cannot be used (see [`blocked_by`]).
     pub unavailable: Option<String>,
+    /// Pending migrations without replayed facts (newer than the bundled effects): their locks
+    /// and work are unknown, so an estimate leaves them out and says it is incomplete.
+    pub unknown: Vec<Version>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -329,6 +332,11 @@ pub struct Estimate {
     pub low_seconds: f64,
     pub high_seconds: f64,
     pub basis: String,
+    /// False when some pending migrations have no replayed facts: the times leave them out,
+    /// so the high estimate is no upper bound (`gate --max-duration` then fails).
+    pub complete: bool,
+    /// The pending migrations the times leave out.
+    pub unknown_migrations: Vec<Version>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -546,6 +554,8 @@ pub fn forecast(input: &ForecastInput) -> Forecast {
             low_seconds: round2(low),
             high_seconds: round2(high),
             basis: basis(rates),
+            complete: input.unknown.is_empty(),
+            unknown_migrations: input.unknown.clone(),
         }
     });
     let migration_window = estimate.as_ref().map(|e| window(e.high_seconds));

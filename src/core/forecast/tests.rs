@@ -76,6 +76,7 @@ fn run(
         one_transaction: one,
         rates: &TEST_RATES,
         unavailable: None,
+        unknown: Vec::new(),
     })
 }
 

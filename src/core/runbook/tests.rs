@@ -245,6 +245,7 @@ fn the_probe_step_covers_the_forecast_window() {
         one_transaction: true,
         rates: &MEASURED,
         unavailable: None,
+        unknown: Vec::new(),
     });
     let window = f.migration_window.clone().unwrap().seconds;
     assert_eq!(window, 25 * 60);
