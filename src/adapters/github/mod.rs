@@ -258,16 +258,7 @@ async fn update_async(
     })
     .await;
     let mut first_error = None;
-    for r in fetched {
-        match r {
-            Ok((sha, facts)) => {
-                cache.commits.insert(sha, facts);
-            }
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
-    }
+    absorb(fetched, &mut cache.commits, &mut first_error);
     let fetched = run_bounded(
         opts.concurrency,
         dates_wanted.into_iter().collect(),
@@ -283,16 +274,7 @@ async fn update_async(
     )
     .await;
     let mut commit_dates: HashMap<String, String> = HashMap::new();
-    for r in fetched {
-        match r {
-            Ok((sha, date)) => {
-                commit_dates.insert(sha, date);
-            }
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
-    }
+    absorb(fetched, &mut commit_dates, &mut first_error);
     if let Some(e) = first_error {
         progress.finish_and_clear();
         return Err(e);
@@ -320,16 +302,7 @@ async fn update_async(
         }
     })
     .await;
-    for r in fetched {
-        match r {
-            Ok((sha, paths)) => {
-                cache.trees.insert(sha, paths);
-            }
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
-    }
+    absorb(fetched, &mut cache.trees, &mut first_error);
     progress.finish_and_clear();
     if let Some(e) = first_error {
         return Err(e);
@@ -643,6 +616,23 @@ async fn fetch_tree_paths(client: &Client, sha: &str) -> Result<Vec<String>> {
 }
 
 /// Runs `f` over `items` with at most `limit` futures in flight; results in any order.
+/// Puts the fetched pairs into `into` and keeps the first error: the callers fetch
+/// concurrently, so every success is kept in the cache even when one request failed.
+fn absorb<K, V>(
+    fetched: Vec<Result<(K, V)>>,
+    into: &mut impl Extend<(K, V)>,
+    first_error: &mut Option<Error>,
+) {
+    for r in fetched {
+        match r {
+            Ok(pair) => into.extend([pair]),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+}
+
 async fn run_bounded<T, R, F, Fut>(limit: usize, items: Vec<T>, f: F) -> Vec<R>
 where
     F: Fn(T) -> Fut,
