@@ -180,6 +180,12 @@ pub fn beyond_index_warning(index: &Index, version: Version) -> Option<String> {
     })
 }
 
+/// The effects to verify, forecast and rehearse with: the one place every command loads them
+/// (the bundled `data/coder-effects.json`; docs/verify.md).
+pub fn load_effects() -> Result<crate::core::effects::Effects> {
+    bundled::effects()
+}
+
 pub fn load_index_file(path: &std::path::Path) -> Result<Index> {
     let text = bounded::read_path(path, bounded::INDEX).map_err(|f| {
         f.or_io(|e| {

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use crate::adapters::postgres::{self, sizes, Limits, ProcessEnv};
-use crate::bundled;
 use crate::cli::SourceArgs;
 use crate::core::effects::sequence_for;
 use crate::core::forecast::effects::shipped_effects;
@@ -32,7 +31,7 @@ pub fn for_upgrade(
     if pending.is_empty() {
         return Ok(None);
     }
-    let effects = bundled::effects()?;
+    let effects = super::context::load_effects()?;
     // A set that is not a prefix of the main sequence (a recorded irregular one) has its own
     // contents; otherwise each migration as the target shipped it.
     let regular = target

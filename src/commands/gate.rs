@@ -37,7 +37,7 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
     let mut report = gate(&index, &state, &args.target, &opts);
     report.warnings.extend(reading.notes.iter().cloned());
     let deployed = args.deployed.as_deref().and_then(|t| index.release(t));
-    report.add_rehearsals(&index, &crate::bundled::effects()?, &state, deployed);
+    report.add_rehearsals(&index, &super::context::load_effects()?, &state, deployed);
     if let Some(a) = super::verify::verification_for(&index, &reading, deployed)? {
         report.add_verification(a);
     }

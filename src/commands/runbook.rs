@@ -110,7 +110,7 @@ pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
             .insert(0, format!("schema: {}", a.schema.summary));
     }
     // Moving forward from a row an irregular release wrote: what the replay showed.
-    let effects = crate::bundled::effects()?;
+    let effects = super::context::load_effects()?;
     for (finding, text) in
         crate::core::gate::rehearsals_for(&index, &effects, &reading.state, deployed_release, None)
     {

@@ -4,7 +4,6 @@
 
 use serde::Serialize;
 
-use crate::bundled;
 use crate::cli::VerifyArgs;
 use crate::core::index::{parse_tag, Index};
 use crate::core::observation::{CatalogRead, DatabaseInfo};
@@ -75,7 +74,7 @@ pub fn assessment(
     let catalog = reading.db.as_ref().and_then(|o| o.catalog.as_ref());
     Ok(match catalog {
         Some(CatalogRead::Read(live)) => {
-            let effects = bundled::effects()?;
+            let effects = super::context::load_effects()?;
             assess(&effects, index, &reading.state, deployed, live)
         }
         Some(CatalogRead::Skipped(reason)) => Assessment::skipped(reason.clone()),
