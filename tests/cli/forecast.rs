@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::coder_sql::{database_with, set_row, source};
+use crate::coder_sql::{database_with, set_row};
 use crate::common::{migtag, run};
 use crate::pg::PgCluster;
 
@@ -156,10 +156,11 @@ fn max_duration_needs_a_live_database() {
 }
 
 #[test]
+#[cfg_attr(
+    migtag_no_coder_sql,
+    ignore = "needs ../shared/reference/coder-sql.tar.gz (Coder's SQL)"
+)]
 fn the_26_to_27_path_gets_sizes_an_estimate_and_a_window_from_the_live_database() {
-    if source().is_none() {
-        return;
-    }
     let c = PgCluster::shared();
     let db = schema_of(c, "v2.26.0", 362);
     let u = url(c, &db);
@@ -214,10 +215,11 @@ fn the_26_to_27_path_gets_sizes_an_estimate_and_a_window_from_the_live_database(
 }
 
 #[test]
+#[cfg_attr(
+    migtag_no_coder_sql,
+    ignore = "needs ../shared/reference/coder-sql.tar.gz (Coder's SQL)"
+)]
 fn a_session_holding_access_exclusive_on_a_touched_table_gives_no_forecast_within_lock_timeout() {
-    if source().is_none() {
-        return;
-    }
     let c = PgCluster::shared();
     let db = schema_of(c, "v2.26.0", 362);
     let u = url(c, &db);
@@ -259,10 +261,11 @@ fn a_session_holding_access_exclusive_on_a_touched_table_gives_no_forecast_withi
 }
 
 #[test]
+#[cfg_attr(
+    migtag_no_coder_sql,
+    ignore = "needs ../shared/reference/coder-sql.tar.gz (Coder's SQL)"
+)]
 fn max_duration_fails_the_esr_jump_whose_high_estimate_exceeds_it() {
-    if source().is_none() {
-        return;
-    }
     let c = PgCluster::shared();
     let db = schema_of(c, "v2.29.0", 401);
     let u = url(c, &db);
@@ -283,10 +286,11 @@ fn max_duration_fails_the_esr_jump_whose_high_estimate_exceeds_it() {
 }
 
 #[test]
+#[cfg_attr(
+    migtag_no_coder_sql,
+    ignore = "needs ../shared/reference/coder-sql.tar.gz (Coder's SQL)"
+)]
 fn a_30s_liveness_budget_gets_a_probe_patch_sized_to_the_forecast_window() {
-    if source().is_none() {
-        return;
-    }
     let c = PgCluster::shared();
     let db = schema_of(c, "v2.26.0", 362);
     let u = url(c, &db);
@@ -365,10 +369,11 @@ fn a_30s_liveness_budget_gets_a_probe_patch_sized_to_the_forecast_window() {
 }
 
 #[test]
+#[cfg_attr(
+    migtag_no_coder_sql,
+    ignore = "needs ../shared/reference/coder-sql.tar.gz (Coder's SQL)"
+)]
 fn sizes_come_from_the_schema_search_path_selects() {
-    if source().is_none() {
-        return;
-    }
     let c = PgCluster::shared();
     let db = c.create_db("forecast_schema");
     let mut script = String::from("CREATE SCHEMA coder;\nSET search_path TO coder;\n");
@@ -420,10 +425,11 @@ fn index_with_an_unreplayed_release(dir: &tempfile::TempDir) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    migtag_no_coder_sql,
+    ignore = "needs ../shared/reference/coder-sql.tar.gz (Coder's SQL)"
+)]
 fn max_duration_fails_when_the_estimate_leaves_out_migrations_without_facts() {
-    if source().is_none() {
-        return;
-    }
     let c = PgCluster::shared();
     let db = schema_of(c, "v2.29.0", 401);
     let u = url(c, &db);

@@ -71,11 +71,6 @@ fn pg_matrix_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_PG_MATRIX))
 }
 
-/// CI must run every test it has: a missing server there is a broken install, not a skip.
-fn in_ci() -> bool {
-    matches!(std::env::var("CI").as_deref(), Ok("true") | Ok("1"))
-}
-
 /// Files of the test PKI.
 #[derive(Debug, Clone)]
 pub struct TestPki {
@@ -100,8 +95,8 @@ pub struct PgCluster {
 
 static SHARED: OnceLock<PgCluster> = OnceLock::new();
 static SHARED_NO_TLS: OnceLock<PgCluster> = OnceLock::new();
-/// One shared cluster per major (started on first use; `None` when skipped outside CI).
-type SharedMajor = OnceLock<Option<PgCluster>>;
+/// One shared cluster per major (started on first use).
+type SharedMajor = OnceLock<PgCluster>;
 static SHARED_MAJORS: Mutex<BTreeMap<u32, &'static SharedMajor>> = Mutex::new(BTreeMap::new());
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -126,11 +121,12 @@ impl PgCluster {
     }
 
     /// The shared cluster (TLS on) of PostgreSQL `major`, started on first use with its own
-    /// watchdog. `None` means the major is not installed and the test should return early:
-    /// that happens only outside CI (with a note on stderr); under `CI=true` it panics.
-    pub fn shared_major(major: u32) -> Option<&'static PgCluster> {
+    /// watchdog. A major that is not installed panics with the command that installs it: the
+    /// tests that need one carry `#[cfg_attr(migtag_no_pgN, ignore = ...)]` (build.rs sets
+    /// the flag outside CI when the major is missing), so they run only where it is.
+    pub fn shared_major(major: u32) -> &'static PgCluster {
         if pg_bin_for(major).as_deref() == Some(pg_bin()) {
-            return Some(Self::shared());
+            return Self::shared();
         }
         let cell: &'static SharedMajor = SHARED_MAJORS
             .lock()
@@ -138,36 +134,24 @@ impl PgCluster {
             .entry(major)
             .or_insert_with(|| Box::leak(Box::default()));
         // Outside the map's lock: majors start in parallel, one start per major.
-        cell.get_or_init(|| Self::start_major(major, true).map(PgCluster::with_watchdog))
-            .as_ref()
+        cell.get_or_init(|| Self::start_major(major, true).with_watchdog())
     }
 
-    /// A new cluster of PostgreSQL `major` (see [`pg_bin_for`]), stopped on Drop. `None` when
-    /// that major is not installed, outside CI only; under `CI=true` a missing major panics
-    /// with the command that installs it.
-    pub fn start_major(major: u32, tls: bool) -> Option<PgCluster> {
+    /// A new cluster of PostgreSQL `major` (see [`pg_bin_for`]), stopped on Drop; panics
+    /// with the command that installs it when that major is missing.
+    pub fn start_major(major: u32, tls: bool) -> PgCluster {
         match pg_bin_for(major) {
-            Some(bin) => Some(Self::start_in(&bin, tls)),
-            None => {
-                let msg = if major == 15 {
-                    "PostgreSQL 15 is not installed: no initdb in /usr/lib/postgresql/15/bin \
-                     (apt-get install -y postgresql)"
-                        .to_string()
-                } else {
-                    format!(
-                        "PostgreSQL {major} is not installed: no initdb in {}/{major}/bin \
-                         (or /usr/lib/postgresql/{major}/bin); install it with `.ci/pg-matrix` \
-                         (MIGTAG_PG_MATRIX sets the folder)",
-                        pg_matrix_root().display()
-                    )
-                };
-                assert!(
-                    !in_ci(),
-                    "{msg}; CI=true, so this fails instead of skipping"
-                );
-                eprintln!("skipped: {msg}");
-                None
-            }
+            Some(bin) => Self::start_in(&bin, tls),
+            None if major == 15 => panic!(
+                "PostgreSQL 15 is not installed: no initdb in /usr/lib/postgresql/15/bin \
+                 (apt-get install -y postgresql, or run `bash .ci/test`)"
+            ),
+            None => panic!(
+                "PostgreSQL {major} is not installed: no initdb in {}/{major}/bin \
+                 (or /usr/lib/postgresql/{major}/bin); install it with `.ci/pg-matrix` or run \
+                 `bash .ci/test` (MIGTAG_PG_MATRIX sets the folder)",
+                pg_matrix_root().display()
+            ),
         }
     }
 

@@ -357,6 +357,10 @@ fn coder_image(deployment: &Value) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    migtag_no_registry,
+    ignore = "needs docker-registry, skopeo and htpasswd (apt-get install docker-registry skopeo apache2-utils, or bash .ci/test)"
+)]
 fn digests_come_from_a_real_registry_through_the_token_flow() {
     let dir = tempfile::tempdir().unwrap();
     let token = token(dir.path());
@@ -545,6 +549,10 @@ fn digests_come_from_a_real_registry_through_the_token_flow() {
 }
 
 #[test]
+#[cfg_attr(
+    migtag_no_registry,
+    ignore = "needs docker-registry, skopeo and htpasswd (apt-get install docker-registry skopeo apache2-utils, or bash .ci/test)"
+)]
 fn basic_auth_over_tls_with_a_private_ca() {
     let dir = tempfile::tempdir().unwrap();
     crate::common::make_ca(dir.path(), "ca");
@@ -668,6 +676,10 @@ fn basic_auth_over_tls_with_a_private_ca() {
 /// A registry whose Bearer challenge names a plain-HTTP token service off this machine: the
 /// credentials are refused there (exit 11 naming the realm), not sent.
 #[test]
+#[cfg_attr(
+    migtag_no_registry,
+    ignore = "needs docker-registry, skopeo and htpasswd (apt-get install docker-registry skopeo apache2-utils, or bash .ci/test)"
+)]
 fn credentials_are_not_sent_to_a_plain_http_realm_elsewhere() {
     let dir = tempfile::tempdir().unwrap();
     token(dir.path());

@@ -8,7 +8,7 @@ use assert_cmd::Command;
 
 use serde_json::Value;
 
-use crate::coder_sql::{database_with, set_row, source, tarball};
+use crate::coder_sql::{database_with, set_row, tarball};
 use crate::common::{migtag, run};
 use crate::pg::PgCluster;
 
@@ -101,10 +101,11 @@ fn scratch_exists(c: &PgCluster, name: &str) -> bool {
 }
 
 #[test]
+#[cfg_attr(
+    migtag_no_coder_sql,
+    ignore = "needs ../shared/reference/coder-sql.tar.gz (Coder's SQL)"
+)]
 fn v2_21_1_to_v2_22_0_fails_at_000323_on_the_copy_and_the_scratch_database_is_dropped() {
-    if source().is_none() {
-        return;
-    }
     let c = PgCluster::shared();
     let db = v2_21_1(c);
     let before = fingerprint(c, &db);
@@ -164,10 +165,11 @@ fn v2_21_1_to_v2_22_0_fails_at_000323_on_the_copy_and_the_scratch_database_is_dr
 }
 
 #[test]
+#[cfg_attr(
+    migtag_no_coder_sql,
+    ignore = "needs ../shared/reference/coder-sql.tar.gz (Coder's SQL)"
+)]
 fn v2_26_0_to_v2_27_0_rehearses_cleanly_on_another_server_and_says_so() {
-    if source().is_none() {
-        return;
-    }
     let c = PgCluster::shared();
     let scratch_server = PgCluster::shared_without_tls();
     let db = v2_26_0(c);
@@ -233,10 +235,11 @@ fn v2_26_0_to_v2_27_0_rehearses_cleanly_on_another_server_and_says_so() {
 }
 
 #[test]
+#[cfg_attr(
+    migtag_no_coder_sql,
+    ignore = "needs ../shared/reference/coder-sql.tar.gz (Coder's SQL)"
+)]
 fn drift_a_dropped_column_fails_the_rehearsal_where_a_pending_migration_needs_it() {
-    if source().is_none() {
-        return;
-    }
     let c = PgCluster::shared();
     let db = v2_26_0(c);
     // 000369 (v2.27.0) runs `ALTER TABLE connection_logs ALTER COLUMN ip DROP NOT NULL`.
@@ -266,10 +269,11 @@ fn drift_a_dropped_column_fails_the_rehearsal_where_a_pending_migration_needs_it
 }
 
 #[test]
+#[cfg_attr(
+    migtag_no_coder_sql,
+    ignore = "needs ../shared/reference/coder-sql.tar.gz (Coder's SQL)"
+)]
 fn the_password_reaches_neither_output_nor_the_server_log() {
-    if source().is_none() {
-        return;
-    }
     let c = PgCluster::shared();
     let db = v2_26_0(c);
     let password = "Rehearse-Pw-7f3a9c";
@@ -301,10 +305,11 @@ fn the_password_reaches_neither_output_nor_the_server_log() {
 }
 
 #[test]
+#[cfg_attr(
+    migtag_no_coder_sql,
+    ignore = "needs ../shared/reference/coder-sql.tar.gz (Coder's SQL)"
+)]
 fn a_scratch_role_without_createdb_is_refused_and_the_flags_need_each_other() {
-    if source().is_none() {
-        return;
-    }
     let c = PgCluster::shared();
     let db = v2_26_0(c);
     let role = c.create_role("nocreatedb", "Plain-Pw-55");
@@ -343,10 +348,11 @@ fn a_scratch_role_without_createdb_is_refused_and_the_flags_need_each_other() {
 }
 
 #[test]
+#[cfg_attr(
+    migtag_no_coder_sql,
+    ignore = "needs ../shared/reference/coder-sql.tar.gz (Coder's SQL)"
+)]
 fn while_a_migration_holds_coder_s_lock_nothing_is_rehearsed_and_gate_says_why() {
-    if source().is_none() {
-        return;
-    }
     let c = PgCluster::shared();
     let db = v2_26_0(c);
     let mut coder = c.session(&db, "coder");
@@ -366,10 +372,11 @@ fn while_a_migration_holds_coder_s_lock_nothing_is_rehearsed_and_gate_says_why()
 }
 
 #[test]
+#[cfg_attr(
+    migtag_no_coder_sql,
+    ignore = "needs ../shared/reference/coder-sql.tar.gz (Coder's SQL)"
+)]
 fn behind_a_migration_s_access_exclusive_lock_pg_dump_gives_up_within_lock_timeout() {
-    if source().is_none() {
-        return;
-    }
     let c = PgCluster::shared();
     let db = v2_26_0(c);
     // A Coder migration in flight, without its advisory lock (so the survey lets the
@@ -409,10 +416,11 @@ fn behind_a_migration_s_access_exclusive_lock_pg_dump_gives_up_within_lock_timeo
 }
 
 #[test]
+#[cfg_attr(
+    migtag_no_coder_sql,
+    ignore = "needs ../shared/reference/coder-sql.tar.gz (Coder's SQL)"
+)]
 fn coder_s_schema_comes_from_the_role_s_search_path_not_only_the_url() {
-    if source().is_none() {
-        return;
-    }
     let c = PgCluster::shared();
     let db = v2_26_0(c);
     // Coder's tables in schema `coder`, `public` empty, the role's search_path set on the
@@ -437,13 +445,12 @@ fn coder_s_schema_comes_from_the_role_s_search_path_not_only_the_url() {
 }
 
 #[test]
+#[cfg_attr(
+    any(migtag_no_coder_sql, migtag_no_pg13),
+    ignore = "needs Coder's SQL (../shared/reference/coder-sql.tar.gz) and PostgreSQL 13 (.ci/pg-matrix)"
+)]
 fn a_createdb_only_scratch_role_on_postgresql_13_loads_the_copy_into_its_public_schema() {
-    if source().is_none() {
-        return;
-    }
-    let Some(scratch_server) = PgCluster::shared_major(13) else {
-        return; // not installed, outside CI: shared_major printed why
-    };
+    let scratch_server = PgCluster::shared_major(13);
     // The live database on 13 too: a scratch server must be the live major or newer.
     // (Its own template key: database_with caches templates by key, not by server.)
     let c = scratch_server;
@@ -472,10 +479,11 @@ fn a_createdb_only_scratch_role_on_postgresql_13_loads_the_copy_into_its_public_
 }
 
 #[test]
+#[cfg_attr(
+    migtag_no_coder_sql,
+    ignore = "needs ../shared/reference/coder-sql.tar.gz (Coder's SQL)"
+)]
 fn a_migration_the_sql_source_lacks_at_the_target_tag_is_named_in_a_warning() {
-    if source().is_none() {
-        return;
-    }
     let c = PgCluster::shared();
     let db = v2_26_0(c);
     // The reference SQL as a folder, with v2.27.0 taken off 000369's tag list.

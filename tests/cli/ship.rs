@@ -327,16 +327,22 @@ fn ci_workflow_checks_pull_requests_as_ci_does() {
     );
     assert!(runs(test).contains("bash .ci/run"));
     assert!(runs(test).contains("kubectl") && runs(test).contains("sha256sum -c"));
-    // .ci/run is what the test job runs: it installs the tools the tests need and tests.
+    // .ci/run is what the test job runs: fmt, clippy, then .ci/test (the README's test
+    // command), which installs the tools the tests need and tests.
     let ci_run = read(".ci/run");
+    assert!(ci_run.contains("bash .ci/test"), ".ci/run runs .ci/test");
+    let ci_test = read(".ci/test");
     for needed in [
         "docker-registry",
         "skopeo",
         "apache2-utils",
         "postgresql",
+        "kubernetes-client",
+        "prometheus",
+        ".ci/pg-matrix",
         "cargo test",
     ] {
-        assert!(ci_run.contains(needed), ".ci/run: {needed}");
+        assert!(ci_test.contains(needed), ".ci/test: {needed}");
     }
 }
 

@@ -1,7 +1,7 @@
 //! `migtag verify` and the schema evidence, on schemas built from Coder's real SQL on a real
 //! PostgreSQL (see coder_sql.rs).
 
-use crate::coder_sql::{database_with, run_script, set_row, source, up_statements};
+use crate::coder_sql::{database_with, run_script, set_row, up_statements};
 use crate::common::{migtag, run};
 use crate::pg::PgCluster;
 
@@ -29,10 +29,11 @@ fn v2_36_0(c: &'static PgCluster) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    migtag_no_coder_sql,
+    ignore = "needs ../shared/reference/coder-sql.tar.gz (Coder's SQL)"
+)]
 fn v2_36_0_set_with_its_row_matches() {
-    if source().is_none() {
-        return;
-    }
     let c = PgCluster::shared();
     let db = v2_36_0(c);
     set_row(c, &db, 556, false);
@@ -56,10 +57,11 @@ fn check_json(db: &str) -> (serde_json::Value, i32) {
 }
 
 #[test]
+#[cfg_attr(
+    migtag_no_coder_sql,
+    ignore = "needs ../shared/reference/coder-sql.tar.gz (Coder's SQL)"
+)]
 fn dirty_168_absent_complete_and_partial_each_get_their_statement() {
-    if source().is_none() {
-        return;
-    }
     let c = PgCluster::shared();
     // Not applied: the clean-up to 167.
     let absent = database_with(c, "main-167", (1..=167).collect(), None);
@@ -133,10 +135,11 @@ fn objects(list: &serde_json::Value) -> Vec<(String, Option<u64>)> {
 }
 
 #[test]
+#[cfg_attr(
+    migtag_no_coder_sql,
+    ignore = "needs ../shared/reference/coder-sql.tar.gz (Coder's SQL)"
+)]
 fn drift_is_attributed_to_its_migration_and_an_extra_index_alone_is_a_warning() {
-    if source().is_none() {
-        return;
-    }
     let c = PgCluster::shared();
     let db = v2_36_0(c);
     set_row(c, &db, 556, false);
@@ -217,10 +220,11 @@ fn drift_is_attributed_to_its_migration_and_an_extra_index_alone_is_a_warning() 
 }
 
 #[test]
+#[cfg_attr(
+    migtag_no_coder_sql,
+    ignore = "needs ../shared/reference/coder-sql.tar.gz (Coder's SQL)"
+)]
 fn a_forced_row_below_the_schema_is_ahead_naming_the_later_migrations() {
-    if source().is_none() {
-        return;
-    }
     let c = PgCluster::shared();
     let db = database_with(c, "main-170", (1..=170).collect(), None);
     set_row(c, &db, 165, false);
@@ -238,10 +242,11 @@ fn a_forced_row_below_the_schema_is_ahead_naming_the_later_migrations() {
 }
 
 #[test]
+#[cfg_attr(
+    migtag_no_coder_sql,
+    ignore = "needs ../shared/reference/coder-sql.tar.gz (Coder's SQL)"
+)]
 fn coder_tables_without_schema_migrations_are_a_partial_restore_not_fresh() {
-    if source().is_none() {
-        return;
-    }
     let c = PgCluster::shared();
     let db = v2_36_0(c);
     let (v, _, code) = verify_json(&db);
@@ -262,10 +267,11 @@ fn coder_tables_without_schema_migrations_are_a_partial_restore_not_fresh() {
 }
 
 #[test]
+#[cfg_attr(
+    migtag_no_coder_sql,
+    ignore = "needs ../shared/reference/coder-sql.tar.gz (Coder's SQL)"
+)]
 fn v2_21_1_set_matches_at_316_and_a_row_forced_to_326_misses_314_315_and_317_on() {
-    if source().is_none() {
-        return;
-    }
     let c = PgCluster::shared();
     let set: Vec<u64> = (1..=310).chain([312, 313, 316]).collect();
     let db = database_with(c, "v2.21.1", set.clone(), Some("v2.21.1"));
@@ -323,10 +329,11 @@ fn v2_21_1_set_matches_at_316_and_a_row_forced_to_326_misses_314_315_and_317_on(
 }
 
 #[test]
+#[cfg_attr(
+    migtag_no_coder_sql,
+    ignore = "needs ../shared/reference/coder-sql.tar.gz (Coder's SQL)"
+)]
 fn each_coder_dump_matches_the_replayed_schema_at_its_tag() {
-    if source().is_none() {
-        return;
-    }
     let c = PgCluster::shared();
     let index = migtag::bundled::load().unwrap();
     let dumps = crate::coder_sql::tarball_dumps();
@@ -348,10 +355,11 @@ fn each_coder_dump_matches_the_replayed_schema_at_its_tag() {
 }
 
 #[test]
+#[cfg_attr(
+    migtag_no_coder_sql,
+    ignore = "needs ../shared/reference/coder-sql.tar.gz (Coder's SQL)"
+)]
 fn a_lock_on_a_view_skips_verification_within_lock_timeout() {
-    if source().is_none() {
-        return;
-    }
     let c = PgCluster::shared();
     let db = v2_36_0(c);
     set_row(c, &db, 556, false);
@@ -380,12 +388,7 @@ fn a_lock_on_a_view_skips_verification_within_lock_timeout() {
 /// v2.36.0's set replayed on another major compares `match` against the effects recorded on
 /// PostgreSQL 15 (the bundled data).
 fn v2_36_0_matches_on(major: u32) {
-    if source().is_none() {
-        return;
-    }
-    let Some(c) = PgCluster::shared_major(major) else {
-        return; // not installed, outside CI: shared_major printed why
-    };
+    let c = PgCluster::shared_major(major);
     let num: u32 = c
         .sql("postgres", "SHOW server_version_num")
         .parse()
@@ -406,30 +409,47 @@ fn v2_36_0_matches_on(major: u32) {
 }
 
 #[test]
+#[cfg_attr(
+    any(migtag_no_coder_sql, migtag_no_pg13),
+    ignore = "needs Coder's SQL (../shared/reference/coder-sql.tar.gz) and PostgreSQL 13 (.ci/pg-matrix)"
+)]
 fn v2_36_0_matches_on_postgresql_13() {
     v2_36_0_matches_on(13);
 }
 
 #[test]
+#[cfg_attr(
+    any(migtag_no_coder_sql, migtag_no_pg16),
+    ignore = "needs Coder's SQL (../shared/reference/coder-sql.tar.gz) and PostgreSQL 16 (.ci/pg-matrix)"
+)]
 fn v2_36_0_matches_on_postgresql_16() {
     v2_36_0_matches_on(16);
 }
 
 #[test]
+#[cfg_attr(
+    any(migtag_no_coder_sql, migtag_no_pg17),
+    ignore = "needs Coder's SQL (../shared/reference/coder-sql.tar.gz) and PostgreSQL 17 (.ci/pg-matrix)"
+)]
 fn v2_36_0_matches_on_postgresql_17() {
     v2_36_0_matches_on(17);
 }
 
 #[test]
+#[cfg_attr(
+    any(migtag_no_coder_sql, migtag_no_pg18),
+    ignore = "needs Coder's SQL (../shared/reference/coder-sql.tar.gz) and PostgreSQL 18 (.ci/pg-matrix)"
+)]
 fn v2_36_0_matches_on_postgresql_18() {
     v2_36_0_matches_on(18);
 }
 
 #[test]
+#[cfg_attr(
+    migtag_no_coder_sql,
+    ignore = "needs ../shared/reference/coder-sql.tar.gz (Coder's SQL)"
+)]
 fn repair_clear_dirty_resets_only_when_the_effects_are_absent() {
-    if source().is_none() {
-        return;
-    }
     let c = PgCluster::shared();
     // Complete: refused, with the compare-and-set that keeps 168; the row is unchanged.
     let complete = database_with(c, "main-168", (1..=168).collect(), None);
@@ -486,13 +506,14 @@ fn repair_clear_dirty_resets_only_when_the_effects_are_absent() {
 }
 
 #[test]
+#[cfg_attr(
+    migtag_no_coder_sql,
+    ignore = "needs ../shared/reference/coder-sql.tar.gz (Coder's SQL)"
+)]
 fn verify_needs_a_live_database_and_no_schema_turns_the_verdict_off() {
     let (out, err, code) = run(migtag().args(["verify", "--version", "168"]));
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("pass --db URL"), "{err}");
-    if source().is_none() {
-        return;
-    }
     let c = PgCluster::shared();
     let db = v2_36_0(c);
     set_row(c, &db, 556, false);
@@ -508,10 +529,11 @@ fn verify_needs_a_live_database_and_no_schema_turns_the_verdict_off() {
 }
 
 #[test]
+#[cfg_attr(
+    migtag_no_coder_sql,
+    ignore = "needs ../shared/reference/coder-sql.tar.gz (Coder's SQL)"
+)]
 fn a_non_public_schema_is_verified_where_search_path_points() {
-    if source().is_none() {
-        return;
-    }
     let c = PgCluster::shared();
     let db = c.create_db("verify_schema");
     let mut script = String::from("CREATE SCHEMA coder;\nSET search_path TO coder;\n");
