@@ -49,8 +49,35 @@ pub const PASSFILE: Limit = Limit {
     bytes: 1 << 20,
 };
 
+/// `sslrootcert`, `sslcert`, `sslkey`, `SSL_CERT_FILE`: PEM certificates and keys.
+pub const PEM: Limit = Limit {
+    what: "a certificate or key file",
+    bytes: 4 << 20,
+};
+
+/// One file of Coder's migration SQL (`--sql`: a tar member, a folder's or a clone's file).
+pub const SQL_FILE: Limit = Limit {
+    what: "a migration SQL file",
+    bytes: 8 << 20,
+};
+
+/// All of Coder's SQL in one `--sql` source, decompressed (a gzip bomb stops here).
+pub const SQL_TOTAL: Limit = Limit {
+    what: "a SQL source (all files, decompressed)",
+    bytes: 256 << 20,
+};
+
+/// A response body from a container registry or GitHub (a token, a manifest, an error, a
+/// page of tags).
+pub const HTTP_BODY: Limit = Limit {
+    what: "an HTTP response body",
+    bytes: 16 << 20,
+};
+
 /// Every limit, for the documentation test.
-pub const ALL: [Limit; 5] = [PSQL_PASTE, INDEX, MANIFEST, TABLES, PASSFILE];
+pub const ALL: [Limit; 9] = [
+    PSQL_PASTE, INDEX, MANIFEST, TABLES, PASSFILE, PEM, SQL_FILE, SQL_TOTAL, HTTP_BODY,
+];
 
 /// `64 KiB`, `16 MiB`.
 pub fn size_text(bytes: usize) -> String {
@@ -165,6 +192,48 @@ pub fn read_from(
         .map_err(|e| Failure::Refused(not_utf8(source, e.utf8_error().valid_up_to())))
 }
 
+/// Reads at most `limit` bytes of `reader` (any bytes: no text check).
+pub fn read_bytes_from(
+    reader: impl Read,
+    source: &str,
+    limit: Limit,
+) -> std::result::Result<Vec<u8>, Failure> {
+    let mut bytes = Vec::new();
+    // One byte past the limit tells "exactly at the limit" from "more".
+    reader
+        .take(limit.bytes as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(Failure::Io)?;
+    if bytes.len() > limit.bytes {
+        return Err(Failure::Refused(too_large(source, limit)));
+    }
+    Ok(bytes)
+}
+
+/// [`read_bytes_from`] for a path (a device such as `/dev/zero` stops at the limit).
+pub fn read_bytes_path(
+    path: &std::path::Path,
+    limit: Limit,
+) -> std::result::Result<Vec<u8>, Failure> {
+    let file = std::fs::File::open(path).map_err(Failure::Io)?;
+    read_bytes_from(file, &path.display().to_string(), limit)
+}
+
+/// Adds a chunk of a response body to `body`, refusing (exit 11: the server sent it) once the
+/// whole would pass `limit`, so an endless or huge answer stops at the limit.
+pub fn push_chunk(body: &mut Vec<u8>, chunk: &[u8], source: &str, limit: Limit) -> Result<()> {
+    if body.len().saturating_add(chunk.len()) > limit.bytes {
+        return Err(Error::upstream(format!(
+            "{source}: the answer is more than {}, the limit for {} (docs/limits.md)",
+            size_text(limit.bytes),
+            limit.what
+        ))
+        .with_hint("check the URL: a real answer is far smaller"));
+    }
+    body.extend_from_slice(chunk);
+    Ok(())
+}
+
 fn too_large(source: &str, limit: Limit) -> Error {
     Error::invalid_input(format!(
         "{source}: more than {}, the limit for {} (docs/limits.md)",
@@ -231,6 +300,26 @@ mod tests {
                 "{row}"
             );
         }
+    }
+
+    #[test]
+    fn bytes_and_bodies_stop_at_the_limit() {
+        assert_eq!(
+            read_bytes_from(&b"0123456789"[..], "x", SMALL)
+                .unwrap()
+                .len(),
+            10
+        );
+        let e = refused(read_bytes_from(std::io::repeat(0), "x", SMALL).unwrap_err());
+        assert!(e.message().contains("more than 10 bytes"), "{e}");
+        let e = refused(read_bytes_path(std::path::Path::new("/dev/zero"), PEM).unwrap_err());
+        assert!(e.message().contains("more than 4 MiB"), "{e}");
+        let mut body = Vec::new();
+        push_chunk(&mut body, b"01234", "u", SMALL).unwrap();
+        push_chunk(&mut body, b"56789", "u", SMALL).unwrap();
+        let e = push_chunk(&mut body, b"a", "u", SMALL).unwrap_err();
+        assert_eq!(e.exit_code(), crate::ExitCode::Upstream, "{e}");
+        assert_eq!(body.len(), 10);
     }
 
     #[test]

@@ -8,9 +8,9 @@
 //! checked-out tree), `coderd/database/migrations/` and its `testdata/fixtures/`.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use crate::adapters::bounded;
 use crate::core::migration_set::Version;
 use crate::error::{Error, Result};
 
@@ -100,6 +100,14 @@ pub fn load(path: &Path) -> Result<SqlSource> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string());
     let mut entries: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut total = 0usize;
+    if !path.exists() {
+        return Err(Error::invalid_input(format!(
+            "{} is missing: no such file or folder",
+            path.display()
+        ))
+        .with_hint("pass the coder-sql.tar.gz reference tarball, its unpacked folder, or a coder/coder clone"));
+    }
     if path.is_file() {
         let f = std::fs::File::open(path)
             .map_err(|e| Error::invalid_input(format!("cannot open {}: {e}", path.display())))?;
@@ -114,15 +122,20 @@ pub fn load(path: &Path) -> Result<SqlSource> {
                 continue;
             }
             let name = entry.path().map_err(bad)?.to_string_lossy().into_owned();
-            let mut data = Vec::new();
-            entry.read_to_end(&mut data).map_err(bad)?;
+            // Bounded while it decompresses: a gzip bomb stops at the limit, not at the end.
+            let data = read_bounded(
+                &mut entry,
+                &format!("{}: {name}", path.display()),
+                &mut total,
+            )
+            .map_err(|f| f.or_io(bad))?;
             let name = name.strip_prefix("coder-sql/").unwrap_or(&name).to_string();
             entries.insert(name, data);
         }
     } else if path.join("coder-sql").join("migration-files.tsv").is_file() {
-        read_dir_into(&path.join("coder-sql"), "", &mut entries)?;
+        read_dir_into(&path.join("coder-sql"), "", &mut entries, &mut total)?;
     } else if path.join("migration-files.tsv").is_file() {
-        read_dir_into(path, "", &mut entries)?;
+        read_dir_into(path, "", &mut entries, &mut total)?;
     } else if path.join("coderd/database/migrations").is_dir() {
         return from_clone(path, label);
     } else {
@@ -135,25 +148,89 @@ pub fn load(path: &Path) -> Result<SqlSource> {
     from_entries(entries, label)
 }
 
-fn read_dir_into(root: &Path, prefix: &str, out: &mut BTreeMap<String, Vec<u8>>) -> Result<()> {
+/// Reads one file of the source: at most [`bounded::SQL_FILE`], and at most
+/// [`bounded::SQL_TOTAL`] with what `total` already counts.
+fn read_bounded(
+    reader: impl std::io::Read,
+    source: &str,
+    total: &mut usize,
+) -> std::result::Result<Vec<u8>, bounded::Failure> {
+    let data = bounded::read_bytes_from(reader, source, bounded::SQL_FILE)?;
+    *total += data.len();
+    if *total > bounded::SQL_TOTAL.bytes {
+        return Err(bounded::Failure::Refused(
+            Error::invalid_input(format!(
+                "{source}: the SQL source holds more than {}, the limit for {} (docs/limits.md)",
+                bounded::size_text(bounded::SQL_TOTAL.bytes),
+                bounded::SQL_TOTAL.what
+            ))
+            .with_hint("pass the coder-sql.tar.gz reference tarball, its unpacked folder, or a coder/coder clone"),
+        ));
+    }
+    Ok(data)
+}
+
+/// Reads the files under `root/prefix`. A symbolic link is refused, never followed: a
+/// migration file linking to `/etc/shadow` would otherwise be printed in an error or replayed.
+fn read_dir_into(
+    root: &Path,
+    prefix: &str,
+    out: &mut BTreeMap<String, Vec<u8>>,
+    total: &mut usize,
+) -> Result<()> {
     let dir = root.join(prefix);
     let rd = std::fs::read_dir(&dir)
         .map_err(|e| Error::invalid_input(format!("cannot read {}: {e}", dir.display())))?;
     for e in rd.flatten() {
         let name = format!("{prefix}{}", e.file_name().to_string_lossy());
-        if e.path().is_dir() {
-            read_dir_into(root, &format!("{name}/"), out)?;
-        } else {
-            let data = std::fs::read(e.path()).map_err(|err| {
-                Error::invalid_input(format!("cannot read {}: {err}", e.path().display()))
+        let path = e.path();
+        let kind = e.file_type().map_err(|err| {
+            Error::invalid_input(format!("cannot read {}: {err}", path.display()))
+        })?;
+        if kind.is_symlink() {
+            return Err(Error::invalid_input(format!(
+                "{} is a symbolic link: migtag does not follow links in a SQL source",
+                path.display()
+            ))
+            .with_hint("replace the link with the file itself (cp --dereference), or pass the reference tarball"));
+        }
+        if kind.is_dir() {
+            read_dir_into(root, &format!("{name}/"), out, total)?;
+        } else if kind.is_file() {
+            let file = open_no_follow(&path).map_err(|err| {
+                Error::invalid_input(format!("cannot read {}: {err}", path.display()))
+            })?;
+            let data = read_bounded(file, &path.display().to_string(), total).map_err(|f| {
+                f.or_io(|err| {
+                    Error::invalid_input(format!("cannot read {}: {err}", path.display()))
+                })
             })?;
             out.insert(name, data);
         }
+        // Sockets, FIFOs and devices are not SQL: skipped (a FIFO would block the read).
     }
     Ok(())
 }
 
+/// Opens a file for reading without following a link at its last component (a file swapped
+/// for a link after the folder was listed is refused too).
+fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
 fn text(name: &str, data: &[u8]) -> Result<String> {
+    if let Some(at) = data.iter().position(|b| *b == 0) {
+        return Err(Error::invalid_input(format!(
+            "{name}: a NUL byte at offset {at}: SQL text cannot hold one"
+        ))
+        .with_hint(
+            "the file is damaged or not SQL: take it from the reference tarball or a clean clone",
+        ));
+    }
     String::from_utf8(data.to_vec())
         .map_err(|_| Error::invalid_input(format!("{name} is not UTF-8")))
 }
@@ -222,7 +299,7 @@ fn from_clone(repo: &Path, label: String) -> Result<SqlSource> {
         ..Default::default()
     };
     let mut entries = BTreeMap::new();
-    read_dir_into(&dir, "", &mut entries)?;
+    read_dir_into(&dir, "", &mut entries, &mut 0)?;
     for (name, data) in entries {
         if let Some(file) = name.strip_prefix("testdata/fixtures/") {
             add_fixture(&mut src, file, text(&name, &data)?);

@@ -271,16 +271,23 @@ async fn send(
     let resp = req.send().await.map_err(|e| transport_error(url, &e))?;
     let status = resp.status();
     let headers = resp.headers().clone();
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| transport_error(url, &e))?
-        .to_vec();
+    let body = bounded_body(resp, url).await?;
     Ok(Answer {
         status,
         headers,
         body,
     })
+}
+
+/// A response body, read chunk by chunk up to [`bounded::HTTP_BODY`]: a huge token or
+/// error answer stops there (exit 11) instead of filling memory.
+async fn bounded_body(mut resp: reqwest::Response, url: &str) -> Result<Vec<u8>> {
+    use super::bounded;
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| transport_error(url, &e))? {
+        bounded::push_chunk(&mut body, &chunk, url, bounded::HTTP_BODY)?;
+    }
+    Ok(body)
 }
 
 /// The `Authorization` header value the challenge asks for.
@@ -332,10 +339,7 @@ async fn authorize(
                 .await
                 .map_err(|e| transport_error(url.as_str(), &e))?;
             let status = resp.status();
-            let body = resp
-                .bytes()
-                .await
-                .map_err(|e| transport_error(url.as_str(), &e))?;
+            let body = bounded_body(resp, url.as_str()).await?;
             let token_url = without_query(&url);
             if !status.is_success() {
                 let words = registry_words(&body).unwrap_or_else(|| status_words(status));

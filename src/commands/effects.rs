@@ -15,7 +15,7 @@ use super::context::Context;
 
 pub fn run(ctx: &Context, args: EffectsArgs) -> Result<ExitCode> {
     let index = ctx.load_index()?;
-    let source = coder_sql::load(&args.sql)?;
+    let source = coder_sql::load(&args.sql).map_err(|e| e.context("--sql"))?;
     let settings = postgres::resolve(Some(&args.scratch_db), &ProcessEnv)?
         .ok_or_else(|| Error::usage("--scratch-db needs a connection string"))?;
     // The source's newest migration (a clone at an older tag replays less than the index).

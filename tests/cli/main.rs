@@ -13,6 +13,7 @@ mod examples;
 mod forecast;
 mod fuzz_corpus;
 mod gate_manifest;
+mod harden;
 mod hardening;
 mod help;
 mod index_export;

@@ -9,6 +9,7 @@ use http_body_util::BodyExt;
 use octocrab::service::middleware::retry::RetryConfig;
 use octocrab::Octocrab;
 
+use crate::adapters::bounded;
 use crate::error::{Error, Result};
 
 use super::{FetchOptions, FetchStats, GithubSource};
@@ -159,9 +160,18 @@ impl Client {
         }
         let call = async {
             let response = self.octo._get_with_headers(url, Some(headers)).await?;
-            let (parts, body) = response.into_parts();
-            let bytes = body.collect().await?.to_bytes();
-            Ok::<_, octocrab::Error>((parts, bytes))
+            let (parts, mut body) = response.into_parts();
+            // Bounded as it arrives: an endless or huge page stops at the limit (exit 11).
+            let mut bytes = Vec::new();
+            while let Some(frame) = body.frame().await {
+                if let Ok(data) = frame?.into_data() {
+                    if let Err(e) = bounded::push_chunk(&mut bytes, &data, url, bounded::HTTP_BODY)
+                    {
+                        return Ok(Err(e));
+                    }
+                }
+            }
+            Ok::<_, octocrab::Error>(Ok((parts, bytes)))
         };
         let (parts, body) = match tokio::time::timeout(self.opts.timeout, call).await {
             Err(_) => {
@@ -171,7 +181,8 @@ impl Client {
                 ))))
             }
             Ok(Err(e)) => return Ok(Err(Retryable(transport_error(&e)))),
-            Ok(Ok(r)) => r,
+            Ok(Ok(Err(too_large))) => return Err(too_large),
+            Ok(Ok(Ok(r))) => r,
         };
         let status = parts.status.as_u16();
         let header = |name: &str| {
@@ -183,7 +194,7 @@ impl Client {
         };
         match status {
             200 => Ok(Ok(Answer::Ok {
-                body: body.to_vec(),
+                body,
                 etag: header("etag"),
                 next: header("link").and_then(|l| next_link(&l)),
             })),

@@ -67,6 +67,9 @@ use crate::error::{Error, Result};
 
 /// GitHub's public API.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
+/// The most pages of tags read (10,000 tags): an endless `Link: rel="next"` chain stops here.
+const MAX_TAG_PAGES: usize = 100;
+
 /// Tags per page (GitHub's maximum).
 pub const PER_PAGE: usize = 100;
 
@@ -402,9 +405,13 @@ async fn fetch_tag_pages(
     let mut seen = BTreeSet::new();
     loop {
         let i = pages.len();
-        if i >= 1000 {
-            return Err(Error::upstream(
-                "more than 1000 pages of tags: the Link headers loop",
+        if i >= MAX_TAG_PAGES {
+            return Err(Error::upstream(format!(
+                "more than {MAX_TAG_PAGES} pages of tags ({} tags): the Link headers do not end",
+                MAX_TAG_PAGES * PER_PAGE
+            ))
+            .with_hint(
+                "check --github-api-url and --repo: coder/coder has fewer than 1,000 tags",
             ));
         }
         // Only ask "has it changed?" when we still hold the answer to "no".

@@ -90,13 +90,7 @@ pub fn plan(settings: &ConnectSettings) -> Result<TlsPlan> {
     let config = match (&settings.sslcert, &settings.sslkey) {
         (Some(cert), Some(key)) if mode != Wire::Disable => {
             let certs = read_certs(cert, "sslcert")?;
-            let key_pem = std::fs::read(key).map_err(|e| {
-                Error::database(format!(
-                    "cannot read sslkey {}: {}",
-                    key.display(),
-                    e.kind()
-                ))
-            })?;
+            let key_pem = read_pem(key, "sslkey")?;
             let key_der = rustls_pemfile::private_key(&mut key_pem.as_slice())
                 .ok()
                 .flatten()
@@ -144,14 +138,22 @@ fn root_store(source: &RootCert) -> Result<RootCertStore> {
     Ok(store)
 }
 
+/// A PEM file, bounded (`sslrootcert=/dev/zero` stops at the limit, exit 12).
+fn read_pem(path: &std::path::Path, what: &str) -> Result<Vec<u8>> {
+    use crate::adapters::bounded;
+    bounded::read_bytes_path(path, bounded::PEM).map_err(|f| {
+        f.or_io(|e| {
+            Error::database(format!(
+                "cannot read {what} {}: {}",
+                path.display(),
+                e.kind()
+            ))
+        })
+    })
+}
+
 fn read_certs(path: &std::path::Path, what: &str) -> Result<Vec<CertificateDer<'static>>> {
-    let pem = std::fs::read(path).map_err(|e| {
-        Error::database(format!(
-            "cannot read {what} {}: {}",
-            path.display(),
-            e.kind()
-        ))
-    })?;
+    let pem = read_pem(path, what)?;
     let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut pem.as_slice())
         .collect::<std::result::Result<_, _>>()
         .map_err(|_| {

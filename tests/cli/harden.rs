@@ -1,0 +1,307 @@
+//! Hostile and faulty inputs, round 3 (issue 20): bounded reads of certificates, HTTP bodies
+//! and SQL sources, symbolic links in SQL sources, writes only to regular files, and the
+//! messages and validations the sweep found unclear.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::Path;
+
+use crate::common::{migtag, run};
+
+/// What the loopback HTTP stand-in answers.
+#[derive(Clone)]
+pub enum Body {
+    /// These bytes.
+    Bytes(Vec<u8>),
+    /// Zeros, chunk after chunk, until the client hangs up.
+    Endless,
+}
+
+/// A loopback HTTP/1.1 server on a thread: `answer(path)` gives the status line, extra headers
+/// and body for each request (one request per connection). Lives as long as the test process;
+/// it serves 127.0.0.1 only.
+pub fn http_stub(
+    answer: impl Fn(&str, u16) -> (u16, Vec<(String, String)>, Body) + Send + Sync + 'static,
+) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let answer = std::sync::Arc::new(answer);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let answer = answer.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    return;
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let head = line.starts_with("HEAD ");
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                        break;
+                    }
+                }
+                let (status, headers, body) = answer(&path, port);
+                let mut out = format!("HTTP/1.1 {status} X\r\nConnection: close\r\n");
+                for (k, v) in headers {
+                    out.push_str(&format!("{k}: {v}\r\n"));
+                }
+                match body {
+                    Body::Bytes(b) => {
+                        out.push_str(&format!("Content-Length: {}\r\n\r\n", b.len()));
+                        let _ = stream.write_all(out.as_bytes());
+                        if !head {
+                            let _ = stream.write_all(&b);
+                        }
+                    }
+                    Body::Endless => {
+                        out.push_str("Transfer-Encoding: chunked\r\n\r\n");
+                        if stream.write_all(out.as_bytes()).is_err() || head {
+                            return;
+                        }
+                        let chunk = vec![b'0'; 1 << 20];
+                        let framed = [
+                            format!("{:x}\r\n", chunk.len()).into_bytes(),
+                            chunk,
+                            b"\r\n".to_vec(),
+                        ]
+                        .concat();
+                        // Bounded: 64 GiB at most, far past every limit; stops when the
+                        // client hangs up.
+                        for _ in 0..(64 << 10) {
+                            if stream.write_all(&framed).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// `--db` URLs whose certificate or key file is `/dev/zero`: refused at the read limit (exit
+/// 12), before any connection, instead of reading without end.
+#[test]
+fn certificate_and_key_files_are_read_with_a_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::common::make_ca(dir.path(), "ca");
+    let ca = dir.path().join("ca.crt");
+    let key = dir.path().join("ca.key");
+    for query in [
+        "sslmode=verify-full&sslrootcert=/dev/zero".to_string(),
+        format!(
+            "sslmode=verify-full&sslrootcert={}&sslcert=/dev/zero&sslkey={}",
+            ca.display(),
+            key.display()
+        ),
+        format!(
+            "sslmode=verify-full&sslrootcert={}&sslcert={}&sslkey=/dev/zero",
+            ca.display(),
+            ca.display()
+        ),
+    ] {
+        let url = format!("postgresql://u@127.0.0.1:1/db?{query}");
+        let (out, err, code) = run(migtag().args(["check", "--db", &url]));
+        assert_eq!((out.as_str(), code), ("", 12), "{query}: {err}");
+        assert!(
+            err.contains("/dev/zero: more than 4 MiB, the limit for a certificate or key file"),
+            "{query}: {err}"
+        );
+    }
+}
+
+/// A registry's token service that answers a huge token, or an endless error body: exit 11
+/// at the body limit, never a read to the end.
+#[test]
+fn registry_token_and_error_bodies_are_bounded() {
+    for (status, body) in [
+        (200, Body::Bytes(vec![b' '; (16 << 20) + 10])),
+        (403, Body::Endless),
+    ] {
+        let port = http_stub(move |path, port| {
+            if path.starts_with("/token") {
+                (status, vec![], body.clone())
+            } else {
+                let challenge =
+                    format!("Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"stub\"");
+                (
+                    401,
+                    vec![("WWW-Authenticate".to_string(), challenge)],
+                    Body::Bytes(vec![]),
+                )
+            }
+        });
+        let (out, err, code) = run(migtag().args([
+            "patch",
+            "--tag",
+            "v2.22.1",
+            "--pin-digest",
+            "--emit",
+            "--image-repo",
+            &format!("127.0.0.1:{port}/coder/coder"),
+        ]));
+        assert_eq!((out.as_str(), code), ("", 11), "{status}: {err}");
+        assert!(
+            err.contains("more than 16 MiB, the limit for an HTTP response body"),
+            "{status}: {err}"
+        );
+    }
+}
+
+/// A GitHub stand-in whose tag list never ends: exit 11 at the body limit.
+#[test]
+fn an_endless_github_tag_page_stops_at_the_limit() {
+    let port = http_stub(|_, _| (200, vec![], Body::Endless));
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("index.json");
+    let (_, err, code) = run(migtag()
+        .args(["index", "update", "--github-api-url"])
+        .arg(format!("http://127.0.0.1:{port}"))
+        .arg("--out")
+        .arg(&out_file));
+    assert_eq!(code, 11, "{err}");
+    assert!(
+        err.contains("more than 16 MiB, the limit for an HTTP response body"),
+        "{err}"
+    );
+    assert!(!out_file.exists());
+}
+
+/// Writes `members` (name, bytes) as a .tar.gz at `path`.
+fn tar_gz(path: &Path, members: &[(&str, &[u8])]) {
+    let file = std::fs::File::create(path).unwrap();
+    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::best());
+    let mut tar = tar::Builder::new(gz);
+    for (name, data) in members {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, name, *data).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap();
+}
+
+/// A gzip bomb as `--sql`: a member that decompresses past the per-file limit, and many
+/// members that together pass the total, are refused (exit 12) while decompressing.
+#[test]
+fn a_gzip_bomb_as_sql_is_refused_while_it_decompresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = vec![b'-'; (8 << 20) + 1];
+    let one = dir.path().join("one.tar.gz");
+    tar_gz(&one, &[("coder-sql/migrations/a.sql", &big)]);
+    assert!(std::fs::metadata(&one).unwrap().len() < 100 << 10);
+    let per_file = vec![b'-'; 8 << 20];
+    let names: Vec<String> = (0..33)
+        .map(|i| format!("coder-sql/migrations/{i}.sql"))
+        .collect();
+    let members: Vec<(&str, &[u8])> = names
+        .iter()
+        .map(|n| (n.as_str(), per_file.as_slice()))
+        .collect();
+    let many = dir.path().join("many.tar.gz");
+    tar_gz(&many, &members);
+    for (bomb, words) in [
+        (&one, "more than 8 MiB, the limit for a migration SQL file"),
+        (&many, "more than 256 MiB, the limit for a SQL source"),
+    ] {
+        let (_, err, code) = run(migtag()
+            .args([
+                "index",
+                "effects",
+                "--scratch-db",
+                "postgresql://u@127.0.0.1:1/x",
+            ])
+            .arg("--sql")
+            .arg(bomb));
+        assert_eq!(code, 12, "{err}");
+        assert!(err.contains(words), "{err}");
+    }
+}
+
+/// A missing `--sql` path is called missing; NUL bytes in a SQL file are invalid input (12).
+#[test]
+fn a_missing_sql_path_says_missing_and_nul_bytes_are_invalid_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.tar.gz");
+    let (_, err, code) = run(migtag()
+        .args([
+            "index",
+            "effects",
+            "--scratch-db",
+            "postgresql://u@127.0.0.1:1/x",
+        ])
+        .arg("--sql")
+        .arg(&missing));
+    assert_eq!(code, 12, "{err}");
+    assert!(
+        err.contains(&format!("--sql: {} is missing", missing.display())),
+        "{err}"
+    );
+
+    let clone = dir.path().join("clone");
+    let migrations = clone.join("coderd/database/migrations");
+    std::fs::create_dir_all(&migrations).unwrap();
+    std::fs::write(migrations.join("000001_init.up.sql"), b"SELECT 1;\0\n").unwrap();
+    let (_, err, code) = run(migtag()
+        .args([
+            "index",
+            "effects",
+            "--scratch-db",
+            "postgresql://u@127.0.0.1:1/x",
+        ])
+        .arg("--sql")
+        .arg(&clone));
+    assert_eq!(code, 12, "{err}");
+    assert!(err.contains("a NUL byte at offset 9"), "{err}");
+}
+
+/// A clone (or unpacked folder) whose migration file is a link to a file outside it: refused,
+/// naming the link; the target's content is never printed.
+#[test]
+fn a_symlinked_migration_file_is_refused_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "root:TOPSECRETHASH:19000::::::\n").unwrap();
+    let clone = dir.path().join("clone");
+    let migrations = clone.join("coderd/database/migrations");
+    std::fs::create_dir_all(&migrations).unwrap();
+    std::fs::write(migrations.join("000001_init.up.sql"), "SELECT 1;\n").unwrap();
+    std::os::unix::fs::symlink(&secret, migrations.join("000002_x.up.sql")).unwrap();
+    // A linked folder too.
+    let clone2 = dir.path().join("clone2");
+    std::fs::create_dir_all(clone2.join("coderd/database/migrations")).unwrap();
+    std::os::unix::fs::symlink(
+        dir.path(),
+        clone2.join("coderd/database/migrations/testdata"),
+    )
+    .unwrap();
+    for (c, link) in [
+        (&clone, migrations.join("000002_x.up.sql")),
+        (&clone2, clone2.join("coderd/database/migrations/testdata")),
+    ] {
+        let (out, err, code) = run(migtag()
+            .args([
+                "index",
+                "effects",
+                "--scratch-db",
+                "postgresql://u@127.0.0.1:1/x",
+            ])
+            .arg("--sql")
+            .arg(c));
+        assert_eq!(code, 12, "{err}");
+        assert!(
+            err.contains(&format!(
+                "{} is a symbolic link: migtag does not follow links in a SQL source",
+                link.display()
+            )),
+            "{err}"
+        );
+        assert!(!out.contains("TOPSECRET") && !err.contains("TOPSECRET"));
+    }
+}
