@@ -66,29 +66,89 @@ pub fn read(name: &str) -> Option<String> {
     super::bounded::read_path(&root()?.join(name), super::bounded::INDEX).ok()
 }
 
-/// Writes a file of the cache folder atomically.
+/// Writes a file of the cache folder atomically (the folder is migtag's own: created).
 pub fn write(name: &str, bytes: &[u8]) -> Result<PathBuf> {
     let path = require_root()?.join(name);
+    create_own_folder(&path)?;
     write_atomically(&path, bytes)?;
     Ok(path)
 }
 
+/// Creates the folder of `path` when it is migtag's own (the cache), never a user's `--out`.
+pub fn create_own_folder(path: &Path) -> Result<()> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) => std::fs::create_dir_all(dir).map_err(|e| {
+            Error::new(
+                crate::ErrorKind::Write,
+                format!("cannot create the folder {}: {e}", dir.display()),
+            )
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so
-/// that readers never see a half-written file.
+/// that readers never see a half-written file. The rules (docs/writes.md): the folder must
+/// exist (a missing one is an error that says so, never created for a user's path); `path`
+/// is a regular file or new, never a symbolic link, device, FIFO, socket or folder; the
+/// temporary file is created new (`O_EXCL`, `O_NOFOLLOW`). Every failure is a write error
+/// (exit 1, JSON kind `write`).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    let refuse = |why: String, hint: &str| {
+        Error::new(
+            crate::ErrorKind::Write,
+            format!("cannot write {}: {why}", path.display()),
+        )
+        .with_hint(hint)
+    };
     let fail = |what: &str, e: std::io::Error| {
         Error::new(
             crate::ErrorKind::Write,
             format!("cannot {what} {}: {e}", path.display()),
         )
     };
-    std::fs::create_dir_all(dir).map_err(|e| fail("create the folder of", e))?;
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(refuse(
+                format!("{} is not a folder", dir.display()),
+                "give a path inside an existing folder",
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(refuse(
+                format!("the folder {} does not exist", dir.display()),
+                "create it first (mkdir -p), or give a path inside an existing folder",
+            ))
+        }
+        Err(e) => return Err(fail("write", e)),
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(refuse(
+                "it is a symbolic link; migtag never writes through one".to_string(),
+                "give the link's target itself, or remove the link",
+            ))
+        }
+        Ok(m) if !m.is_file() => {
+            return Err(refuse(
+                "it is not a regular file (a device, FIFO, socket or folder); migtag writes \
+                 only regular files"
+                    .to_string(),
+                "give the path of a regular file, or of a new one",
+            ))
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(fail("write", e)),
+    }
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -98,14 +158,22 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
+    let mut created = false;
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)?;
+        created = true;
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
     if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
+        if created {
+            let _ = std::fs::remove_file(&tmp);
+        }
         return Err(fail("write", e));
     }
     Ok(())
@@ -119,6 +187,11 @@ mod tests {
     fn atomic_write_replaces_and_leaves_no_temporary_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/index.json");
+        // A user's folder is never created: a missing one is an error that says so.
+        let e = write_atomically(&path, b"one").unwrap_err();
+        assert!(e.message().contains("does not exist"), "{e}");
+        assert_eq!(e.exit_code(), crate::ExitCode::Internal);
+        create_own_folder(&path).unwrap();
         write_atomically(&path, b"one").unwrap();
         write_atomically(&path, b"two").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"two");

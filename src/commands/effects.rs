@@ -39,8 +39,7 @@ pub fn run(ctx: &Context, args: EffectsArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let effects = replay::generate(&settings, &plan)?;
     let text = effects.to_json();
-    std::fs::write(&args.out, &text)
-        .map_err(|e| Error::invalid_input(format!("cannot write {}: {e}", args.out.display())))?;
+    crate::adapters::cache::write_atomically(&args.out, text.as_bytes())?;
     ctx.info(&format!(
         "replayed in {:.1}s",
         started.elapsed().as_secs_f64()

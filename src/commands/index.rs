@@ -261,7 +261,11 @@ fn now_rfc3339() -> String {
 fn store(index: &Index, out: Option<PathBuf>) -> Result<PathBuf> {
     let path = match out {
         Some(p) => p,
-        None => cache::require_root()?.join("index.json"),
+        None => {
+            let p = cache::require_root()?.join("index.json");
+            cache::create_own_folder(&p)?;
+            p
+        }
     };
     write_atomically(&path, index.to_json().as_bytes())?;
     Ok(path)

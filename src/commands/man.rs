@@ -3,6 +3,7 @@
 
 use clap::CommandFactory;
 
+use crate::adapters::cache::write_atomically;
 use crate::cli::{Cli, ManArgs};
 use crate::error::{Error, ExitCode, Result};
 
@@ -13,8 +14,11 @@ pub fn run(args: ManArgs) -> Result<ExitCode> {
             crate::render::out(&page(cmd)?);
         }
         Some(dir) => {
-            std::fs::create_dir_all(&dir).map_err(|e| write_error(&dir, e))?;
-            clap_mangen::generate_to(cmd, &dir).map_err(|e| write_error(&dir, e))?;
+            // Each page as every --out: an existing folder, regular files or new ones,
+            // written atomically, never through a link (docs/writes.md); a failure is exit 1.
+            for (name, text) in pages(cmd)? {
+                write_atomically(&dir.join(name), text.as_bytes())?;
+            }
         }
     }
     Ok(ExitCode::Success)
@@ -22,17 +26,46 @@ pub fn run(args: ManArgs) -> Result<ExitCode> {
 
 /// migtag(1): name, synopsis, options, the list of commands, the exit codes, the version.
 pub fn page(cmd: clap::Command) -> Result<String> {
+    let mut cmd = cmd.disable_help_subcommand(true);
+    cmd.build();
+    render(cmd)
+}
+
+/// Every page `--out-dir` writes, file name first: migtag.1 and one per (sub)command, as
+/// clap_mangen names them (`migtag-index-update.1`), without a page for `help`.
+pub fn pages(cmd: clap::Command) -> Result<Vec<(String, String)>> {
+    fn walk(cmd: clap::Command, out: &mut Vec<(String, String)>) -> Result<()> {
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()).cloned() {
+            walk(sub, out)?;
+        }
+        let name = clap_mangen::Man::new(cmd.clone()).get_filename();
+        out.push((name, render(cmd)?));
+        Ok(())
+    }
+    let mut cmd = cmd.disable_help_subcommand(true);
+    cmd.build();
+    let mut out = Vec::new();
+    walk(cmd, &mut out)?;
+    Ok(out)
+}
+
+/// One page. clap_mangen titles the after-help text "EXTRA"; migtag's is the exit codes, so
+/// it is titled as man pages title them.
+fn render(cmd: clap::Command) -> Result<String> {
     let mut roff = Vec::new();
     clap_mangen::Man::new(cmd)
         .render(&mut roff)
         .map_err(|e| Error::internal(format!("cannot render the man page: {e}")))?;
-    String::from_utf8(roff).map_err(|e| Error::internal(format!("the man page is not UTF-8: {e}")))
-}
-
-fn write_error(dir: &std::path::Path, e: std::io::Error) -> Error {
-    Error::invalid_input(format!(
-        "cannot write the man pages into {}: {e}",
-        dir.display()
-    ))
-    .with_hint("give --out-dir a folder you can write to")
+    let text = String::from_utf8(roff)
+        .map_err(|e| Error::internal(format!("the man page is not UTF-8: {e}")))?;
+    let (before, after) = match text.split_once(".SH EXTRA\n") {
+        Some(parts) => parts,
+        None => return Ok(text),
+    };
+    let heading = if after.starts_with("Exit codes:") {
+        ".SH \"EXIT STATUS\"\n"
+    } else {
+        ".SH NOTES\n"
+    };
+    Ok(format!("{before}{heading}{after}"))
 }

@@ -305,3 +305,138 @@ fn a_symlinked_migration_file_is_refused_not_followed() {
         assert!(!out.contains("TOPSECRET") && !err.contains("TOPSECRET"));
     }
 }
+
+/// `index import` with the bundled tables, writing to `out`.
+fn import_to(out: &Path) -> (String, String, i32) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    run(migtag()
+        .args(["--format", "json", "index", "import"])
+        .arg("--tags")
+        .arg(root.join("data/reference/coder-tags.tsv"))
+        .arg("--migrations")
+        .arg(root.join("data/reference/coder-migrations.tsv"))
+        .args(["--generated-at", "2026-08-10"])
+        .arg("--out")
+        .arg(out))
+}
+
+/// `--out` writes only regular files (or new ones), atomically: a FIFO, a device node, a
+/// folder, a symbolic link and a missing folder are each refused as a write failure (exit 1,
+/// JSON kind `write`), and nothing they point to changes.
+#[test]
+fn out_writes_only_regular_files_never_through_links_nor_onto_devices() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fifo = d.join("fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let target = d.join("target.json");
+    std::fs::write(&target, "keep me").unwrap();
+    let link = d.join("link.json");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    std::fs::create_dir(d.join("folder")).unwrap();
+    let mut cases = vec![
+        (fifo.clone(), "it is not a regular file"),
+        (
+            link.clone(),
+            "it is a symbolic link; migtag never writes through one",
+        ),
+        (d.join("folder"), "it is not a regular file"),
+        (
+            d.join("missing/index.json"),
+            "the folder {d}/missing does not exist",
+        ),
+    ];
+    // A character device (the null device's numbers) made here, never /dev itself: as root.
+    let null = d.join("null");
+    let is_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout == b"0\n");
+    if is_root {
+        assert!(std::process::Command::new("mknod")
+            .arg(&null)
+            .args(["c", "1", "3"])
+            .status()
+            .unwrap()
+            .success());
+        cases.push((null.clone(), "it is not a regular file"));
+    }
+    for (out, words) in cases {
+        let words = words.replace("{d}", &d.display().to_string());
+        let (stdout, err, code) = import_to(&out);
+        assert_eq!(code, 1, "{}: {err}", out.display());
+        assert!(err.contains(&words), "{}: {err}", out.display());
+        let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(doc["error"]["kind"], "write", "{doc:#}");
+    }
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
+    assert!(!d.join("missing").exists());
+    if is_root {
+        assert!(std::fs::symlink_metadata(&null)
+            .unwrap()
+            .file_type()
+            .is_char_device());
+    }
+    // A regular file is replaced, and no temporary file is left.
+    let (_, err, code) = import_to(&target);
+    assert_eq!(code, 0, "{err}");
+    assert!(std::fs::read_to_string(&target).unwrap().starts_with('{'));
+    let names: Vec<String> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(names.is_empty(), "{names:?}");
+}
+
+/// `man --out-dir`: a page that is a link is refused (exit 1), a missing folder says so
+/// (exit 1, not 12), and the pages carry "EXIT STATUS", not clap's "EXTRA", and name no
+/// `migtag-help(1)`.
+#[test]
+fn man_out_dir_never_writes_through_a_link_and_fails_as_a_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("elsewhere");
+    std::fs::write(&target, "keep me").unwrap();
+    let pages = dir.path().join("man1");
+    std::fs::create_dir(&pages).unwrap();
+    std::os::unix::fs::symlink(&target, pages.join("migtag-check.1")).unwrap();
+    let (_, err, code) = run(migtag().args(["man", "--out-dir"]).arg(&pages));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("migtag-check.1: it is a symbolic link"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
+
+    let missing = dir.path().join("nope/man1");
+    let (_, err, code) = run(migtag().args(["man", "--out-dir"]).arg(&missing));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("does not exist"), "{err}");
+
+    std::fs::remove_file(pages.join("migtag-check.1")).unwrap();
+    let (_, err, code) = run(migtag().args(["man", "--out-dir"]).arg(&pages));
+    assert_eq!(code, 0, "{err}");
+    assert!(!pages.join("migtag-help.1").exists());
+    for entry in std::fs::read_dir(&pages).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        assert!(!text.contains(".SH EXTRA"));
+        assert!(!text.contains("migtag\\-help(1)"));
+    }
+    let main = std::fs::read_to_string(pages.join("migtag.1")).unwrap();
+    assert!(main.contains(".SH \"EXIT STATUS\"\nExit codes:"), "{main}");
+    let (page, _, _) = run(migtag().arg("man"));
+    assert!(!page.contains(".SH EXTRA") && !page.contains("migtag\\-help(1)"));
+}
