@@ -223,6 +223,18 @@ pub struct GateArgs {
         help_heading = "Rehearsal"
     )]
     pub sql: Option<PathBuf>,
+    /// How long one statement of the rehearsal may run (its statement_timeout: a migration
+    /// that runs longer fails the rehearsal); the whole stops at twice this plus 5 s, and the
+    /// scratch database is dropped either way.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        value_parser = parse_window,
+        default_value = "10m",
+        requires = "rehearse",
+        help_heading = "Rehearsal"
+    )]
+    pub rehearse_timeout: u64,
     #[command(flatten)]
     pub deployment: DeploymentArgs,
 }

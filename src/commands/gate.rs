@@ -138,7 +138,14 @@ fn rehearse(
         target_tag: &args.target,
         pending: &pending,
         schema: &schema,
+        timeout: std::time::Duration::from_secs(args.rehearse_timeout),
     })?;
+    if outcome.scratch_superuser {
+        report.warnings.push(postgres::rehearse::superuser_warning(
+            &scratch.user,
+            outcome.set_role,
+        ));
+    }
     if !outcome.fell_back.is_empty() {
         report.warnings.push(format!(
             "rehearsal: {} has no file for {} at {}: the newest content it has ran instead",

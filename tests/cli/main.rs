@@ -27,6 +27,7 @@ mod plugin;
 mod pooler;
 mod registry;
 mod rehearse;
+mod rehearse_sandbox;
 mod repair;
 mod robustness;
 mod runbook;

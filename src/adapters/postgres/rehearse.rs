@@ -29,6 +29,9 @@ pub struct Request<'a> {
     pub pending: &'a MigrationSet,
     /// The schema Coder's tables live in.
     pub schema: &'a str,
+    /// How long loading the copy and running the batch may take (`--rehearse-timeout`);
+    /// also each statement's `statement_timeout`.
+    pub timeout: Duration,
 }
 
 /// How the batch went on the copy.
@@ -42,6 +45,11 @@ pub struct Outcome {
     /// Migrations `--sql` has no file for at the target tag (`000363_name`): their newest
     /// content ran instead.
     pub fell_back: Vec<String>,
+    /// The `--scratch-db` role is a superuser: the batch ran as an unprivileged role migtag
+    /// created for the scratch database (and dropped with it).
+    pub scratch_superuser: bool,
+    /// That role was reached with `SET ROLE` (the server refused its login).
+    pub set_role: bool,
 }
 
 pub fn rehearse(req: &Request<'_>) -> Result<Outcome> {
@@ -52,16 +60,40 @@ pub fn rehearse(req: &Request<'_>) -> Result<Outcome> {
         .build()
         .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
     let fell_back = fell_back(req);
-    let (seconds, failure, scratch_database) = runtime
+    let ran = runtime
         .block_on(run(req, &dump))
         .map_err(|e| super::errors::scrub(e, req.scratch))?;
     Ok(Outcome {
-        seconds,
-        failure,
+        seconds: ran.seconds,
+        failure: ran.failure,
         dumped_with,
-        scratch_database,
+        scratch_database: ran.scratch_database,
         fell_back,
+        scratch_superuser: ran.superuser,
+        set_role: ran.set_role,
     })
+}
+
+/// The warning for a superuser `--scratch-db` role.
+pub fn superuser_warning(role: &str, set_role: bool) -> String {
+    format!(
+        "rehearsal: the --scratch-db role {role} is a superuser; the batch ran as an \
+         unprivileged role migtag created for the scratch database and dropped with it{}; \
+         give --scratch-db a role with only CREATEDB",
+        if set_role {
+            " (reached with SET ROLE: the server refused that role's login)"
+        } else {
+            ""
+        }
+    )
+}
+
+struct Ran {
+    seconds: f64,
+    failure: Option<ReplayFailure>,
+    scratch_database: String,
+    superuser: bool,
+    set_role: bool,
 }
 
 /// The pending migrations whose content at the target tag the source lacks while it does
@@ -77,23 +109,97 @@ fn fell_back(req: &Request<'_>) -> Vec<String> {
         .collect()
 }
 
-async fn run(req: &Request<'_>, dump: &str) -> Result<(f64, Option<ReplayFailure>, String)> {
-    let scratch = Scratch::create(
+/// Creates the scratch database (and, for a superuser scratch role, the unprivileged role the
+/// batch runs as), loads the copy and runs the batch within `req.timeout`, and drops both on
+/// every path: success, failure, the time limit, SIGINT and SIGTERM. A busy session is ended
+/// by the drop itself (`DROP DATABASE ... WITH (FORCE)` from the second, admin connection).
+async fn run(req: &Request<'_>, dump: &str) -> Result<Ran> {
+    // Listening before the scratch database exists: a signal from here on drops it.
+    let mut signals = Signals::listen()?;
+    let mut scratch = Scratch::create(
         req.scratch,
         "rehearse",
         "`gate --rehearse` copies the schema",
     )
     .await?;
     let name = scratch.name.clone();
-    let result = async {
-        let client = scratch.connect().await?;
-        let r = load_and_run(&client, req, dump).await;
+    let superuser = scratch.superuser;
+    let mut set_role = false;
+    let work = async {
+        if scratch.superuser {
+            scratch.sandbox().await?;
+        }
+        let (client, via_set_role) = scratch.connect_as_sandbox().await?;
+        set_role = via_set_role;
+        // The server's statement_timeout (req.timeout) names the migration that ran too
+        // long (a failing file runs a second time, statement by statement, to find the
+        // statement); this bound stops everything else (a slow load, many statements each
+        // under the limit): twice the limit and a grace.
+        let whole = req.timeout * 2 + TIMEOUT_GRACE;
+        let r = tokio::time::timeout(whole, load_and_run(&client, req, dump)).await;
         drop(client);
-        r
+        r.unwrap_or_else(|_| {
+            Err(Error::database(format!(
+                "the rehearsal did not finish within {} (twice --rehearse-timeout {}, and {} s); it was stopped",
+                crate::core::duration::exact(whole.as_secs()),
+                crate::core::duration::exact(req.timeout.as_secs()),
+                TIMEOUT_GRACE.as_secs()
+            ))
+            .with_hint("raise --rehearse-timeout for a very large schema"))
+        })
+    };
+    // A signal drops the work (and its busy connection) here; the drop below then runs.
+    let mut stopped_by = None;
+    let result = tokio::select! {
+        r = work => r,
+        signal = signals.next() => {
+            stopped_by = Some(signal);
+            Err(Error::database(format!("the rehearsal was interrupted by {signal}")))
+        }
+    };
+    let (seconds, failure) = scratch
+        .drop_after(result)
+        .await
+        .map_err(|e| match stopped_by {
+            Some(_) => e.context(format!("the scratch database {name} was dropped")),
+            None => e,
+        })?;
+    Ok(Ran {
+        seconds,
+        failure,
+        scratch_database: name,
+        superuser,
+        set_role,
+    })
+}
+
+/// How much longer than twice `--rehearse-timeout` the whole may take, so that the server's
+/// statement_timeout, which names the migration, fires first.
+const TIMEOUT_GRACE: Duration = Duration::from_secs(5);
+
+/// SIGINT and SIGTERM, while a scratch database exists.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn listen() -> Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let fail = |e: std::io::Error| Error::internal(format!("cannot listen for signals: {e}"));
+        Ok(Signals {
+            int: signal(SignalKind::interrupt()).map_err(fail)?,
+            term: signal(SignalKind::terminate()).map_err(fail)?,
+        })
     }
-    .await;
-    let (seconds, failure) = scratch.drop_after(result).await?;
-    Ok((seconds, failure, name))
+
+    /// The next signal's name.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.int.recv() => "SIGINT",
+            _ = self.term.recv() => "SIGTERM",
+        }
+    }
 }
 
 async fn load_and_run(
@@ -123,7 +229,11 @@ async fn load_and_run(
     // The dump's session settings (an empty search_path, check_function_bodies = false, ...)
     // are not Coder's: back to the defaults, then the migrations run unqualified in Coder's
     // schema.
-    exec(format!("RESET ALL; SET search_path TO {schema}")).await?;
+    exec(format!(
+        "RESET ALL; SET search_path TO {schema}; SET statement_timeout = {}",
+        req.timeout.as_millis().max(1)
+    ))
+    .await?;
     let started = Instant::now();
     // As Coder runs a batch since v2.5.0: one transaction under its migration lock.
     exec("BEGIN".into()).await?;

@@ -143,6 +143,17 @@ pub struct Scratch<'a> {
     pub name: String,
     /// The server's `server_version_num`.
     pub version_num: u32,
+    /// The scratch role is a superuser (see [`Scratch::sandbox`]).
+    pub superuser: bool,
+    /// The unprivileged role [`Scratch::sandbox`] created (dropped with the database).
+    pub sandbox: Option<Sandbox>,
+}
+
+/// A role migtag creates for one scratch database: no superuser, no CREATEDB/CREATEROLE, no
+/// replication, no membership in any role; it owns the scratch database and nothing else.
+pub struct Sandbox {
+    pub role: String,
+    password: super::settings::Secret,
 }
 
 impl<'a> Scratch<'a> {
@@ -159,11 +170,12 @@ impl<'a> Scratch<'a> {
         let info = one_text(
             &admin,
             "SELECT json_build_array((SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user), \
-             current_setting('server_version_num')::int, pg_backend_pid())::text",
+             current_setting('server_version_num')::int, pg_backend_pid(), \
+             (SELECT rolsuper FROM pg_roles WHERE rolname = current_user))::text",
         )
         .await
         .map_err(q)?;
-        let (can_create, version_num, pid): (bool, u32, i32) =
+        let (can_create, version_num, pid, superuser): (bool, u32, i32, bool) =
             serde_json::from_str(info.first().map(String::as_str).unwrap_or("[]"))
                 .map_err(|e| Error::internal(format!("unexpected answer: {e}")))?;
         if !can_create {
@@ -189,12 +201,76 @@ impl<'a> Scratch<'a> {
             admin,
             name,
             version_num,
+            superuser,
+            sandbox: None,
         })
     }
 
     /// A new connection to the scratch database.
     pub async fn connect(&self) -> Result<Client> {
         open(self.settings, &self.name).await
+    }
+
+    /// For a superuser scratch role: creates an unprivileged login role with a random
+    /// password, hands it the scratch database (and its `public` schema), so that SQL run
+    /// as it cannot reach the server's files, programs, other databases or sessions. The
+    /// statements are kept out of the server log (`log_statement = none` for them).
+    pub async fn sandbox(&mut self) -> Result<()> {
+        let target = self.settings.target();
+        let q = |e: tokio_postgres::Error| {
+            Error::database(format!(
+                "{target}: creating the rehearsal's role: {}",
+                db_error(&e)
+            ))
+        };
+        let role = format!("{}_role", self.name);
+        let password = random_password()?;
+        self.admin
+            .batch_execute(&format!(
+                "SET log_statement = 'none'; \
+                 CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION \
+                 NOBYPASSRLS NOINHERIT CONNECTION LIMIT 4 PASSWORD {}; \
+                 RESET log_statement; \
+                 ALTER DATABASE {} OWNER TO {role}",
+                crate::core::sql::literal(&password),
+                self.name
+            ))
+            .await
+            .map_err(q)?;
+        self.sandbox = Some(Sandbox {
+            role: role.clone(),
+            password: super::settings::Secret::new(password),
+        });
+        // PostgreSQL 14 and older: `public` belongs to the bootstrap superuser.
+        let scratch = self.connect().await?;
+        scratch
+            .batch_execute(&format!("ALTER SCHEMA public OWNER TO {role}"))
+            .await
+            .map_err(q)?;
+        Ok(())
+    }
+
+    /// A connection to the scratch database as the sandbox role (see [`Scratch::sandbox`]);
+    /// without one, as the scratch role. When the server refuses the sandbox role's login
+    /// (pg_hba.conf), the scratch role's session switches to it with `SET ROLE`, and the
+    /// second value says so.
+    pub async fn connect_as_sandbox(&self) -> Result<(Client, bool)> {
+        let Some(sandbox) = &self.sandbox else {
+            return Ok((self.connect().await?, false));
+        };
+        let mut as_role = self.settings.clone();
+        as_role.user = sandbox.role.clone();
+        as_role.password = Some(super::settings::Secret::new(sandbox.password.expose()));
+        as_role.options = None;
+        if let Ok(client) = open(&as_role, &self.name).await {
+            return Ok((client, false));
+        }
+        let client = self.connect().await?;
+        client
+            .batch_execute(&format!("SET ROLE {}", sandbox.role))
+            .await
+            .map_err(|e| Error::database(format!("SET ROLE {}: {}", sandbox.role, db_error(&e))))?;
+        Ok((client, true))
     }
 
     /// Drops the scratch database (after the caller's connections ended), then returns
@@ -209,7 +285,23 @@ impl<'a> Scratch<'a> {
                 self.name
             ))
             .await;
+        let role_dropped = match &self.sandbox {
+            Some(sandbox) => self
+                .admin
+                .simple_query(&format!("DROP ROLE IF EXISTS {}", sandbox.role))
+                .await
+                .map(|_| ()),
+            None => Ok(()),
+        };
         let value = result?;
+        role_dropped.map_err(|e| {
+            Error::database(format!(
+                "{}: could not drop the rehearsal's role {}: {}",
+                self.settings.target(),
+                self.sandbox.as_ref().map_or("", |s| s.role.as_str()),
+                db_error(&e)
+            ))
+        })?;
         dropped.map_err(|e| {
             Error::database(format!(
                 "{}: could not drop the scratch database {}: {}",
@@ -220,6 +312,16 @@ impl<'a> Scratch<'a> {
         })?;
         Ok(value)
     }
+}
+
+/// 32 random bytes from the kernel, hex: the sandbox role's password (never shown).
+fn random_password() -> Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| Error::internal(format!("cannot read /dev/urandom: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// A file as the replay runs it: its statements without transaction control.
