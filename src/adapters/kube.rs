@@ -33,8 +33,52 @@ pub fn read_manifest(path: &str) -> Result<Manifest> {
     parse_manifest(&text, &super::bounded::source_name(path))
 }
 
-/// Parses manifest text: JSON, or one or more YAML documents.
+/// The deepest nesting of brackets a manifest may have (a Deployment has about 10; the YAML
+/// and JSON parsers stop at 128, but only after seconds of work on 200 KB of brackets).
+pub const MAX_BRACKET_DEPTH: usize = 100;
+
+/// Refuses text whose `[`/`{` nesting passes [`MAX_BRACKET_DEPTH`], in one pass before any
+/// parser runs. Brackets inside JSON strings are skipped; in YAML every bracket counts (a
+/// quote there may sit inside a plain scalar, so skipping "strings" could hide nesting): the
+/// check may over-count, never under-count, and a real manifest stays far below the limit.
+fn check_depth(text: &str, source: &str) -> Result<()> {
+    let json = text.trim_start().starts_with('{');
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (offset, b) in text.bytes().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' if json => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_BRACKET_DEPTH {
+                    return Err(Error::invalid_input(format!(
+                        "the manifest {source} nests brackets more than {MAX_BRACKET_DEPTH} deep (at byte {offset}); a Kubernetes manifest is far shallower"
+                    ))
+                    .with_hint("give the output of `kubectl get deploy coder -o yaml` or `helm template`"));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Parses manifest text: JSON, or one or more YAML documents. A leading byte-order mark
+/// (some Windows editors write one) is skipped.
 pub fn parse_manifest(text: &str, source: &str) -> Result<Manifest> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    check_depth(text, source)?;
     let mut manifest = Manifest {
         source: source.to_string(),
         deployments: Vec::new(),

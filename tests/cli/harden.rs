@@ -440,3 +440,46 @@ fn man_out_dir_never_writes_through_a_link_and_fails_as_a_write() {
     let (page, _, _) = run(migtag().arg("man"));
     assert!(!page.contains(".SH EXTRA") && !page.contains("migtag\\-help(1)"));
 }
+
+/// 200 KB of nested brackets as a manifest (YAML and JSON): refused before parsing, fast,
+/// exit 12. The bound is generous for two busy cores: the parsers took 18-20 s.
+#[test]
+fn deeply_nested_manifests_fail_fast_before_parsing() {
+    for text in [
+        "[".repeat(200_000),
+        format!("a: {}", "{a: ".repeat(50_000)),
+        format!("{}{}", "{\"a\":".repeat(40_000), "[1]"),
+    ] {
+        let started = std::time::Instant::now();
+        let out = crate::common::output_with_stdin(
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("migtag"))
+                .env_clear()
+                .env("HOME", crate::common::scratch_home())
+                .args(["patch", "--tag", "v2.22.1", "--manifest", "-"]),
+            &text,
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(12), "{err}");
+        assert!(err.contains("nests brackets more than 100 deep"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+}
+
+/// A manifest saved with a byte-order mark reads like one without.
+#[test]
+fn a_manifest_with_a_byte_order_mark_is_accepted() {
+    let text =
+        std::fs::read_to_string(crate::common::fixture("manifests/coder-helm.yaml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let with_bom = dir.path().join("bom.yaml");
+    std::fs::write(&with_bom, format!("\u{feff}{text}")).unwrap();
+    let plain = run(migtag()
+        .args(["patch", "--tag", "v2.22.1", "--manifest"])
+        .arg(crate::common::fixture("manifests/coder-helm.yaml")));
+    let bom = run(migtag()
+        .args(["patch", "--tag", "v2.22.1", "--manifest"])
+        .arg(&with_bom));
+    assert_eq!(plain.2, 0, "{}", plain.1);
+    assert_eq!(bom.0, plain.0, "{}", bom.1);
+    assert_eq!(bom.2, 0, "{}", bom.1);
+}
