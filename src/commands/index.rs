@@ -279,6 +279,24 @@ fn github_token() -> Option<String> {
         .find(|t| !t.is_empty())
 }
 
+/// `--github-api-url` with a user name or password in it (`https://u:secret@ghe/api/v3`) is
+/// refused before anything prints or stores it (the URL goes into messages, the cache file
+/// and the index's provenance); the message shows the URL with the credentials masked.
+fn refuse_credentials_in_url(url: &str) -> Result<()> {
+    let Ok(mut parsed) = reqwest::Url::parse(url) else {
+        return Ok(());
+    };
+    if parsed.username().is_empty() && parsed.password().is_none() {
+        return Ok(());
+    }
+    let _ = parsed.set_username("***");
+    let _ = parsed.set_password(None);
+    Err(Error::usage(format!(
+        "--github-api-url must not carry credentials (user or password before `@`): {parsed}"
+    ))
+    .with_hint("give the token in GITHUB_TOKEN or GH_TOKEN, and the URL without credentials"))
+}
+
 fn update(ctx: &Context, args: UpdateArgs) -> Result<ExitCode> {
     if ctx.offline {
         return Err(Error::usage(
@@ -288,6 +306,7 @@ fn update(ctx: &Context, args: UpdateArgs) -> Result<ExitCode> {
             "drop --offline, or build the index from a clone: `migtag index build --from-git PATH`",
         ));
     }
+    refuse_credentials_in_url(&args.github_api_url)?;
     let source = github::GithubSource {
         api_url: args.github_api_url.trim_end_matches('/').to_string(),
         project: project(&args.project),

@@ -90,34 +90,34 @@ pub fn under_github_actions() -> bool {
 
 /// The one guard between echoed input and the terminal or CI log: everything printed goes
 /// through it. Control characters other than newline and tab are shown escaped (`\u{1b}`,
-/// `\r`, `\u{7}`), except the SGR colour sequences (`ESC [ 1;31 m`) migtag's own styling
-/// writes, so OSC sequences (titles, hyperlinks, clipboard), cursor moves, BEL and CR from a
-/// tag, a path or a pasted line cannot act on the terminal. Under GitHub Actions a line that
-/// would start with `::` (after spaces, as the runner reads it) gets `> ` in front, so input
-/// holding a newline cannot smuggle in a workflow command such as `::add-mask::`.
+/// `\r`, `\u{7}`): colour (SGR, `ESC [ 31 m`), OSC sequences (titles, hyperlinks,
+/// clipboard), cursor moves, BEL and CR from a tag, an identifier, a path or a pasted line
+/// cannot act on the terminal. migtag's own colours ([`style`]) are written as markers that
+/// hold a per-process random token ([`own_sgr`]), which input cannot guess; only those become
+/// `ESC [ .. m`, after the escaping. Under GitHub Actions a line that would start with `::`
+/// (after spaces, as the runner reads it) gets `> ` in front, so input holding a newline
+/// cannot smuggle in a workflow command such as `::add-mask::`.
 pub fn safe_text(text: &str, github_actions: bool) -> std::borrow::Cow<'_, str> {
+    let marker = sgr_marker();
     let needs_escape = text
-        .char_indices()
-        .any(|(i, c)| c.is_control() && c != '\n' && c != '\t' && sgr_len(&text[i..]).is_none());
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t');
+    let has_own_colour = text.contains(marker);
     let needs_guard = github_actions && text.lines().any(|l| l.trim_start().starts_with("::"));
-    if !needs_escape && !needs_guard {
+    if !needs_escape && !needs_guard && !has_own_colour {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut escaped = String::with_capacity(text.len() + 16);
-    let mut rest = text;
-    while let Some(c) = rest.chars().next() {
-        if let Some(n) = sgr_len(rest) {
-            escaped.push_str(&rest[..n]);
-            rest = &rest[n..];
-            continue;
-        }
+    for c in text.chars() {
         match c {
             '\n' | '\t' => escaped.push(c),
             '\r' => escaped.push_str("\\r"),
             c if c.is_control() => escaped.push_str(&format!("\\u{{{:x}}}", c as u32)),
             c => escaped.push(c),
         }
-        rest = &rest[c.len_utf8()..];
+    }
+    if has_own_colour {
+        escaped = restore_own_sgr(&escaped, marker);
     }
     if !github_actions {
         return std::borrow::Cow::Owned(escaped);
@@ -132,29 +132,80 @@ pub fn safe_text(text: &str, github_actions: bool) -> std::borrow::Cow<'_, str> 
     std::borrow::Cow::Owned(guarded)
 }
 
-/// The length of an SGR sequence (`ESC [` digits and `;` `m`) at the start of `s`.
-fn sgr_len(s: &str) -> Option<usize> {
-    let body = s.strip_prefix("\u{1b}[")?;
-    let end = body.find(|c: char| !(c.is_ascii_digit() || c == ';'))?;
-    body[end..].starts_with('m').then_some(2 + end + 1)
+/// migtag's own colour sequence `ESC [ params m` (params: digits and `;`), as the marker
+/// [`safe_text`] turns into the escape.
+pub fn own_sgr(params: &str) -> String {
+    debug_assert!(params.bytes().all(|b| b.is_ascii_digit() || b == b';'));
+    format!("{}{params}{SGR_END}", sgr_marker())
+}
+
+/// Ends a colour marker's parameters.
+const SGR_END: char = '\u{e001}';
+
+/// `U+E000` and 16 random hex digits, the same for the whole process.
+fn sgr_marker() -> &'static str {
+    static MARKER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    MARKER.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        format!("\u{e000}{:016x}", h.finish())
+    })
+}
+
+/// Replaces each marker-params-end run with `ESC [ params m`.
+fn restore_own_sgr(text: &str, marker: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(marker) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + marker.len()..];
+        match after.find(SGR_END) {
+            Some(end)
+                if after[..end]
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b == b';') =>
+            {
+                out.push_str("\u{1b}[");
+                out.push_str(&after[..end]);
+                out.push('m');
+                rest = &after[end + SGR_END.len_utf8()..];
+            }
+            _ => {
+                out.push_str(marker);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
 mod tests {
-    use super::safe_text;
+    use super::{own_sgr, safe_text};
 
     #[test]
-    fn control_characters_are_made_visible_but_colours_stay() {
+    fn control_characters_are_made_visible_and_only_migtag_s_own_colours_stay() {
         assert_eq!(safe_text("plain\n\tline", false), "plain\n\tline");
         assert_eq!(
             safe_text("a\u{1b}]0;title\u{7}b\rc\u{9b}d", false),
             "a\\u{1b}]0;title\\u{7}b\\rc\\u{9b}d"
         );
+        // Colour from input (a paste, a tag, an identifier) is escaped like any escape.
         assert_eq!(
             safe_text("\u{1b}[1;31mred\u{1b}[0m", false),
-            "\u{1b}[1;31mred\u{1b}[0m"
+            "\\u{1b}[1;31mred\\u{1b}[0m"
         );
         assert_eq!(safe_text("\u{1b}[2J", false), "\\u{1b}[2J");
+        // migtag's own colour becomes the escape, input's inside it stays escaped.
+        let own = format!("{}v2.3.1 \u{1b}[31mx{}", own_sgr("1;31"), own_sgr("0"));
+        assert_eq!(
+            safe_text(&own, false),
+            "\u{1b}[1;31mv2.3.1 \\u{1b}[31mx\u{1b}[0m"
+        );
+        // A forged marker without the process's token is left as text.
+        assert_eq!(safe_text("\u{e000}31\u{e001}", false), "\u{e000}31\u{e001}");
     }
 
     #[test]

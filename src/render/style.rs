@@ -1,6 +1,6 @@
 //! Terminal styling, decided once from `--color` and `NO_COLOR`.
 
-use owo_colors::OwoColorize;
+use super::own_sgr;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
@@ -15,7 +15,7 @@ impl Style {
     /// A verdict that means "go ahead".
     pub fn good(&self, text: &str) -> String {
         if self.color {
-            text.green().bold().to_string()
+            paint(&["1", "32"], text, &["39", "0"])
         } else {
             text.to_string()
         }
@@ -24,7 +24,7 @@ impl Style {
     /// A verdict that means "stop".
     pub fn bad(&self, text: &str) -> String {
         if self.color {
-            text.red().bold().to_string()
+            paint(&["1", "31"], text, &["39", "0"])
         } else {
             text.to_string()
         }
@@ -32,7 +32,7 @@ impl Style {
 
     pub fn warn(&self, text: &str) -> String {
         if self.color {
-            text.yellow().to_string()
+            paint(&["33"], text, &["39"])
         } else {
             text.to_string()
         }
@@ -40,9 +40,23 @@ impl Style {
 
     pub fn dim(&self, text: &str) -> String {
         if self.color {
-            text.dimmed().to_string()
+            paint(&["2"], text, &["0"])
         } else {
             text.to_string()
         }
     }
+}
+
+/// `text` between migtag's own colour sequences (markers that only the final writer turns
+/// into `ESC [ .. m`, so that escapes inside `text`, which may be input, stay escaped).
+fn paint(on: &[&str], text: &str, off: &[&str]) -> String {
+    let mut out = String::new();
+    for p in on {
+        out.push_str(&own_sgr(p));
+    }
+    out.push_str(text);
+    for p in off {
+        out.push_str(&own_sgr(p));
+    }
+    out
 }

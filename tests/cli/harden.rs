@@ -483,3 +483,66 @@ fn a_manifest_with_a_byte_order_mark_is_accepted() {
     assert_eq!(bom.0, plain.0, "{}", bom.1);
     assert_eq!(bom.2, 0, "{}", bom.1);
 }
+
+/// A password inside `--github-api-url` is never printed nor stored: refused (exit 2) with
+/// the credentials masked, before any request, cache file or index is written.
+#[test]
+fn a_password_in_the_github_api_url_is_refused_and_never_printed() {
+    let port = http_stub(|_, _| (500, vec![], Body::Bytes(b"should not be asked".to_vec())));
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("index.json");
+    for format in ["human", "json"] {
+        let (out, err, code) = run(migtag()
+            .args(["--format", format, "index", "update", "--github-api-url"])
+            .arg(format!("http://alice:hunter2secret@127.0.0.1:{port}/api"))
+            .arg("--out")
+            .arg(&out_file));
+        assert_eq!(code, 2, "{out}{err}");
+        assert!(!out.contains("hunter2secret") && !err.contains("hunter2secret"));
+        assert!(!out.contains("alice") && !err.contains("alice"));
+        assert!(
+            err.contains("--github-api-url must not carry credentials"),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!("http://***@127.0.0.1:{port}/api")),
+            "{err}"
+        );
+    }
+    assert!(!out_file.exists());
+    let cache = crate::common::scratch_home().join(".cache");
+    let leaked = std::process::Command::new("grep")
+        .args(["-rl", "hunter2secret"])
+        .arg(&cache)
+        .output()
+        .unwrap();
+    assert!(leaked.stdout.is_empty(), "{leaked:?}");
+}
+
+/// Colour escapes (`ESC [ 31 m`) from a paste and from `--line` are printed escaped even with
+/// `--color always`, while migtag's own colours still reach the terminal.
+#[test]
+fn colour_escapes_from_input_are_escaped_and_own_colours_stay() {
+    let (out, err, code) =
+        run(migtag().args(["--color", "always", "releases", "--line", "2.21\u{1b}[31mX"]));
+    assert_eq!(code, 12, "{out}{err}");
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    assert!(err.contains("2.21\\u{1b}[31mX"), "{err}");
+    let out = crate::common::output_with_stdin(
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("migtag"))
+            .env_clear()
+            .env("HOME", crate::common::scratch_home())
+            .env("GITHUB_ACTIONS", "true")
+            .args(["--color", "always", "check", "--psql", "-"]),
+        " version | dirty \n---------+-------\n     165\u{1b}[31m | f\n(1 row)\n",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(12), "{err}");
+    assert!(
+        !err.contains('\u{1b}') && err.contains("165\\u{1b}[31m"),
+        "{err:?}"
+    );
+    let (out, _, code) = run(migtag().args(["--color", "always", "check", "--version", "165"]));
+    assert_eq!(code, 0);
+    assert!(out.starts_with("\u{1b}[1m\u{1b}[32mexact:"), "{out:?}");
+}
