@@ -133,6 +133,11 @@ pub fn parse_manifest(text: &str, source: &str) -> Result<Manifest> {
 /// or aliases that expand too far: a "billion laughs" document). Those say nothing about the
 /// values, so unlike other parse errors they can be shown.
 fn limit_reason(message: &str) -> String {
+    // The parser's own words for a key given twice in one mapping.
+    if let Some(at) = message.find("duplicate entry with key") {
+        let words = message[at..].split(" at line ").next().unwrap_or("");
+        return format!(": {words} (a key may appear once per mapping)");
+    }
     ["recursion limit exceeded", "repetition limit exceeded"]
         .iter()
         .find(|r| message.contains(*r))

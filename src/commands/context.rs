@@ -145,7 +145,7 @@ pub fn index_age_days(index: &Index, now: time::OffsetDateTime) -> Option<i64> {
     Some((now - at).whole_days())
 }
 
-fn parse_instant(text: &str) -> Option<time::OffsetDateTime> {
+pub fn parse_instant(text: &str) -> Option<time::OffsetDateTime> {
     use time::format_description::well_known::Rfc3339;
     if let Ok(t) = time::OffsetDateTime::parse(text, &Rfc3339) {
         return Some(t);
@@ -158,9 +158,15 @@ fn parse_instant(text: &str) -> Option<time::OffsetDateTime> {
     Some(date.midnight().assume_utc())
 }
 
-/// The warning an old index earns, if it is old.
+/// The warning an old index earns, if it is old, or whose age cannot be known.
 pub fn stale_index_warning(index: &Index, now: time::OffsetDateTime) -> Option<String> {
-    let age = index_age_days(index, now)?;
+    let Some(age) = index_age_days(index, now) else {
+        return Some(format!(
+            "the index ({}) says it was generated `{}`, which is not a date: its age, and so whether releases are missing, is unknown; run `migtag index update`",
+            index.provenance.source,
+            index.provenance.generated_at.escape_debug()
+        ));
+    };
     (age > STALE_AFTER_DAYS).then(|| {
         format!(
             "the index ({}) is {age} days old (generated {}); releases since then are missing: run `migtag index update`",
@@ -229,7 +235,8 @@ mod tests {
             "{w}"
         );
         index.provenance.generated_at = "not a date".into();
-        assert!(stale_index_warning(&index, now).is_none());
+        let w = stale_index_warning(&index, now).unwrap();
+        assert!(w.contains("`not a date`, which is not a date"), "{w}");
     }
 
     #[test]

@@ -64,6 +64,12 @@ fn import(ctx: &Context, args: ImportArgs) -> Result<ExitCode> {
         })
     };
     let generated_at = match args.generated_at {
+        Some(date) if super::context::parse_instant(&date).is_none() => {
+            return Err(Error::usage(format!(
+                "--generated-at `{date}` is not a date: expected YYYY-MM-DD or an RFC 3339 time"
+            ))
+            .with_hint("for example --generated-at 2026-08-10 (the index's age and its staleness warning count from it)"))
+        }
         Some(date) => date,
         None if args.out.exists() => {
             super::context::load_index_file(&args.out)?

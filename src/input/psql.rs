@@ -57,7 +57,15 @@ pub fn parse_with_notes(text: &str) -> Result<(DbState, Vec<String>)> {
         )));
     }
     if lines.is_empty() {
-        return Err(invalid("the input is empty"));
+        let prompt_only = text
+            .lines()
+            .map(|l| l.trim_end_matches('\r').trim())
+            .any(|l| !l.is_empty());
+        return Err(invalid(if prompt_only {
+            "the paste holds only psql's prompt and banner lines (such as `coder=> SELECT * FROM schema_migrations;`), not the result: paste the lines psql printed below the query too"
+        } else {
+            "the input is empty"
+        }));
     }
 
     let (footer, body): (Vec<&str>, Vec<&str>) =

@@ -546,3 +546,157 @@ fn colour_escapes_from_input_are_escaped_and_own_colours_stay() {
     assert_eq!(code, 0);
     assert!(out.starts_with("\u{1b}[1m\u{1b}[32mexact:"), "{out:?}");
 }
+
+/// The sweep's unclear messages, each with its clear form: a prompt-only paste, a duplicate
+/// YAML key, a 1 ms connect timeout, GitHub's rate limit without its limit header.
+#[test]
+fn unclear_messages_now_say_what_happened() {
+    let bin = assert_cmd::cargo::cargo_bin("migtag");
+    let with_stdin = |args: &[&str], stdin: &str| {
+        let out = crate::common::output_with_stdin(
+            std::process::Command::new(&bin)
+                .env_clear()
+                .env("HOME", crate::common::scratch_home())
+                .args(args),
+            stdin,
+        );
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, err) = with_stdin(
+        &["check", "--psql", "-"],
+        "coder=> SELECT * FROM schema_migrations;\n",
+    );
+    assert_eq!(code, Some(12), "{err}");
+    assert!(err.contains("holds only psql's prompt"), "{err}");
+    assert!(!err.contains("the input is empty"), "{err}");
+
+    let (code, err) = with_stdin(
+        &["patch", "--tag", "v2.22.1", "--manifest", "-"],
+        "apiVersion: apps/v1\nkind: Deployment\nkind: Deployment\n",
+    );
+    assert_eq!(code, Some(12), "{err}");
+    assert!(err.contains("duplicate entry with key \"kind\""), "{err}");
+
+    // A listener that accepts and never answers.
+    let silent = http_stub(|_, _| {
+        std::thread::sleep(std::time::Duration::from_secs(30));
+        (200, vec![], Body::Bytes(vec![]))
+    });
+    let (_, err, code) = run(migtag().args([
+        "check",
+        "--db",
+        &format!("postgresql://u@127.0.0.1:{silent}/db?sslmode=disable"),
+        "--connect-timeout",
+        "1ms",
+    ]));
+    assert_eq!(code, 10, "{err}");
+    assert!(err.contains("no answer within 1 ms"), "{err}");
+
+    let limited = http_stub(|_, _| {
+        (
+            403,
+            vec![("x-ratelimit-remaining".to_string(), "0".to_string())],
+            Body::Bytes(b"{\"message\":\"API rate limit exceeded\"}".to_vec()),
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (_, err, code) = run(migtag()
+        .args(["index", "update", "--github-api-url"])
+        .arg(format!("http://127.0.0.1:{limited}"))
+        .arg("--out")
+        .arg(dir.path().join("i.json")));
+    assert_eq!(code, 11, "{err}");
+    assert!(err.contains("GitHub rate limit reached"), "{err}");
+    assert!(!err.contains("(? requests"), "{err}");
+}
+
+/// Validation: a blank CODER_PG_CONNECTION_URL is an error (not a silent fall-through to
+/// DATABASE_URL), `--generated-at` must be a date, and an index whose generated_at is not a
+/// date says its age is unknown.
+#[test]
+fn blank_connection_variables_bad_dates_are_refused_or_said() {
+    for var in ["CODER_PG_CONNECTION_URL", "DATABASE_URL"] {
+        let (_, err, code) = run(migtag()
+            .arg("check")
+            .env(var, "  ")
+            .env("PGHOST", "127.0.0.1"));
+        assert_eq!(code, 12, "{err}");
+        assert!(err.contains(&format!("{var} is set but blank")), "{err}");
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let (_, err, code) = run(migtag()
+        .args(["index", "import", "--generated-at", "last tuesday"])
+        .arg("--tags")
+        .arg(root.join("data/reference/coder-tags.tsv"))
+        .arg("--migrations")
+        .arg(root.join("data/reference/coder-migrations.tsv"))
+        .arg("--out")
+        .arg(dir.path().join("i.json")));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--generated-at `last tuesday` is not a date"),
+        "{err}"
+    );
+
+    let mut index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("data/coder-index.json")).unwrap())
+            .unwrap();
+    index["provenance"]["generated_at"] = "yesterday".into();
+    let file = dir.path().join("odd.json");
+    std::fs::write(&file, index.to_string()).unwrap();
+    let (out, err, code) = run(migtag()
+        .args(["--format", "json", "--index"])
+        .arg(&file)
+        .args(["check", "--version", "165"]));
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        doc["warnings"].as_array().unwrap().iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .contains("`yesterday`, which is not a date")),
+        "{doc:#}"
+    );
+}
+
+/// A password file with group or world access is ignored as libpq does, and the failed login
+/// says so; `service=` is noted as not looked up.
+#[test]
+fn an_ignored_password_file_and_service_are_said() {
+    let c = crate::pg::PgCluster::shared();
+    let (db, role) = crate::db::coder_db(c, Some((165, false)));
+    let dir = tempfile::tempdir().unwrap();
+    let passfile = dir.path().join("pgpass");
+    std::fs::write(
+        &passfile,
+        format!("127.0.0.1:{}:{db}:{role}:{}\n", c.port, crate::db::PW),
+    )
+    .unwrap();
+    let url = format!(
+        "postgresql://{role}@127.0.0.1:{}/{db}?passfile={}",
+        c.port,
+        passfile.display()
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&passfile, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (_, err, code) = run(migtag().args(["check", "--db", &url]));
+    assert_eq!(code, 10, "{err}");
+    assert!(
+        err.contains("has group or world access and is ignored"),
+        "{err}"
+    );
+    std::fs::set_permissions(&passfile, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (out, err, code) = run(migtag().args([
+        "--format",
+        "json",
+        "check",
+        "--db",
+        &format!("{url}&service=coderdb"),
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("service=coderdb is not looked up"), "{out}");
+}

@@ -214,7 +214,11 @@ impl Client {
 
     fn rate_limit_error(&self, headers: &HeaderMap) -> Error {
         let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-        let limit = get("x-ratelimit-limit").unwrap_or("?");
+        // Said only when GitHub said it (never `? requests an hour`).
+        let limit = get("x-ratelimit-limit")
+            .filter(|l| l.parse::<u64>().is_ok())
+            .map(|l| format!(" ({l} requests an hour)"))
+            .unwrap_or_default();
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let reset = get("x-ratelimit-reset").and_then(|r| r.parse::<i64>().ok());
         let retry_after = get("retry-after").and_then(|r| r.parse::<i64>().ok());
@@ -234,10 +238,7 @@ impl Client {
         } else {
             "set GITHUB_TOKEN or GH_TOKEN: a token raises the limit from 60 to 5,000 requests an hour; what was fetched so far is cached, so the next run resumes"
         };
-        Error::upstream(format!(
-            "GitHub rate limit reached ({limit} requests an hour){when}"
-        ))
-        .with_hint(hint)
+        Error::upstream(format!("GitHub rate limit reached{limit}{when}")).with_hint(hint)
     }
 }
 

@@ -165,12 +165,24 @@ pub fn connect_failed(e: &tokio_postgres::Error, at: &Where<'_>) -> Error {
 pub fn connect_timed_out(settings: &ConnectSettings, secs: f64) -> Error {
     finish(
         format!(
-            "cannot connect to {}: no answer within {secs:.1}s (the whole connect, TLS and authentication included)",
-            settings.target()
+            "cannot connect to {}: no answer within {} (the whole connect, TLS and authentication included)",
+            settings.target(),
+            seconds_text(secs)
         ),
         "check the host, port and network; raise --connect-timeout if the server is just slow".into(),
         settings,
     )
+}
+
+/// `1 ms`, `250 ms`, `1.5 s`, `10 s`: a short timeout is not rounded to `0.0s`.
+pub fn seconds_text(secs: f64) -> String {
+    if secs < 1.0 {
+        format!("{} ms", (secs * 1000.0).round().max(1.0) as u64)
+    } else if secs.fract() == 0.0 {
+        format!("{secs:.0} s")
+    } else {
+        format!("{secs:.1} s")
+    }
 }
 
 /// A failed query after the connection was up.
@@ -318,6 +330,13 @@ fn chain(e: &dyn std::error::Error) -> String {
 
 /// Builds the error and removes the password from it, whatever produced the text.
 fn finish(message: String, hint: String, settings: &ConnectSettings) -> Error {
+    // What the settings noted (a password file ignored for its permissions, say) is often
+    // why the connection failed: said with the error, since no report will carry it.
+    let message = if settings.notes.is_empty() {
+        message
+    } else {
+        format!("{message} (note: {})", settings.notes.join("; "))
+    };
     let err = Error::database(message);
     let err = if hint.is_empty() {
         err

@@ -272,6 +272,18 @@ pub fn resolve(flag: Option<&str>, env: &dyn Env) -> Result<Option<ConnectSettin
             ));
         }
         (Origin::Flag, s.to_string())
+    } else if let Some(blank) = ["CODER_PG_CONNECTION_URL", "DATABASE_URL"]
+        .into_iter()
+        .find(|v| env.var(v).is_some_and(|s| s.trim().is_empty()))
+    {
+        // Set but blank: an unset CI secret, as for `--db ''`. Falling through to the next
+        // variable would read another database without a word.
+        return Err(Error::invalid_input(format!(
+            "{blank} is set but blank; the usual cause is an unset CI secret or variable"
+        ))
+        .with_hint(format!(
+            "set {blank} to the connection string, or unset it (then the next source is used: --db, CODER_PG_CONNECTION_URL, DATABASE_URL, the PG* variables)"
+        )));
     } else if let Some(s) = nonempty("CODER_PG_CONNECTION_URL") {
         (Origin::CoderPgConnectionUrl, s)
     } else if let Some(s) = nonempty("DATABASE_URL") {
@@ -296,6 +308,12 @@ fn build(origin: Origin, params: Vec<(String, String)>, env: &dyn Env) -> Result
         } else if IGNORED_KEYWORDS.contains(&key.as_str()) {
             if key == "channel_binding" && value == "require" {
                 notes.push("channel_binding=require is not enforced by migtag".into());
+            }
+            if key == "service" {
+                notes.push(format!(
+                    "service={} is not looked up (migtag reads no pg_service.conf): host, port, dbname and user come from the string and the PG* variables",
+                    value.escape_debug()
+                ));
             }
         } else if is_server_parameter(&key) {
             runtime_params.push((key, value));
