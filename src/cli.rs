@@ -39,22 +39,26 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The heading of the flags every command takes: listed once, last, by `--help`, and left out
+/// of `-h` (the short help), so that a command's own flags come first.
+const GLOBAL: &str = "Global options";
+
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Use this index file instead of the cached or bundled one.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", help_heading = GLOBAL, hide_short_help = true)]
     pub index: Option<PathBuf>,
     /// Never touch the network.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL, hide_short_help = true)]
     pub offline: bool,
     /// Output format: human text, or one JSON document on stdout.
-    #[arg(long, global = true, value_enum, default_value_t = Format::Human)]
+    #[arg(long, global = true, value_enum, default_value_t = Format::Human, help_heading = GLOBAL, hide_short_help = true)]
     pub format: Format,
     /// When to use colour (NO_COLOR is honoured by `auto`).
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, help_heading = GLOBAL, hide_short_help = true)]
     pub color: ColorChoice,
     /// Say more about what migtag does (to stderr).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL, hide_short_help = true)]
     pub verbose: u8,
 }
 

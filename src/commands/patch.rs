@@ -112,6 +112,7 @@ pub fn run(ctx: &Context, args: PatchArgs) -> Result<ExitCode> {
                 container_index: facts.as_ref().map(|f| f.container.index),
                 current_name: current.map(|c| c.name()),
                 helm_release: facts.as_ref().and_then(|f| f.helm_release.as_deref()),
+                helm_chart: facts.as_ref().and_then(|f| f.helm_chart.as_ref()),
                 image: img,
             };
             if let Some(release) = t.helm_release {

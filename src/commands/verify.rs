@@ -78,6 +78,9 @@ pub fn assessment(
             assess(&effects, index, &reading.state, deployed, live)
         }
         Some(CatalogRead::Skipped(reason)) => Assessment::skipped(reason.clone()),
+        None if matches!(reading.state, DbState::InProgress(_)) => Assessment::skipped(
+            "the schema was not read: a migration is running and the schema is changing; run verify again when it has finished",
+        ),
         None => Assessment::skipped("the schema was not read"),
     })
 }

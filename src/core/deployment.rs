@@ -35,6 +35,10 @@ pub struct DeploymentFacts {
     pub namespace: Option<String>,
     /// The Helm release that manages it, from the `app.kubernetes.io/instance` label.
     pub helm_release: Option<String>,
+    /// The installed chart `(name, version)`, from the `helm.sh/chart` label
+    /// (`coder-2.22.1`): `helm upgrade` pins `--version` to it.
+    #[serde(skip)]
+    pub helm_chart: Option<(String, String)>,
     /// `spec.replicas`, 1 when left out.
     pub replicas: i32,
     pub strategy: StrategyFacts,
@@ -121,6 +125,7 @@ impl DeploymentFacts {
         let strategy = strategy_facts(spec.strategy.as_ref(), replicas);
         Ok(DeploymentFacts {
             helm_release: helm_release(&deployment.metadata),
+            helm_chart: helm_chart(&deployment.metadata),
             namespace: deployment.metadata.namespace.clone(),
             name,
             replicas,
@@ -129,6 +134,27 @@ impl DeploymentFacts {
             container: container_facts(c, index)?,
         })
     }
+}
+
+/// The label Helm charts set to `<chart name>-<chart version>`.
+pub const HELM_CHART_LABEL: &str = "helm.sh/chart";
+
+/// The chart name and version of the `helm.sh/chart` label: the version starts at the first
+/// `-` followed by a digit (`coder-2.22.0-rc.1` -> `coder`, `2.22.0-rc.1`). Only a version of
+/// plain characters (letters, digits, `.`, `+`, `-`) is taken: it goes into a command line.
+fn helm_chart(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> Option<(String, String)> {
+    let label = meta.labels.as_ref()?.get(HELM_CHART_LABEL)?;
+    let at = label
+        .as_bytes()
+        .windows(2)
+        .position(|w| w[0] == b'-' && w[1].is_ascii_digit())?;
+    let (name, version) = (&label[..at], &label[at + 1..]);
+    let plain = version
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-'));
+    (!name.is_empty() && plain).then(|| (name.to_string(), version.to_string()))
 }
 
 /// The Helm release that manages the object: its annotation, else the instance label when

@@ -43,6 +43,8 @@ pub struct PatchTarget<'a> {
     pub current_name: Option<String>,
     /// The Helm release name, when a manifest tells it.
     pub helm_release: Option<&'a str>,
+    /// The installed chart (name, version), when a manifest's `helm.sh/chart` tells it.
+    pub helm_chart: Option<&'a (String, String)>,
     pub image: &'a ImageRef,
 }
 
@@ -188,6 +190,14 @@ fn helm(t: &PatchTarget) -> Patch {
     ];
     if let Some(ns) = t.namespace {
         argv.extend(["--namespace".into(), ns.to_string()]);
+    }
+    // Without --version, helm takes the newest chart, not the installed one: pin it when the
+    // manifest says which Coder chart is installed.
+    if let Some((_, version)) = t
+        .helm_chart
+        .filter(|(name, _)| CODER_CHART.rsplit('/').next() == Some(name.as_str()))
+    {
+        argv.extend(["--version".into(), version.clone()]);
     }
     argv.push("--reuse-values".into());
     if repo != crate::core::index::Project::coder().image {
@@ -441,6 +451,7 @@ mod tests {
             container_index: Some(2),
             current_name: None,
             helm_release: None,
+            helm_chart: None,
             image,
         }
     }
@@ -549,6 +560,31 @@ mod tests {
             command.text,
             "helm upgrade prod coder-v2/coder --reuse-values --set coder.image.repo=registry.local:5000/mirror/coder --set coder.image.tag=v2.3.1"
         );
+        // The installed Coder chart pins --version; another chart's label does not.
+        let coder = ("coder".to_string(), "2.3.0".to_string());
+        let pinned = PatchTarget {
+            helm_chart: Some(&coder),
+            ..t
+        };
+        let Patch::Helm { command, .. } = build(PatchForm::Helm, &pinned).unwrap() else {
+            panic!()
+        };
+        assert!(
+            command
+                .text
+                .starts_with("helm upgrade prod coder-v2/coder --version 2.3.0 --reuse-values"),
+            "{}",
+            command.text
+        );
+        let other = ("coder-provisioner".to_string(), "2.3.0".to_string());
+        let t = PatchTarget {
+            helm_chart: Some(&other),
+            ..pinned
+        };
+        let Patch::Helm { command, .. } = build(PatchForm::Helm, &t).unwrap() else {
+            panic!()
+        };
+        assert!(!command.text.contains("--version"), "{}", command.text);
         assert_eq!(yaml_scalar("2.3"), "\"2.3\"");
         assert_eq!(yaml_scalar("true"), "\"true\"");
         assert_eq!(yaml_scalar("v2.3.1"), "v2.3.1");

@@ -85,24 +85,27 @@ pub fn replay(
 }
 
 /// A new database holding the schema of `versions` (built once per key, then copied).
+/// Each key has its own cell: the map's lock is held only to find the cell, so templates of
+/// different keys build in parallel and a test waits only for the template it needs.
 pub fn database_with(
     cluster: &'static PgCluster,
     key: &str,
     versions: Vec<u64>,
     tag: Option<&str>,
 ) -> String {
-    static TEMPLATES: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
-    let templates = TEMPLATES.get_or_init(Default::default);
-    let template = {
-        let mut t = templates.lock().unwrap();
-        t.entry(key.to_string())
-            .or_insert_with(|| {
-                let name = cluster.create_db("tmpl");
-                replay(cluster, &name, versions, tag);
-                name
-            })
-            .clone()
-    };
+    type Cells = Mutex<HashMap<String, &'static OnceLock<String>>>;
+    static TEMPLATES: OnceLock<Cells> = OnceLock::new();
+    let cell: &'static OnceLock<String> = TEMPLATES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(key.to_string())
+        .or_insert_with(|| Box::leak(Box::default()));
+    let template = cell.get_or_init(|| {
+        let name = cluster.create_db("tmpl");
+        replay(cluster, &name, versions, tag);
+        name
+    });
     let name = unique("verify");
     cluster.sql(
         "postgres",

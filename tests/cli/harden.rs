@@ -700,3 +700,58 @@ fn an_ignored_password_file_and_service_are_said() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("service=coderdb is not looked up"), "{out}");
 }
+
+/// `verify` while a Coder migration runs says why the schema was not read (the migration),
+/// not only that it was not.
+#[test]
+fn verify_during_a_running_migration_says_the_migration_is_why() {
+    let c = crate::pg::PgCluster::shared();
+    let (db, role) = crate::db::coder_db(c, Some((167, false)));
+    let mut coder = c.session_as(&db, "coder-migration-sim", &role, crate::db::PW);
+    coder.run(
+        "BEGIN; SELECT pg_advisory_xact_lock(1037453835920848937); TRUNCATE schema_migrations;",
+    );
+    let (out, err, code) = run(migtag().args([
+        "verify",
+        "--lock-timeout",
+        "1s",
+        "--db",
+        &c.url(&role, crate::db::PW, &db),
+    ]));
+    coder.run("ROLLBACK;");
+    assert_eq!(code, 4, "{out}\n{err}");
+    assert!(
+        out.contains("a migration is running and the schema is changing"),
+        "{out}\n{err}"
+    );
+}
+
+/// A command's `-h` is short: its own flags, without the five global ones; `--help` lists the
+/// globals once, last, under "Global options".
+#[test]
+fn short_help_leaves_out_the_global_flags_and_long_help_lists_them_last() {
+    for cmd in ["gate", "check", "index update"] {
+        let words: Vec<&str> = cmd.split(' ').collect();
+        let (short, _, code) = run(migtag().args(&words).arg("-h"));
+        assert_eq!(code, 0);
+        let (long, _, _) = run(migtag().args(&words).arg("--help"));
+        for global in [
+            "--index <FILE>",
+            "--offline",
+            "--format <FORMAT>",
+            "--color <COLOR>",
+            "--verbose",
+        ] {
+            assert!(!short.contains(global), "{cmd} -h: {global}\n{short}");
+            let at = long
+                .find(global)
+                .unwrap_or_else(|| panic!("{cmd} --help: {global}"));
+            let heading = long.find("Global options:").unwrap();
+            assert!(at > heading, "{cmd} --help: {global} before the heading");
+        }
+        assert!(
+            short.lines().count() < long.lines().count() / 2 + 10,
+            "{cmd}: {short}"
+        );
+    }
+}

@@ -368,7 +368,9 @@ fn helm_form_sets_the_chart_values() {
         p["command"]["text"].as_str().unwrap(),
         &p["command"]["argv"],
     );
-    // The release name comes from the chart's app.kubernetes.io/instance label.
+    // The release name comes from the chart's app.kubernetes.io/instance label, the chart
+    // version from its helm.sh/chart label (coder-2.16.1): without --version helm would take
+    // the newest chart, not the installed one.
     assert_eq!(
         p["command"]["argv"],
         json!([
@@ -378,6 +380,8 @@ fn helm_form_sets_the_chart_values() {
             "coder-v2/coder",
             "--namespace",
             "coder",
+            "--version",
+            "2.16.1",
             "--reuse-values",
             "--set",
             "coder.image.tag=v2.27.11"

@@ -203,6 +203,8 @@ fn the_batch_is_bounded_by_rehearse_timeout() {
 fn sigint_and_sigterm_drop_the_scratch_database_while_the_batch_is_busy() {
     let c = PgCluster::shared();
     let (live_url, pending) = live(c);
+    let dropped =
+        regex::Regex::new(r"the scratch database (migtag_rehearse_\w+) was dropped").unwrap();
     for signal in ["INT", "TERM"] {
         let dir = tempfile::tempdir().unwrap();
         let sleep = format!("SELECT pg_sleep(600) /* {signal} */;");
@@ -244,8 +246,7 @@ fn sigint_and_sigterm_drop_the_scratch_database_while_the_batch_is_busy() {
                 && err.contains("was dropped"),
             "{err}"
         );
-        let name = regex::Regex::new(r"the scratch database (migtag_rehearse_\w+) was dropped")
-            .unwrap()
+        let name = dropped
             .captures(&err)
             .map(|m| m[1].to_string())
             .unwrap_or_else(|| panic!("{err}"));

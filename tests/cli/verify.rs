@@ -366,16 +366,21 @@ fn a_lock_on_a_view_skips_verification_within_lock_timeout() {
     let mut holder = c.session(&db, "holder");
     holder.run("BEGIN; LOCK TABLE visible_users IN ACCESS EXCLUSIVE MODE;");
     let started = std::time::Instant::now();
-    let (out, err, code) =
-        run(migtag().args(["verify", "--lock-timeout", "1s", "--db", &url(&db)]));
+    let (out, err, code) = run(migtag().args([
+        "verify",
+        "--lock-timeout",
+        "1s",
+        "--statement-timeout",
+        "120s",
+        "--db",
+        &url(&db),
+    ]));
     let took = started.elapsed();
-    assert!(
-        took < std::time::Duration::from_secs(2) + std::time::Duration::from_millis(900),
-        "{took:?}"
-    );
+    // Only lock_timeout can end the wait this early; generous for two busy cores.
+    assert!(took < std::time::Duration::from_secs(60), "{took:?}");
     assert_eq!(code, 10, "{out}\n{err}");
     assert!(
-        out.contains("schema: not verified: another session holds a lock on a view"),
+        out.contains("schema: not verified: another session holds a lock on a table or view"),
         "{out}"
     );
     // check still answers from the row, with the reason on its verdict line.

@@ -80,6 +80,11 @@ pub fn connect_failed(e: &tokio_postgres::Error, at: &Where<'_>) -> Error {
                 "check search_path, options and other parameters in the connection string"
                     .to_string(),
             )
+        } else if *code == SqlState::LOCK_NOT_AVAILABLE || *code == SqlState::QUERY_CANCELED {
+            (
+                format!("setting up the session waited too long: {msg} (SQLSTATE {})", code.code()),
+                "another session holds a lock the connection needs (a migration or DDL?), or a statement ran past its timeout; retry when it is done, or raise --lock-timeout / --statement-timeout".to_string(),
+            )
         } else {
             (
                 format!(

@@ -458,7 +458,7 @@ async fn read_live_catalog(
         None => CatalogRead::Skipped("the catalog query did not answer in time".into()),
         Some(Err(e)) if errors::is_lock_timeout(&e) => {
             CatalogRead::Skipped(format!(
-            "another session holds a lock on a view of the schema (waited lock_timeout = {}ms): {}",
+            "another session holds a lock on a table or view of the schema (such as a migration's ACCESS EXCLUSIVE; waited lock_timeout = {}ms): {}",
             limits.lock_timeout.as_millis(),
             e.as_db_error().map(|d| d.message().to_string()).unwrap_or_default()
         ))

@@ -680,6 +680,7 @@ impl<'a> Builder<'a> {
                 container_index: facts.map(|f| f.container.index),
                 current_name: current.map(|c| c.name()),
                 helm_release: facts.and_then(|f| f.helm_release.as_deref()),
+                helm_chart: facts.and_then(|f| f.helm_chart.as_ref()),
                 image,
             };
             let mut forms = vec![PatchForm::Kubectl, PatchForm::Strategic];

@@ -559,7 +559,9 @@ fn build_from_git_writes_the_cache_and_refuses_what_is_not_a_repository() {
 fn a_cold_update_seeded_from_the_cached_index_costs_the_tag_pages_and_only_new_commits() {
     let env = Env::new();
     let dir = tempfile::tempdir().unwrap();
-    // The cached index, built from the clone: it knows every commit.
+    // The cached index, built from the clone: it knows every commit. (--out names a user's
+    // path: its folder must exist, docs/writes.md.)
+    std::fs::create_dir_all(env.cache_index().parent().unwrap()).unwrap();
     build_from_git(&env, &env.cache_index());
     let from_git = read_index(&env.cache_index());
     let (doc, err, code, sent) =
