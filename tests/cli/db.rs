@@ -387,7 +387,7 @@ fn sessions_summary_counts_and_lists_idle_transactions() {
     let _b = c.session_as(&db, "coderd", &role, PW);
     let mut idle = c.session_as(&db, "psql-admin", &role, PW);
     idle.run("BEGIN; SELECT count(*) FROM schema_migrations;");
-    std::thread::sleep(Duration::from_millis(1100));
+    c.wait_in_state_longer_than(&[idle.pid], 1.1);
     let (doc, _, code) = check_json(&c.url(&role, PW, &db), &[]);
     assert_eq!(code, 0, "{doc:#}");
     let s = &doc["sessions"];
@@ -921,8 +921,7 @@ fn server_log_proves_migtag_sends_no_write() {
     let (_, err, code) = run_check("&search_path=public");
     assert_eq!(code, 0, "{err}");
 
-    std::thread::sleep(Duration::from_millis(300));
-    let log = c.log_text();
+    let log = c.flushed_log();
     assert!(
         !log.contains(&format!("application_name={other}")),
         "the user's application_name was sent"

@@ -456,6 +456,53 @@ impl PgCluster {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Waits until everything the server logged so far is in the log file: logs a marker
+    /// statement (after every statement run before it) and reads until it is there, instead
+    /// of a fixed sleep. Returns the log text.
+    pub fn flushed_log(&self) -> String {
+        let marker = unique("log_barrier");
+        // Two statements of a psql session: a SET and the marker in one query string would
+        // decide on logging before the SET ran.
+        let mut s = self.session("postgres", "migtag-test-log-barrier");
+        s.run("SET log_statement = 'all';");
+        s.run(&format!("SELECT '{marker}';"));
+        drop(s);
+        let start = Instant::now();
+        loop {
+            let text = self.log_text();
+            if text.contains(&marker) {
+                return text;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the server log never showed {marker}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until each of `pids` has been in its state (idle, idle in transaction) longer
+    /// than `secs` by the server's own clock, instead of a fixed sleep.
+    pub fn wait_in_state_longer_than(&self, pids: &[i32], secs: f64) {
+        let list = pids
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let start = Instant::now();
+        let sql = format!(
+            "SELECT count(*) FILTER (WHERE now() - state_change > interval '{secs} seconds') = count(*) \
+             FROM pg_stat_activity WHERE pid IN ({list})"
+        );
+        while self.sql("postgres", &sql) != "t" {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "sessions {list} never reached {secs} s in their state"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits until `sql` (as superuser in `db`) returns `want`, or panics after 10 s.
     pub fn wait_for(&self, db: &str, sql: &str, want: &str) {
         let start = Instant::now();

@@ -171,8 +171,7 @@ fn check_falls_back_to_per_transaction_settings_when_options_are_refused() {
     );
     assert_eq!(pooler.counts(), (1, 1), "one refusal, then one connection");
 
-    std::thread::sleep(Duration::from_millis(300));
-    let statements = logged_statements(&c.log_text(), &db, "migtag");
+    let statements = logged_statements(&c.flushed_log(), &db, "migtag");
     assert_eq!(
         statements.len(),
         3,

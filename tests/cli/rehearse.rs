@@ -117,8 +117,7 @@ fn v2_21_1_to_v2_22_0_fails_at_000323_on_the_copy_and_the_scratch_database_is_dr
     assert_eq!(code, 3, "{doc:#}\n{err}");
     // The live database saw reads only: migtag's survey and pg_dump's catalog queries in a
     // read-only transaction, its ACCESS SHARE locks; no DDL or DML.
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let statements = crate::db::logged_statements(&c.log_text(), &db, "migtag");
+    let statements = crate::db::logged_statements(&c.flushed_log(), &db, "migtag");
     assert!(
         statements
             .iter()

@@ -72,8 +72,7 @@ impl Fixture {
 
     /// Statements migtag sent (this database, this application name).
     fn statements(&self, c: &PgCluster) -> Vec<String> {
-        std::thread::sleep(Duration::from_millis(300));
-        logged_statements(&c.log_text(), &self.db, &self.app)
+        logged_statements(&c.flushed_log(), &self.db, &self.app)
     }
 
     fn connections(&self, c: &PgCluster) -> usize {
@@ -722,7 +721,10 @@ fn sessions(c: &PgCluster, f: &Fixture) -> Sessions {
     let mut old_aborted = c.session_as(&f.db, "old-aborted", &f.role, PW);
     old_aborted.run("BEGIN; SELECT 1/0;");
     let other = c.session_as(&other_db, "other-db", &f.role, PW);
-    std::thread::sleep(Duration::from_millis(2300));
+    c.wait_in_state_longer_than(
+        &[old_idle.pid, old_in_tx.pid, old_aborted.pid, other.pid],
+        2.3,
+    );
     let fresh = c.session_as(&f.db, "fresh", &f.role, PW);
     let mut active = c.session_as(&f.db, "active", &f.role, PW);
     active.send("SELECT pg_sleep(20);");
@@ -816,7 +818,7 @@ fn terminate_without_confirmation_ends_nothing_and_says_so_when_nothing_is_old()
     let c = PgCluster::shared();
     let f = Fixture::new(c, Some(Some((168, false))));
     let old = c.session_as(&f.db, "old-idle", &f.role, PW);
-    std::thread::sleep(Duration::from_millis(1200));
+    c.wait_in_state_longer_than(&[old.pid], 1.2);
     let (out, err, code) = repair(&["terminate", "--older-than", "1s", "--db", &f.url(c)]);
     assert_eq!(code, 2, "{out}{err}");
     assert!(out.contains(&format!("pid {}, idle for", old.pid)), "{out}");
@@ -856,7 +858,7 @@ fn terminate_reports_sessions_the_role_may_not_end() {
     );
     let superuser = c.session(&f.db, "superuser-idle");
     let mine = c.session_as(&f.db, "mine-idle", &f.role, PW);
-    std::thread::sleep(Duration::from_millis(1200));
+    c.wait_in_state_longer_than(&[superuser.pid, mine.pid], 1.2);
     let (out, err, code) = repair(&[
         "terminate",
         "--older-than",
@@ -892,7 +894,7 @@ fn terminate_spares_a_session_that_ran_a_statement_after_the_listing() {
     let f = Fixture::new(c, Some(Some((168, false))));
     let mut busy = c.session_as(&f.db, "woke-up", &f.role, PW);
     let idle = c.session_as(&f.db, "still-idle", &f.role, PW);
-    std::thread::sleep(Duration::from_millis(1200));
+    c.wait_in_state_longer_than(&[busy.pid, idle.pid], 1.2);
     let url = f.url(c);
     let (text, code) = in_terminal(
         &["terminate", "--older-than", "1s", "--db", &url],
