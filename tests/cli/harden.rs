@@ -244,6 +244,27 @@ fn a_missing_sql_path_says_missing_and_nul_bytes_are_invalid_input() {
         "{err}"
     );
 
+    // A clone whose one file is past the per-file limit (a 170 MB file took 977 MB).
+    let big = dir.path().join("big");
+    let big_migrations = big.join("coderd/database/migrations");
+    std::fs::create_dir_all(&big_migrations).unwrap();
+    let file = std::fs::File::create(big_migrations.join("000001_init.up.sql")).unwrap();
+    file.set_len((8 << 20) + 1).unwrap();
+    let (_, err, code) = run(migtag()
+        .args([
+            "index",
+            "effects",
+            "--scratch-db",
+            "postgresql://u@127.0.0.1:1/x",
+        ])
+        .arg("--sql")
+        .arg(&big));
+    assert_eq!(code, 12, "{err}");
+    assert!(
+        err.contains("more than 8 MiB, the limit for a migration SQL file"),
+        "{err}"
+    );
+
     let clone = dir.path().join("clone");
     let migrations = clone.join("coderd/database/migrations");
     std::fs::create_dir_all(&migrations).unwrap();
