@@ -74,9 +74,31 @@ pub const HTTP_BODY: Limit = Limit {
     bytes: 16 << 20,
 };
 
+/// What a program migtag runs prints: `git` (tags, trees, blobs), `pg_dump --schema-only`.
+pub const PROGRAM_OUTPUT: Limit = Limit {
+    what: "a program's output",
+    bytes: 512 << 20,
+};
+
+/// What such a program says on stderr (kept for the error message).
+pub const PROGRAM_STDERR: Limit = Limit {
+    what: "a program's error output",
+    bytes: 1 << 20,
+};
+
 /// Every limit, for the documentation test.
-pub const ALL: [Limit; 9] = [
-    PSQL_PASTE, INDEX, MANIFEST, TABLES, PASSFILE, PEM, SQL_FILE, SQL_TOTAL, HTTP_BODY,
+pub const ALL: [Limit; 11] = [
+    PSQL_PASTE,
+    INDEX,
+    MANIFEST,
+    TABLES,
+    PASSFILE,
+    PEM,
+    SQL_FILE,
+    SQL_TOTAL,
+    HTTP_BODY,
+    PROGRAM_OUTPUT,
+    PROGRAM_STDERR,
 ];
 
 /// `64 KiB`, `16 MiB`.
@@ -219,6 +241,38 @@ pub fn read_bytes_path(
     read_bytes_from(file, &path.display().to_string(), limit)
 }
 
+/// Reads a child's pipe to its end on a thread, keeping at most `limit` bytes: the rest is
+/// read and dropped (so the program never blocks on a full pipe and can finish), and the
+/// flag says that some was dropped: the caller refuses the output then.
+pub fn drain(
+    reader: impl Read + Send + 'static,
+    limit: Limit,
+) -> std::thread::JoinHandle<(Vec<u8>, bool)> {
+    std::thread::spawn(move || {
+        let mut reader = reader;
+        let mut kept = Vec::new();
+        let _ = (&mut reader)
+            .take(limit.bytes as u64)
+            .read_to_end(&mut kept);
+        let dropped = std::io::copy(&mut reader, &mut std::io::sink()).unwrap_or(0);
+        (kept, dropped > 0)
+    })
+}
+
+/// The error for a program whose output passed [`PROGRAM_OUTPUT`], of the kind of what it
+/// read (a repository: invalid input; the live database: a database error).
+pub fn program_output_too_large(program: &str, kind: crate::ErrorKind) -> Error {
+    Error::new(
+        kind,
+        format!(
+            "{program} printed more than {}, the limit for {} (docs/limits.md)",
+            size_text(PROGRAM_OUTPUT.bytes),
+            PROGRAM_OUTPUT.what
+        ),
+    )
+    .with_hint("check what it was pointed at: a real answer is far smaller")
+}
+
 /// Adds a chunk of a response body to `body`, refusing (exit 11: the server sent it) once the
 /// whole would pass `limit`, so an endless or huge answer stops at the limit.
 pub fn push_chunk(body: &mut Vec<u8>, chunk: &[u8], source: &str, limit: Limit) -> Result<()> {
@@ -320,6 +374,13 @@ mod tests {
         let e = push_chunk(&mut body, b"a", "u", SMALL).unwrap_err();
         assert_eq!(e.exit_code(), crate::ExitCode::Upstream, "{e}");
         assert_eq!(body.len(), 10);
+        // A pipe past the limit is drained to its end (the writer finishes) and flagged.
+        let (kept, dropped) = drain(std::io::Read::take(std::io::repeat(1), 25), SMALL)
+            .join()
+            .unwrap();
+        assert_eq!((kept.len(), dropped), (10, true));
+        let (kept, dropped) = drain(&b"0123456789"[..], SMALL).join().unwrap();
+        assert_eq!((kept.len(), dropped), (10, false));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use crate::adapters::bounded;
 use crate::core::index::{Index, Project, Provenance};
 use crate::core::upstream::{
     assemble, is_sha, migrations_from_paths, release_tags, validate_migrations_path,
@@ -155,16 +156,35 @@ impl<'a> Git<'a> {
             Error::upstream(format!("cannot run git: {e}"))
                 .with_hint("install git, or build the index elsewhere and pass it with --index")
         })?;
-        if let Some(input) = stdin {
+        // Written from a thread so that a large answer on stdout cannot deadlock us.
+        let writer = stdin.map(|input| {
             let mut pipe = child.stdin.take().expect("stdin was piped");
-            // Written from a thread so that a large answer on stdout cannot deadlock us.
             let input = input.to_vec();
-            let writer = std::thread::spawn(move || pipe.write_all(&input));
-            let out = child.wait_with_output();
-            let _ = writer.join();
-            return finish(args, out);
+            std::thread::spawn(move || pipe.write_all(&input))
+        });
+        // Both pipes read with a bound (docs/limits.md), each on its own thread.
+        let stdout = bounded::drain(child.stdout.take().expect("piped"), bounded::PROGRAM_OUTPUT);
+        let stderr = bounded::drain(child.stderr.take().expect("piped"), bounded::PROGRAM_STDERR);
+        let status = child.wait();
+        if let Some(w) = writer {
+            let _ = w.join();
         }
-        finish(args, child.wait_with_output())
+        let (stdout, too_much) = stdout.join().unwrap_or_default();
+        let (stderr, _) = stderr.join().unwrap_or_default();
+        if too_much {
+            return Err(bounded::program_output_too_large(
+                &format!("git {}", args[0]),
+                crate::ErrorKind::InvalidInput,
+            ));
+        }
+        finish(
+            args,
+            status.map(|status| std::process::Output {
+                status,
+                stdout,
+                stderr,
+            }),
+        )
     }
 
     /// Every tag with the commit it peels to and that commit's date: one process.

@@ -4,7 +4,6 @@
 //! target's pending migrations there in one transaction, as Coder does, and reports the first
 //! failure. The scratch database is created and always dropped by [`replay::Scratch`].
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -318,16 +317,11 @@ fn dump_schema(
     let mut child = cmd
         .spawn()
         .map_err(|e| Error::database(format!("cannot run {}: {e}", pg_dump.display())))?;
-    // Both pipes drained on their own threads, so a full pipe never stalls the child.
-    let drain = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = r.read_to_end(&mut buf);
-            buf
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().expect("piped")));
-    let stderr = drain(Box::new(child.stderr.take().expect("piped")));
+    // Both pipes drained on their own threads, so a full pipe never stalls the child, and
+    // with a bound (docs/limits.md): past it the rest is dropped and the dump refused.
+    use crate::adapters::bounded;
+    let stdout = bounded::drain(child.stdout.take().expect("piped"), bounded::PROGRAM_OUTPUT);
+    let stderr = bounded::drain(child.stderr.take().expect("piped"), bounded::PROGRAM_STDERR);
     let started = Instant::now();
     let status = loop {
         match child.try_wait() {
@@ -346,8 +340,14 @@ fn dump_schema(
             }
         }
     };
-    let out = stdout.join().unwrap_or_default();
-    let err = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).to_string();
+    let (out, too_much) = stdout.join().unwrap_or_default();
+    let err = String::from_utf8_lossy(&stderr.join().unwrap_or_default().0).to_string();
+    if too_much {
+        return Err(bounded::program_output_too_large(
+            "pg_dump --schema-only",
+            crate::ErrorKind::Database,
+        ));
+    }
     let Some(status) = status else {
         return Err(Error::database(format!(
             "pg_dump --schema-only of {} did not finish within {} s and was stopped; the rehearsal did not run",
