@@ -254,3 +254,41 @@ fn sigint_and_sigterm_drop_the_scratch_database_while_the_batch_is_busy() {
         assert_eq!(c.sql("postgres", &busy), "0", "the busy session was ended");
     }
 }
+
+/// `index effects` replays `--sql` the same way: with a superuser `--scratch-db`, a migration
+/// that runs a program on the server fails instead, and the program does not run.
+#[test]
+fn index_effects_replays_as_an_unprivileged_role_too() {
+    let c = PgCluster::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("ran-a-program");
+    let clone = dir.path().join("clone");
+    let migrations = clone.join("coderd/database/migrations");
+    std::fs::create_dir_all(&migrations).unwrap();
+    std::fs::write(
+        migrations.join("000001_init.up.sql"),
+        format!("COPY (SELECT 1) TO PROGRAM 'touch {}';", marker.display()),
+    )
+    .unwrap();
+    let (_, err, code) = run(migtag()
+        .args([
+            "index",
+            "effects",
+            "--scratch-db",
+            &superuser_url(c),
+            "--sql",
+        ])
+        .arg(&clone)
+        .arg("--out")
+        .arg(dir.path().join("effects.json")));
+    assert_ne!(code, 0, "{err}");
+    let lower = err.to_lowercase();
+    assert!(
+        lower.contains("permission denied")
+            || lower.contains("must be superuser")
+            || lower.contains("privileges of"),
+        "{err}"
+    );
+    assert!(!marker.exists(), "COPY TO PROGRAM ran a program");
+    assert!(!dir.path().join("effects.json").exists());
+}

@@ -123,10 +123,15 @@ async fn one_text(
 }
 
 async fn generate_async(settings: &ConnectSettings, plan: &Plan<'_>) -> Result<Effects> {
-    let scratch = Scratch::create(settings, "effects", "`index effects` replays").await?;
+    let mut scratch = Scratch::create(settings, "effects", "`index effects` replays").await?;
     let version_num = scratch.version_num;
     let result = async {
-        let client = open(settings, &scratch.name).await?;
+        // As for `gate --rehearse`: a superuser's replay runs as an unprivileged role, so
+        // the SQL in --sql cannot reach beyond the scratch database (docs/verify.md).
+        if scratch.superuser {
+            scratch.sandbox().await?;
+        }
+        let (client, _) = scratch.connect_as_sandbox().await?;
         let r = replay(&client, plan, version_num / 10000).await;
         drop(client);
         r
