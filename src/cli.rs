@@ -12,9 +12,10 @@ Exit codes:
   1   a bug, or a local write failed (stdout on a full disk, cache, files)
   2   usage error
   3   gate: the upgrade is not safe
-  4   the database needs a human: dirty, migration in progress, or a v1 database
+  4   the database needs a human: dirty, migration in progress, a v1 database, a row the
+      schema contradicts (forced, or missing: a partial restore), another tool's version
   5   no release in the index matches (database ahead of the index, or unknown target)
-  6   verify: the schema does not match the recorded version (drift)
+  6   the schema is no Coder version's, or not the recorded one (drift): check, patch, verify
   10  database unreachable, authentication or TLS failure, query error
   11  upstream (GitHub API, git, container registry) unreachable, rate-limited or malformed
   12  invalid input (index file, psql output, manifest, tag, image reference)";

@@ -414,14 +414,18 @@ pub fn gate_with(
         found
     });
 
+    // Drift is unsafe, but the upgrade is still worked out from the row: what would run,
+    // and (with --rehearse) where it fails on this schema. A row the schema contradicts
+    // needs a human before anything.
+    let drift = matches!(relation, RowSchema::Drift { .. });
+    if let (true, Some(o)) = (drift, &overridden) {
+        reasons.push(o.reason.clone());
+    }
     let verdict = match (state, target) {
-        _ if overridden.is_some() => {
+        _ if overridden.is_some() && !drift => {
             let o = overridden.as_ref().expect("checked");
             reasons.push(o.reason.clone());
-            match relation {
-                RowSchema::Drift { .. } => GateVerdict::Unsafe,
-                _ => GateVerdict::NeedsHuman,
-            }
+            GateVerdict::NeedsHuman
         }
         (DbState::Dirty(v), _) => {
             let kind = evidence
@@ -487,6 +491,10 @@ pub fn gate_with(
             ));
         }
     }
+    let verdict = match verdict {
+        GateVerdict::Safe if drift => GateVerdict::Unsafe,
+        v => v,
+    };
     let fresh = matches!(state, DbState::Fresh);
     let verdict = match (verdict, opts.max_pending) {
         // A fresh database has no data for migrations to rewrite: the limit does not apply.

@@ -281,8 +281,14 @@ pub struct Decision {
     /// The tag the manifest runs now, when it was used as the deployed release.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deployed_from_manifest: Option<String>,
-    /// True when a patch may be applied (false: dirty, in progress, v1, no match).
+    /// True when a patch may be applied (false: dirty, in progress, v1, no match, a row the
+    /// schema contradicts, drift).
     pub actionable: bool,
+    /// The row action the decision calls for before any image (the same as `check`'s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<super::decide::RowAction>,
+    #[serde(flatten)]
+    pub schema: Option<super::check::SchemaView>,
 }
 
 /// The Deployment and container the change addresses.
@@ -367,6 +373,8 @@ pub fn decide_by_check(
         why,
         deployed_from_manifest: deployed,
         actionable,
+        action: report.action.clone(),
+        schema: report.schema.clone(),
     };
     (
         Decided {
@@ -401,6 +409,8 @@ pub fn decide_by_tag(
         why: Vec::new(),
         deployed_from_manifest: None,
         actionable: true,
+        action: None,
+        schema: None,
     };
     (
         Decided {

@@ -773,12 +773,21 @@ mod tests {
 
     #[test]
     fn statements_are_compare_and_set() {
+        let index = crate::bundled::load().unwrap();
+        let plan = plan_clear_dirty(&index, 68, None, None).unwrap();
         assert_eq!(
-            clear_dirty_statement("public.schema_migrations", 68, Some(67)),
+            plan.statement("public.schema_migrations"),
             "UPDATE public.schema_migrations SET version = 67, dirty = false WHERE version = 68 AND dirty"
         );
         assert_eq!(
-            clear_dirty_statement("\"My\".schema_migrations", 1, None),
+            plan.clone()
+                .keeping(&index)
+                .statement("\"My\".schema_migrations"),
+            "UPDATE \"My\".schema_migrations SET dirty = false WHERE version = 68 AND dirty"
+        );
+        let first = plan_clear_dirty(&index, 1, None, None).unwrap();
+        assert_eq!(
+            first.statement("\"My\".schema_migrations"),
             "DELETE FROM \"My\".schema_migrations WHERE version = 1 AND dirty"
         );
         let t = terminate_statement(42, "2026-01-01 00:00:00.5+00", "it's", 600);

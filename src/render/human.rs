@@ -170,6 +170,14 @@ pub fn gate(report: &GateReport, style: Style) -> String {
     {
         section(&mut out, "reasons", &report.reasons);
     }
+    if let Some(a) = &report.action {
+        let _ = writeln!(
+            out,
+            "\nrow action first (compare-and-set: changes the table only while it is still what migtag read):"
+        );
+        let _ = writeln!(out, "  {}", a.sql);
+        let _ = writeln!(out, "  # or: migtag repair fix-row");
+    }
     // The forecast before the (possibly long) list of migrations: it is what to read first.
     if let Some(f) = &report.forecast {
         out.push_str(&super::forecast::human(f));

@@ -66,6 +66,11 @@ pub struct Runbook {
     /// The upgrade forecast, when the runbook moves the database forward.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forecast: Option<crate::core::forecast::Forecast>,
+    /// The row action the decision calls for (the same as `check`'s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<crate::core::decide::RowAction>,
+    #[serde(flatten)]
+    pub schema: Option<crate::core::check::SchemaView>,
     pub index: IndexView,
 }
 

@@ -217,6 +217,8 @@ impl<'a> Builder<'a> {
             steps: self.steps,
             notes,
             forecast: self.input.forecast.cloned(),
+            action: c.action.clone(),
+            schema: c.schema.clone(),
             index: c.index.clone(),
         }
     }
@@ -674,6 +676,7 @@ impl<'a> Builder<'a> {
     fn drift(&mut self) {
         let c = self.input.check;
         self.inspect();
+        self.schema_migrations(false);
         self.steps.push(Step {
             id: StepId::SchemaDrift,
             title: "Restore the schema: it is no Coder version's".into(),

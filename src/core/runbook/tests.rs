@@ -25,6 +25,7 @@ fn build_for(
         &CheckOptions {
             deployed: deployed.map(str::to_string),
             include_prereleases: false,
+            ..CheckOptions::default()
         },
     );
     let repo = ImageRef::parse_repository("ghcr.io/coder/coder").unwrap();
@@ -200,7 +201,6 @@ fn the_probe_step_covers_the_forecast_window() {
     let probe_for = |f: Option<&forecast::Forecast>| {
         let book = build(&RunbookInput {
             verification: None,
-            irregular: &[],
             irregular: &[],
             forecast: f,
             index: &idx,
