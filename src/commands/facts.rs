@@ -12,7 +12,9 @@ use crate::core::observation::CatalogRead;
 use crate::core::verify::{assess, Assessment};
 use crate::error::Result;
 
-use super::source::{read_source_with, SourceReading};
+use super::source::{read_source_reads, SourceReading};
+use crate::adapters::postgres::Reads;
+use crate::core::forecast::LiveSizes;
 
 pub struct Facts {
     pub reading: SourceReading,
@@ -24,8 +26,30 @@ pub struct Facts {
 impl Facts {
     /// Reads the source (the catalog too, unless `--no-schema`) and weighs the schema.
     pub fn gather(index: &Index, source: &SourceArgs, deployed: Option<&Release>) -> Result<Facts> {
-        let reading = read_source_with(source, !source.no_schema)?;
+        Facts::gather_with(index, source, deployed, false)
+    }
+
+    /// Like [`Facts::gather`]; with `sizes`, the tables' sizes for a forecast are read in the
+    /// same session (gate, patch, runbook), so one command opens one session.
+    pub fn gather_with(
+        index: &Index,
+        source: &SourceArgs,
+        deployed: Option<&Release>,
+        sizes: bool,
+    ) -> Result<Facts> {
+        let reading = read_source_reads(
+            source,
+            Reads {
+                catalog: !source.no_schema,
+                sizes,
+            },
+        )?;
         Facts::from_reading(index, reading, deployed)
+    }
+
+    /// The sizes read with the state: None without a live database (or not asked for).
+    pub fn sizes(&self) -> Option<&std::result::Result<LiveSizes, String>> {
+        self.reading.db.as_ref().and_then(|o| o.sizes.as_ref())
     }
 
     /// The facts of a reading already made.

@@ -4,9 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::adapters::postgres::{self, sizes, Limits, ProcessEnv};
 use crate::cli::SourceArgs;
-use crate::core::effects::{sequence_for, Effects};
+use crate::core::effects::sequence_for;
 use crate::core::forecast::effects::shipped_effects;
 use crate::core::forecast::{
     self, blocked_by, rates, touched_tables, Forecast, ForecastInput, MigrationFacts,
@@ -16,14 +15,12 @@ use crate::core::migration_set::MigrationSet;
 use crate::core::state::DbState;
 use crate::error::Result;
 
+use super::facts::Facts;
+
 /// The forecast of moving a database in `state` to `target`; None when nothing would run
 /// (or the state is not one a target can start from).
-pub fn for_upgrade(
-    state: &DbState,
-    target: &Release,
-    source: &SourceArgs,
-    effects: &Effects,
-) -> Result<Option<Forecast>> {
+pub fn for_upgrade(state: &DbState, target: &Release, db: &Facts) -> Result<Option<Forecast>> {
+    let effects = db.effects()?;
     let pending = match state {
         DbState::Fresh => target.migrations.clone(),
         DbState::Clean(v) if target.contains(*v) => target.migrations.above(*v),
@@ -60,11 +57,15 @@ pub fn for_upgrade(
         }
     }
 
-    let live = match (state, is_live(source)) {
+    let live = match (state, db.reading.db.is_some()) {
         (_, false) => None,
         // An empty database: every table is created by the batch.
         (DbState::Fresh, true) => Some(Ok(forecast::LiveSizes::default())),
-        (_, true) => Some(read_sizes(source)),
+        (_, true) => Some(
+            db.sizes()
+                .cloned()
+                .unwrap_or_else(|| Err("the sizes were not read".into())),
+        ),
     };
     let touched = touched_tables(&facts);
     let (sizes, unavailable) = match &live {
@@ -97,22 +98,4 @@ pub fn for_upgrade(
 
 pub(super) fn is_live(source: &SourceArgs) -> bool {
     source.version.is_none() && source.psql.is_none()
-}
-
-/// The sizes, or why there are none (a failure here does not fail the command: the state was
-/// already read, and the forecast says what it lacks).
-fn read_sizes(source: &SourceArgs) -> std::result::Result<forecast::LiveSizes, String> {
-    let settings = match postgres::resolve(source.db.as_deref(), &ProcessEnv) {
-        Ok(Some(s)) => s,
-        Ok(None) => return Err("no database to read sizes from".into()),
-        Err(e) => return Err(e.message().to_string()),
-    };
-    let limits = Limits::new(
-        &settings,
-        source.connect_timeout,
-        source.lock_timeout,
-        source.statement_timeout,
-    );
-    sizes::read(&settings, &limits)
-        .map_err(|e| format!("the sizes could not be read: {}", e.message()))
 }

@@ -32,7 +32,7 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
     // The manifest is read before the database, so a bad manifest fails fast (exit 12).
     let deployment = manifest::read(ctx, (&args.deployment).into())?;
     let deployed = args.deployed.as_deref().and_then(|t| index.release(t));
-    let facts = Facts::gather(&index, &args.source, deployed)?;
+    let facts = Facts::gather_with(&index, &args.source, deployed, true)?;
     let state = &facts.reading.state;
     let opts = GateOptions {
         deployed: args.deployed.clone(),
@@ -57,9 +57,7 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
         Some(&args.target),
     );
     let forecast = match (index.release(&args.target), first.applies()) {
-        (Some(target), Some(_)) => {
-            forecast::for_upgrade(state, target, &args.source, facts.effects()?)?
-        }
+        (Some(target), Some(_)) => forecast::for_upgrade(state, target, &facts)?,
         _ => None,
     };
     let rehearsal = if args.rehearse {

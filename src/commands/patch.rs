@@ -65,14 +65,16 @@ pub fn run(ctx: &Context, args: PatchArgs) -> Result<ExitCode> {
     let manifest::DeploymentInput { facts, namespace } = manifest::read(ctx, sel)?;
 
     let mut notes = Vec::new();
-    let db_facts = match &args.tag {
-        Some(_) => None,
-        None => Some(Facts::gather(&index, &args.source, None)?),
-    };
-    let (decision, tag) = match (&args.tag, &db_facts) {
-        (Some(tag), _) => patch::decide_by_tag(&index, tag, &mut notes),
-        (None, Some(f)) => decide_by_state(&index, f, facts.as_ref(), &repo, &mut notes),
-        (None, None) => unreachable!("facts are gathered whenever --tag is absent"),
+    let (decision, tag, db_facts) = match &args.tag {
+        Some(tag) => {
+            let (d, t) = patch::decide_by_tag(&index, tag, &mut notes);
+            (d, t, None)
+        }
+        None => {
+            let f = Facts::gather_with(&index, &args.source, None, true)?;
+            let (d, t) = decide_by_state(&index, &f, facts.as_ref(), &repo, &mut notes);
+            (d, t, Some(f))
+        }
     };
     let target_release = tag.as_deref().and_then(|t| index.release(t));
     let mut image = tag.as_ref().map(|t| repo.with_tag(t));
@@ -145,7 +147,7 @@ pub fn run(ctx: &Context, args: PatchArgs) -> Result<ExitCode> {
 
     let forecast = match (&decision.state, target_release, decision.inner.actionable) {
         (Some(state), Some(release), true) => match &db_facts {
-            Some(f) => forecast::for_upgrade(state, release, &args.source, f.effects()?)?,
+            Some(f) => forecast::for_upgrade(state, release, f)?,
             None => None,
         },
         _ => None,

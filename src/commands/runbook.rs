@@ -33,7 +33,7 @@ pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
     let deployment = manifest::read(ctx, (&args.deployment).into())?;
     manifest::check_helm_release(deployment.facts.as_ref())?;
     let deployed_release = args.deployed.as_deref().and_then(|t| index.release(t));
-    let facts = Facts::gather(&index, &args.source, deployed_release)?;
+    let facts = Facts::gather_with(&index, &args.source, deployed_release, true)?;
     let reading = &facts.reading;
 
     // Without --deployed, the manifest's tag is the deployed release when it is this
@@ -67,12 +67,7 @@ pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
                 .as_ref()
                 .and_then(|r| index.release(&r.release.tag))
             {
-                Some(release) => super::forecast::for_upgrade(
-                    &reading.state,
-                    release,
-                    &args.source,
-                    facts.effects()?,
-                )?,
+                Some(release) => super::forecast::for_upgrade(&reading.state, release, &facts)?,
                 None => None,
             }
         }

@@ -64,6 +64,7 @@ fn observation(state: DbState, database: &str, rows: &[SessionRow]) -> DbObserva
         },
         sessions: Sessions::summarise(rows, "coder"),
         catalog: None,
+        sizes: None,
     }
 }
 
