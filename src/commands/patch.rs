@@ -169,6 +169,7 @@ pub fn run(ctx: &Context, args: PatchArgs) -> Result<ExitCode> {
 
     let report = PatchReport {
         decision: decision.inner,
+        schema: decision.schema,
         target: PatchTargetView {
             namespace,
             deployment: args.deployment.clone(),

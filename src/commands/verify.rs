@@ -18,6 +18,8 @@ use super::facts::Facts;
 #[derive(Serialize)]
 struct VerifyOutput<'a> {
     state: StateView,
+    /// The schema's exact version (its identity), or null.
+    schema_version: Option<u64>,
     #[serde(flatten)]
     assessment: &'a Assessment,
     database: Option<&'a DatabaseInfo>,
@@ -52,6 +54,12 @@ pub fn run(ctx: &Context, args: VerifyArgs) -> Result<ExitCode> {
         || {
             render::json(&VerifyOutput {
                 state: StateView::from(&reading.state),
+                schema_version: a
+                    .schema
+                    .identity
+                    .as_ref()
+                    .filter(|id| id.is_exact())
+                    .and_then(|id| id.version),
                 assessment: &a,
                 database: reading.db.as_ref().map(|o| &o.database),
             })

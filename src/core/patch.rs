@@ -242,6 +242,9 @@ fn yaml_scalar(s: &str) -> String {
 #[derive(Debug, Clone, Serialize)]
 pub struct PatchReport {
     pub decision: Decision,
+    /// The schema's own version, when a live database was read (as `check` reports it).
+    #[serde(flatten)]
+    pub schema: Option<super::check::SchemaView>,
     pub target: PatchTargetView,
     /// The Deployment as the manifest shows it (null without --manifest).
     pub deployment: Option<DeploymentFacts>,
@@ -287,8 +290,6 @@ pub struct Decision {
     /// The row action the decision calls for before any image (the same as `check`'s).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action: Option<super::decide::RowAction>,
-    #[serde(flatten)]
-    pub schema: Option<super::check::SchemaView>,
 }
 
 /// The Deployment and container the change addresses.
@@ -330,6 +331,7 @@ pub struct RegistryView {
 #[derive(Debug, Clone)]
 pub struct Decided {
     pub inner: Decision,
+    pub schema: Option<super::check::SchemaView>,
     pub applies: Option<usize>,
     /// The database state, when it was checked.
     pub state: Option<DbState>,
@@ -374,11 +376,11 @@ pub fn decide_by_check(
         deployed_from_manifest: deployed,
         actionable,
         action: report.action.clone(),
-        schema: report.schema.clone(),
     };
     (
         Decided {
             inner,
+            schema: report.schema.clone(),
             applies,
             state: Some(state.clone()),
         },
@@ -410,11 +412,11 @@ pub fn decide_by_tag(
         deployed_from_manifest: None,
         actionable: true,
         action: None,
-        schema: None,
     };
     (
         Decided {
             inner,
+            schema: None,
             applies: None,
             state: None,
         },

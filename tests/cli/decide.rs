@@ -100,6 +100,19 @@ fn row_forced_forward_needs_a_human_and_fix_row_moves_it_back() {
     assert!(d.runbook.contains(sql), "{}", d.runbook);
     assert!(d.runbook.contains("migtag repair fix-row"), "{}", d.runbook);
     assert!(d.runbook.contains(&image_for(168)), "{}", d.runbook);
+    // The JSON of patch, runbook and verify carries the same identity and statement.
+    let (p, code) = json(&["patch", "--db", &url(&db), "--to", "kubectl"]);
+    assert_eq!(code, 4);
+    assert_eq!(p["schema_version"], 168);
+    assert_eq!(p["decision"]["action"]["sql"], sql);
+    assert!(p["patch"].is_null(), "{p:#}");
+    let (r, _) = json(&["runbook", "--db", &url(&db)]);
+    assert_eq!(r["schema_version"], 168);
+    assert_eq!(r["action"]["sql"], sql);
+    let (v, code) = json(&["verify", "--db", &url(&db)]);
+    assert_eq!(code, 6, "{v:#}");
+    assert_eq!(v["schema_version"], 168);
+    assert_eq!(v["schema"]["identity"], "exact");
     // The repair performs exactly that action, and then check calls it exact.
     let (r, code) = fix_row(&db);
     assert_eq!(code, 0, "{r:#}");
