@@ -217,12 +217,33 @@ fn add_fixture(src: &mut SqlSource, file: &str, text: String) {
 
 fn from_clone(repo: &Path, label: String) -> Result<SqlSource> {
     let dir: PathBuf = repo.join("coderd/database/migrations");
+    let mut entries = BTreeMap::new();
+    read_dir_into(&dir, "", &mut entries)?;
+    from_folder(entries, label, None)
+}
+
+/// One tag's migrations folder fetched from GitHub (paths relative to the folder, texts):
+/// one content per file, as in a clone checked out at `tag`, each marked as shipped in it.
+pub fn from_tag_files(files: Vec<(String, String)>, label: String, tag: &str) -> Result<SqlSource> {
+    let entries = files
+        .into_iter()
+        .map(|(path, text)| (path, text.into_bytes()))
+        .collect();
+    from_folder(entries, label, Some(tag))
+}
+
+/// A migrations folder's files (relative path -> bytes): `NNNNNN_name.up.sql`/`.down.sql`
+/// at its top, fixtures under `testdata/fixtures/`.
+fn from_folder(
+    entries: BTreeMap<String, Vec<u8>>,
+    label: String,
+    tag: Option<&str>,
+) -> Result<SqlSource> {
     let mut src = SqlSource {
         label,
         ..Default::default()
     };
-    let mut entries = BTreeMap::new();
-    read_dir_into(&dir, "", &mut entries)?;
+    let tags: Vec<String> = tag.map(str::to_string).into_iter().collect();
     for (name, data) in entries {
         if let Some(file) = name.strip_prefix("testdata/fixtures/") {
             add_fixture(&mut src, file, text(&name, &data)?);
@@ -247,10 +268,10 @@ fn from_clone(repo: &Path, label: String) -> Result<SqlSource> {
             name: mname.to_string(),
             up,
             text: text(&name, &data)?,
-            tag_count: 0,
-            first_tag: String::new(),
-            last_tag: String::new(),
-            tags: vec![],
+            tag_count: tags.len() as u32,
+            first_tag: tag.unwrap_or_default().to_string(),
+            last_tag: tag.unwrap_or_default().to_string(),
+            tags: tags.clone(),
         });
     }
     Ok(src)

@@ -7,6 +7,7 @@ pub mod context;
 pub mod effects;
 pub mod forecast;
 pub mod gate;
+pub mod github_sql;
 pub mod index;
 pub mod man;
 pub mod manifest;

@@ -93,3 +93,70 @@ pub(super) fn parent_of(path: &str) -> String {
 pub(super) fn folder_name(path: &str) -> String {
     path.rsplit('/').next().unwrap_or(path).to_string()
 }
+
+/// `GET /repos/{repo}/git/blobs/{sha}`: the content, base64 with line breaks as GitHub sends
+/// it, checked against the blob's SHA and size, as UTF-8 text (migration files are SQL).
+pub(super) fn parse_blob(url: &str, sha: &str, body: &[u8]) -> Result<String> {
+    use base64::Engine as _;
+    #[derive(Deserialize)]
+    struct Blob {
+        content: String,
+        encoding: String,
+        sha: String,
+        size: u64,
+    }
+    let blob: Blob = parse_json(url, body)?;
+    if !blob.sha.eq_ignore_ascii_case(sha) {
+        return Err(Error::upstream(format!(
+            "{url} answered for blob `{}`, not {sha}",
+            blob.sha.escape_debug()
+        )));
+    }
+    let bytes = match blob.encoding.as_str() {
+        "base64" => {
+            let packed: String = blob
+                .content
+                .chars()
+                .filter(|c| !c.is_ascii_whitespace())
+                .collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(packed)
+                .map_err(|e| Error::upstream(format!("{url}: the content is not base64: {e}")))?
+        }
+        "utf-8" => blob.content.into_bytes(),
+        other => {
+            return Err(Error::upstream(format!(
+                "{url}: content in encoding `{}`, neither base64 nor utf-8",
+                other.escape_debug()
+            )))
+        }
+    };
+    let limit = crate::adapters::bounded::MIGRATION_FILE;
+    if bytes.len() > limit.bytes {
+        return Err(Error::upstream(format!(
+            "{url}: more than {}, the limit for {} (docs/limits.md)",
+            crate::adapters::bounded::size_text(limit.bytes),
+            limit.what
+        )));
+    }
+    if bytes.len() as u64 != blob.size {
+        return Err(Error::upstream(format!(
+            "{url}: {} bytes of content where the blob's size is {}: the answer was cut or altered",
+            bytes.len(),
+            blob.size
+        )));
+    }
+    if crate::adapters::cache::git_blob_sha(&bytes) != sha.to_ascii_lowercase() {
+        return Err(Error::upstream(format!(
+            "{url}: the content does not hash to blob {sha}: the answer was altered on the way"
+        ))
+        .with_hint("a proxy or mirror may be rewriting the answer; check --github-api-url"));
+    }
+    if bytes.contains(&0) {
+        return Err(Error::upstream(format!(
+            "{url}: blob {sha} holds a NUL byte: not a migration file"
+        )));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| Error::upstream(format!("{url}: blob {sha} is not UTF-8 text")))
+}
