@@ -85,9 +85,11 @@ async fn tag_files_async(
     let repo = &source.project.repo;
     let commit = match commit_of(cache, tag) {
         Some(c) => c,
-        None if offline => return Err(lacking(format!(
+        None if offline => {
+            return Err(lacking(format!(
             "the cache does not know tag {tag} of {repo} (no `migtag index update` has listed it)"
-        ))),
+        )))
+        }
         None => {
             fetch_tag_pages(&client, cache, &ProgressBar::hidden()).await?;
             commit_of(cache, tag).ok_or_else(|| {

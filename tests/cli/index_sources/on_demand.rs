@@ -65,8 +65,9 @@ fn new_migrations() -> Vec<(u64, String, String, String)> {
     ]
 }
 
-/// The repository described at the top of this file.
-fn coder_release_repo() -> GitRepo {
+/// The repository described at the top of this file, with `new` as the test tag's new
+/// migrations.
+fn coder_release_repo(new: Vec<(u64, String, String, String)>) -> GitRepo {
     let src = source().expect("checked by the caller");
     let r = GitRepo::new();
     r.write("README.md", "coder\n");
@@ -89,7 +90,7 @@ fn coder_release_repo() -> GitRepo {
     }
     r.commit("v2.36.0", "2026-07-01T12:00:00Z");
     r.tag("v2.36.0");
-    for (v, name, up, down) in new_migrations() {
+    for (v, name, up, down) in new {
         r.write(&format!("{MIGRATIONS}/{v:06}_{name}.up.sql"), &up);
         r.write(&format!("{MIGRATIONS}/{v:06}_{name}.down.sql"), &down);
     }
@@ -108,7 +109,11 @@ struct Env {
 
 impl Env {
     fn new() -> Self {
-        let repo = coder_release_repo();
+        Self::with(new_migrations())
+    }
+
+    fn with(new: Vec<(u64, String, String, String)>) -> Self {
+        let repo = coder_release_repo(new);
         let mut model = repo.model("coder/coder");
         repo.load_blobs(&mut model);
         let fake = FakeGithub::new(model);
@@ -207,7 +212,10 @@ fn a_release_beyond_the_bundle_is_replayed_verified_forecast_and_rehearsed_from_
     }
     let c = PgCluster::shared();
     let env = Env::new();
-    let scratch = url(c, "postgres");
+    // The replays' scratch server: its own, since tests/cli/effects.rs checks that no
+    // `migtag_effects_*` database stays on the shared one while these run.
+    let replays = PgCluster::shared_without_tls();
+    let scratch = url(replays, "postgres");
 
     // Without --effects: the new index, and what its newest release lacks.
     let (doc, err, code, sent) = env.update(&[]);
@@ -254,7 +262,7 @@ fn a_release_beyond_the_bundle_is_replayed_verified_forecast_and_rehearsed_from_
     let written = std::path::PathBuf::from(e["written_to"].as_str().unwrap());
     assert_eq!(written, env.cache().join("effects.json"));
     assert!(
-        !scratch_exists(c, &e["scratch_database"]),
+        !scratch_exists(replays, &e["scratch_database"]),
         "no scratch database is left behind"
     );
     let effects =
@@ -330,7 +338,10 @@ fn a_release_beyond_the_bundle_is_replayed_verified_forecast_and_rehearsed_from_
         effects.to_json(),
         "the same files replay to the same effects"
     );
-    assert!(!scratch_exists(c, &doc["effects"]["scratch_database"]));
+    assert!(!scratch_exists(
+        replays,
+        &doc["effects"]["scratch_database"]
+    ));
 
     // A database replayed to v2.99.0's set: verified, and identified as v2.99.0.
     let db = v2_36_0(c);
@@ -390,7 +401,7 @@ fn a_release_beyond_the_bundle_is_replayed_verified_forecast_and_rehearsed_from_
         NEW_TAG,
         "--rehearse",
         "--scratch-db",
-        &scratch,
+        &url(c, "postgres"),
     ]);
     assert_eq!(code, 0, "{doc:#}\n{err}");
     assert_eq!(blob_requests(&sent), 0, "{sent:?}");
@@ -505,4 +516,75 @@ fn rehearsal_files_are_fetched_once_offline_names_what_the_cache_lacks_and_a_rat
         "DROP TABLE users;\n"
     );
     assert!(!scratch_exists(c, &doc["rehearsal"]["scratch_database"]));
+}
+
+#[test]
+fn a_new_migration_that_fails_is_named_and_nothing_half_written_is_kept() {
+    if source().is_none() {
+        return;
+    }
+    // 000557 runs 000556's real `.up.sql` a second time: its column exists already.
+    let src = source().unwrap();
+    let again = src.newest(556, true).unwrap().text.clone();
+    let env = Env::with(vec![(
+        557,
+        "replay_of_000556_up".into(),
+        again,
+        "SELECT 1;\n".into(),
+    )]);
+    let c = PgCluster::start(false);
+    let scratch = url(&c, "postgres");
+    let (doc, err, code, _) = env.update(&["--effects", "--scratch-db", &scratch]);
+    assert_eq!(code, 12, "{doc:#}\n{err}");
+    let message = doc["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "000557_replay_of_000556_up.up.sql failed at `ALTER TABLE user_secrets ADD COLUMN enabled BOOLEAN NOT NULL DEFAULT true`"
+        ) && message.ends_with("column \"enabled\" of relation \"user_secrets\" already exists"),
+        "{message}"
+    );
+    assert!(
+        !env.cache().join("effects.json").exists(),
+        "nothing half-written is kept"
+    );
+    assert_eq!(
+        c.sql(
+            "postgres",
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'migtag%'"
+        )
+        .trim(),
+        "0",
+        "the scratch database is dropped"
+    );
+    // The answers go on with the bundled effects, and say what they lack.
+    let (doc, err, code, _) = env.json(&["gate", "--version", "556", "--target", NEW_TAG]);
+    assert_eq!(code, 0, "{doc:#}\n{err}");
+    assert_eq!(
+        doc["forecast"]["unknown_migrations"],
+        serde_json::json!([557])
+    );
+
+    // `index effects` without --sql takes the newest release's files through the cache:
+    // offline, with none cached, it names what it lacks and sends nothing.
+    let out = tempfile::tempdir().unwrap();
+    let target = out.path().join("effects.json");
+    let (doc, err, code, sent) = env.json(&[
+        "--offline",
+        "index",
+        "effects",
+        "--scratch-db",
+        &scratch,
+        "--out",
+        target.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 11, "{doc:#}\n{err}");
+    assert!(sent.is_empty(), "{sent:?}");
+    let message = doc["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("of v2.99.0 wanted here: 000001_")
+            && message.contains("and ")
+            && message.contains(" more"),
+        "{message}"
+    );
+    assert!(!target.exists());
 }
