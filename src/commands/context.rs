@@ -320,6 +320,33 @@ mod tests {
     }
 
     #[test]
+    fn cached_effects_must_extend_the_bundle_and_agree_with_the_index() {
+        let bundled = bundled::effects().unwrap();
+        let mut index = bundled::load().unwrap();
+        let n = bundled.main.len();
+        assert_eq!(extension_problem(&bundled, &bundled, &index), None);
+        let mut extended = bundled.clone();
+        let mut next = bundled.main[n - 1].clone();
+        next.version = bundled.provenance.max_migration + 1;
+        next.name = "next".into();
+        extended.main.push(next);
+        // The bundled index does not know the new migration.
+        let why = extension_problem(&extended, &bundled, &index).unwrap();
+        assert!(why.contains("absent in the cached index"), "{why}");
+        index = {
+            let mut doc: serde_json::Value = serde_json::from_str(&index.to_json()).unwrap();
+            doc["migrations"][(n + 1).to_string()] = "next".into();
+            Index::from_json(&doc.to_string()).unwrap()
+        };
+        assert_eq!(extension_problem(&extended, &bundled, &index), None);
+        // Effects that changed a bundled migration do not extend the bundle.
+        extended.main[0].name = "other".into();
+        assert!(extension_problem(&extended, &bundled, &index)
+            .unwrap()
+            .contains("do not start with"));
+    }
+
+    #[test]
     fn beyond_index_is_flagged() {
         let index = bundled::load().unwrap();
         let max = index.max_known_migration().unwrap();

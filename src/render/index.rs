@@ -249,7 +249,10 @@ pub fn written(report: &IndexWritten, style: Style) -> String {
                 e.files_cached,
                 to.display()
             ),
-            (None, true) => format!("effects:    cover every migration of the index (up to {:06})", e.covered_to),
+            (None, true) => format!(
+                "effects:    reach {:06}: every release of the index is covered",
+                e.covered_to
+            ),
             (None, false) => format!(
                 "effects:    stop at {:06}: {} new migration{} of the index lack{} them",
                 e.covered_to,

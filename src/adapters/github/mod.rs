@@ -62,7 +62,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::index::{Index, Project, Provenance};
 use crate::core::upstream::{
-    assemble, is_sha, migrations_from_paths, normalise_date, release_tags,
+    assemble, is_fixture, is_sha, migrations_from_paths, normalise_date, release_tags,
     validate_migrations_path, validate_repo, FolderMigrations, KnownFacts, TagSnapshot,
 };
 use crate::error::{Error, Result};
@@ -607,7 +607,10 @@ async fn fetch_tree_files(client: &Client, sha: &str) -> Result<Vec<(String, Str
                     }
                     out.push((path, e.sha.to_ascii_lowercase()));
                 }
-                "tree" if !recursive => {
+                // A truncated listing is walked without `testdata/`: the index never reads
+                // it, and fixtures are only extra rows for a replay (one request saved per
+                // fixture folder; Coder's folder is never truncated).
+                "tree" if !recursive && !is_fixture(&path) => {
                     if !is_sha(&e.sha) {
                         return Err(Error::upstream(format!(
                             "{url}: sub-tree {path} has no valid sha"
@@ -720,6 +723,20 @@ mod tests {
         cache
             .trees
             .insert("c".repeat(40), vec!["000001_a.up.sql".into()]);
+        cache.remember_tree(
+            "d".repeat(40),
+            vec![
+                ("000002_b.up.sql".into(), "2".repeat(40)),
+                ("000001_a.up.sql".into(), "1".repeat(40)),
+                ("testdata/fixtures/000001_a.up.sql".into(), "f".repeat(40)),
+            ],
+        );
+        assert_eq!(
+            cache.trees["d".repeat(40).as_str()],
+            ["000001_a.up.sql", "000002_b.up.sql"],
+            "fixtures are no migrations of the index"
+        );
+        assert_eq!(cache.files["d".repeat(40).as_str()].len(), 3);
         let text = cache.to_json();
         assert_eq!(GithubCache::from_json(&text, &source).unwrap(), cache);
         let other = GithubSource {

@@ -232,6 +232,36 @@ fn a_release_beyond_the_bundle_is_replayed_verified_forecast_and_rehearsed_from_
             && note.contains("migtag index update --effects --scratch-db URL"),
         "{note}"
     );
+    let (out, _, code) = run(env.migtag().args([
+        "index",
+        "update",
+        "--github-api-url",
+        &env.server.uri(),
+        "--color",
+        "never",
+    ]));
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("effects:    stop at 000556: 4 new migrations of the index lack them"),
+        "{out}"
+    );
+    // A database replayed to v2.99.0's set: verified, and identified as v2.99.0.
+    let db = v2_36_0(c);
+    let mut script = String::new();
+    for (_, _, up, _) in new_migrations() {
+        script.push_str(&format!("BEGIN;\n{up}\nCOMMIT;\n"));
+    }
+    run_script(c, &db, &script);
+    set_row(c, &db, 560, false);
+    // Until the effects reach 560, verify says what they lack and how to add it.
+    let (doc, err, code, _) = env.json(&["verify", "--db", &url(c, &db)]);
+    assert_eq!(code, 10, "{doc:#}\n{err}");
+    let summary = doc["schema"]["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("the effects in use (up to 000556) have no replay of the set 1-560")
+            && summary.contains("migtag index update --effects --scratch-db URL"),
+        "{summary}"
+    );
     // Until they are added, the forecast says which migrations it lacks and how to add them.
     let (doc, err, code, _) = env.json(&["gate", "--version", "556", "--target", NEW_TAG]);
     assert_eq!(code, 0, "{doc:#}\n{err}");
@@ -344,13 +374,6 @@ fn a_release_beyond_the_bundle_is_replayed_verified_forecast_and_rehearsed_from_
     ));
 
     // A database replayed to v2.99.0's set: verified, and identified as v2.99.0.
-    let db = v2_36_0(c);
-    let mut script = String::new();
-    for (_, _, up, _) in new_migrations() {
-        script.push_str(&format!("BEGIN;\n{up}\nCOMMIT;\n"));
-    }
-    run_script(c, &db, &script);
-    set_row(c, &db, 560, false);
     let (doc, err, code, _) = env.json(&["verify", "--db", &url(c, &db)]);
     assert_eq!(code, 0, "{doc:#}\n{err}");
     assert_eq!(doc["schema"]["status"], "match", "{doc:#}");
