@@ -202,7 +202,7 @@ pub struct GateArgs {
     pub max_duration: Option<u64>,
     /// Copy the live schema (no data, with pg_dump) into a scratch database, run the
     /// target's pending migrations there in one transaction as Coder does, and fail on the
-    /// first error (needs --db, --scratch-db and --sql).
+    /// first error (needs --db and --scratch-db; the files come from --sql, else GitHub).
     #[arg(long, requires = "scratch_db", help_heading = "Rehearsal")]
     pub rehearse: bool,
     /// A server where migtag may create (and then drops) its own scratch database: the role

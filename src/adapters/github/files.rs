@@ -93,8 +93,8 @@ async fn tag_files_async(
         None => {
             fetch_tag_pages(&client, cache, &ProgressBar::hidden()).await?;
             commit_of(cache, tag).ok_or_else(|| {
-                Error::usage(format!("{repo} has no tag {tag}"))
-                    .with_hint("check the tag, --repo and --github-api-url")
+                Error::upstream(format!("{} has no tag {tag}", source.api_url.trim_end_matches('/').to_string() + "/repos/" + repo))
+                    .with_hint("the files come from the source the index in use was fetched from: check --github-api-url, or pass --sql")
             })?
         }
     };
