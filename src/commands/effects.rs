@@ -74,6 +74,25 @@ pub fn run(ctx: &Context, args: EffectsArgs) -> Result<ExitCode> {
     Ok(ExitCode::Success)
 }
 
+/// What extending effects that stop at `covered_to` takes: the release to replay (the newest
+/// with the set 1..N above them), every migration of the index above them, and those of them
+/// that release does not reach (held only by irregular sets).
+fn coverage_plan(
+    index: &Index,
+    covered_to: Version,
+) -> (Option<&Release>, Vec<Version>, Vec<Version>) {
+    let release = newest_regular(index, covered_to);
+    let missing: Vec<Version> = index
+        .names()
+        .keys()
+        .copied()
+        .filter(|v| *v > covered_to)
+        .collect();
+    let reached = release.map(|r| r.max_migration).unwrap_or(covered_to);
+    let left_out = missing.iter().copied().filter(|v| *v > reached).collect();
+    (release, missing, left_out)
+}
+
 /// The release with the most migrations whose set is `1..=N` with N above `above`: newest
 /// final first among equals.
 fn newest_regular(index: &Index, above: Version) -> Option<&Release> {
@@ -103,20 +122,27 @@ pub fn extend(
         _ => bundled.clone(),
     };
     let covered_to = base.provenance.max_migration;
-    let release = newest_regular(index, covered_to);
-    let missing: Vec<Version> = release
-        .map(|r| (covered_to + 1..=r.max_migration).collect())
-        .unwrap_or_default();
+    let (release, missing, left_out) = coverage_plan(index, covered_to);
     let mut coverage = EffectsCoverage {
         covered_to,
         missing: missing.clone(),
         release: release.map(|r| r.tag.clone()),
         written_to: None,
+        extended_to: None,
         files_cached: 0,
         files_fetched: 0,
         scratch_database: None,
         notes: vec![],
     };
+    if !left_out.is_empty() {
+        coverage.notes.push(format!(
+            "migration{} {} {} only in releases whose sets are not 1..N: no replay covers {}",
+            if left_out.len() == 1 { "" } else { "s" },
+            MigrationSet::from_versions(left_out.iter().copied()),
+            if left_out.len() == 1 { "is" } else { "are" },
+            if left_out.len() == 1 { "it" } else { "them" }
+        ));
+    }
     let Some(release) = release else {
         return Ok(coverage);
     };
@@ -198,6 +224,7 @@ pub fn extend(
     };
     crate::adapters::cache::write_atomically(&path, extended.to_json().as_bytes())?;
     coverage.written_to = Some(path);
+    coverage.extended_to = Some(max);
     Ok(coverage)
 }
 
@@ -234,4 +261,53 @@ pub fn irregular_plans(index: &Index) -> Vec<replay::IrregularPlan> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index_with(extra: &[(&str, &str)], names: &[(u64, &str)]) -> Index {
+        let mut doc: serde_json::Value =
+            serde_json::from_str(&crate::bundled::json().unwrap()).unwrap();
+        for (tag, set) in extra {
+            let max = MigrationSet::parse(set).unwrap().max().unwrap();
+            doc["releases"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({
+                    "tag": tag, "commit": "0123456789abcdef0123456789abcdef01234567",
+                    "date": "2026-12-01T05:00:00Z", "max_migration": max, "migrations": set,
+                    "prerelease": tag.contains('-')
+                }));
+        }
+        for (v, name) in names {
+            doc["migrations"][v.to_string()] = (*name).into();
+        }
+        Index::from_json(&doc.to_string()).unwrap()
+    }
+
+    #[test]
+    fn the_newest_release_with_the_set_1_to_n_is_replayed_and_irregular_leftovers_named() {
+        let index = index_with(&[], &[]);
+        let (release, missing, left_out) = coverage_plan(&index, 556);
+        assert!(release.is_none() && missing.is_empty() && left_out.is_empty());
+        let index = index_with(
+            &[
+                ("v2.37.0-rc.0", "1-558"),
+                ("v2.37.0", "1-558"),
+                ("v2.37.1", "1-557"),
+                ("v2.38.0", "1-558,560"),
+            ],
+            &[(557, "a"), (558, "b"), (560, "d")],
+        );
+        let (release, missing, left_out) = coverage_plan(&index, 556);
+        assert_eq!(
+            release.unwrap().tag,
+            "v2.37.0",
+            "a final release before its rc"
+        );
+        assert_eq!(missing, [557, 558, 560]);
+        assert_eq!(left_out, [560]);
+    }
 }

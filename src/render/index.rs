@@ -89,8 +89,9 @@ pub struct EffectsCoverage {
     pub missing: Vec<u64>,
     /// The release whose files were replayed (`--effects`), or that would be.
     pub release: Option<String>,
-    /// Where the extended effects were written (`--effects`).
+    /// Where the extended effects were written (`--effects`), and the migration they reach.
     pub written_to: Option<PathBuf>,
+    pub extended_to: Option<u64>,
     /// `--effects`: files read from the blob cache and fetched by blob SHA.
     pub files_cached: usize,
     pub files_fetched: usize,
@@ -242,8 +243,8 @@ pub fn written(report: &IndexWritten, style: Style) -> String {
         let line = match (&e.written_to, e.missing.is_empty()) {
             (Some(to), _) => format!(
                 "effects:    extended to {:06} with {} migrations replayed from {}'s files ({} fetched, {} from the blob cache), written to {}",
-                e.missing.last().copied().unwrap_or(e.covered_to),
-                e.missing.len(),
+                e.extended_to.unwrap_or(e.covered_to),
+                e.extended_to.unwrap_or(e.covered_to) - e.covered_to,
                 e.release.as_deref().unwrap_or("?"),
                 e.files_fetched,
                 e.files_cached,

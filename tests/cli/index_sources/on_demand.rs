@@ -289,6 +289,7 @@ fn a_release_beyond_the_bundle_is_replayed_verified_forecast_and_rehearsed_from_
         e["notes"].as_array().unwrap().is_empty(),
         "the fetched files rebuild the schema the bundled effects expect: {e:#}"
     );
+    assert_eq!(e["extended_to"], 560);
     let written = std::path::PathBuf::from(e["written_to"].as_str().unwrap());
     assert_eq!(written, env.cache().join("effects.json"));
     assert!(
