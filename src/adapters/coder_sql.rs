@@ -57,6 +57,36 @@ impl FileContent {
 }
 
 impl SqlSource {
+    /// Adds the files of another tag (from [`from_tag_files`]): a content this source holds
+    /// already gains the tag, another content of the same file is added beside it (an older
+    /// or newer content, as the tarball lists them).
+    pub fn merge_tag(&mut self, other: SqlSource) {
+        for (v, contents) in other.files {
+            let mine = self.files.entry(v).or_default();
+            for c in contents {
+                match mine.iter_mut().find(|m| m.up == c.up && m.text == c.text) {
+                    Some(m) => {
+                        for t in c.tags {
+                            if !m.tags.contains(&t) {
+                                m.tags.push(t);
+                            }
+                        }
+                    }
+                    None => mine.push(c),
+                }
+            }
+            for m in mine.iter_mut() {
+                m.tags
+                    .sort_by_key(|t| crate::core::index::parse_tag(t).ok());
+                m.tag_count = m.tags.len() as u32;
+                if let (Some(first), Some(last)) = (m.tags.first(), m.tags.last()) {
+                    m.first_tag = first.clone();
+                    m.last_tag = last.clone();
+                }
+            }
+        }
+    }
+
     /// The content of `v` in the newest tags (the main sequence replays it).
     pub fn newest(&self, v: Version, up: bool) -> Option<&FileContent> {
         self.files

@@ -156,16 +156,45 @@ pub fn extend(
         return Ok(coverage);
     };
     let max = release.max_migration;
-    let fetched = github_sql::fetch(ctx, source, &release.tag, &|k| match k {
+    // The newest release's files replay the sequence; the other releases that ship new
+    // migrations give their contents of them, replayed as variants where they differ
+    // (the bundled file's rule: main = the newest tag's content).
+    let main_files = |k: FileKind| match k {
         FileKind::Up(v) | FileKind::Fixture(v) => v <= max,
         FileKind::Down(v) => v > covered_to && v <= max,
-    })?;
-    coverage.files_cached = fetched.files.from_cache;
-    coverage.files_fetched = fetched.files.stats.blobs_fetched;
+    };
+    let others: Vec<&Release> = index
+        .releases()
+        .iter()
+        .filter(|r| r.tag != release.tag && r.max_migration > covered_to)
+        .collect();
+    let new_ups = |k: FileKind| matches!(k, FileKind::Up(v) if v > covered_to && v <= max);
+    let mut wanted: Vec<(&str, &dyn Fn(FileKind) -> bool)> =
+        vec![(release.tag.as_str(), &main_files)];
+    wanted.extend(
+        others
+            .iter()
+            .map(|r| (r.tag.as_str(), &new_ups as &dyn Fn(FileKind) -> bool)),
+    );
+    let mut all = github_sql::fetch_tags(ctx, source, &wanted)?.into_iter();
+    let main = all.next().expect("one answer per tag asked");
+    coverage.files_cached = main.from_cache;
+    coverage.files_fetched = main.stats.blobs_fetched;
+    let mut sql = coder_sql::from_tag_files(
+        main.files,
+        github_sql::label(source, &release.tag),
+        &release.tag,
+    )?;
+    for files in all {
+        coverage.files_cached += files.from_cache;
+        coverage.files_fetched += files.stats.blobs_fetched;
+        let label = github_sql::label(source, &files.tag);
+        sql.merge_tag(coder_sql::from_tag_files(files.files, label, &files.tag)?);
+    }
     let settings = postgres::resolve(Some(scratch_db), &ProcessEnv)?
         .ok_or_else(|| Error::usage("--scratch-db needs a connection string"))?;
     let plan = replay::Plan {
-        source: &fetched.sql,
+        source: &sql,
         max,
         irregular: vec![],
         known_up_to: covered_to,

@@ -86,52 +86,79 @@ pub fn fetch(
     tag: &str,
     wanted: &dyn Fn(FileKind) -> bool,
 ) -> Result<Fetched> {
+    let mut all = fetch_tags(ctx, source, &[(tag, wanted)])?;
+    let files = all.remove(0);
+    let sql = coder_sql::from_tag_files(files.files.clone(), label(source, tag), tag)?;
+    Ok(Fetched { sql, files })
+}
+
+/// What the SQL read from `tag` of `source` is called (provenance, reports).
+pub fn label(source: &github::GithubSource, tag: &str) -> String {
+    format!(
+        "{}/repos/{} at {tag}",
+        source.api_url.trim_end_matches('/'),
+        source.project.repo
+    )
+}
+
+/// The files of several tags, each with its own filter; the adapter's cache is read once and
+/// saved once (also when a fetch failed half-way, so the next run resumes).
+pub fn fetch_tags(
+    ctx: &Context,
+    source: &github::GithubSource,
+    wanted: &[(&str, &dyn Fn(FileKind) -> bool)],
+) -> Result<Vec<github::TagFiles>> {
     let cache_name = github::GithubCache::file_name(source);
     let mut state = cache::read(&cache_name)
         .and_then(|t| github::GithubCache::from_json(&t, source))
         .unwrap_or_else(|| github::GithubCache::new(source));
     let before = state.clone();
-    ctx.info(&format!(
-        "migration files of {tag} from {}/repos/{}{}",
-        source.api_url,
-        source.project.repo,
-        if ctx.offline {
-            " (offline: the cache only)"
-        } else {
-            ""
+    let mut out = Vec::new();
+    let mut result = Ok(());
+    for (tag, filter) in wanted {
+        ctx.info(&format!(
+            "migration files of {tag} from {}/repos/{}{}",
+            source.api_url,
+            source.project.repo,
+            if ctx.offline {
+                " (offline: the cache only)"
+            } else {
+                ""
+            }
+        ));
+        match github::tag_files(
+            source,
+            &mut state,
+            &github::FetchOptions::default(),
+            tag,
+            ctx.offline,
+            &|path| kind_of(path).is_some_and(filter),
+        ) {
+            Ok(files) => {
+                for n in &files.notes {
+                    ctx.warn(n);
+                }
+                ctx.info(&format!(
+                    "{} files: {} from the blob cache, {} fetched ({} requests)",
+                    files.files.len(),
+                    files.from_cache,
+                    files.stats.blobs_fetched,
+                    files.stats.requests
+                ));
+                out.push(files);
+            }
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
         }
-    ));
-    let result = github::tag_files(
-        source,
-        &mut state,
-        &github::FetchOptions::default(),
-        tag,
-        ctx.offline,
-        &|path| kind_of(path).is_some_and(wanted),
-    );
+    }
     if state != before && cache::root().is_some() {
         if let Err(e) = cache::write(&cache_name, state.to_json().as_bytes()) {
             ctx.warn(&format!("could not save the GitHub cache: {e}"));
         }
     }
-    let files = result?;
-    for n in &files.notes {
-        ctx.warn(n);
-    }
-    ctx.info(&format!(
-        "{} files: {} from the blob cache, {} fetched ({} requests)",
-        files.files.len(),
-        files.from_cache,
-        files.stats.blobs_fetched,
-        files.stats.requests
-    ));
-    let label = format!(
-        "{}/repos/{} at {tag}",
-        source.api_url.trim_end_matches('/'),
-        source.project.repo
-    );
-    let sql = coder_sql::from_tag_files(files.files.clone(), label, tag)?;
-    Ok(Fetched { sql, files })
+    result.map(|()| out)
 }
 
 /// The files `gate --rehearse` runs without `--sql`: the `.up.sql` of each pending

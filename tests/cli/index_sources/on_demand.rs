@@ -14,7 +14,10 @@
 //!   `aibridge_token_usages`), 000560 is 000554's `.up.sql` (builds it again); each has the
 //!   other half as its `.down.sql`. Names say where they come from (`replay_of_000556_down`).
 //!   The schema after 000560 is v2.36.0's again, reached through real DDL that takes real
-//!   locks (ACCESS EXCLUSIVE on user_secrets, SHARE on aibridge_token_usages).
+//!   locks (ACCESS EXCLUSIVE on user_secrets and aibridge_token_usages).
+//! - `v2.98.0`, another tag of this test, between them: v2.36.0 plus an earlier content of
+//!   000557 (000553's real `.down.sql`, which deletes two notification templates), as Coder
+//!   sometimes changes a migration file in a later release (000371 did).
 
 use serde_json::Value;
 
@@ -65,9 +68,20 @@ fn new_migrations() -> Vec<(u64, String, String, String)> {
     ]
 }
 
+/// 000553's `.down.sql`: `v2.98.0`'s content of 000557.
+fn earlier_557() -> String {
+    let src = source().expect("checked by the caller");
+    src.files[&553]
+        .iter()
+        .find(|f| !f.up && f.tags.iter().any(|t| t == "v2.36.0"))
+        .unwrap()
+        .text
+        .clone()
+}
+
 /// The repository described at the top of this file, with `new` as the test tag's new
-/// migrations.
-fn coder_release_repo(new: Vec<(u64, String, String, String)>) -> GitRepo {
+/// migrations, and `v2.98.0` when `earlier` is set.
+fn coder_release_repo(new: Vec<(u64, String, String, String)>, earlier: bool) -> GitRepo {
     let src = source().expect("checked by the caller");
     let r = GitRepo::new();
     r.write("README.md", "coder\n");
@@ -90,6 +104,16 @@ fn coder_release_repo(new: Vec<(u64, String, String, String)>) -> GitRepo {
     }
     r.commit("v2.36.0", "2026-07-01T12:00:00Z");
     r.tag("v2.36.0");
+    if earlier {
+        let (v, name, _, down) = &new[0];
+        r.write(
+            &format!("{MIGRATIONS}/{v:06}_{name}.up.sql"),
+            &earlier_557(),
+        );
+        r.write(&format!("{MIGRATIONS}/{v:06}_{name}.down.sql"), down);
+        r.commit("v2.98.0", "2026-07-15T12:00:00Z");
+        r.tag("v2.98.0");
+    }
     for (v, name, up, down) in new {
         r.write(&format!("{MIGRATIONS}/{v:06}_{name}.up.sql"), &up);
         r.write(&format!("{MIGRATIONS}/{v:06}_{name}.down.sql"), &down);
@@ -109,11 +133,11 @@ struct Env {
 
 impl Env {
     fn new() -> Self {
-        Self::with(new_migrations())
+        Self::with(new_migrations(), true)
     }
 
-    fn with(new: Vec<(u64, String, String, String)>) -> Self {
-        let repo = coder_release_repo(new);
+    fn with(new: Vec<(u64, String, String, String)>, earlier: bool) -> Self {
+        let repo = coder_release_repo(new, earlier);
         let mut model = repo.model("coder/coder");
         repo.load_blobs(&mut model);
         let fake = FakeGithub::new(model);
@@ -317,6 +341,24 @@ fn a_release_beyond_the_bundle_is_replayed_verified_forecast_and_rehearsed_from_
         "{:?}",
         m557.locks
     );
+    // v2.98.0's earlier content of 000557 is a variant, measured on the schema at 000556.
+    let variant = effects.variants.last().unwrap();
+    assert_eq!(
+        (
+            variant.first_tag.as_str(),
+            variant.last_tag.as_str(),
+            variant.tag_count
+        ),
+        ("v2.98.0", "v2.98.0", 1)
+    );
+    assert_eq!(variant.effects.version, 557);
+    let templates = variant
+        .effects
+        .tables
+        .iter()
+        .find(|t| t.table == "notification_templates")
+        .unwrap_or_else(|| panic!("{:?}", variant.effects));
+    assert_eq!(templates.deleted, 2, "{:?}", variant.effects);
     let m560 = &effects.main[559];
     assert_eq!(
         m560.index_builds,
@@ -414,6 +456,16 @@ fn a_release_beyond_the_bundle_is_replayed_verified_forecast_and_rehearsed_from_
     assert_eq!(
         f["index_builds"][0]["index"],
         "idx_aibridge_token_usages_effective_group_id_created_at"
+    );
+
+    // To v2.98.0, the forecast takes 000557 as v2.98.0 shipped it (the variant).
+    let (doc, err, code, _) = env.json(&["gate", "--version", "556", "--target", "v2.98.0"]);
+    assert_eq!(code, 0, "{doc:#}\n{err}");
+    let locks = doc["forecast"]["locks"].as_array().unwrap();
+    assert!(
+        locks.iter().any(|l| l["table"] == "notification_templates")
+            && locks.iter().all(|l| l["table"] != "user_secrets"),
+        "{locks:#?}"
     );
 
     // gate --rehearse without --sql: v2.99.0's pending files come through the cache.
@@ -550,12 +602,15 @@ fn a_new_migration_that_fails_is_named_and_nothing_half_written_is_kept() {
     // 000557 runs 000556's real `.up.sql` a second time: its column exists already.
     let src = source().unwrap();
     let again = src.newest(556, true).unwrap().text.clone();
-    let env = Env::with(vec![(
-        557,
-        "replay_of_000556_up".into(),
-        again,
-        "SELECT 1;\n".into(),
-    )]);
+    let env = Env::with(
+        vec![(
+            557,
+            "replay_of_000556_up".into(),
+            again,
+            "SELECT 1;\n".into(),
+        )],
+        false,
+    );
     let c = PgCluster::start(false);
     let scratch = url(&c, "postgres");
     let (doc, err, code, _) = env.update(&["--effects", "--scratch-db", &scratch]);
