@@ -306,3 +306,46 @@ fn from_folder(
     }
     Ok(src)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(t: &str, files: &[(&str, &str)]) -> SqlSource {
+        let files = files
+            .iter()
+            .map(|(p, x)| (p.to_string(), x.to_string()))
+            .collect();
+        from_tag_files(files, format!("at {t}"), t).unwrap()
+    }
+
+    #[test]
+    fn tags_merge_into_contents_with_their_tags() {
+        let mut src = tag(
+            "v2.38.0",
+            &[
+                ("000557_a.up.sql", "new;"),
+                ("000557_a.down.sql", "down;"),
+                ("testdata/fixtures/000557_a.up.sql", "INSERT;"),
+            ],
+        );
+        src.merge_tag(tag("v2.37.1", &[("000557_a.up.sql", "new;")]));
+        src.merge_tag(tag("v2.37.0", &[("000557_a.up.sql", "old;")]));
+        let newest = src.newest(557, true).unwrap();
+        assert_eq!(newest.text, "new;");
+        assert_eq!(newest.tags, ["v2.37.1", "v2.38.0"]);
+        assert_eq!(
+            (newest.first_tag.as_str(), newest.tag_count),
+            ("v2.37.1", 2)
+        );
+        let older = src.older_ups(557);
+        assert_eq!(older.len(), 1);
+        assert_eq!(
+            (older[0].text.as_str(), older[0].last_tag.as_str()),
+            ("old;", "v2.37.0")
+        );
+        assert_eq!(src.at_tag(557, "v2.37.0").unwrap().text, "old;");
+        assert_eq!(src.newest(557, false).unwrap().text, "down;");
+        assert_eq!(src.fixtures[&557].len(), 1);
+    }
+}
