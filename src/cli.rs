@@ -161,9 +161,9 @@ pub struct SourceArgs {
     /// With a database: how long any statement may run (statement_timeout) [default: 10s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with_all = ["version", "psql"], help_heading = "Live database")]
     pub statement_timeout: Option<std::time::Duration>,
-    /// With a database: do not read the catalog to verify the schema against the row (the
-    /// one-line schema verdict of check, gate and runbook; see `migtag verify`). patch never
-    /// reads it.
+    /// With a database: do not read the catalog. By default check, gate, patch and runbook
+    /// weigh the schema against the row (its identity decides when they disagree; see
+    /// `migtag verify`); without it the row alone decides.
     #[arg(long, conflicts_with_all = ["version", "psql"], help_heading = "Live database")]
     pub no_schema: bool,
 }
@@ -543,6 +543,15 @@ pub enum RepairCommand {
     /// migration) and commits only if exactly one row changed.
     #[command(after_long_help = REPAIR_EXIT_CODES_HELP)]
     ClearDirty(ClearDirtyArgs),
+    /// Put the row where the schema is: the row action the evidence decides.
+    ///
+    /// Reads the row and the schema (read-only), decides as `check` does, and when the row
+    /// and the schema disagree (a forced version, a partial restore, a dirty row whose
+    /// migration finished or never started) runs that one row action: in one transaction
+    /// under Coder's migration lock, re-reading the row FOR UPDATE and the schema's
+    /// fingerprint first, after confirmation, committing only if exactly one row changed.
+    #[command(after_long_help = REPAIR_EXIT_CODES_HELP)]
+    FixRow(FixRowArgs),
     /// End sessions of the database that have been idle (or idle in a transaction) too long.
     ///
     /// Lists the other sessions of the same database, then, after confirmation, ends those
@@ -557,7 +566,8 @@ Exit codes:
   0   the change was made (terminate: or nothing was old enough to end)
   2   usage error, or not confirmed (no terminal and no --yes, or an answer other than yes)
   4   refused: a migration holds the lock, the row is not (V, dirty), the table is locked,
-      clear-dirty: the schema shows V complete or half-applied;
+      clear-dirty: the schema shows V half-applied;
+      fix-row: the row or the schema changed since migtag read them, or no row action fits;
       terminate: a session could not be ended
   5   --expect-version or --deployed is not in the index
   10  database unreachable, authentication or TLS failure, query error
@@ -603,6 +613,19 @@ pub struct ClearDirtyArgs {
     /// runs only when migration V's effects are absent (or V changes no catalog object).
     #[arg(long)]
     pub no_schema: bool,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FixRowArgs {
+    /// The release that wrote the row, when you know it (narrows the previous migration of a
+    /// dirty row).
+    #[arg(long, value_name = "TAG")]
+    pub deployed: Option<String>,
+    /// Confirm without a prompt (for scripts; a piped `yes` does not count).
+    #[arg(long)]
+    pub yes: bool,
     #[command(flatten)]
     pub db: DbArgs,
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::adapters::postgres::{self, sizes, Limits, ProcessEnv};
 use crate::cli::SourceArgs;
-use crate::core::effects::sequence_for;
+use crate::core::effects::{sequence_for, Effects};
 use crate::core::forecast::effects::shipped_effects;
 use crate::core::forecast::{
     self, blocked_by, rates, touched_tables, Forecast, ForecastInput, MigrationFacts,
@@ -22,6 +22,7 @@ pub fn for_upgrade(
     state: &DbState,
     target: &Release,
     source: &SourceArgs,
+    effects: &Effects,
 ) -> Result<Option<Forecast>> {
     let pending = match state {
         DbState::Fresh => target.migrations.clone(),
@@ -31,7 +32,6 @@ pub fn for_upgrade(
     if pending.is_empty() {
         return Ok(None);
     }
-    let effects = super::context::load_effects()?;
     // A set that is not a prefix of the main sequence (a recorded irregular one) has its own
     // contents; otherwise each migration as the target shipped it.
     let regular = target
@@ -41,7 +41,7 @@ pub fn for_upgrade(
     let own: BTreeMap<_, _> = if regular {
         BTreeMap::new()
     } else {
-        sequence_for(&effects, &target.migrations)
+        sequence_for(effects, &target.migrations)
             .unwrap_or_default()
             .into_iter()
             .map(|m| (m.version, m))
@@ -53,7 +53,7 @@ pub fn for_upgrade(
         match own
             .get(&v)
             .copied()
-            .or_else(|| shipped_effects(&effects, v, &target.tag))
+            .or_else(|| shipped_effects(effects, v, &target.tag))
         {
             Some(e) => facts.push(MigrationFacts::from(e)),
             None => missing.push(v),

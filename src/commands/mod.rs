@@ -5,6 +5,7 @@ pub mod check;
 pub mod completions;
 pub mod context;
 pub mod effects;
+pub mod facts;
 pub mod forecast;
 pub mod gate;
 pub mod github_sql;

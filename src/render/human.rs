@@ -46,6 +46,18 @@ pub fn check(report: &CheckReport, style: Style) -> String {
         }
     }
 
+    if let (Some(a), None) = (&report.action, &report.dirty) {
+        let _ = writeln!(
+            out,
+            "\nrow action (compare-and-set: changes the table only while it is still what migtag read):"
+        );
+        let _ = writeln!(out, "  {}", a.sql);
+        let _ = writeln!(out, "  # or: migtag repair fix-row (one transaction under Coder's migration lock, after you confirm)");
+    }
+    if let Some(r) = &report.after_action {
+        let _ = writeln!(out, "\nthen run: {}", r.release.image);
+    }
+
     if let Some(rec) = &report.recommended {
         if !rec.applies.is_empty() {
             let _ = writeln!(out, "\nmigrations {} applies on start:", rec.release.tag);

@@ -28,6 +28,8 @@ pub struct RunbookInput<'a> {
     /// The schema checked against the row (live database, unless --no-schema): for a dirty
     /// row it replaces "compare the schema by hand" with the computed result.
     pub verification: Option<&'a crate::core::verify::Assessment>,
+    /// What the replays showed for moving on from a row an irregular release wrote.
+    pub irregular: &'a [String],
     /// What the migrations the runbook's image applies will lock and rewrite, and for how
     /// long; its window sizes the probe step.
     pub forecast: Option<&'a crate::core::forecast::Forecast>,
@@ -102,6 +104,10 @@ pub enum StepId {
     WaitForMigration,
     V1Database,
     NoMatchingRelease,
+    /// The row is not the schema's version (or missing): one compare-and-set puts it there.
+    FixRow,
+    /// The schema is no version's: what differs, for review.
+    SchemaDrift,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -30,6 +30,7 @@ fn build_for(
     let repo = ImageRef::parse_repository("ghcr.io/coder/coder").unwrap();
     build(&RunbookInput {
         verification: None,
+        irregular: &[],
         forecast: None,
         index,
         check: &report,
@@ -165,6 +166,7 @@ fn deployed_tag_that_already_runs_the_image_sets_nothing() {
     let repo = ImageRef::parse_repository("ghcr.io/coder/coder").unwrap();
     let r = build(&RunbookInput {
         verification: None,
+        irregular: &[],
         forecast: None,
         index: &idx,
         check: &report,
@@ -198,6 +200,8 @@ fn the_probe_step_covers_the_forecast_window() {
     let probe_for = |f: Option<&forecast::Forecast>| {
         let book = build(&RunbookInput {
             verification: None,
+            irregular: &[],
+            irregular: &[],
             forecast: f,
             index: &idx,
             check: &report,
