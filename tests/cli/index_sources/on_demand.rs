@@ -492,6 +492,33 @@ fn a_release_beyond_the_bundle_is_replayed_verified_forecast_and_rehearsed_from_
         "{r:#}"
     );
     assert!(!scratch_exists(c, &r["scratch_database"]));
+
+    // `index effects` without --sql: the newest release's files through the cache (the down
+    // files are new to it), replayed and measured from 1: the same main sequence as the
+    // bundled effects extended by `index update --effects`.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("effects.json");
+    let (stdout, err, code) = run(env.migtag().args([
+        "index",
+        "effects",
+        "--scratch-db",
+        &scratch,
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert_eq!(code, 0, "{stdout}\n{err}");
+    let replayed =
+        migtag::core::effects::Effects::from_json(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert!(
+        replayed
+            .provenance
+            .source
+            .ends_with("/repos/coder/coder at v2.99.0"),
+        "{:?}",
+        replayed.provenance
+    );
+    assert_eq!(replayed.main, effects.main);
+    assert_eq!(replayed.down, effects.down);
 }
 
 #[test]
