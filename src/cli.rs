@@ -174,7 +174,7 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub source: SourceArgs,
     /// The tag deployed now (it wrote the database, as far as you know).
-    #[arg(long, value_name = "TAG")]
+    #[arg(long, value_name = "TAG", value_parser = tag_arg)]
     pub deployed: Option<String>,
     /// Consider release candidates too.
     #[arg(long)]
@@ -184,12 +184,12 @@ pub struct CheckArgs {
 #[derive(Debug, Args)]
 pub struct GateArgs {
     /// The release tag to upgrade to, such as v2.22.0.
-    #[arg(long, value_name = "TAG")]
+    #[arg(long, value_name = "TAG", value_parser = tag_arg)]
     pub target: String,
     #[command(flatten)]
     pub source: SourceArgs,
     /// The tag deployed now (it wrote the database, as far as you know).
-    #[arg(long, value_name = "TAG")]
+    #[arg(long, value_name = "TAG", value_parser = tag_arg)]
     pub deployed: Option<String>,
     /// Fail on warnings too (harmless skipped migrations, Deployment findings).
     #[arg(long)]
@@ -203,8 +203,8 @@ pub struct GateArgs {
     pub max_duration: Option<u64>,
     /// Copy the live schema (no data, with pg_dump) into a scratch database, run the
     /// target's pending migrations there in one transaction as Coder does, and fail on the
-    /// first error (needs --db, --scratch-db and --sql).
-    #[arg(long, requires_all = ["scratch_db", "sql"], help_heading = "Rehearsal")]
+    /// first error (needs --db and --scratch-db; the files come from --sql, else GitHub).
+    #[arg(long, requires = "scratch_db", help_heading = "Rehearsal")]
     pub rehearse: bool,
     /// A server where migtag may create (and then drops) its own scratch database: the role
     /// needs CREATEDB. It may be the live server; nothing else on it is written.
@@ -216,7 +216,8 @@ pub struct GateArgs {
     )]
     pub scratch_db: Option<String>,
     /// Coder's SQL for the rehearsal: the coder-sql.tar.gz reference tarball, its unpacked
-    /// folder, or a coder/coder clone at the target.
+    /// folder, or a coder/coder clone at the target. Without it, the target's files come
+    /// from GitHub through the cache (docs/index-sources.md).
     #[arg(
         long,
         value_name = "TARBALL|DIR|GIT_CLONE",
@@ -224,6 +225,16 @@ pub struct GateArgs {
         help_heading = "Rehearsal"
     )]
     pub sql: Option<PathBuf>,
+    /// Where the target's files are fetched without --sql (default: the API the index in
+    /// use was fetched from, else GitHub's).
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "rehearse",
+        conflicts_with = "sql",
+        help_heading = "Rehearsal"
+    )]
+    pub github_api_url: Option<String>,
     #[command(flatten)]
     pub deployment: DeploymentArgs,
 }
@@ -271,7 +282,7 @@ pub struct RunbookArgs {
     #[command(flatten)]
     pub source: SourceArgs,
     /// The tag deployed now (default: the manifest's image tag, when the index knows it).
-    #[arg(long, value_name = "TAG")]
+    #[arg(long, value_name = "TAG", value_parser = tag_arg)]
     pub deployed: Option<String>,
     /// Markdown to read, or a bash script whose changing steps each ask before they run.
     #[arg(long = "as", value_enum, default_value_t = RunbookAs::Markdown)]
@@ -296,7 +307,7 @@ pub struct PatchArgs {
     #[command(flatten)]
     pub source: SourceArgs,
     /// Patch to this release tag instead of deciding from the database state.
-    #[arg(long, value_name = "TAG", conflicts_with = "SourceArgs")]
+    #[arg(long, value_name = "TAG", value_parser = tag_arg, conflicts_with = "SourceArgs")]
     pub tag: Option<String>,
     /// The form of the change.
     #[arg(long = "to", value_enum, default_value_t = PatchTo::Kubectl)]
@@ -390,9 +401,14 @@ pub enum IndexCommand {
 #[derive(Debug, Args)]
 pub struct EffectsArgs {
     /// Coder's SQL: the coder-sql.tar.gz reference tarball, its unpacked folder, or a
-    /// coder/coder clone (one content per file, no history).
+    /// coder/coder clone (one content per file, no history). Without it, the files of the
+    /// index's newest release come from GitHub through the cache, one content per file.
     #[arg(long, value_name = "TARBALL|DIR|GIT_CLONE")]
-    pub sql: PathBuf,
+    pub sql: Option<PathBuf>,
+    /// Where the files are fetched without --sql (default: the API the index in use was
+    /// fetched from, else GitHub's).
+    #[arg(long, value_name = "URL", conflicts_with = "sql")]
+    pub github_api_url: Option<String>,
     /// A server where migtag may create (and then drops) its own scratch database: the role
     /// needs CREATEDB. Nothing else on that server is written.
     #[arg(long, value_name = "URL")]
@@ -407,7 +423,7 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub source: SourceArgs,
     /// The tag deployed now (taken as the writer when it stops at the recorded version).
-    #[arg(long, value_name = "TAG")]
+    #[arg(long, value_name = "TAG", value_parser = tag_arg)]
     pub deployed: Option<String>,
 }
 
@@ -445,6 +461,18 @@ pub struct UpdateArgs {
     /// Ignore what the cache remembers (ETags, commits, trees) and fetch everything again.
     #[arg(long)]
     pub refresh: bool,
+    /// Also replay the migrations the effects do not cover yet (fetched from GitHub through
+    /// the cache) on a scratch database, and extend the effects with them (docs/verify.md).
+    #[arg(long, requires = "scratch_db")]
+    pub effects: bool,
+    /// With --effects: a server where migtag may create (and then drops) its own scratch
+    /// database: the role needs CREATEDB. Nothing else on that server is written.
+    #[arg(long, value_name = "URL", requires = "effects")]
+    pub scratch_db: Option<String>,
+    /// With --effects: write the extended effects to this file instead of the cache (the
+    /// maintainers' refresh writes data/coder-effects.json).
+    #[arg(long, value_name = "FILE", requires = "effects")]
+    pub effects_out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -577,7 +605,7 @@ pub struct ClearDirtyArgs {
     #[arg(long, value_name = "P|none", value_parser = parse_cleanup_target)]
     pub to: Option<crate::core::repair::CleanupTarget>,
     /// The release that wrote the row, when you know it (narrows the previous migration).
-    #[arg(long, value_name = "TAG")]
+    #[arg(long, value_name = "TAG", value_parser = tag_arg)]
     pub deployed: Option<String>,
     /// Confirm without a prompt (for scripts; a piped `yes` does not count).
     #[arg(long)]
@@ -644,6 +672,12 @@ pub struct ManArgs {
 /// Every timeout flag: more than zero, at most a day (see [`duration::parse`]).
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     duration::parse_timeout(text)
+}
+
+/// A release tag flag, written as Coder does (`2.36.0` -> `v2.36.0`); anything else is kept
+/// for the command to refuse with its own message (`core::index::parse_tag`).
+fn tag_arg(text: &str) -> Result<String, String> {
+    Ok(crate::core::index::canonical_tag(text))
 }
 
 /// A `schema_migrations.version` value: golang-migrate stores a migration number in a

@@ -88,9 +88,10 @@ pub fn for_upgrade(state: &DbState, target: &Release, db: &Facts) -> Result<Opti
     if !missing.is_empty() {
         let missing = MigrationSet::from_versions(missing);
         f.notes.push(format!(
-            "no replayed facts for migration{} {missing} (newer than the bundled effects, which stop at {:06}): their locks and work are not counted, so the estimate is incomplete",
+            "no replayed facts for migration{} {missing} (newer than the effects in use, which stop at {:06}): their locks and work are not counted, so the forecast is incomplete; add them with `{}`",
             if missing.len() == 1 { "" } else { "s" },
-            effects.provenance.max_migration
+            effects.provenance.max_migration,
+            crate::core::effects::EXTEND_COMMAND
         ));
     }
     Ok(Some(f))

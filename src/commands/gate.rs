@@ -66,7 +66,7 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
             .db
             .as_ref()
             .and_then(|o| o.database.schema.clone());
-        Some(rehearse(&args, state, schema, &first)?)
+        Some(rehearse(ctx, &index, &args, state, schema, &first)?)
     } else {
         None
     };
@@ -116,6 +116,8 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
 /// dirty row or an unknown target already decided the gate, and the rehearsal says why it
 /// did not run.
 fn rehearse(
+    ctx: &Context,
+    index: &crate::core::index::Index,
     args: &GateArgs,
     state: &DbState,
     schema: Option<String>,
@@ -126,8 +128,8 @@ fn rehearse(
             "--rehearse copies the live schema: it needs a database (--db or the environment), not --version or --psql",
         ));
     }
-    let (Some(sql), Some(scratch_url)) = (&args.sql, &args.scratch_db) else {
-        return Err(Error::usage("--rehearse needs --scratch-db URL and --sql"));
+    let Some(scratch_url) = &args.scratch_db else {
+        return Err(Error::usage("--rehearse needs --scratch-db URL"));
     };
     let runnable = matches!(state, DbState::Clean(_) | DbState::Fresh);
     if !runnable || first.applies().is_none() {
@@ -141,7 +143,18 @@ fn rehearse(
             "rehearsal not run: the target applies no migration".into(),
         ));
     }
-    let source = coder_sql::load(sql).map_err(|e| e.context("--sql"))?;
+    let pending = MigrationSet::from_versions(first.pending.iter().map(|m| m.version));
+    // Without --sql, the target's files from GitHub through the cache (docs/index-sources.md).
+    let source = match &args.sql {
+        Some(sql) => coder_sql::load(sql).map_err(|e| e.context("--sql"))?,
+        None => super::github_sql::for_rehearsal(
+            ctx,
+            index,
+            args.github_api_url.as_deref(),
+            &args.target,
+            &pending,
+        )?,
+    };
     let live = postgres::resolve(args.source.db.as_deref(), &ProcessEnv)?
         .ok_or_else(|| Error::usage("--rehearse needs the live database (--db)"))?;
     let scratch = postgres::resolve(Some(scratch_url), &ProcessEnv)?
@@ -152,7 +165,6 @@ fn rehearse(
         args.source.lock_timeout,
         args.source.statement_timeout,
     );
-    let pending = MigrationSet::from_versions(first.pending.iter().map(|m| m.version));
     // The schema the survey read `schema_migrations` in (the session's current_schema(), as
     // the catalog and size reads use): the URL's search_path or the role's own setting.
     let schema = schema.ok_or_else(|| {

@@ -8,6 +8,7 @@ pub mod effects;
 pub mod facts;
 pub mod forecast;
 pub mod gate;
+pub mod github_sql;
 pub mod index;
 pub mod man;
 pub mod manifest;

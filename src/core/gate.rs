@@ -133,6 +133,9 @@ pub fn conclude(mut report: GateReport, facts: GateFacts) -> GateReport {
     }
     if let Some(f) = facts.forecast {
         report.add_forecast(f, facts.max_duration_seconds);
+        if facts.strict {
+            report.require_forecast_coverage();
+        }
     }
     match facts.rehearsal {
         Some(RehearsalOutcome::NotRun(why)) => report.warnings.push(why),
@@ -325,10 +328,11 @@ impl GateReport {
                 // Migrations without replayed facts are left out of the times: the total is
                 // no bound, so the limit cannot be checked (as with no forecast at all).
                 (Some(e), _) if !e.complete => self.make_unsafe(format!(
-                    "--max-duration cannot be checked: the estimate leaves out migration{} {} (no replayed facts: newer than the bundled effects); \
-                     upgrade to a release the effects cover first, or drop --max-duration and time the upgrade on a copy",
+                    "--max-duration cannot be checked: the estimate leaves out migration{} {} (no replayed facts: newer than the effects in use); \
+                     add them with `{}`, or upgrade to a release the effects cover first",
                     if e.unknown_migrations.len() == 1 { "" } else { "s" },
-                    super::migration_set::MigrationSet::from_versions(e.unknown_migrations.iter().copied())
+                    super::migration_set::MigrationSet::from_versions(e.unknown_migrations.iter().copied()),
+                    super::effects::EXTEND_COMMAND
                 )),
                 (Some(_), _) => {}
                 (None, Some(why)) => self.make_unsafe(format!("--max-duration cannot be checked: no forecast: {why}")),
@@ -338,6 +342,24 @@ impl GateReport {
             }
         }
         self.forecast = Some(forecast);
+    }
+
+    /// `--strict`: an upgrade is not safe while the forecast cannot say what some of the
+    /// migrations it runs will lock (no replayed facts for them).
+    fn require_forecast_coverage(&mut self) {
+        let unknown = self
+            .forecast
+            .as_ref()
+            .map(|f| f.unknown_migrations.clone())
+            .unwrap_or_default();
+        if !unknown.is_empty() {
+            self.make_unsafe(format!(
+                "--strict: the forecast cannot say what migration{} {} will lock (no replayed facts: newer than the effects in use); add them with `{}`",
+                if unknown.len() == 1 { "" } else { "s" },
+                super::migration_set::MigrationSet::from_versions(unknown.iter().copied()),
+                super::effects::EXTEND_COMMAND
+            ));
+        }
     }
 
     /// Adds the rehearsal on a copy of the schema: a failure makes the upgrade unsafe (Coder

@@ -186,8 +186,10 @@ pub fn verify(
             SchemaReport::skipped(format!("no release in the index contains migration {v}"))
         } else {
             SchemaReport::skipped(format!(
-                "the effects data has no replay of the set {} (refresh it with `migtag index effects`)",
-                unknown.join(" / ")
+                "the effects in use (up to {:06}) have no replay of the set {}: add it with `{}`",
+                effects.provenance.max_migration,
+                unknown.join(" / "),
+                super::effects::EXTEND_COMMAND
             ))
         }
     })
