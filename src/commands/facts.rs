@@ -37,6 +37,12 @@ impl Facts {
         deployed: Option<&Release>,
         sizes: bool,
     ) -> Result<Facts> {
+        // The schema evidence needs the effects: they are inflated and parsed on a second
+        // thread while the server answers the catalog query, so the two take the time of the
+        // slower, not of both.
+        let live = source.version.is_none() && source.psql.is_none();
+        let early =
+            (live && !source.no_schema).then(|| std::thread::spawn(super::context::load_effects));
         let reading = read_source_reads(
             source,
             Reads {
@@ -44,7 +50,11 @@ impl Facts {
                 sizes,
             },
         )?;
-        Facts::from_reading(index, reading, deployed)
+        let effects = OnceCell::new();
+        if let Some(Ok(Ok(e))) = early.map(std::thread::JoinHandle::join) {
+            let _ = effects.set(e);
+        }
+        Facts::assess(index, reading, deployed, effects)
     }
 
     /// The sizes read with the state: None without a live database (or not asked for).
@@ -58,10 +68,21 @@ impl Facts {
         reading: SourceReading,
         deployed: Option<&Release>,
     ) -> Result<Facts> {
+        Facts::assess(index, reading, deployed, OnceCell::new())
+    }
+
+    /// Weighs the schema of `reading` (an error loading the effects on the early thread is
+    /// met again, and reported, by the load here).
+    fn assess(
+        index: &Index,
+        reading: SourceReading,
+        deployed: Option<&Release>,
+        effects: OnceCell<Effects>,
+    ) -> Result<Facts> {
         let facts = Facts {
             reading,
             assessment: None,
-            effects: OnceCell::new(),
+            effects,
         };
         let catalog = facts.reading.db.as_ref().and_then(|o| o.catalog.as_ref());
         let assessment = match catalog {
