@@ -43,6 +43,24 @@ pub const TABLES: Limit = Limit {
     bytes: 16 << 20,
 };
 
+/// One migration file fetched from GitHub (a git blob), and its copy in the blob cache.
+pub const MIGRATION_FILE: Limit = Limit {
+    what: "a migration file",
+    bytes: 4 << 20,
+};
+
+/// One answer of GitHub's API (a page of tags, a tree listing, a blob).
+pub const GITHUB_ANSWER: Limit = Limit {
+    what: "a GitHub answer",
+    bytes: 32 << 20,
+};
+
+/// The effects in the cache (`index update --effects`), like `data/coder-effects.json`.
+pub const EFFECTS: Limit = Limit {
+    what: "an effects file",
+    bytes: 64 << 20,
+};
+
 /// The password file (`~/.pgpass`, `PGPASSFILE`).
 pub const PASSFILE: Limit = Limit {
     what: "a password file",
@@ -67,8 +85,8 @@ pub const SQL_TOTAL: Limit = Limit {
     bytes: 256 << 20,
 };
 
-/// A response body from a container registry or GitHub (a token, a manifest, an error, a
-/// page of tags).
+/// A response body from a container registry (a token, a manifest, an error); GitHub's
+/// answers have [`GITHUB_ANSWER`].
 pub const HTTP_BODY: Limit = Limit {
     what: "an HTTP response body",
     bytes: 16 << 20,
@@ -87,11 +105,14 @@ pub const PROGRAM_STDERR: Limit = Limit {
 };
 
 /// Every limit, for the documentation test.
-pub const ALL: [Limit; 11] = [
+pub const ALL: [Limit; 14] = [
     PSQL_PASTE,
     INDEX,
     MANIFEST,
     TABLES,
+    MIGRATION_FILE,
+    GITHUB_ANSWER,
+    EFFECTS,
     PASSFILE,
     PEM,
     SQL_FILE,

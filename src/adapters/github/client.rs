@@ -9,7 +9,6 @@ use http_body_util::BodyExt;
 use octocrab::service::middleware::retry::RetryConfig;
 use octocrab::Octocrab;
 
-use crate::adapters::bounded;
 use crate::error::{Error, Result};
 
 use super::{FetchOptions, FetchStats, GithubSource};
@@ -31,7 +30,7 @@ pub(super) struct Client {
     pub(super) repo: String,
     pub(super) authenticated: bool,
     pub(super) opts: FetchOptions,
-    pub(super) counters: Arc<[AtomicUsize; 6]>,
+    pub(super) counters: Arc<[AtomicUsize; 7]>,
 }
 
 pub(super) const REQUESTS: usize = 0;
@@ -40,6 +39,7 @@ pub(super) const RETRIES: usize = 2;
 pub(super) const PAGES: usize = 3;
 pub(super) const COMMITS: usize = 4;
 pub(super) const TREES: usize = 5;
+pub(super) const BLOBS: usize = 6;
 
 impl Client {
     pub(super) fn new(source: &GithubSource, opts: &FetchOptions) -> Result<Self> {
@@ -83,6 +83,7 @@ impl Client {
             tag_pages: c(PAGES),
             commits_fetched: c(COMMITS),
             trees_fetched: c(TREES),
+            blobs_fetched: c(BLOBS),
             releases_reused: 0,
         }
     }
@@ -114,6 +115,8 @@ impl Client {
             self.bump(COMMITS);
         } else if url.contains("/git/trees/") {
             self.bump(TREES);
+        } else if url.contains("/git/blobs/") {
+            self.bump(BLOBS);
         }
         let mut attempt = 0;
         loop {
@@ -158,20 +161,28 @@ impl Client {
         if let Some(tag) = etag.and_then(|e| HeaderValue::from_str(e).ok()) {
             headers.insert(http::header::IF_NONE_MATCH, tag);
         }
+        // The body is read within a bound (docs/limits.md): a proxy that streams without end
+        // stops here, not in memory.
+        let limit = crate::adapters::bounded::GITHUB_ANSWER;
         let call = async {
-            let response = self.octo._get_with_headers(url, Some(headers)).await?;
-            let (parts, mut body) = response.into_parts();
-            // Bounded as it arrives: an endless or huge page stops at the limit (exit 11).
-            let mut bytes = Vec::new();
-            while let Some(frame) = body.frame().await {
-                if let Ok(data) = frame?.into_data() {
-                    if let Err(e) = bounded::push_chunk(&mut bytes, &data, url, bounded::HTTP_BODY)
-                    {
-                        return Ok(Err(e));
+            let response = self
+                .octo
+                ._get_with_headers(url, Some(headers))
+                .await
+                .map_err(|e| Retryable(transport_error(&e)))?;
+            let (parts, body) = response.into_parts();
+            let bytes = http_body_util::Limited::new(body, limit.bytes)
+                .collect()
+                .await
+                .map_err(|e| {
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        Retryable(TOO_LARGE.into())
+                    } else {
+                        Retryable(e.to_string())
                     }
-                }
-            }
-            Ok::<_, octocrab::Error>(Ok((parts, bytes)))
+                })?
+                .to_bytes();
+            Ok::<_, Retryable>((parts, bytes))
         };
         let (parts, body) = match tokio::time::timeout(self.opts.timeout, call).await {
             Err(_) => {
@@ -180,9 +191,18 @@ impl Client {
                     self.opts.timeout
                 ))))
             }
-            Ok(Err(e)) => return Ok(Err(Retryable(transport_error(&e)))),
-            Ok(Ok(Err(too_large))) => return Err(too_large),
-            Ok(Ok(Ok(r))) => r,
+            Ok(Err(Retryable(why))) if why == TOO_LARGE => {
+                return Err(Error::upstream(format!(
+                    "{url}: an answer of more than {}, the limit for {} (docs/limits.md)",
+                    crate::adapters::bounded::size_text(limit.bytes),
+                    limit.what
+                ))
+                .with_hint(
+                    "a proxy or mirror may be rewriting the answer; check --github-api-url",
+                ))
+            }
+            Ok(Err(e)) => return Ok(Err(e)),
+            Ok(Ok(r)) => r,
         };
         let status = parts.status.as_u16();
         let header = |name: &str| {
@@ -194,7 +214,7 @@ impl Client {
         };
         match status {
             200 => Ok(Ok(Answer::Ok {
-                body,
+                body: body.to_vec(),
                 etag: header("etag"),
                 next: header("link").and_then(|l| next_link(&l)),
             })),
@@ -243,6 +263,9 @@ impl Client {
 }
 
 pub(super) struct Retryable(String);
+
+/// The reason an answer's body was cut at its bound (not retried).
+const TOO_LARGE: &str = "the answer exceeds its bound";
 
 pub(super) fn is_rate_limited(headers: &HeaderMap) -> bool {
     headers

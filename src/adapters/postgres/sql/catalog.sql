@@ -74,4 +74,4 @@ WITH s AS (
   SELECT 'extension', x.extname, '', NULL
     FROM pg_extension x, s WHERE x.extnamespace = s.oid
 )
-SELECT coalesce(json_agg(json_build_array(o.k, o.n, o.d, o.b) ORDER BY o.k, o.n), '[]'::json)::text FROM objs o
+SELECT coalesce(json_agg(json_build_array(o.k, o.n, o.d, o.b)), '[]'::json)::text FROM objs o
