@@ -194,16 +194,32 @@ enum TxEnd {
     TableLocked(String),
 }
 
-async fn clear_dirty_tx(
-    conn: &mut Conn,
+/// A repair's transaction, opened and holding Coder's migration lock, or why it was not.
+enum Opened<'c> {
+    Ready {
+        tx: tokio_postgres::Transaction<'c>,
+        survey: Survey,
+        /// The schema `search_path` selects.
+        schema: String,
+        database: crate::core::observation::DatabaseInfo,
+    },
+    /// A migration holds the lock (or a lock on the table): rolled back, nothing changed.
+    Refused {
+        refusal: Refusal,
+        database: crate::core::observation::DatabaseInfo,
+    },
+}
+
+/// The start every repair shares: ONE `READ WRITE` transaction, `SET LOCAL lock_timeout`,
+/// `pg_try_advisory_xact_lock` on Coder's key, the lock survey; refused while a migration
+/// may run, an error when `search_path` names no schema.
+async fn open_locked<'c>(
+    conn: &'c mut Conn,
     settings: &ConnectSettings,
     limits: &Limits,
-    report: &mut ClearDirtyReport,
-    confirm: &mut dyn FnMut(&ClearDirtyReport) -> bool,
-) -> Result<()> {
+) -> Result<Opened<'c>> {
     let verification = conn.verification;
     let b = postgres::statement_bound(limits);
-    let v = report.plan.migration.version;
     let begin = "START TRANSACTION ISOLATION LEVEL READ COMMITTED, READ WRITE";
     let tx = conn
         .client
@@ -215,7 +231,6 @@ async fn clear_dirty_tx(
         .map_err(|e| Failure::Db(e).into_error(settings, begin))?;
     let c = tx.client();
     let step = |what: &'static str| move |f: Failure| f.into_error(settings, what);
-
     simple(
         c,
         &format!("SET LOCAL lock_timeout = '{}ms'", ms(limits.lock_timeout)),
@@ -232,13 +247,10 @@ async fn clear_dirty_tx(
     .map_err(step("taking Coder's migration lock"))?;
     let locked = rows.first().and_then(|r| r.get(0)) == Some("t");
     let survey = read_survey(c, settings, limits).await?;
-    report.database = Some(postgres::database_info(settings, &survey, verification));
-
+    let database = postgres::database_info(settings, &survey, verification);
     if let Some(refusal) = lock_refusal(locked, postgres::in_progress(&survey)) {
-        report.outcome = Outcome::Refused;
-        report.refusal = Some(refusal);
         let _ = tx.rollback().await;
-        return Ok(());
+        return Ok(Opened::Refused { refusal, database });
     }
     let Some(schema) = survey.schema.clone() else {
         let _ = tx.rollback().await;
@@ -250,6 +262,40 @@ async fn clear_dirty_tx(
             "check search_path in the connection string against the schemas of the database",
         ));
     };
+    Ok(Opened::Ready {
+        tx,
+        survey,
+        schema,
+        database,
+    })
+}
+
+async fn clear_dirty_tx(
+    conn: &mut Conn,
+    settings: &ConnectSettings,
+    limits: &Limits,
+    report: &mut ClearDirtyReport,
+    confirm: &mut dyn FnMut(&ClearDirtyReport) -> bool,
+) -> Result<()> {
+    let b = postgres::statement_bound(limits);
+    let v = report.plan.migration.version;
+    let (tx, survey, schema, database) = match open_locked(conn, settings, limits).await? {
+        Opened::Ready {
+            tx,
+            survey,
+            schema,
+            database,
+        } => (tx, survey, schema, database),
+        Opened::Refused { refusal, database } => {
+            report.database = Some(database);
+            report.outcome = Outcome::Refused;
+            report.refusal = Some(refusal);
+            return Ok(());
+        }
+    };
+    report.database = Some(database);
+    let c = tx.client();
+    let step = |what: &'static str| move |f: Failure| f.into_error(settings, what);
     let refusal = table_refusal(survey.v1, survey.table.is_some(), &schema, v);
     let (None, Some(table)) = (&refusal, survey.table.as_ref()) else {
         // table_refusal refuses every case without a table.
@@ -367,17 +413,22 @@ async fn fix_row_tx(
     report: &mut FixRowReport,
     confirm: &mut dyn FnMut(&FixRowReport) -> bool,
 ) -> Result<()> {
-    let verification = conn.verification;
     let b = postgres::statement_bound(limits);
-    let begin = "START TRANSACTION ISOLATION LEVEL READ COMMITTED, READ WRITE";
-    let tx = conn
-        .client
-        .build_transaction()
-        .isolation_level(IsolationLevel::ReadCommitted)
-        .read_only(false)
-        .start()
-        .await
-        .map_err(|e| Failure::Db(e).into_error(settings, begin))?;
+    let (tx, survey, schema, database) = match open_locked(conn, settings, limits).await? {
+        Opened::Ready {
+            tx,
+            survey,
+            schema,
+            database,
+        } => (tx, survey, schema, database),
+        Opened::Refused { refusal, database } => {
+            report.database = Some(database);
+            report.outcome = Outcome::Refused;
+            report.refusal = Some(refusal);
+            return Ok(());
+        }
+    };
+    report.database = Some(database);
     let c = tx.client();
     let step = |what: &'static str| move |f: Failure| f.into_error(settings, what);
     let refuse_with = |report: &mut FixRowReport, reason, message: String| {
@@ -388,40 +439,6 @@ async fn fix_row_tx(
             holder: None,
             lock_holders: Vec::new(),
         });
-    };
-
-    simple(
-        c,
-        &format!("SET LOCAL lock_timeout = '{}ms'", ms(limits.lock_timeout)),
-        b,
-    )
-    .await
-    .map_err(step("setting lock_timeout"))?;
-    let (rows, _) = simple(
-        c,
-        &format!("SELECT pg_try_advisory_xact_lock({CODER_LOCK_KEY})"),
-        b,
-    )
-    .await
-    .map_err(step("taking Coder's migration lock"))?;
-    let locked = rows.first().and_then(|r| r.get(0)) == Some("t");
-    let survey = read_survey(c, settings, limits).await?;
-    report.database = Some(postgres::database_info(settings, &survey, verification));
-    if let Some(refusal) = lock_refusal(locked, postgres::in_progress(&survey)) {
-        report.outcome = Outcome::Refused;
-        report.refusal = Some(refusal);
-        let _ = tx.rollback().await;
-        return Ok(());
-    }
-    let Some(schema) = survey.schema.clone() else {
-        let _ = tx.rollback().await;
-        return Err(Error::database(format!(
-            "{}: search_path names no existing schema, so there is no schema_migrations to change",
-            settings.target()
-        ))
-        .with_hint(
-            "check search_path in the connection string against the schemas of the database",
-        ));
     };
     if survey.v1 {
         refuse_with(

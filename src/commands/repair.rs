@@ -113,16 +113,7 @@ fn settings_and_limits(db: &DbArgs) -> Result<(postgres::ConnectSettings, Limits
 fn clear_dirty(ctx: &Context, args: ClearDirtyArgs) -> Result<ExitCode> {
     let index = ctx.load_index()?;
     ctx.warn_index_notices(&index, false);
-    let deployed = match &args.deployed {
-        None => None,
-        Some(tag) => {
-            parse_tag(tag).map_err(|e| e.context("--deployed"))?;
-            Some(index.release(tag).ok_or_else(|| {
-                Error::no_match(format!("--deployed {tag} is not in the index"))
-                    .with_hint("refresh the index, or leave --deployed out")
-            })?)
-        }
-    };
+    let deployed = deployed_release(&index, args.deployed.as_deref())?;
     let v = args.expect_version;
     let plan = plan_clear_dirty(&index, v, args.to, deployed).map_err(|p| {
         let e = match &p {
@@ -185,16 +176,7 @@ fn clear_dirty(ctx: &Context, args: ClearDirtyArgs) -> Result<ExitCode> {
 fn fix_row(ctx: &Context, args: FixRowArgs) -> Result<ExitCode> {
     let index = ctx.load_index()?;
     ctx.warn_index_notices(&index, false);
-    let deployed = match &args.deployed {
-        None => None,
-        Some(tag) => {
-            parse_tag(tag).map_err(|e| e.context("--deployed"))?;
-            Some(index.release(tag).ok_or_else(|| {
-                Error::no_match(format!("--deployed {tag} is not in the index"))
-                    .with_hint("refresh the index, or leave --deployed out")
-            })?)
-        }
-    };
+    let deployed = deployed_release(&index, args.deployed.as_deref())?;
     let (settings, limits) = settings_and_limits(&args.db)?;
     let observation = postgres::observe_with(&settings, &limits, true)?;
     let fingerprint = match &observation.catalog {
@@ -253,6 +235,22 @@ fn fix_row(ctx: &Context, args: FixRowArgs) -> Result<ExitCode> {
         |s| render::repair::fix_row_result(&report, s, shown),
     );
     Ok(report.exit_code())
+}
+
+/// `--deployed TAG` of the repairs: a valid tag the index knows (the repairs change a row
+/// on its word, so an unknown tag is an error, not a warning).
+fn deployed_release<'i>(
+    index: &'i crate::core::index::Index,
+    tag: Option<&str>,
+) -> Result<Option<&'i crate::core::index::Release>> {
+    let Some(tag) = tag else {
+        return Ok(None);
+    };
+    parse_tag(tag).map_err(|e| e.context("--deployed"))?;
+    index.release(tag).map(Some).ok_or_else(|| {
+        Error::no_match(format!("--deployed {tag} is not in the index"))
+            .with_hint("refresh the index, or leave --deployed out")
+    })
 }
 
 fn terminate(ctx: &Context, args: TerminateArgs) -> Result<ExitCode> {

@@ -53,9 +53,19 @@ impl GateVerdict {
     }
 }
 
+/// The gate's one verdict, serialized as two fields, `safe` (what CI scripts test) and
+/// `verdict`, both from this one value, so they cannot disagree.
+fn verdict_fields<S: serde::Serializer>(v: &GateVerdict, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(2))?;
+    m.serialize_entry("safe", &(*v == GateVerdict::Safe))?;
+    m.serialize_entry("verdict", v)?;
+    m.end()
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct GateReport {
-    pub safe: bool,
+    #[serde(flatten, serialize_with = "verdict_fields")]
     pub verdict: GateVerdict,
     pub summary: String,
     pub state: StateView,
@@ -286,12 +296,7 @@ impl GateReport {
     /// Adds a finding about the Deployment: a failure under `--strict`, else a warning.
     fn add_finding(&mut self, finding: String, strict: bool) {
         if strict {
-            self.reasons.push(finding);
-            if self.verdict == GateVerdict::Safe {
-                self.verdict = GateVerdict::Unsafe;
-                self.safe = false;
-                self.summary = format!("unsafe: {}", self.reasons[0]);
-            }
+            self.make_unsafe(finding);
         } else {
             self.warnings.push(finding);
         }
@@ -379,7 +384,6 @@ impl GateReport {
         self.reasons.push(reason);
         if self.verdict == GateVerdict::Safe {
             self.verdict = GateVerdict::Unsafe;
-            self.safe = false;
             self.summary = format!("unsafe: {}", self.reasons[0]);
         }
     }
@@ -391,8 +395,11 @@ impl GateReport {
             "fresh" | "clean" => self.target.is_some(),
             _ => false,
         };
-        (known && (self.safe || !self.pending.is_empty() || self.reasons.is_empty()))
-            .then_some(self.pending.len())
+        (known
+            && (self.verdict == GateVerdict::Safe
+                || !self.pending.is_empty()
+                || self.reasons.is_empty()))
+        .then_some(self.pending.len())
     }
 }
 
@@ -561,7 +568,6 @@ pub fn gate_with(
     };
 
     GateReport {
-        safe: verdict == GateVerdict::Safe,
         verdict,
         summary,
         state: StateView::from(state),
