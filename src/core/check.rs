@@ -238,24 +238,29 @@ fn verdict_depends_on_releases(v: Verdict) -> bool {
 
 /// The sentence every answer from a partial index carries.
 pub fn partial_index_warning(index: &Index) -> String {
-    let newest = match index.releases().last() {
-        Some(r) => {
-            let own = r
-                .date
-                .as_deref()
-                .map(|d| format!(" of {}", super::report::day_of(d)))
-                .unwrap_or_default();
-            let latest = index
-                .newest_date()
-                .filter(|d| Some(*d) != r.date.as_deref())
-                .map(|d| format!("; latest tag date {}", super::report::day_of(d)))
-                .unwrap_or_default();
-            format!(" (newest tag {}{own}{latest})", r.tag)
-        }
-        None => String::new(),
+    let Some(r) = index.releases().last() else {
+        return "the index lists no release: any release could match; `migtag index update` fills it".into();
     };
+    let tagged = r
+        .date
+        .as_deref()
+        .map(|d| format!(", tagged {}", super::report::day_of(d)))
+        .unwrap_or_default();
+    // How old the facts are: when the index was made, and the newest tag date it saw (a
+    // patch of an older line can be tagged after the newest release).
+    let made = match index.age_days {
+        Some(0) => " It was made today".to_string(),
+        Some(1) => " It was made 1 day ago".to_string(),
+        Some(n) => format!(" It was made {n} days ago"),
+        None => format!(" It was made {}", index.provenance.generated_at),
+    };
+    let seen = index
+        .newest_date()
+        .map(|d| format!(" from tags up to {}", super::report::day_of(d)))
+        .unwrap_or_default();
     format!(
-        "the index is partial{newest}: a release it does not list could also match; `migtag index update` refreshes it"
+        "the index knows releases up to {}{tagged}, and not every release: one published after it, or one it does not list, could also match.{made}{seen}; `migtag index update` refreshes it",
+        r.tag
     )
 }
 
