@@ -18,13 +18,13 @@ use tokio_postgres::{Client, SimpleQueryMessage};
 use super::{catalog, settings::ConnectSettings, tls, wire_config_without_options, Limits};
 use crate::adapters::coder_sql::{FileContent, SqlSource};
 use crate::core::effects::{
-    rewind_point, shared_prefix, Effects, EffectsProvenance, IrregularSet, MigrationEffects,
-    Rehearsal, ReplayFailure, TableActivity, Variant, FORMAT_VERSION,
+    rewind_point, shared_prefix, Effects, EffectsProvenance, Fingerprints, IrregularSet,
+    MigrationEffects, Rehearsal, ReplayFailure, TableActivity, Variant, FORMAT_VERSION,
 };
 use crate::core::migration_set::{MigrationSet, Version};
 use crate::core::schema::Catalog;
 use crate::core::sql_text::{
-    is_transaction_control, split_statements, statement_at, strip_comments,
+    file_fingerprints, is_transaction_control, split_statements, statement_at, strip_comments,
 };
 use crate::error::{Error, Result};
 
@@ -424,6 +424,7 @@ fn effects_of(f: &FileContent, before: &Step, after: &Step) -> MigrationEffects 
         rewrites,
         index_builds,
         tables,
+        statements: Fingerprints(file_fingerprints(&f.text)),
     }
 }
 
@@ -496,6 +497,7 @@ async fn replay(client: &Client, plan: &Plan<'_>, major: u32) -> Result<Effects>
                     MigrationEffects {
                         version: v,
                         name: old.name.clone(),
+                        statements: Fingerprints(file_fingerprints(&old.text)),
                         ..Default::default()
                     },
                     Some(format!("{}: {}", f.statement, f.error)),
