@@ -73,7 +73,23 @@ pub fn run(ctx: &Context, args: CheckArgs) -> Result<ExitCode> {
         sessions: reading.db.as_ref().map(|o| &o.sessions),
         verification: verification.as_ref(),
     };
-    ctx.emit(
+    let metrics = || {
+        render::openmetrics::render(&render::openmetrics::Metrics {
+            version: reading.state.version(),
+            dirty: reading.state.dirty(),
+            verdict: &super::metrics::spelling(&report.verdict),
+            drift_objects: super::metrics::drift_objects(verification.as_ref()),
+            pending: report
+                .recommended
+                .iter()
+                .map(|r| (r.release.tag.clone(), r.applies.len() as u64))
+                .collect(),
+            estimate: None,
+            index_age_seconds: super::metrics::index_age_seconds(&index),
+            labels: super::metrics::labels(reading.db.as_ref().map(|o| &o.database), None),
+        })
+    };
+    ctx.emit_or_metrics(
         || render::json(&out),
         |s| {
             let mut text = render::human::check(&report, s);
@@ -85,6 +101,7 @@ pub fn run(ctx: &Context, args: CheckArgs) -> Result<ExitCode> {
                 None => text,
             }
         },
+        metrics,
     );
     if partial_restore {
         return Ok(ExitCode::NeedsHuman);

@@ -67,7 +67,29 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
     if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
         github_actions(&report)?;
     }
-    ctx.emit(
+    let metrics = || {
+        render::openmetrics::render(&render::openmetrics::Metrics {
+            version: state.version(),
+            dirty: state.dirty(),
+            verdict: &super::metrics::spelling(&report.verdict),
+            drift_objects: super::metrics::drift_objects(report.verification.as_ref()),
+            pending: report
+                .applies()
+                .map(|n| vec![(report.target_tag.clone(), n as u64)])
+                .unwrap_or_default(),
+            estimate: report
+                .forecast
+                .as_ref()
+                .and_then(|f| f.estimate.as_ref())
+                .map(|e| (e.low_seconds, e.high_seconds)),
+            index_age_seconds: super::metrics::index_age_seconds(&index),
+            labels: super::metrics::labels(
+                reading.db.as_ref().map(|o| &o.database),
+                report.deployment.as_ref(),
+            ),
+        })
+    };
+    ctx.emit_or_metrics(
         || render::json(&report),
         |s| {
             let mut text = render::human::gate(&report, s);
@@ -76,6 +98,7 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
             }
             text
         },
+        metrics,
     );
     Ok(report.exit_code())
 }

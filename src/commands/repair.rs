@@ -79,7 +79,8 @@ impl Asker {
 /// confirmed, not even by --yes.
 fn show(ctx: &Context, text: &str) -> bool {
     match ctx.format {
-        Format::Human => {
+        // (`commands::run` refuses openmetrics for repair.)
+        Format::Human | Format::Openmetrics => {
             crate::render::out(text);
             crate::render::stdout_failure().is_none()
         }

@@ -31,3 +31,4 @@ mod robustness;
 mod runbook;
 mod ship;
 mod verify;
+mod watch;

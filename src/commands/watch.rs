@@ -1,0 +1,158 @@
+//! `migtag watch`: follows the batch that holds Coder's migration lock until it commits,
+//! rolls back or `--timeout` passes (docs/watch.md). The adapter polls, the core matches and
+//! decides, the renderer draws; this file only wires and keeps time.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use crate::adapters::postgres::{self, sizes, watch::Watcher, Limits, ProcessEnv};
+use crate::cli::{Format, WatchArgs};
+use crate::core::index::parse_tag;
+use crate::core::state::DbState;
+use crate::core::watch::{self, Ending, Running, Target, Tracker};
+use crate::error::{Error, ExitCode, Result};
+use crate::render;
+
+use super::context::Context;
+
+/// How often plain lines repeat an unchanged frame.
+const HEARTBEAT: Duration = Duration::from_secs(30);
+
+pub fn run(ctx: &Context, args: WatchArgs) -> Result<ExitCode> {
+    if args.source.version.is_some() || args.source.psql.is_some() {
+        return Err(Error::usage(
+            "watch follows a running migration in the database: pass --db URL (read-only), not --version or --psql",
+        ));
+    }
+    if let Some(t) = &args.target {
+        parse_tag(t).map_err(|e| e.context("--target"))?;
+    }
+    let index = ctx.load_index()?;
+    let target = match &args.target {
+        Some(t) => {
+            let r = index.release(t).ok_or_else(|| {
+                Error::no_match(format!("--target {t} is not in the index")).with_hint(
+                    "`migtag releases` lists the tags; `migtag index update` refreshes the index",
+                )
+            })?;
+            Some(Target {
+                tag: r.tag.clone(),
+                migrations: r.migrations.clone(),
+            })
+        }
+        None => None,
+    };
+    let settings = postgres::resolve(args.source.db.as_deref(), &ProcessEnv)?.ok_or_else(|| {
+        Error::usage("watch needs a database: --db URL, or CODER_PG_CONNECTION_URL, DATABASE_URL or the PG* variables")
+    })?;
+    let limits = Limits::new(
+        &settings,
+        args.source.connect_timeout,
+        args.source.lock_timeout,
+        args.source.statement_timeout,
+    );
+    let interval = args.interval.unwrap_or(Duration::from_secs(1));
+    let watcher = Watcher::open(&settings, limits)?;
+    let mut out = Output::new(ctx);
+
+    let started = Instant::now();
+    let mut sample = watcher.poll()?;
+    if sample.holder.is_none() {
+        let state = watcher.observe()?.state;
+        if !matches!(state, DbState::InProgress(_)) {
+            return Ok(out.end(&watch::nothing_running(&state, target.as_ref())));
+        }
+    }
+    // The sizes come from pg_class statistics, which no migration lock blocks; without them
+    // the frames have no forecast, nothing else changes.
+    let live = sizes::read(&settings, &limits).ok();
+    let effects = super::context::load_effects()?;
+    let mut tracker = Tracker::new(watch::plan(
+        &effects,
+        target,
+        live.as_ref().map(|l| &l.tables),
+    ));
+    loop {
+        match &sample.holder {
+            Some(h) => {
+                let frame = tracker.observe(h, &sample);
+                out.frame(&frame);
+            }
+            None => {
+                let state = watcher.observe()?.state;
+                if !matches!(state, DbState::InProgress(_)) {
+                    return Ok(out.end(&tracker.finish(&state)));
+                }
+            }
+        }
+        if let Some(t) = args.timeout {
+            if started.elapsed() >= t {
+                return Ok(out.end(&Ending::TimedOut {
+                    seconds: started.elapsed().as_secs_f64(),
+                }));
+            }
+        }
+        watcher.sleep(interval);
+        sample = watcher.poll()?;
+    }
+}
+
+/// Where frames go: a redrawn block on a terminal, plain lines when something changes (or
+/// every [`HEARTBEAT`]), or one JSON line per poll.
+struct Output<'a> {
+    ctx: &'a Context,
+    live: bool,
+    drawn_lines: usize,
+    last_line: Option<(String, Instant)>,
+}
+
+impl<'a> Output<'a> {
+    fn new(ctx: &'a Context) -> Self {
+        Output {
+            ctx,
+            live: ctx.format == Format::Human && std::io::stdout().is_terminal(),
+            drawn_lines: 0,
+            last_line: None,
+        }
+    }
+
+    fn frame(&mut self, f: &Running) {
+        match self.ctx.format {
+            Format::Json => render::out(&render::watch::running_json(f)),
+            _ if self.live => {
+                let block = render::watch::running_block(f, self.ctx.style);
+                render::out_over(self.drawn_lines, &block);
+                self.drawn_lines = block.lines().count();
+            }
+            _ => {
+                let line = render::watch::running_line(f);
+                // The elapsed time leads every line; compare what follows it.
+                let key = line
+                    .split_once("] ")
+                    .map(|(_, k)| k.to_string())
+                    .unwrap_or_default();
+                let key = key
+                    .split(", running")
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                let due = match &self.last_line {
+                    Some((k, at)) => *k != key || at.elapsed() >= HEARTBEAT,
+                    None => true,
+                };
+                if due {
+                    render::out(&line);
+                    self.last_line = Some((key, Instant::now()));
+                }
+            }
+        }
+    }
+
+    fn end(&mut self, e: &Ending) -> ExitCode {
+        match self.ctx.format {
+            Format::Json => render::out(&render::watch::ending_json(e)),
+            _ => render::out(&render::watch::ending_text(e, self.ctx.style)),
+        }
+        e.exit_code()
+    }
+}
