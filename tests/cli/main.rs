@@ -18,6 +18,7 @@ mod help;
 mod index_export;
 mod index_sources;
 mod man;
+mod metrics;
 mod output_snapshots;
 mod patch;
 mod pg;
