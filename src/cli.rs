@@ -63,7 +63,7 @@ pub struct GlobalArgs {
 pub enum Format {
     Human,
     Json,
-    /// The OpenMetrics text format (docs/metrics.md): `check`, `verify` and `gate`.
+    // The OpenMetrics text format (docs/metrics.md): `check`, `verify` and `gate`.
     Openmetrics,
 }
 
@@ -124,7 +124,7 @@ Exit codes of watch:
 #[derive(Debug, Args)]
 pub struct WatchArgs {
     #[command(flatten)]
-    pub source: SourceArgs,
+    pub db: DbArgs,
     /// The release being rolled out: gives "k of N", the batch forecast, and decides
     /// commit or rollback when no running migration was recognised.
     #[arg(long, value_name = "TAG")]

@@ -5,7 +5,7 @@
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use crate::adapters::postgres::{self, sizes, watch::Watcher, Limits, ProcessEnv};
+use crate::adapters::postgres::{sizes, watch::Watcher};
 use crate::cli::{Format, WatchArgs};
 use crate::core::index::parse_tag;
 use crate::core::state::DbState;
@@ -19,11 +19,6 @@ use super::context::Context;
 const HEARTBEAT: Duration = Duration::from_secs(30);
 
 pub fn run(ctx: &Context, args: WatchArgs) -> Result<ExitCode> {
-    if args.source.version.is_some() || args.source.psql.is_some() {
-        return Err(Error::usage(
-            "watch follows a running migration in the database: pass --db URL (read-only), not --version or --psql",
-        ));
-    }
     if let Some(t) = &args.target {
         parse_tag(t).map_err(|e| e.context("--target"))?;
     }
@@ -42,15 +37,7 @@ pub fn run(ctx: &Context, args: WatchArgs) -> Result<ExitCode> {
         }
         None => None,
     };
-    let settings = postgres::resolve(args.source.db.as_deref(), &ProcessEnv)?.ok_or_else(|| {
-        Error::usage("watch needs a database: --db URL, or CODER_PG_CONNECTION_URL, DATABASE_URL or the PG* variables")
-    })?;
-    let limits = Limits::new(
-        &settings,
-        args.source.connect_timeout,
-        args.source.lock_timeout,
-        args.source.statement_timeout,
-    );
+    let (settings, limits) = super::repair::settings_and_limits(&args.db)?;
     let interval = args.interval.unwrap_or(Duration::from_secs(1));
     let watcher = Watcher::open(&settings, limits)?;
     let mut out = Output::new(ctx);

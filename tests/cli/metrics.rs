@@ -106,7 +106,7 @@ fn other_commands_refuse_openmetrics_with_a_usage_error() {
     for args in [
         vec!["releases"],
         vec!["patch", "--version", "165"],
-        vec!["watch", "--version", "165"],
+        vec!["watch", "--db", "postgres://u@127.0.0.1:1/d"],
         vec!["index", "show"],
     ] {
         let (out, err, code) = metrics(&args);
