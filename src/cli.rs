@@ -135,6 +135,27 @@ pub struct WatchArgs {
     /// Give up (exit 4) when the batch still runs after this long.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<std::time::Duration>,
+    /// The Deployment (`kubectl get deploy coder -o yaml|json`, a file or -): its image's tag
+    /// is the target when --target is not given, and its probe's budget is shown against
+    /// the batch's age.
+    #[arg(long, value_name = "FILE|-", help_heading = "Deployment")]
+    pub manifest: Option<String>,
+    /// The Deployment's name in the manifest.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "coder",
+        help_heading = "Deployment"
+    )]
+    pub deployment: String,
+    /// The container that runs Coder.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "coder",
+        help_heading = "Deployment"
+    )]
+    pub container: String,
 }
 
 /// The file name kubectl's plugin lookup runs: `kubectl migtag ...` executes `kubectl-migtag`

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::adapters::postgres::{sizes, watch::Watcher};
 use crate::cli::{Format, WatchArgs};
+use crate::core::deployment::start_up_killer;
 use crate::core::index::parse_tag;
 use crate::core::state::DbState;
 use crate::core::watch::{self, Ending, Running, Target, Tracker};
@@ -22,8 +23,29 @@ pub fn run(ctx: &Context, args: WatchArgs) -> Result<ExitCode> {
     if let Some(t) = &args.target {
         parse_tag(t).map_err(|e| e.context("--target"))?;
     }
+    let selector = super::manifest::Selector {
+        manifest: args.manifest.as_deref(),
+        namespace: None,
+        deployment: &args.deployment,
+        container: &args.container,
+    };
+    super::manifest::check_names(selector)?;
     let index = ctx.load_index()?;
-    let target = match &args.target {
+    let deployment = super::manifest::read(ctx, selector)?.facts;
+    // Without --target, the release the Deployment runs (when the index knows its tag).
+    let wanted = args.target.clone().or_else(|| {
+        let tag = deployment.as_ref()?.container.image.tag.clone()?;
+        match index.release(&tag) {
+            Some(_) => Some(tag),
+            None => {
+                ctx.warn(&format!(
+                    "the Deployment's image tag {tag} is not in the index: no k of N or batch forecast (give --target)"
+                ));
+                None
+            }
+        }
+    });
+    let target = match &wanted {
         Some(t) => {
             let r = index.release(t).ok_or_else(|| {
                 Error::no_match(format!("--target {t} is not in the index")).with_hint(
@@ -54,11 +76,12 @@ pub fn run(ctx: &Context, args: WatchArgs) -> Result<ExitCode> {
     // the frames have no forecast, nothing else changes.
     let live = sizes::read(&settings, &limits).ok();
     let effects = super::context::load_effects()?;
-    let mut tracker = Tracker::new(watch::plan(
-        &effects,
-        target,
-        live.as_ref().map(|l| &l.tables),
-    ));
+    let mut plan = watch::plan(&effects, target, live.as_ref().map(|l| &l.tables));
+    plan.probe = deployment
+        .as_ref()
+        .and_then(|d| start_up_killer(&d.container))
+        .map(|(field, p)| (field, p.budget_seconds));
+    let mut tracker = Tracker::new(plan);
     loop {
         match &sample.holder {
             Some(h) => {

@@ -55,6 +55,9 @@ pub struct Plan {
     /// In version order.
     pub candidates: Vec<Candidate>,
     pub target: Option<Target>,
+    /// The probe that restarts Coder's pod while it migrates (`startupProbe` or
+    /// `livenessProbe`) and its budget in seconds, from `--manifest`.
+    pub probe: Option<(&'static str, u64)>,
     /// Migrations known (from the replayed rehearsals of the effects data) to fail on the
     /// way to the target: the version, and which set it fails after, at which statement,
     /// with PostgreSQL's error.
@@ -153,6 +156,7 @@ pub fn plan(
     Plan {
         candidates,
         target,
+        probe: None,
         known_failures,
     }
 }
@@ -329,6 +333,19 @@ pub struct Running {
     pub waiters: Vec<Peer>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index_build: Option<IndexBuild>,
+    /// With `--manifest`: what is left of the probe's budget (docs/watch.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe: Option<ProbeBudget>,
+}
+
+/// The probe's budget against the batch's age. The pod started before the batch, so the
+/// time left is at most this.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProbeBudget {
+    pub probe: &'static str,
+    pub budget_seconds: u64,
+    /// Budget minus the batch's age (negative: the probe should already have fired).
+    pub left_seconds: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -541,6 +558,11 @@ impl Tracker {
             blocked_by: peers(&|p| blockers.contains(&p.pid)),
             waiters: peers(&|p| p.blocked_by.contains(&holder.pid)),
             index_build,
+            probe: self.plan.probe.map(|(probe, budget)| ProbeBudget {
+                probe,
+                budget_seconds: budget,
+                left_seconds: round_tenths(budget as f64 - holder.xact_seconds.unwrap_or(0.0)),
+            }),
         }
     }
 
@@ -754,6 +776,7 @@ mod tests {
                 tag: "v9".into(),
                 migrations: MigrationSet::range(1, 11),
             }),
+            probe: Some(("livenessProbe", 30)),
             known_failures: vec![],
         };
         let mut t = Tracker::new(plan);
@@ -793,6 +816,7 @@ mod tests {
         );
         assert_eq!(f.index_build.unwrap().index.as_deref(), Some("idx_10"));
         assert_eq!(f.waiting_on.as_deref(), Some("Lock: relation"));
+        assert_eq!(f.probe.unwrap().left_seconds, 27.0);
         let f = t.observe(&holder(B), &Sample::default());
         assert_eq!(f.migration.unwrap().position.unwrap().k, 2);
         assert!(matches!(

@@ -48,7 +48,11 @@ pub fn ending_json(ending: &Ending) -> String {
 }
 
 fn band(b: &Band) -> String {
-    format!("{:.1}s-{:.1}s", b.low_seconds, b.high_seconds)
+    if b.high_seconds < 1.0 {
+        format!("{:.2}s-{:.2}s", b.low_seconds, b.high_seconds)
+    } else {
+        format!("{:.1}s-{:.1}s", b.low_seconds, b.high_seconds)
+    }
 }
 
 fn who(p: &Peer) -> String {
@@ -125,9 +129,12 @@ pub fn running_block(f: &Running, style: Style) -> String {
     if let Some(m) = &f.migration {
         match &m.statement {
             Some(s) => out.push_str(&format!("  statement:   {} of {}\n", s.index, s.of)),
-            None => out.push_str(&style.dim(
-                "  statement:   the file runs as one query; PostgreSQL does not say which of its statements\n",
-            )),
+            None => {
+                out.push_str(&style.dim(
+                    "  statement:   the file runs as one query; PostgreSQL does not say which of its statements",
+                ));
+                out.push('\n');
+            }
         }
     }
     if let Some(b) = &f.index_build {
@@ -163,6 +170,20 @@ pub fn running_block(f: &Running, style: Style) -> String {
     }
     for p in &f.waiters {
         out.push_str(&format!("  waited on by: {}\n", who(p)));
+    }
+    if let Some(p) = &f.probe {
+        let text = format!(
+            "  probe:       the {} restarts the pod after about {}: {} left at most",
+            p.probe,
+            approx(p.budget_seconds as f64),
+            approx(p.left_seconds.max(0.0))
+        );
+        out.push_str(&if p.left_seconds < 60.0 {
+            style.bad(&text)
+        } else {
+            text
+        });
+        out.push('\n');
     }
     out
 }
@@ -253,6 +274,7 @@ mod tests {
             }],
             waiters: vec![],
             index_build: None,
+            probe: None,
         };
         let block = running_block(&f, Style::plain());
         assert!(

@@ -3,11 +3,10 @@
 //! failure), carries the identity labels escaped as the specification says and never a
 //! password, offline and on a live schema built from Coder's real SQL.
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 
 use crate::coder_sql::{database_with, set_row, source};
-use crate::common::{migtag, run};
+use crate::common::{migtag, output_with_stdin, run};
 use crate::pg::{encode, PgCluster};
 
 /// `promtool`, or None outside CI when it is not installed.
@@ -31,20 +30,7 @@ fn promtool() -> Option<&'static str> {
 
 /// Runs `promtool check metrics` on `text`; panics with its words when it refuses.
 fn promtool_accepts(text: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_stdin(Command::new("promtool").args(["check", "metrics"]), text);
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -223,6 +223,33 @@ impl Drop for Watch {
     }
 }
 
+/// `migtag watch` on a pseudo-terminal for about a second; what the terminal received.
+fn on_terminal(db_url: &str, no_color: bool) -> String {
+    let bin = assert_cmd::cargo::cargo_bin("migtag");
+    let home = crate::common::scratch_home();
+    let mut cmd = std::process::Command::new("script");
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("TERM", "xterm")
+        .env("MIGTAG_NOW", crate::common::TEST_NOW);
+    if no_color {
+        cmd.env("NO_COLOR", "1");
+    }
+    let out = cmd
+        .args(["-qec"])
+        .arg(format!(
+            "'{}' watch --db '{db_url}' --timeout 1s --interval 200ms",
+            bin.display()
+        ))
+        .arg("/dev/null")
+        .stdin(Stdio::null())
+        .output()
+        .expect("util-linux script runs (apt-get install -y bsdutils)");
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn v2_26_0(c: &'static PgCluster) -> String {
     let db = database_with(c, "watch-v2.26.0", (1..=362).collect(), Some("v2.26.0"));
     set_row(c, &db, 362, false);
@@ -250,9 +277,24 @@ fn the_26_to_27_batch_is_followed_through_000371_to_its_commit_at_376() {
            FROM generate_series(1, 300000) g; ANALYZE",
     );
     let batch = start_batch(c, &db, (363..=376).collect(), "v2.27.0");
-    let mut w = start_watch(&url(c, &db), &["--target", "v2.27.0", "--timeout", "10m"]);
+    // The Deployment being rolled out names the target (its image) and the probe budget.
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("deploy.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: coder, namespace: coder}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: coder}}\n  template:\n    metadata: {labels: {app: coder}}\n    spec:\n      containers:\n        - name: coder\n          image: ghcr.io/coder/coder:v2.27.0\n          livenessProbe: {httpGet: {path: /healthz, port: http}, periodSeconds: 10, failureThreshold: 3}\n",
+    )
+    .unwrap();
+    let manifest = manifest.display().to_string();
+    let mut w = start_watch(&url(c, &db), &["--manifest", &manifest, "--timeout", "10m"]);
     let first = w.until(LONG, |v| v["event"] == "running");
     assert_eq!(first["pid"], batch.pid, "{first:#}");
+    assert_eq!(first["probe"]["probe"], "livenessProbe", "{first:#}");
+    assert_eq!(first["probe"]["budget_seconds"], 30, "{first:#}");
+    assert!(
+        first["probe"]["left_seconds"].as_f64().unwrap() <= 30.0,
+        "{first:#}"
+    );
     assert_eq!(first["application"], "coderd", "{first:#}");
     batch.go.send(()).unwrap();
     let during = w.until(LONG, |v| v["migration"]["version"] == 371);
@@ -370,6 +412,61 @@ fn an_idle_transaction_on_api_keys_shows_as_the_blocker_with_its_pid_and_age() {
     assert_eq!(blocked["waiting_on"], "Lock: relation", "{blocked:#}");
     // ACCESS EXCLUSIVE on api_keys: 000371's ALTER TABLE.
     assert_eq!(blocked["migration"]["version"], 371, "{blocked:#}");
+
+    // The same as plain lines (not a terminal), and as a live view on a terminal (a pty from
+    // util-linux `script`), with and without NO_COLOR.
+    let (out, err, code) = crate::common::run(migtag().args([
+        "watch",
+        "--db",
+        &url(c, &db),
+        "--target",
+        "v2.27.0",
+        "--timeout",
+        "1s",
+        "--interval",
+        "200ms",
+    ]));
+    assert_eq!(code, 4, "{out}\n{err}");
+    assert!(
+        out.contains(&format!(
+            "pid {}: 000371 api_key_scopes_array_allow_list (",
+            batch.pid
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "blocked by pid {} (coder-old-replica) idle in transaction for ",
+            old.pid
+        )),
+        "{out}"
+    );
+    assert!(
+        out.lines().last().unwrap().starts_with("timed out after"),
+        "{out}"
+    );
+    assert!(
+        !out.contains('\u{1b}'),
+        "no escapes in plain lines: {out:?}"
+    );
+    let sgr = regex::Regex::new("\u{1b}\\[[0-9;]*m").unwrap();
+    for no_color in [true, false] {
+        let screen = on_terminal(&url(c, &db), no_color);
+        assert!(
+            screen.contains("\u{1b}[J"),
+            "the view is redrawn in place: {screen:?}"
+        );
+        let text = sgr.replace_all(&screen, "");
+        assert!(
+            text.contains(&format!("blocked by: pid {} (coder-old-replica)", old.pid)),
+            "{screen:?}"
+        );
+        assert_eq!(
+            sgr.is_match(&screen),
+            !no_color,
+            "NO_COLOR={no_color}: {screen:?}"
+        );
+    }
 
     // A reader arriving now queues behind the batch: it is listed as waiting for it.
     let mut reader = c.session(&db, "coder-new-replica");
