@@ -50,6 +50,7 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
         let schema = reading.db.as_ref().and_then(|o| o.database.schema.clone());
         rehearse(&args, &state, schema, &mut report)?;
     }
+    let namespace = deployment.namespace.clone();
     if let Some(facts) = deployment.facts {
         let findings = check_deployment(
             &facts,
@@ -85,7 +86,9 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
             index_age_seconds: super::metrics::index_age_seconds(&index),
             labels: super::metrics::labels(
                 reading.db.as_ref().map(|o| &o.database),
+                namespace.as_deref(),
                 report.deployment.as_ref(),
+                &args.deployment.deployment,
             ),
         })
     };

@@ -11,12 +11,29 @@ use crate::core::verify::{Assessment, SchemaStatus};
 use crate::render::openmetrics::Labels;
 
 /// The identity labels: the database as the connection's target (never with a password),
-/// the Deployment's namespace and name when a manifest named them.
-pub fn labels(db: Option<&DatabaseInfo>, deployment: Option<&DeploymentFacts>) -> Labels {
+/// the Deployment's namespace and name when a manifest or `-n` named them.
+pub fn labels(
+    db: Option<&DatabaseInfo>,
+    namespace: Option<&str>,
+    deployment: Option<&DeploymentFacts>,
+    deployment_flag: &str,
+) -> Labels {
     Labels {
         database: db.map(|d| d.target.clone()),
-        namespace: deployment.and_then(|d| d.namespace.clone()),
-        deployment: deployment.map(|d| d.name.clone()),
+        namespace: namespace
+            .map(str::to_string)
+            .or_else(|| deployment.and_then(|d| d.namespace.clone())),
+        deployment: deployment
+            .map(|d| d.name.clone())
+            .or_else(|| namespace.map(|_| deployment_flag.to_string())),
+    }
+}
+
+/// The labels of a command that knows only the database (`check`, `verify`).
+pub fn database_labels(db: Option<&DatabaseInfo>) -> Labels {
+    Labels {
+        database: db.map(|d| d.target.clone()),
+        ..Labels::default()
     }
 }
 

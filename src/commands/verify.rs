@@ -53,7 +53,7 @@ pub fn run(ctx: &Context, args: VerifyArgs) -> Result<ExitCode> {
             pending: vec![],
             estimate: None,
             index_age_seconds: super::metrics::index_age_seconds(&index),
-            labels: super::metrics::labels(reading.db.as_ref().map(|o| &o.database), None),
+            labels: super::metrics::database_labels(reading.db.as_ref().map(|o| &o.database)),
         })
     };
     ctx.emit_or_metrics(

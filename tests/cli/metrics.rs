@@ -81,6 +81,25 @@ fn offline_check_and_gate_expose_valid_metrics() {
     // Offline there are no sizes, so no estimate: the family is absent, not zero.
     assert!(!out.contains("migtag_upgrade_estimate_seconds"), "{out}");
 
+    // The Deployment's identity, from -n (and --deployment, default coder).
+    let (out, err, code) = metrics(&[
+        "gate",
+        "--version",
+        "362",
+        "--target",
+        "v2.27.0",
+        "-n",
+        "coder-prod",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    promtool_accepts(&out);
+    assert!(
+        out.contains(
+            "migtag_verdict{verdict=\"safe\",namespace=\"coder-prod\",deployment=\"coder\"} 1\n"
+        ),
+        "{out}"
+    );
+
     let (out, err, code) = metrics(&["check", "--version", "316", "--dirty"]);
     assert_eq!(code, 4, "{err}");
     promtool_accepts(&out);
