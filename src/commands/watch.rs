@@ -135,23 +135,13 @@ impl<'a> Output<'a> {
                 self.drawn_lines = block.lines().count();
             }
             _ => {
-                let line = render::watch::running_line(f);
-                // The elapsed time leads every line; compare what follows it.
-                let key = line
-                    .split_once("] ")
-                    .map(|(_, k)| k.to_string())
-                    .unwrap_or_default();
-                let key = key
-                    .split(", running")
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
+                let key = render::watch::line_key(f);
                 let due = match &self.last_line {
                     Some((k, at)) => *k != key || at.elapsed() >= HEARTBEAT,
                     None => true,
                 };
                 if due {
-                    render::out(&line);
+                    render::out(&render::watch::running_line(f));
                     self.last_line = Some((key, Instant::now()));
                 }
             }

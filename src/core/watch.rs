@@ -275,6 +275,22 @@ pub fn match_query(
     })
 }
 
+/// True for golang-migrate's own statements around the files: the lock, and the row written
+/// before and after each file (`TRUNCATE`/`INSERT`/`SELECT` on `schema_migrations`).
+pub fn is_bookkeeping(query: &str) -> bool {
+    let statements = split_statements(query);
+    !statements.is_empty()
+        && statements.iter().all(|s| {
+            let n = super::sql_text::normalize(&s.text).to_ascii_lowercase();
+            is_transaction_control(&s.text)
+                || n.starts_with("select pg_advisory_xact_lock(")
+                || n.starts_with("select pg_advisory_lock(")
+                || n.starts_with("truncate schema_migrations")
+                || n.starts_with("insert into schema_migrations")
+                || (n.starts_with("select") && n.contains(" from schema_migrations"))
+        })
+}
+
 /// What a frame says about the migration running.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MigrationView {
@@ -324,6 +340,10 @@ pub struct Running {
     /// The running query, shortened, when it matched no migration.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unmatched_query: Option<String>,
+    /// golang-migrate is between two files: taking the lock or writing the row
+    /// (`TRUNCATE`/`INSERT` on `schema_migrations`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub between_migrations: bool,
     /// What the holder waits for (`wait_event_type: wait_event`), when it waits.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting_on: Option<String>,
@@ -524,8 +544,12 @@ impl Tracker {
             forecast: candidate(m.version).and_then(|c| c.forecast),
         });
         let batch_forecast = self.batch_forecast(first);
+        let between_migrations =
+            matched.is_none() && holder.query.as_deref().is_some_and(is_bookkeeping);
         let unmatched_query = match (&matched, &holder.query) {
-            (None, Some(q)) if !q.trim().is_empty() => Some(shorten_query(q, 160)),
+            (None, Some(q)) if !q.trim().is_empty() && !between_migrations => {
+                Some(shorten_query(q, 160))
+            }
             _ => None,
         };
         let blockers: BTreeSet<i32> = holder.blocked_by.iter().copied().collect();
@@ -551,6 +575,7 @@ impl Tracker {
             batch_forecast,
             migration,
             unmatched_query,
+            between_migrations,
             waiting_on: match (&holder.wait_event_type, &holder.wait_event) {
                 (Some(t), Some(e)) if t == "Lock" => Some(format!("{t}: {e}")),
                 _ => None,
@@ -839,6 +864,20 @@ mod tests {
             t.finish(&DbState::Dirty(11)).exit_code(),
             crate::error::ExitCode::Unsafe
         );
+    }
+
+    #[test]
+    fn golang_migrate_bookkeeping_is_between_migrations() {
+        assert!(is_bookkeeping("TRUNCATE schema_migrations"));
+        assert!(is_bookkeeping(
+            "INSERT INTO schema_migrations (version, dirty) VALUES ($1, $2)"
+        ));
+        assert!(is_bookkeeping("SELECT pg_advisory_xact_lock($1)"));
+        assert!(!is_bookkeeping("UPDATE api_keys SET x = 1"));
+        assert!(!is_bookkeeping(""));
+        let mut t = Tracker::new(Plan::default());
+        let f = t.observe(&holder("TRUNCATE schema_migrations"), &Sample::default());
+        assert!(f.between_migrations && f.unmatched_query.is_none());
     }
 
     #[test]

@@ -99,6 +99,9 @@ fn migration_text(f: &Running) -> String {
             }
             s
         }
+        None if f.between_migrations => {
+            "between migrations (golang-migrate takes the lock or records the version)".into()
+        }
         None => match &f.unmatched_query {
             Some(q) => format!("no known migration matches the running query: {q}"),
             None => "the running query is not visible".into(),
@@ -188,6 +191,22 @@ pub fn running_block(f: &Running, style: Style) -> String {
     out
 }
 
+/// What a plain line says apart from times: a new line is printed when it changes.
+pub fn line_key(f: &Running) -> String {
+    let blockers: Vec<i32> = f.blocked_by.iter().map(|p| p.pid).collect();
+    let waiters: Vec<i32> = f.waiters.iter().map(|p| p.pid).collect();
+    format!(
+        "{}|{:?}|{:?}|{}|{:?}|{:?}|{:?}",
+        f.pid,
+        f.migration.as_ref().map(|m| (m.version, m.statement)),
+        f.unmatched_query,
+        f.between_migrations,
+        blockers,
+        waiters,
+        f.index_build.as_ref().map(|b| &b.progress.phase)
+    )
+}
+
 /// The one-line form of a frame, for a log or a pipe.
 pub fn running_line(f: &Running) -> String {
     let mut s = format!(
@@ -261,6 +280,7 @@ mod tests {
                 forecast: None,
             }),
             unmatched_query: None,
+            between_migrations: false,
             waiting_on: None,
             blocked_by: vec![Peer {
                 pid: 9,

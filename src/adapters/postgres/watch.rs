@@ -1,7 +1,8 @@
 //! `watch`: one read-only session (the same startup settings as every migtag session:
 //! read-only, `lock_timeout`, `statement_timeout`, `application_name=migtag`) that polls the
 //! statistics views. Each poll is one query: the holder of Coder's migration lock from
-//! `pg_locks`, the database's client sessions from `pg_stat_activity` (with
+//! `pg_locks` (else the holder of ACCESS EXCLUSIVE on `schema_migrations`: the two signs of
+//! a running migration `check --db` reads), the database's client sessions from `pg_stat_activity` (with
 //! `pg_blocking_pids` for those waiting on a lock), and `pg_stat_progress_create_index`.
 //! None of these views takes a lock on a table. The row is read only after the lock is gone,
 //! by the same survey-then-read path as `check --db` (so never behind a migration).
@@ -27,11 +28,17 @@ pub fn poll_sql() -> String {
         r#"WITH me AS (
   SELECT pg_backend_pid() AS pid, current_database() AS db
 ), holder AS (
-  SELECT l.pid FROM pg_locks l, me
-   WHERE l.locktype = 'advisory' AND l.classid = {CODER_LOCK_CLASSID} AND l.objid = {CODER_LOCK_OBJID} AND l.objsubid = 1
-     AND l.granted AND l.pid IS DISTINCT FROM me.pid
-     AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = me.db)
-   LIMIT 1
+  SELECT x.pid FROM (
+    SELECT l.pid, 0 AS rank FROM pg_locks l, me
+     WHERE l.locktype = 'advisory' AND l.classid = {CODER_LOCK_CLASSID} AND l.objid = {CODER_LOCK_OBJID} AND l.objsubid = 1
+       AND l.granted AND l.pid IS DISTINCT FROM me.pid
+       AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = me.db)
+    UNION ALL
+    SELECT l.pid, 1 FROM pg_locks l, me
+     WHERE l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock' AND l.granted AND l.pid IS DISTINCT FROM me.pid
+       AND l.relation = (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                          WHERE c.relname = 'schema_migrations' AND n.nspname = current_schema())
+  ) x ORDER BY x.rank LIMIT 1
 ), act AS (
   SELECT a.pid, a.application_name, host(a.client_addr) AS client_addr, a.state,
          extract(epoch FROM clock_timestamp() - a.xact_start)::float8 AS xact_seconds,
