@@ -85,6 +85,9 @@ pub fn run(ctx: &Context, args: WatchArgs) -> Result<ExitCode> {
     loop {
         match &sample.holder {
             Some(h) => {
+                if let Some(ending) = tracker.retried(h) {
+                    return Ok(out.end(&ending));
+                }
                 let frame = tracker.observe(h, &sample);
                 out.frame(&frame);
             }

@@ -132,8 +132,10 @@ pub fn plan(
                         known_failures.push((
                             f.version,
                             format!(
-                                "replayed on the migration set {} wrote, it fails at `{}`: {}",
+                                "replayed on the migration set {} wrote, fails at {:06}_{} `{}`: {}",
                                 irr.releases.join(", "),
+                                f.version,
+                                f.name,
                                 shorten_query(&f.statement, 160),
                                 f.error
                             ),
@@ -390,6 +392,10 @@ pub enum Ending {
         failed_name: Option<String>,
         /// What Coder's log shows.
         logs: String,
+        /// Another session took the lock and runs the same migrations again (a replica
+        /// retrying): the row cannot be read while it holds the table.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retried_by: Option<i32>,
     },
     /// The lock went and the row is dirty: a migration failed outside a batch transaction
     /// (a binary older than v2.5.0, or a per-migration transaction): exit 3.
@@ -445,12 +451,16 @@ impl Ending {
                 version,
                 failed_at,
                 failed_name,
+                retried_by,
                 ..
             } => {
                 let at = match (failed_at, failed_name) {
                     (Some(v), Some(n)) => format!(" after {v:06}_{n} was seen running"),
                     _ => String::new(),
                 };
+                if let Some(pid) = retried_by {
+                    return format!("rolled back{at}: the lock was released and pid {pid} now runs the same migrations again (another replica retrying the batch); nothing of the first batch was kept");
+                }
                 let row = version
                     .map(|v| format!("still at {v:06}"))
                     .unwrap_or_else(|| "empty".into());
@@ -519,6 +529,38 @@ impl Tracker {
     /// The highest migration seen running.
     pub fn last_seen(&self) -> Option<Version> {
         self.seen.iter().copied().max()
+    }
+
+    /// The ending when another session took the lock and runs a migration this watch already
+    /// saw running: the first batch rolled back (a committed batch leaves nothing to run
+    /// again) and a replica retries it. None otherwise: a new holder with nothing to run
+    /// again is followed as before.
+    pub fn retried(&self, holder: &Holder) -> Option<Ending> {
+        let first = self.holder_pid?;
+        let last = self.last_seen()?;
+        if holder.pid == first {
+            return None;
+        }
+        let m = match_query(holder.query.as_deref()?, &self.plan.candidates, None)?;
+        if m.version > last {
+            return None;
+        }
+        match self.rolled_back(None) {
+            Ending::RolledBack {
+                version,
+                failed_at,
+                failed_name,
+                logs,
+                ..
+            } => Some(Ending::RolledBack {
+                version,
+                failed_at,
+                failed_name,
+                logs,
+                retried_by: Some(holder.pid),
+            }),
+            other => Some(other),
+        }
     }
 
     /// The frame of a poll that found the lock held.
@@ -674,28 +716,33 @@ impl Tracker {
                 .find(|c| c.version == v)
                 .map(|c| c.name.clone())
         });
+        // A failure the replay of Coder's SQL knows at or after the last migration seen.
         let known = failed_at.and_then(|v| {
             self.plan
                 .known_failures
                 .iter()
-                .find(|(f, _)| *f == v)
+                .filter(|(f, _)| *f >= v)
+                .min_by_key(|(f, _)| *f)
                 .map(|(_, e)| e.clone())
         });
         let which = match (failed_at, &failed_name) {
-            (Some(v), Some(n)) => format!("{v:06}_{n}.up.sql"),
+            (Some(v), Some(n)) => {
+                format!("{v:06}_{n}.up.sql (the last migration seen running) or a later one")
+            }
             _ => "the failing migration".into(),
         };
         let mut logs = format!(
-            "Coder's log shows `migration failed` for {which} with PostgreSQL's error, then the pod exits and restarts and runs the same batch again"
+            "Coder's log shows `migration failed` for {which}, with PostgreSQL's error; then the pod exits, restarts and runs the same batch again"
         );
         if let Some(e) = known {
-            logs.push_str(&format!("; Coder's SQL {e}"));
+            logs.push_str(&format!("; Coder's SQL, {e}"));
         }
         Ending::RolledBack {
             version,
             failed_at,
             failed_name,
             logs,
+            retried_by: None,
         }
     }
 }
@@ -848,6 +895,32 @@ mod tests {
             t.finish(&DbState::Clean(11)),
             Ending::Committed { version: 11 }
         ));
+        // Another replica takes the lock and runs 10 again: the first batch rolled back.
+        let mut again = holder(A);
+        again.pid = 8;
+        let e = t.retried(&again).unwrap();
+        assert!(
+            matches!(
+                e,
+                Ending::RolledBack {
+                    retried_by: Some(8),
+                    failed_at: Some(11),
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(
+            e.summary()
+                .contains("pid 8 now runs the same migrations again"),
+            "{}",
+            e.summary()
+        );
+        assert_eq!(
+            t.retried(&holder(A)),
+            None,
+            "the same session is not a retry"
+        );
         let rb = t.finish(&DbState::Clean(9));
         assert!(
             matches!(

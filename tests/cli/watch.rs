@@ -36,7 +36,33 @@ struct Batch {
     done: std::thread::JoinHandle<Result<(), String>>,
 }
 
+/// A batch that has not taken the lock yet (it may be queued behind another's).
+struct QueuedBatch {
+    ready: mpsc::Receiver<i32>,
+    go: mpsc::Sender<()>,
+    done: std::thread::JoinHandle<Result<(), String>>,
+}
+
+impl QueuedBatch {
+    /// Waits until it holds Coder's migration lock.
+    fn holding(self) -> Batch {
+        let pid = self
+            .ready
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the batch took Coder's migration lock");
+        Batch {
+            pid,
+            go: self.go,
+            done: self.done,
+        }
+    }
+}
+
 fn start_batch(c: &PgCluster, db: &str, versions: Vec<u64>, tag: &str) -> Batch {
+    spawn_batch(c, db, versions, tag).holding()
+}
+
+fn spawn_batch(c: &PgCluster, db: &str, versions: Vec<u64>, tag: &str) -> QueuedBatch {
     let src = source().expect("checked by the caller");
     let files: Vec<(u64, String)> = versions
         .into_iter()
@@ -116,11 +142,8 @@ fn start_batch(c: &PgCluster, db: &str, versions: Vec<u64>, tag: &str) -> Batch 
             q("COMMIT".into()).await
         })
     });
-    let pid = ready_rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the batch took Coder's migration lock");
-    Batch {
-        pid,
+    QueuedBatch {
+        ready: ready_rx,
         go: go_tx,
         done,
     }
@@ -514,4 +537,55 @@ fn watch_needs_a_live_database_and_a_known_target() {
     let v: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["outcome"], "nothing_running", "{v:#}");
     assert_eq!(v["pending"], 0, "{v:#}");
+}
+
+/// Coder's replicas retry a failed batch: when another session takes the lock and runs a
+/// migration the watch already saw, the first batch rolled back (the row cannot be read while
+/// the retry holds the table). Sessions holding ACCESS SHARE on workspace_agents stop each
+/// batch at 000321, so both are seen there whatever the speed of the machine.
+#[test]
+fn a_replica_retrying_the_failed_batch_shows_the_first_one_rolled_back() {
+    if source().is_none() {
+        return;
+    }
+    let c = PgCluster::shared();
+    let set: Vec<u64> = (1..=310).chain([312, 313, 316]).collect();
+    let db = database_with(c, "v2.21.1", set, Some("v2.21.1"));
+    set_row(c, &db, 316, false);
+    let mut reader1 = c.session(&db, "reader-1");
+    reader1.run("BEGIN; SELECT count(*) FROM workspace_agents;");
+    let first = start_batch(c, &db, (317..=326).collect(), "v2.22.0");
+    let mut w = start_watch(&url(c, &db), &["--target", "v2.22.0", "--timeout", "10m"]);
+    w.until(LONG, |v| v["event"] == "running");
+    first.go.send(()).unwrap();
+    w.until(LONG, |v| v["migration"]["version"] == 321);
+    // The second replica waits for the lock; a second reader queues behind the first batch
+    // and gets its ACCESS SHARE once that batch is gone.
+    let second = spawn_batch(c, &db, (317..=326).collect(), "v2.22.0");
+    let mut reader2 = c.session(&db, "reader-2");
+    reader2.send("BEGIN; SELECT count(*) FROM workspace_agents;");
+    reader1.run("ROLLBACK;");
+    let failed = first.done.join().unwrap().unwrap_err();
+    assert!(failed.starts_with("000323"), "{failed}");
+    let second = second.holding();
+    second.go.send(()).unwrap();
+    let (last, code, all) = w.finish(LONG);
+    assert_eq!(code, 3, "{last:#}\n{all:#?}");
+    assert_eq!(last["outcome"], "rolled_back", "{last:#}");
+    assert_eq!(last["retried_by"], second.pid, "{last:#}");
+    assert_eq!(last["failed_at"], 321, "{last:#}");
+    // What the logs will show: the bundled replay knows where this path fails, and why.
+    let logs = last["logs"].as_str().unwrap();
+    assert!(
+        logs.contains("fails at 000323_workspace_latest_builds_optimization")
+            && logs.contains("\"workspace_prebuilds\" does not exist"),
+        "{logs}"
+    );
+    reader2.run("ROLLBACK;");
+    let failed = second.done.join().unwrap().unwrap_err();
+    assert!(failed.starts_with("000323"), "{failed}");
+    assert_eq!(
+        c.sql(&db, "SELECT version || ' ' || dirty FROM schema_migrations"),
+        "316 false"
+    );
 }
