@@ -20,6 +20,19 @@ use super::context::Context;
 const HEARTBEAT: Duration = Duration::from_secs(30);
 
 pub fn run(ctx: &Context, args: WatchArgs) -> Result<ExitCode> {
+    match follow(ctx, args) {
+        // JSON lines stay JSON lines: the error is the last line (and the message on stderr),
+        // not the pretty error document of the other commands.
+        Err(e) if ctx.format == Format::Json => {
+            crate::ewriteln!("error: {e}");
+            render::out(&render::watch::error_json(&e));
+            Ok(e.exit_code())
+        }
+        other => other,
+    }
+}
+
+fn follow(ctx: &Context, args: WatchArgs) -> Result<ExitCode> {
     if let Some(t) = &args.target {
         parse_tag(t).map_err(|e| e.context("--target"))?;
     }
@@ -105,7 +118,7 @@ pub fn run(ctx: &Context, args: WatchArgs) -> Result<ExitCode> {
                 }));
             }
         }
-        watcher.sleep(interval);
+        std::thread::sleep(interval);
         sample = watcher.poll()?;
     }
 }

@@ -47,6 +47,23 @@ pub fn ending_json(ending: &Ending) -> String {
     s
 }
 
+/// An error as the last JSON line: `{"event": "error", "error": {kind, message, hint,
+/// exit_code}}` (the fields of every command's JSON error document, on one line).
+pub fn error_json(e: &crate::error::Error) -> String {
+    let mut s = serde_json::json!({
+        "event": "error",
+        "error": {
+            "kind": e.kind().as_str(),
+            "message": e.message(),
+            "hint": e.hint(),
+            "exit_code": e.exit_code().code(),
+        }
+    })
+    .to_string();
+    s.push('\n');
+    s
+}
+
 fn band(b: &Band) -> String {
     if b.high_seconds < 1.0 {
         format!("{:.2}s-{:.2}s", b.low_seconds, b.high_seconds)

@@ -518,6 +518,19 @@ fn watch_needs_a_live_database_and_a_known_target() {
     let (_, err, code) = crate::common::run(migtag().args(["watch"]));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no database given"), "{err}");
+    // With --format json an error is one JSON line too.
+    let (out, err, code) = crate::common::run(migtag().args([
+        "--format",
+        "json",
+        "watch",
+        "--db",
+        "postgres://u@127.0.0.1:1/d?connect_timeout=2",
+    ]));
+    assert_eq!(code, 10, "{out}{err}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["event"], "error", "{v:#}");
+    assert_eq!(v["error"]["exit_code"], 10, "{v:#}");
     let c = PgCluster::shared();
     let db = c.create_db("watchidle");
     set_row(c, &db, 376, false);

@@ -9,8 +9,6 @@
 //!
 //! The session is kept open between polls; its runtime is driven only while a poll runs.
 
-use std::time::Duration;
-
 use serde::Deserialize;
 
 use super::survey::{CODER_LOCK_CLASSID, CODER_LOCK_OBJID, QUERY_DISPLAY_CHARS};
@@ -200,11 +198,6 @@ impl<'a> Watcher<'a> {
         self.runtime
             .block_on(read(conn, self.settings, &self.limits, false))
             .map_err(|e| errors::scrub(e, self.settings))
-    }
-
-    /// Waits between polls.
-    pub fn sleep(&self, d: Duration) {
-        std::thread::sleep(d);
     }
 }
 
