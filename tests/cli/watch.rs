@@ -246,7 +246,8 @@ impl Drop for Watch {
     }
 }
 
-/// `migtag watch` on a pseudo-terminal for about a second; what the terminal received.
+/// `migtag watch` on a pseudo-terminal for about three seconds (several redraws even on a
+/// busy machine); what the terminal received.
 fn on_terminal(db_url: &str, no_color: bool) -> String {
     let bin = assert_cmd::cargo::cargo_bin("migtag");
     let home = crate::common::scratch_home();
@@ -262,7 +263,7 @@ fn on_terminal(db_url: &str, no_color: bool) -> String {
     let out = cmd
         .args(["-qec"])
         .arg(format!(
-            "'{}' watch --db '{db_url}' --timeout 1s --interval 200ms",
+            "'{}' watch --db '{db_url}' --timeout 3s --interval 200ms",
             bin.display()
         ))
         .arg("/dev/null")
