@@ -603,3 +603,42 @@ fn a_replica_retrying_the_failed_batch_shows_the_first_one_rolled_back() {
         "316 false"
     );
 }
+
+/// Every migration file every release of the index ships, sent whole as Coder sends it, is
+/// named by watch's matcher with that release as the target: the fingerprints in the bundled
+/// effects cover every content of Coder's real SQL, not only the newest.
+#[test]
+fn every_shipped_file_is_matched_to_its_migration() {
+    let Some(src) = source() else {
+        return;
+    };
+    let effects = migtag::bundled::effects().unwrap();
+    let index = migtag::bundled::load().unwrap();
+    let max = effects.provenance.max_migration;
+    let mut checked = 0;
+    let mut missed = Vec::new();
+    for r in index.releases() {
+        let target = migtag::core::watch::Target {
+            tag: r.tag.clone(),
+            migrations: r.migrations.clone(),
+        };
+        let plan = migtag::core::watch::plan(&effects, Some(target), None);
+        for v in r.migrations.iter().filter(|v| *v <= max) {
+            let Some(f) = src.at_tag(v, &r.tag) else {
+                continue;
+            };
+            checked += 1;
+            let m = migtag::core::watch::match_query(&f.text, &plan.candidates, None);
+            if m.as_ref().map(|m| m.version) != Some(v) {
+                missed.push(format!("{} {v:06}: {:?}", r.tag, m.map(|m| m.version)));
+            }
+        }
+    }
+    assert!(checked > 50_000, "{checked}");
+    missed.dedup();
+    assert!(
+        missed.is_empty(),
+        "{} of {checked} not matched: {missed:#?}",
+        missed.len()
+    );
+}

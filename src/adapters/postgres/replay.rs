@@ -507,9 +507,10 @@ async fn replay(client: &Client, plan: &Plan<'_>, major: u32) -> Result<Effects>
         }
         let (effects, after) = step(client, file, &state).await?.map_err(failure_error)?;
         exec(client, "COMMIT").await?;
-        // Keep only the older contents whose effects differ from the content that replaced them.
+        // Keep only the older contents whose effects or statements differ from the content
+        // that replaced them (`watch` matches a running file by its statements).
         for (old, e, error) in pending.drain(..) {
-            if error.is_some() || !e.same_effects(&effects) {
+            if error.is_some() || !e.same_effects(&effects) || e.statements != effects.statements {
                 variants.push(Variant {
                     first_tag: old.first_tag.clone(),
                     last_tag: old.last_tag.clone(),
