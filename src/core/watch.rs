@@ -66,7 +66,7 @@ pub struct Plan {
 
 /// The plan from the effects data: with a target, its migrations as it ships them (and the
 /// other recorded contents of each, so a text the target's binary sends still matches);
-/// without, every recorded migration. `sizes` (the live `pg_class` statistics) give each
+/// without, every recorded migration and content. `sizes` (the live `pg_class` statistics) give each
 /// migration its forecast band.
 pub fn plan(
     effects: &Effects,
@@ -88,12 +88,12 @@ pub fn plan(
             high_seconds: e.high_seconds,
         })
     };
-    let candidate = |e: &MigrationEffects| Candidate {
+    let candidate = |e: &MigrationEffects, forecast: Option<Band>| Candidate {
         version: e.version,
         name: e.name.clone(),
         statements: e.statements.0.clone(),
         index_builds: e.index_builds.clone(),
-        forecast: band(e),
+        forecast,
     };
     let mut candidates = Vec::new();
     let mut known_failures = Vec::new();
@@ -107,7 +107,9 @@ pub fn plan(
                     .find(|m| m.version == v)
                     .or_else(|| shipped_effects(effects, v, &t.tag));
                 let Some(first) = shipped else { continue };
-                candidates.push(candidate(first));
+                // The other recorded contents match too, with the shipped content's forecast.
+                let forecast = band(first);
+                candidates.push(candidate(first, forecast));
                 let others = effects
                     .main_effects(v)
                     .into_iter()
@@ -119,12 +121,7 @@ pub fn plan(
                             .filter(|e| e.version == v),
                     )
                     .filter(|e| e.statements != first.statements);
-                for e in others {
-                    candidates.push(Candidate {
-                        forecast: candidates.last().and_then(|c: &Candidate| c.forecast),
-                        ..candidate(e)
-                    });
-                }
+                candidates.extend(others.map(|e| candidate(e, forecast)));
             }
             for irr in &effects.irregular {
                 for r in irr.rehearsals.iter().filter(|r| r.target == t.tag) {
@@ -145,13 +142,19 @@ pub fn plan(
             }
         }
         None => {
-            candidates.extend(effects.main.iter().map(candidate));
+            candidates.extend(effects.main.iter().map(|e| candidate(e, band(e))));
+            candidates.extend(
+                effects
+                    .variants
+                    .iter()
+                    .map(|x| candidate(&x.effects, band(&x.effects))),
+            );
             candidates.extend(
                 effects
                     .irregular
                     .iter()
                     .flat_map(|i| i.migrations.iter())
-                    .map(candidate),
+                    .map(|e| candidate(e, band(e))),
             );
         }
     }
