@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::effects::{sequence_for, Effects, MigrationEffects};
-use super::forecast::effects::shipped_effects;
+use super::effects::{Effects, MigrationEffects};
+use super::forecast::effects::release_effects;
 use super::forecast::{self, rates, ForecastInput, MigrationFacts, TableSize};
 use super::migration_set::{MigrationSet, Version};
 use super::observation::shorten_query;
@@ -99,14 +99,9 @@ pub fn plan(
     let mut known_failures = Vec::new();
     match &target {
         Some(t) => {
-            let own = sequence_for(effects, &t.migrations).unwrap_or_default();
+            let shipped = release_effects(effects, &t.migrations, &t.tag);
             for v in t.migrations.iter() {
-                let shipped = own
-                    .iter()
-                    .copied()
-                    .find(|m| m.version == v)
-                    .or_else(|| shipped_effects(effects, v, &t.tag));
-                let Some(first) = shipped else { continue };
+                let Some(first) = shipped(v) else { continue };
                 // The other recorded contents match too, with the shipped content's forecast.
                 let forecast = band(first);
                 candidates.push(candidate(first, forecast));
@@ -940,6 +935,38 @@ mod tests {
             t.finish(&DbState::Dirty(11)).exit_code(),
             crate::error::ExitCode::Unsafe
         );
+    }
+
+    #[test]
+    fn the_plan_forecasts_what_the_target_ships() {
+        // v2.27.0 ships the 000371 that updates every api_keys row (later contents purge old
+        // keys first): its band is the UPDATE's, seconds on 45 MB, not the purge's.
+        let effects = crate::bundled::effects().unwrap();
+        let index = crate::bundled::load().unwrap();
+        let r = index.release("v2.27.0").unwrap();
+        let sizes: BTreeMap<String, TableSize> = [(
+            "api_keys".to_string(),
+            TableSize {
+                rows: Some(300_000),
+                heap_bytes: 45_000_000,
+                total_bytes: 80_000_000,
+            },
+        )]
+        .into_iter()
+        .collect();
+        let target = Target {
+            tag: r.tag.clone(),
+            migrations: r.migrations.clone(),
+        };
+        let p = plan(&effects, Some(target), Some(&sizes));
+        let c = p.candidates.iter().find(|c| c.version == 371).unwrap();
+        let band = c.forecast.unwrap();
+        assert!(
+            band.low_seconds > 1.0 && band.high_seconds > 5.0,
+            "{band:?}"
+        );
+        // Both recorded contents of 000371 are candidates.
+        assert_eq!(p.candidates.iter().filter(|c| c.version == 371).count(), 2);
     }
 
     #[test]
