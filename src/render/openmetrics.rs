@@ -167,8 +167,8 @@ fn escape_help(v: &str) -> String {
     v.replace('\\', "\\\\").replace('\n', "\\n")
 }
 
-/// A float as OpenMetrics reads it (always with a decimal point or exponent is not required;
-/// integers print without a fraction).
+/// A finite float in Rust's shortest form (`7.11`, `2`), which OpenMetrics and the
+/// Prometheus text parser both read.
 fn number(x: f64) -> String {
     format!("{x}")
 }
