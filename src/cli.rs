@@ -129,7 +129,7 @@ pub struct WatchArgs {
     /// commit or rollback when no running migration was recognised.
     #[arg(long, value_name = "TAG")]
     pub target: Option<String>,
-    /// How often to look [default: 1s].
+    /// How often to look, at least 100ms [default: 1s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub interval: Option<std::time::Duration>,
     /// Give up (exit 4) when the batch still runs after this long.

@@ -16,6 +16,9 @@ use crate::render;
 
 use super::context::Context;
 
+/// The shortest `--interval`.
+const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
 /// How often plain lines repeat an unchanged frame.
 const HEARTBEAT: Duration = Duration::from_secs(30);
 
@@ -74,6 +77,13 @@ fn follow(ctx: &Context, args: WatchArgs) -> Result<ExitCode> {
     };
     let (settings, limits) = super::repair::settings_and_limits(&args.db)?;
     let interval = args.interval.unwrap_or(Duration::from_secs(1));
+    if interval < MIN_INTERVAL {
+        return Err(Error::usage(format!(
+            "--interval {}ms polls too often: at least {}ms (each poll is a query on the server Coder migrates)",
+            interval.as_millis(),
+            MIN_INTERVAL.as_millis()
+        )));
+    }
     let watcher = Watcher::open(&settings, limits)?;
     let mut out = Output::new(ctx);
 

@@ -521,6 +521,15 @@ fn watch_needs_a_live_database_and_a_known_target() {
     let (_, err, code) = crate::common::run(migtag().args(["watch"]));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no database given"), "{err}");
+    let (_, err, code) = crate::common::run(migtag().args([
+        "watch",
+        "--db",
+        "postgres://u@127.0.0.1:1/d",
+        "--interval",
+        "10ms",
+    ]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("at least 100ms"), "{err}");
     // With --format json an error is one JSON line too.
     let (out, err, code) = crate::common::run(migtag().args([
         "--format",
