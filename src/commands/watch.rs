@@ -5,7 +5,7 @@
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use crate::adapters::postgres::{sizes, watch::Watcher};
+use crate::adapters::postgres::watch::Watcher;
 use crate::cli::{Format, WatchArgs};
 use crate::core::deployment::start_up_killer;
 use crate::core::index::parse_tag;
@@ -36,6 +36,14 @@ pub fn run(ctx: &Context, args: WatchArgs) -> Result<ExitCode> {
 }
 
 fn follow(ctx: &Context, args: WatchArgs) -> Result<ExitCode> {
+    let interval = args.interval.unwrap_or(Duration::from_secs(1));
+    if interval < MIN_INTERVAL {
+        return Err(Error::usage(format!(
+            "--interval {}ms polls too often: at least {}ms (each poll is a query on the server Coder migrates)",
+            interval.as_millis(),
+            MIN_INTERVAL.as_millis()
+        )));
+    }
     if let Some(t) = &args.target {
         parse_tag(t).map_err(|e| e.context("--target"))?;
     }
@@ -76,14 +84,6 @@ fn follow(ctx: &Context, args: WatchArgs) -> Result<ExitCode> {
         None => None,
     };
     let (settings, limits) = super::repair::settings_and_limits(&args.db)?;
-    let interval = args.interval.unwrap_or(Duration::from_secs(1));
-    if interval < MIN_INTERVAL {
-        return Err(Error::usage(format!(
-            "--interval {}ms polls too often: at least {}ms (each poll is a query on the server Coder migrates)",
-            interval.as_millis(),
-            MIN_INTERVAL.as_millis()
-        )));
-    }
     let watcher = Watcher::open(&settings, limits)?;
     let mut out = Output::new(ctx);
 
@@ -97,7 +97,7 @@ fn follow(ctx: &Context, args: WatchArgs) -> Result<ExitCode> {
     }
     // The sizes come from pg_class statistics, which no migration lock blocks; without them
     // the frames have no forecast, nothing else changes.
-    let live = sizes::read(&settings, &limits).ok();
+    let live = watcher.sizes().ok();
     let effects = super::context::load_effects()?;
     let mut plan = watch::plan(&effects, target, live.as_ref().map(|l| &l.tables));
     plan.probe = deployment

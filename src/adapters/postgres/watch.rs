@@ -15,6 +15,7 @@ use super::survey::{CODER_LOCK_CLASSID, CODER_LOCK_OBJID, QUERY_DISPLAY_CHARS};
 use super::{
     close, connect, errors, read, simple, statement_bound, ConnectSettings, Connection, Limits,
 };
+use crate::core::forecast::LiveSizes;
 use crate::core::observation::{shorten_query, DbObservation};
 use crate::core::watch::{Holder, IndexProgress, Peer, Sample};
 use crate::error::{Error, Result};
@@ -172,24 +173,31 @@ impl<'a> Watcher<'a> {
 
     /// One poll.
     pub fn poll(&self) -> Result<Sample> {
+        parse_poll(&self.one_value(&poll_sql(), "reading pg_stat_activity and pg_locks")?)
+    }
+
+    /// The table sizes the forecast needs, in the same session (`sizes::SIZES_SQL`: catalog
+    /// columns only, no lock on any table).
+    pub fn sizes(&self) -> Result<LiveSizes> {
+        let text = self.one_value(super::sizes::SIZES_SQL, "reading table sizes from pg_class")?;
+        super::sizes::parse(&text)
+    }
+
+    /// The one value of a one-row query, with migtag's bounds and error wording.
+    fn one_value(&self, sql: &str, what: &str) -> Result<String> {
         let conn = self.conn()?;
         let settings = self.settings;
-        let bound = statement_bound(&self.limits);
         let rows = self
             .runtime
-            .block_on(simple(conn, &poll_sql(), bound))
-            .ok_or_else(|| errors::scrub(errors::statement_timed_out(settings, None), settings))?
-            .map_err(|e| {
-                errors::scrub(
-                    errors::query_failed(&e, settings, "reading pg_stat_activity and pg_locks"),
-                    settings,
-                )
-            })?;
-        let text = rows
-            .first()
+            .block_on(simple(conn, sql, statement_bound(&self.limits)))
+            .ok_or_else(|| {
+                errors::scrub(errors::statement_timed_out(settings, Some(what)), settings)
+            })?
+            .map_err(|e| errors::scrub(errors::query_failed(&e, settings, what), settings))?;
+        rows.first()
             .and_then(|r| r.get(0))
-            .ok_or_else(|| Error::internal("the watch poll returned no row"))?;
-        parse_poll(text)
+            .map(str::to_string)
+            .ok_or_else(|| Error::internal(format!("{what}: the query returned no row")))
     }
 
     /// The state as `check --db` reads it (survey first: never behind a migration).
