@@ -50,6 +50,24 @@ fn benches(c: &mut Criterion) {
         b.iter(|| black_box(check(&bundled, &DbState::Dirty(black_box(168)), &opts)))
     });
 
+    // Schema identity: the expected schema of v2.36.0 (556 migrations) named from the
+    // bundled effects, every sequence walked once.
+    let effects = migtag::bundled::effects().unwrap();
+    let mut schema = migtag::core::schema::Catalog::default();
+    for m in &effects.main {
+        schema.apply(&m.diff);
+    }
+    c.bench_function("identity: the v2.36.0 schema (all sequences)", |b| {
+        b.iter(|| {
+            black_box(migtag::core::identity::identify(
+                &effects,
+                &bundled,
+                black_box(&schema),
+                Some(556),
+            ))
+        })
+    });
+
     let large = synthetic_index();
     let large_json = large.to_json();
     c.bench_function("large 1000x2000: load from JSON", |b| {

@@ -12,9 +12,10 @@ Exit codes:
   1   a bug, or a local write failed (stdout on a full disk, cache, files)
   2   usage error
   3   gate: the upgrade is not safe
-  4   the database needs a human: dirty, migration in progress, or a v1 database
+  4   the database needs a human: dirty, migration in progress, a v1 database, a row the
+      schema contradicts (forced, or missing: a partial restore), another tool's version
   5   no release in the index matches (database ahead of the index, or unknown target)
-  6   verify: the schema does not match the recorded version (drift)
+  6   the schema is no Coder version's, or not the recorded one (drift): check, patch, verify
   10  database unreachable, authentication or TLS failure, query error
   11  upstream (GitHub API, git, container registry) unreachable, rate-limited or malformed
   12  invalid input (index file, psql output, manifest, tag, image reference)";
@@ -215,9 +216,9 @@ pub struct SourceArgs {
     /// With a database: how long any statement may run (statement_timeout) [default: 10s].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with_all = ["version", "psql"], help_heading = "Live database")]
     pub statement_timeout: Option<std::time::Duration>,
-    /// With a database: do not read the catalog to verify the schema against the row (the
-    /// one-line schema verdict of check, gate and runbook; see `migtag verify`). patch never
-    /// reads it.
+    /// With a database: do not read the catalog. By default check, gate, patch and runbook
+    /// weigh the schema against the row (its identity decides when they disagree; see
+    /// `migtag verify`); without it the row alone decides.
     #[arg(long, conflicts_with_all = ["version", "psql"], help_heading = "Live database")]
     pub no_schema: bool,
 }
@@ -227,7 +228,7 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub source: SourceArgs,
     /// The tag deployed now (it wrote the database, as far as you know).
-    #[arg(long, value_name = "TAG")]
+    #[arg(long, value_name = "TAG", value_parser = tag_arg)]
     pub deployed: Option<String>,
     /// Consider release candidates too.
     #[arg(long)]
@@ -237,12 +238,12 @@ pub struct CheckArgs {
 #[derive(Debug, Args)]
 pub struct GateArgs {
     /// The release tag to upgrade to, such as v2.22.0.
-    #[arg(long, value_name = "TAG")]
+    #[arg(long, value_name = "TAG", value_parser = tag_arg)]
     pub target: String,
     #[command(flatten)]
     pub source: SourceArgs,
     /// The tag deployed now (it wrote the database, as far as you know).
-    #[arg(long, value_name = "TAG")]
+    #[arg(long, value_name = "TAG", value_parser = tag_arg)]
     pub deployed: Option<String>,
     /// Fail on warnings too (harmless skipped migrations, Deployment findings).
     #[arg(long)]
@@ -256,8 +257,8 @@ pub struct GateArgs {
     pub max_duration: Option<u64>,
     /// Copy the live schema (no data, with pg_dump) into a scratch database, run the
     /// target's pending migrations there in one transaction as Coder does, and fail on the
-    /// first error (needs --db, --scratch-db and --sql).
-    #[arg(long, requires_all = ["scratch_db", "sql"], help_heading = "Rehearsal")]
+    /// first error (needs --db and --scratch-db; the files come from --sql, else GitHub).
+    #[arg(long, requires = "scratch_db", help_heading = "Rehearsal")]
     pub rehearse: bool,
     /// A server where migtag may create (and then drops) its own scratch database: the role
     /// needs CREATEDB. It may be the live server; nothing else on it is written.
@@ -269,7 +270,8 @@ pub struct GateArgs {
     )]
     pub scratch_db: Option<String>,
     /// Coder's SQL for the rehearsal: the coder-sql.tar.gz reference tarball, its unpacked
-    /// folder, or a coder/coder clone at the target.
+    /// folder, or a coder/coder clone at the target. Without it, the target's files come
+    /// from GitHub through the cache (docs/index-sources.md).
     #[arg(
         long,
         value_name = "TARBALL|DIR|GIT_CLONE",
@@ -277,6 +279,16 @@ pub struct GateArgs {
         help_heading = "Rehearsal"
     )]
     pub sql: Option<PathBuf>,
+    /// Where the target's files are fetched without --sql (default: the API the index in
+    /// use was fetched from, else GitHub's).
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "rehearse",
+        conflicts_with = "sql",
+        help_heading = "Rehearsal"
+    )]
+    pub github_api_url: Option<String>,
     #[command(flatten)]
     pub deployment: DeploymentArgs,
 }
@@ -324,7 +336,7 @@ pub struct RunbookArgs {
     #[command(flatten)]
     pub source: SourceArgs,
     /// The tag deployed now (default: the manifest's image tag, when the index knows it).
-    #[arg(long, value_name = "TAG")]
+    #[arg(long, value_name = "TAG", value_parser = tag_arg)]
     pub deployed: Option<String>,
     /// Markdown to read, or a bash script whose changing steps each ask before they run.
     #[arg(long = "as", value_enum, default_value_t = RunbookAs::Markdown)]
@@ -349,7 +361,7 @@ pub struct PatchArgs {
     #[command(flatten)]
     pub source: SourceArgs,
     /// Patch to this release tag instead of deciding from the database state.
-    #[arg(long, value_name = "TAG", conflicts_with = "SourceArgs")]
+    #[arg(long, value_name = "TAG", value_parser = tag_arg, conflicts_with = "SourceArgs")]
     pub tag: Option<String>,
     /// The form of the change.
     #[arg(long = "to", value_enum, default_value_t = PatchTo::Kubectl)]
@@ -443,9 +455,14 @@ pub enum IndexCommand {
 #[derive(Debug, Args)]
 pub struct EffectsArgs {
     /// Coder's SQL: the coder-sql.tar.gz reference tarball, its unpacked folder, or a
-    /// coder/coder clone (one content per file, no history).
+    /// coder/coder clone (one content per file, no history). Without it, the files of the
+    /// index's newest release come from GitHub through the cache, one content per file.
     #[arg(long, value_name = "TARBALL|DIR|GIT_CLONE")]
-    pub sql: PathBuf,
+    pub sql: Option<PathBuf>,
+    /// Where the files are fetched without --sql (default: the API the index in use was
+    /// fetched from, else GitHub's).
+    #[arg(long, value_name = "URL", conflicts_with = "sql")]
+    pub github_api_url: Option<String>,
     /// A server where migtag may create (and then drops) its own scratch database: the role
     /// needs CREATEDB. Nothing else on that server is written.
     #[arg(long, value_name = "URL")]
@@ -460,7 +477,7 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub source: SourceArgs,
     /// The tag deployed now (taken as the writer when it stops at the recorded version).
-    #[arg(long, value_name = "TAG")]
+    #[arg(long, value_name = "TAG", value_parser = tag_arg)]
     pub deployed: Option<String>,
 }
 
@@ -498,6 +515,18 @@ pub struct UpdateArgs {
     /// Ignore what the cache remembers (ETags, commits, trees) and fetch everything again.
     #[arg(long)]
     pub refresh: bool,
+    /// Also replay the migrations the effects do not cover yet (fetched from GitHub through
+    /// the cache) on a scratch database, and extend the effects with them (docs/verify.md).
+    #[arg(long, requires = "scratch_db")]
+    pub effects: bool,
+    /// With --effects: a server where migtag may create (and then drops) its own scratch
+    /// database: the role needs CREATEDB. Nothing else on that server is written.
+    #[arg(long, value_name = "URL", requires = "effects")]
+    pub scratch_db: Option<String>,
+    /// With --effects: write the extended effects to this file instead of the cache (the
+    /// maintainers' refresh writes data/coder-effects.json).
+    #[arg(long, value_name = "FILE", requires = "effects")]
+    pub effects_out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -569,6 +598,15 @@ pub enum RepairCommand {
     /// migration) and commits only if exactly one row changed.
     #[command(after_long_help = REPAIR_EXIT_CODES_HELP)]
     ClearDirty(ClearDirtyArgs),
+    /// Put the row where the schema is: the row action the evidence decides.
+    ///
+    /// Reads the row and the schema (read-only), decides as `check` does, and when the row
+    /// and the schema disagree (a forced version, a partial restore, a dirty row whose
+    /// migration finished or never started) runs that one row action: in one transaction
+    /// under Coder's migration lock, re-reading the row FOR UPDATE and the schema's
+    /// fingerprint first, after confirmation, committing only if exactly one row changed.
+    #[command(after_long_help = REPAIR_EXIT_CODES_HELP)]
+    FixRow(FixRowArgs),
     /// End sessions of the database that have been idle (or idle in a transaction) too long.
     ///
     /// Lists the other sessions of the same database, then, after confirmation, ends those
@@ -583,7 +621,8 @@ Exit codes:
   0   the change was made (terminate: or nothing was old enough to end)
   2   usage error, or not confirmed (no terminal and no --yes, or an answer other than yes)
   4   refused: a migration holds the lock, the row is not (V, dirty), the table is locked,
-      clear-dirty: the schema shows V complete or half-applied;
+      clear-dirty: the schema shows V half-applied;
+      fix-row: the row or the schema changed since migtag read them, or no row action fits;
       terminate: a session could not be ended
   5   --expect-version or --deployed is not in the index
   10  database unreachable, authentication or TLS failure, query error
@@ -620,7 +659,7 @@ pub struct ClearDirtyArgs {
     #[arg(long, value_name = "P|none", value_parser = parse_cleanup_target)]
     pub to: Option<crate::core::repair::CleanupTarget>,
     /// The release that wrote the row, when you know it (narrows the previous migration).
-    #[arg(long, value_name = "TAG")]
+    #[arg(long, value_name = "TAG", value_parser = tag_arg)]
     pub deployed: Option<String>,
     /// Confirm without a prompt (for scripts; a piped `yes` does not count).
     #[arg(long)]
@@ -629,6 +668,19 @@ pub struct ClearDirtyArgs {
     /// runs only when migration V's effects are absent (or V changes no catalog object).
     #[arg(long)]
     pub no_schema: bool,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FixRowArgs {
+    /// The release that wrote the row, when you know it (narrows the previous migration of a
+    /// dirty row).
+    #[arg(long, value_name = "TAG")]
+    pub deployed: Option<String>,
+    /// Confirm without a prompt (for scripts; a piped `yes` does not count).
+    #[arg(long)]
+    pub yes: bool,
     #[command(flatten)]
     pub db: DbArgs,
 }
@@ -674,6 +726,12 @@ pub struct ManArgs {
 /// Every timeout flag: more than zero, at most a day (see [`duration::parse`]).
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     duration::parse_timeout(text)
+}
+
+/// A release tag flag, written as Coder does (`2.36.0` -> `v2.36.0`); anything else is kept
+/// for the command to refuse with its own message (`core::index::parse_tag`).
+fn tag_arg(text: &str) -> Result<String, String> {
+    Ok(crate::core::index::canonical_tag(text))
 }
 
 /// A `schema_migrations.version` value: golang-migrate stores a migration number in a

@@ -43,6 +43,24 @@ pub const TABLES: Limit = Limit {
     bytes: 16 << 20,
 };
 
+/// One migration file fetched from GitHub (a git blob), and its copy in the blob cache.
+pub const MIGRATION_FILE: Limit = Limit {
+    what: "a migration file",
+    bytes: 4 << 20,
+};
+
+/// One answer of GitHub's API (a page of tags, a tree listing, a blob).
+pub const GITHUB_ANSWER: Limit = Limit {
+    what: "a GitHub answer",
+    bytes: 32 << 20,
+};
+
+/// The effects in the cache (`index update --effects`), like `data/coder-effects.json`.
+pub const EFFECTS: Limit = Limit {
+    what: "an effects file",
+    bytes: 64 << 20,
+};
+
 /// The password file (`~/.pgpass`, `PGPASSFILE`).
 pub const PASSFILE: Limit = Limit {
     what: "a password file",
@@ -50,7 +68,16 @@ pub const PASSFILE: Limit = Limit {
 };
 
 /// Every limit, for the documentation test.
-pub const ALL: [Limit; 5] = [PSQL_PASTE, INDEX, MANIFEST, TABLES, PASSFILE];
+pub const ALL: [Limit; 8] = [
+    PSQL_PASTE,
+    INDEX,
+    MANIFEST,
+    TABLES,
+    MIGRATION_FILE,
+    GITHUB_ANSWER,
+    EFFECTS,
+    PASSFILE,
+];
 
 /// `64 KiB`, `16 MiB`.
 pub fn size_text(bytes: usize) -> String {

@@ -2,6 +2,11 @@
 //! `dirs::cache_dir()` elsewhere): the index fetched by `index update` or built by
 //! `index build`, and what the GitHub adapter remembers between runs (ETags, commits, trees).
 //!
+//! Also the blob store (`blobs/ab/cdef...`): migration files fetched from GitHub, each
+//! under its git blob SHA, verified against it when written and when read, so a file is
+//! fetched once and never trusted when damaged. And `effects.json`: the effects extended by
+//! `index update --effects` beyond the bundled ones.
+//!
 //! Every write goes through a temporary file in the same folder and a rename, so a reader
 //! sees the old file or the new one, never half of one.
 
@@ -73,6 +78,56 @@ pub fn write(name: &str, bytes: &[u8]) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Git's blob SHA of `content`: SHA-1 of `blob <len>\0` followed by the content.
+pub fn git_blob_sha(content: &[u8]) -> String {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY);
+    ctx.update(format!("blob {}\0", content.len()).as_bytes());
+    ctx.update(content);
+    ctx.finish()
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Where the blob `sha` (40 lowercase hex digits) is kept; `None` without a cache folder or
+/// for a name that is not a SHA.
+pub fn blob_path(sha: &str) -> Option<PathBuf> {
+    if !crate::core::upstream::is_sha(sha) || sha.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    Some(root()?.join("blobs").join(&sha[..2]).join(&sha[2..]))
+}
+
+/// The cached text of blob `sha`, read within [`super::bounded::MIGRATION_FILE`] and checked
+/// against the SHA; `None` when absent, unreadable or damaged (then it is fetched again).
+pub fn read_blob(sha: &str) -> Option<String> {
+    let path = blob_path(sha)?;
+    let text = super::bounded::read_path(&path, super::bounded::MIGRATION_FILE).ok()?;
+    (git_blob_sha(text.as_bytes()) == sha).then_some(text)
+}
+
+/// Stores a blob under its SHA, after checking that `content` is that blob.
+pub fn write_blob(sha: &str, content: &str) -> Result<PathBuf> {
+    if git_blob_sha(content.as_bytes()) != sha {
+        return Err(Error::upstream(format!(
+            "blob {sha}: the content does not hash to its SHA; not stored"
+        )));
+    }
+    let path = blob_path(sha).ok_or_else(|| {
+        require_root()
+            .err()
+            .unwrap_or_else(|| Error::internal(format!("`{sha}` is not a blob SHA")))
+    })?;
+    write_atomically(&path, content.as_bytes())?;
+    Ok(path)
+}
+
+/// Where `index update --effects` keeps the extended effects.
+pub fn effects_path() -> Option<PathBuf> {
+    root().map(|r| r.join("effects.json"))
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so
 /// that readers never see a half-written file.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -127,6 +182,19 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(names, ["index.json"]);
+    }
+
+    #[test]
+    fn blob_shas_are_git_s() {
+        // `printf 'hello\n' | git hash-object --stdin`, and the empty blob.
+        assert_eq!(
+            git_blob_sha(b"hello\n"),
+            "ce013625030ba8dba906f756967f9e9ca394464a"
+        );
+        assert_eq!(
+            git_blob_sha(b""),
+            "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
+        );
     }
 
     #[test]

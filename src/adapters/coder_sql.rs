@@ -57,6 +57,36 @@ impl FileContent {
 }
 
 impl SqlSource {
+    /// Adds the files of another tag (from [`from_tag_files`]): a content this source holds
+    /// already gains the tag, another content of the same file is added beside it (an older
+    /// or newer content, as the tarball lists them).
+    pub fn merge_tag(&mut self, other: SqlSource) {
+        for (v, contents) in other.files {
+            let mine = self.files.entry(v).or_default();
+            for c in contents {
+                match mine.iter_mut().find(|m| m.up == c.up && m.text == c.text) {
+                    Some(m) => {
+                        for t in c.tags {
+                            if !m.tags.contains(&t) {
+                                m.tags.push(t);
+                            }
+                        }
+                    }
+                    None => mine.push(c),
+                }
+            }
+            for m in mine.iter_mut() {
+                m.tags
+                    .sort_by_key(|t| crate::core::index::parse_tag(t).ok());
+                m.tag_count = m.tags.len() as u32;
+                if let (Some(first), Some(last)) = (m.tags.first(), m.tags.last()) {
+                    m.first_tag = first.clone();
+                    m.last_tag = last.clone();
+                }
+            }
+        }
+    }
+
     /// The content of `v` in the newest tags (the main sequence replays it).
     pub fn newest(&self, v: Version, up: bool) -> Option<&FileContent> {
         self.files
@@ -217,12 +247,33 @@ fn add_fixture(src: &mut SqlSource, file: &str, text: String) {
 
 fn from_clone(repo: &Path, label: String) -> Result<SqlSource> {
     let dir: PathBuf = repo.join("coderd/database/migrations");
+    let mut entries = BTreeMap::new();
+    read_dir_into(&dir, "", &mut entries)?;
+    from_folder(entries, label, None)
+}
+
+/// One tag's migrations folder fetched from GitHub (paths relative to the folder, texts):
+/// one content per file, as in a clone checked out at `tag`, each marked as shipped in it.
+pub fn from_tag_files(files: Vec<(String, String)>, label: String, tag: &str) -> Result<SqlSource> {
+    let entries = files
+        .into_iter()
+        .map(|(path, text)| (path, text.into_bytes()))
+        .collect();
+    from_folder(entries, label, Some(tag))
+}
+
+/// A migrations folder's files (relative path -> bytes): `NNNNNN_name.up.sql`/`.down.sql`
+/// at its top, fixtures under `testdata/fixtures/`.
+fn from_folder(
+    entries: BTreeMap<String, Vec<u8>>,
+    label: String,
+    tag: Option<&str>,
+) -> Result<SqlSource> {
     let mut src = SqlSource {
         label,
         ..Default::default()
     };
-    let mut entries = BTreeMap::new();
-    read_dir_into(&dir, "", &mut entries)?;
+    let tags: Vec<String> = tag.map(str::to_string).into_iter().collect();
     for (name, data) in entries {
         if let Some(file) = name.strip_prefix("testdata/fixtures/") {
             add_fixture(&mut src, file, text(&name, &data)?);
@@ -247,11 +298,54 @@ fn from_clone(repo: &Path, label: String) -> Result<SqlSource> {
             name: mname.to_string(),
             up,
             text: text(&name, &data)?,
-            tag_count: 0,
-            first_tag: String::new(),
-            last_tag: String::new(),
-            tags: vec![],
+            tag_count: tags.len() as u32,
+            first_tag: tag.unwrap_or_default().to_string(),
+            last_tag: tag.unwrap_or_default().to_string(),
+            tags: tags.clone(),
         });
     }
     Ok(src)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(t: &str, files: &[(&str, &str)]) -> SqlSource {
+        let files = files
+            .iter()
+            .map(|(p, x)| (p.to_string(), x.to_string()))
+            .collect();
+        from_tag_files(files, format!("at {t}"), t).unwrap()
+    }
+
+    #[test]
+    fn tags_merge_into_contents_with_their_tags() {
+        let mut src = tag(
+            "v2.38.0",
+            &[
+                ("000557_a.up.sql", "new;"),
+                ("000557_a.down.sql", "down;"),
+                ("testdata/fixtures/000557_a.up.sql", "INSERT;"),
+            ],
+        );
+        src.merge_tag(tag("v2.37.1", &[("000557_a.up.sql", "new;")]));
+        src.merge_tag(tag("v2.37.0", &[("000557_a.up.sql", "old;")]));
+        let newest = src.newest(557, true).unwrap();
+        assert_eq!(newest.text, "new;");
+        assert_eq!(newest.tags, ["v2.37.1", "v2.38.0"]);
+        assert_eq!(
+            (newest.first_tag.as_str(), newest.tag_count),
+            ("v2.37.1", 2)
+        );
+        let older = src.older_ups(557);
+        assert_eq!(older.len(), 1);
+        assert_eq!(
+            (older[0].text.as_str(), older[0].last_tag.as_str()),
+            ("old;", "v2.37.0")
+        );
+        assert_eq!(src.at_tag(557, "v2.37.0").unwrap().text, "old;");
+        assert_eq!(src.newest(557, false).unwrap().text, "down;");
+        assert_eq!(src.fixtures[&557].len(), 1);
+    }
 }

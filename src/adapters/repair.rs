@@ -22,10 +22,11 @@ use tokio_postgres::{Client, IsolationLevel, SimpleQueryMessage, SimpleQueryRow}
 use crate::adapters::postgres::survey::{self, Survey, CODER_LOCK_KEY};
 use crate::adapters::postgres::tls::Verification;
 use crate::adapters::postgres::{self, errors, ConnectSettings, Limits};
+use crate::core::decide::RowAction;
 use crate::core::repair::{
-    clear_dirty_statement, lock_refusal, row_mismatch, select_sessions, table_refusal,
-    ClearDirtyPlan, ClearDirtyReport, LockHolder, Outcome, Refusal, RefusalReason, Row,
-    SessionEntry, TerminateAttempt, TerminateReport, TerminateResult,
+    lock_refusal, row_action_mismatch, row_mismatch, select_sessions, table_refusal,
+    ClearDirtyPlan, ClearDirtyReport, FixRowReport, LockHolder, Outcome, Refusal, RefusalReason,
+    Row, SessionEntry, TerminateAttempt, TerminateReport, TerminateResult,
 };
 use crate::core::sql;
 use crate::error::{Error, Result};
@@ -56,6 +57,26 @@ pub fn clear_dirty(
         let mut conn = connect(settings, limits).await?;
         let mut report = ClearDirtyReport::new(plan);
         let result = clear_dirty_tx(&mut conn, settings, limits, &mut report, confirm).await;
+        close(conn).await;
+        result.map(|()| report)
+    })
+}
+
+/// Runs the row action the decision called for (`repair fix-row`), in one transaction under
+/// Coder's migration lock: the row is re-read `FOR UPDATE` and must be the one the action
+/// expects, the catalog is re-read and must have the fingerprint the decision was made from,
+/// then `confirm` sees the statement; exactly one row is written, or nothing is.
+pub fn fix_row(
+    settings: &ConnectSettings,
+    limits: &Limits,
+    action: RowAction,
+    fingerprint: String,
+    confirm: &mut dyn FnMut(&FixRowReport) -> bool,
+) -> Result<FixRowReport> {
+    postgres::block_on(settings, async {
+        let mut conn = connect(settings, limits).await?;
+        let mut report = FixRowReport::new(action, fingerprint);
+        let result = fix_row_tx(&mut conn, settings, limits, &mut report, confirm).await;
         close(conn).await;
         result.map(|()| report)
     })
@@ -183,7 +204,6 @@ async fn clear_dirty_tx(
     let verification = conn.verification;
     let b = postgres::statement_bound(limits);
     let v = report.plan.migration.version;
-    let previous = report.plan.previous.as_ref().map(|p| p.version);
     let begin = "START TRANSACTION ISOLATION LEVEL READ COMMITTED, READ WRITE";
     let tx = conn
         .client
@@ -264,7 +284,7 @@ async fn clear_dirty_tx(
                 let _ = tx.rollback().await;
                 return Ok(());
             }
-            let statement = clear_dirty_statement(&qualified, v, previous);
+            let statement = report.plan.statement(&qualified);
             report.statement = Some(statement.clone());
             simple(
                 c,
@@ -337,6 +357,189 @@ async fn clear_dirty_tx(
             r.lock_holders = holders;
         }
     }
+    Ok(())
+}
+
+async fn fix_row_tx(
+    conn: &mut Conn,
+    settings: &ConnectSettings,
+    limits: &Limits,
+    report: &mut FixRowReport,
+    confirm: &mut dyn FnMut(&FixRowReport) -> bool,
+) -> Result<()> {
+    let verification = conn.verification;
+    let b = postgres::statement_bound(limits);
+    let begin = "START TRANSACTION ISOLATION LEVEL READ COMMITTED, READ WRITE";
+    let tx = conn
+        .client
+        .build_transaction()
+        .isolation_level(IsolationLevel::ReadCommitted)
+        .read_only(false)
+        .start()
+        .await
+        .map_err(|e| Failure::Db(e).into_error(settings, begin))?;
+    let c = tx.client();
+    let step = |what: &'static str| move |f: Failure| f.into_error(settings, what);
+    let refuse_with = |report: &mut FixRowReport, reason, message: String| {
+        report.outcome = Outcome::Refused;
+        report.refusal = Some(Refusal {
+            reason,
+            message,
+            holder: None,
+            lock_holders: Vec::new(),
+        });
+    };
+
+    simple(
+        c,
+        &format!("SET LOCAL lock_timeout = '{}ms'", ms(limits.lock_timeout)),
+        b,
+    )
+    .await
+    .map_err(step("setting lock_timeout"))?;
+    let (rows, _) = simple(
+        c,
+        &format!("SELECT pg_try_advisory_xact_lock({CODER_LOCK_KEY})"),
+        b,
+    )
+    .await
+    .map_err(step("taking Coder's migration lock"))?;
+    let locked = rows.first().and_then(|r| r.get(0)) == Some("t");
+    let survey = read_survey(c, settings, limits).await?;
+    report.database = Some(postgres::database_info(settings, &survey, verification));
+    if let Some(refusal) = lock_refusal(locked, postgres::in_progress(&survey)) {
+        report.outcome = Outcome::Refused;
+        report.refusal = Some(refusal);
+        let _ = tx.rollback().await;
+        return Ok(());
+    }
+    let Some(schema) = survey.schema.clone() else {
+        let _ = tx.rollback().await;
+        return Err(Error::database(format!(
+            "{}: search_path names no existing schema, so there is no schema_migrations to change",
+            settings.target()
+        ))
+        .with_hint(
+            "check search_path in the connection string against the schemas of the database",
+        ));
+    };
+    if survey.v1 {
+        refuse_with(
+            report,
+            RefusalReason::V1Database,
+            "this is a Coder v1 database (migration_cursor exists): there is no golang-migrate row to fix".into(),
+        );
+        let _ = tx.rollback().await;
+        return Ok(());
+    }
+    // The table the action writes: the one the survey found, else golang-migrate's name in
+    // the session's schema (the create-row action makes it).
+    let qualified = match &survey.table {
+        Some(t) => {
+            if let Err(e) = survey::check_shape(t) {
+                let _ = tx.rollback().await;
+                return Err(e);
+            }
+            t.qualified.clone()
+        }
+        None => format!("{}.schema_migrations", sql::identifier(&schema)),
+    };
+    report.table = Some(qualified.clone());
+    let before = match &survey.table {
+        None => None,
+        Some(_) => {
+            let read_sql = format!("SELECT version, dirty FROM {qualified} FOR UPDATE");
+            match simple(c, &read_sql, b).await {
+                Ok((rows, _)) => decode_row(&qualified, &rows)?,
+                Err(f) => {
+                    let _ = tx.rollback().await;
+                    return Err(f.into_error(settings, "reading the row FOR UPDATE"));
+                }
+            }
+        }
+    };
+    report.before = before;
+    if let Some(message) = row_action_mismatch(before, report.row_action.from) {
+        refuse_with(report, RefusalReason::RowDiffers, message);
+        let _ = tx.rollback().await;
+        return Ok(());
+    }
+    // The schema, again, inside the transaction: the action is right only for the schema
+    // the decision saw.
+    let (rows, _) = simple(c, postgres::catalog::CATALOG_SQL, b)
+        .await
+        .map_err(step("re-reading the catalog"))?;
+    let text = rows
+        .first()
+        .and_then(|r| r.get(0))
+        .ok_or_else(|| Error::internal("the catalog query returned no row"))?;
+    let now = postgres::catalog::parse(text, &schema)?.fingerprint();
+    if now != report.schema_fingerprint {
+        refuse_with(
+            report,
+            RefusalReason::SchemaChanged,
+            format!(
+                "the schema changed since migtag decided (fingerprint {} then, {now} now): run the command again",
+                report.schema_fingerprint
+            ),
+        );
+        let _ = tx.rollback().await;
+        return Ok(());
+    }
+    let statement = report.row_action.statement(&qualified);
+    report.statement = Some(statement.clone());
+    simple(
+        c,
+        &format!(
+            "SET LOCAL idle_in_transaction_session_timeout = '{}ms'",
+            ms(CONFIRM_WINDOW)
+        ),
+        b,
+    )
+    .await
+    .map_err(step("setting idle_in_transaction_session_timeout"))?;
+    if !confirm(report) {
+        report.outcome = Outcome::NotConfirmed;
+        let _ = tx.rollback().await;
+        return Ok(());
+    }
+    // One statement at a time (the create-row action is two): the last one's count is the
+    // row written.
+    let mut changed = 0;
+    for part in crate::core::sql_text::split_statements(&statement) {
+        let (_, n) = simple(c, &part.text, b)
+            .await
+            .map_err(step("running the row action"))?;
+        changed = n;
+    }
+    if changed != 1 {
+        refuse_with(
+            report,
+            RefusalReason::CompareAndSetMissed,
+            format!("the compare-and-set changed {changed} rows, not exactly 1: rolled back, nothing changed"),
+        );
+        let _ = tx.rollback().await;
+        return Ok(());
+    }
+    let (rows, _) = simple(c, &format!("SELECT version, dirty FROM {qualified}"), b)
+        .await
+        .map_err(step("reading the row after the change"))?;
+    report.after = decode_row(&qualified, &rows)?;
+    if report.after != report.row_action.to {
+        refuse_with(
+            report,
+            RefusalReason::CompareAndSetMissed,
+            "the row after the change is not the one the action sets: rolled back, nothing changed"
+                .into(),
+        );
+        let _ = tx.rollback().await;
+        return Ok(());
+    }
+    tx.commit()
+        .await
+        .map_err(|e| Failure::Db(e).into_error(settings, "COMMIT"))?;
+    report.changed = true;
+    report.outcome = Outcome::Changed;
     Ok(())
 }
 

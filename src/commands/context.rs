@@ -202,9 +202,96 @@ pub fn beyond_index_warning(index: &Index, version: Version) -> Option<String> {
 }
 
 /// The effects to verify, forecast and rehearse with: the one place every command loads them
-/// (the bundled `data/coder-effects.json`; docs/verify.md).
+/// (docs/verify.md). The effects `index update --effects` extended in the cache when they
+/// extend the bundled ones and agree with the cached index; else the bundled
+/// `data/coder-effects.json`. Read once per run.
 pub fn load_effects() -> Result<crate::core::effects::Effects> {
-    bundled::effects()
+    static LOADED: std::sync::OnceLock<crate::core::effects::Effects> = std::sync::OnceLock::new();
+    if let Some(e) = LOADED.get() {
+        return Ok(e.clone());
+    }
+    let bundled = bundled::effects()?;
+    let effects = match cached_effects(&bundled) {
+        Some(Ok(extended)) => extended,
+        Some(Err(why)) => {
+            crate::ewriteln!("warning: {why}; using the bundled effects");
+            bundled
+        }
+        None => bundled,
+    };
+    Ok(LOADED.get_or_init(|| effects).clone())
+}
+
+/// The effects in the cache (`index update --effects`): `None` when there are none, an
+/// explanation when they cannot be used (unreadable, or not an extension of `base` that
+/// agrees with the cached index).
+pub fn cached_effects(
+    base: &crate::core::effects::Effects,
+) -> Option<std::result::Result<crate::core::effects::Effects, String>> {
+    let path = cache::effects_path()?;
+    let text = match bounded::read_path(&path, bounded::EFFECTS) {
+        Ok(t) => t,
+        Err(bounded::Failure::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(f) => {
+            let e = f.or_io(|e| Error::invalid_input(e.to_string()));
+            return Some(Err(format!(
+                "the cached effects {} cannot be read: {}",
+                path.display(),
+                e.message()
+            )));
+        }
+    };
+    let effects = match crate::core::effects::Effects::from_json(&text) {
+        Ok(e) => e,
+        Err(e) => {
+            return Some(Err(format!(
+                "the cached effects {} do not parse: {e}",
+                path.display()
+            )))
+        }
+    };
+    let index = match cache::load_index() {
+        Some(Ok((index, _))) => index,
+        _ => {
+            return Some(Err(format!(
+                "the cached effects {} have no cached index to agree with",
+                path.display()
+            )))
+        }
+    };
+    match extension_problem(&effects, base, &index) {
+        None => Some(Ok(effects)),
+        Some(why) => Some(Err(format!("the cached effects {}: {why}", path.display()))),
+    }
+}
+
+/// Why `effects` is not `base` extended with migrations `index` names alike; `None` when it is.
+pub fn extension_problem(
+    effects: &crate::core::effects::Effects,
+    base: &crate::core::effects::Effects,
+    index: &Index,
+) -> Option<String> {
+    let n = base.main.len();
+    if effects.main.len() < n || effects.main[..n] != base.main[..] {
+        return Some(format!(
+            "they do not start with the {n} migrations of the effects they extend (a newer migtag bundles other effects: run `migtag index update --effects --scratch-db URL` again)"
+        ));
+    }
+    if let Some(m) = effects.main[n..]
+        .iter()
+        .find(|m| index.name(m.version) != Some(m.name.as_str()))
+    {
+        return Some(format!(
+            "migration {:06} is `{}` there but {} in the cached index",
+            m.version,
+            m.name,
+            index
+                .name(m.version)
+                .map(|n| format!("`{n}`"))
+                .unwrap_or_else(|| "absent".into())
+        ));
+    }
+    None
 }
 
 pub fn load_index_file(path: &std::path::Path) -> Result<Index> {
@@ -251,6 +338,33 @@ mod tests {
         );
         index.provenance.generated_at = "not a date".into();
         assert!(stale_index_warning(&index, now).is_none());
+    }
+
+    #[test]
+    fn cached_effects_must_extend_the_bundle_and_agree_with_the_index() {
+        let bundled = bundled::effects().unwrap();
+        let mut index = bundled::load().unwrap();
+        let n = bundled.main.len();
+        assert_eq!(extension_problem(&bundled, &bundled, &index), None);
+        let mut extended = bundled.clone();
+        let mut next = bundled.main[n - 1].clone();
+        next.version = bundled.provenance.max_migration + 1;
+        next.name = "next".into();
+        extended.main.push(next);
+        // The bundled index does not know the new migration.
+        let why = extension_problem(&extended, &bundled, &index).unwrap();
+        assert!(why.contains("absent in the cached index"), "{why}");
+        index = {
+            let mut doc: serde_json::Value = serde_json::from_str(&index.to_json()).unwrap();
+            doc["migrations"][(n + 1).to_string()] = "next".into();
+            Index::from_json(&doc.to_string()).unwrap()
+        };
+        assert_eq!(extension_problem(&extended, &bundled, &index), None);
+        // Effects that changed a bundled migration do not extend the bundle.
+        extended.main[0].name = "other".into();
+        assert!(extension_problem(&extended, &bundled, &index)
+            .unwrap()
+            .contains("do not start with"));
     }
 
     #[test]

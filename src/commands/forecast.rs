@@ -2,7 +2,6 @@
 //! migrations' replayed facts (bundled effects), the live sizes when the source is a
 //! database, the target's batch semantics and the measured rates go into the core.
 
-use crate::adapters::postgres::{self, sizes, Limits, ProcessEnv};
 use crate::cli::SourceArgs;
 use crate::core::forecast::effects::release_effects;
 use crate::core::forecast::{
@@ -13,13 +12,12 @@ use crate::core::migration_set::MigrationSet;
 use crate::core::state::DbState;
 use crate::error::Result;
 
+use super::facts::Facts;
+
 /// The forecast of moving a database in `state` to `target`; None when nothing would run
 /// (or the state is not one a target can start from).
-pub fn for_upgrade(
-    state: &DbState,
-    target: &Release,
-    source: &SourceArgs,
-) -> Result<Option<Forecast>> {
+pub fn for_upgrade(state: &DbState, target: &Release, db: &Facts) -> Result<Option<Forecast>> {
+    let effects = db.effects()?;
     let pending = match state {
         DbState::Fresh => target.migrations.clone(),
         DbState::Clean(v) if target.contains(*v) => target.migrations.above(*v),
@@ -28,8 +26,7 @@ pub fn for_upgrade(
     if pending.is_empty() {
         return Ok(None);
     }
-    let effects = super::context::load_effects()?;
-    let shipped = release_effects(&effects, &target.migrations, &target.tag);
+    let shipped = release_effects(effects, &target.migrations, &target.tag);
     let mut facts = Vec::new();
     let mut missing = Vec::new();
     for v in pending.iter() {
@@ -39,11 +36,15 @@ pub fn for_upgrade(
         }
     }
 
-    let live = match (state, is_live(source)) {
+    let live = match (state, db.reading.db.is_some()) {
         (_, false) => None,
         // An empty database: every table is created by the batch.
         (DbState::Fresh, true) => Some(Ok(forecast::LiveSizes::default())),
-        (_, true) => Some(read_sizes(source)),
+        (_, true) => Some(
+            db.sizes()
+                .cloned()
+                .unwrap_or_else(|| Err("the sizes were not read".into())),
+        ),
     };
     let touched = touched_tables(&facts);
     let (sizes, unavailable) = match &live {
@@ -66,9 +67,10 @@ pub fn for_upgrade(
     if !missing.is_empty() {
         let missing = MigrationSet::from_versions(missing);
         f.notes.push(format!(
-            "no replayed facts for migration{} {missing} (newer than the bundled effects, which stop at {:06}): their locks and work are not counted, so the estimate is incomplete",
+            "no replayed facts for migration{} {missing} (newer than the effects in use, which stop at {:06}): their locks and work are not counted, so the forecast is incomplete; add them with `{}`",
             if missing.len() == 1 { "" } else { "s" },
-            effects.provenance.max_migration
+            effects.provenance.max_migration,
+            crate::core::effects::EXTEND_COMMAND
         ));
     }
     Ok(Some(f))
@@ -76,22 +78,4 @@ pub fn for_upgrade(
 
 pub(super) fn is_live(source: &SourceArgs) -> bool {
     source.version.is_none() && source.psql.is_none()
-}
-
-/// The sizes, or why there are none (a failure here does not fail the command: the state was
-/// already read, and the forecast says what it lacks).
-fn read_sizes(source: &SourceArgs) -> std::result::Result<forecast::LiveSizes, String> {
-    let settings = match postgres::resolve(source.db.as_deref(), &ProcessEnv) {
-        Ok(Some(s)) => s,
-        Ok(None) => return Err("no database to read sizes from".into()),
-        Err(e) => return Err(e.message().to_string()),
-    };
-    let limits = Limits::new(
-        &settings,
-        source.connect_timeout,
-        source.lock_timeout,
-        source.statement_timeout,
-    );
-    sizes::read(&settings, &limits)
-        .map_err(|e| format!("the sizes could not be read: {}", e.message()))
 }

@@ -6,7 +6,10 @@ use crate::adapters::postgres::{self, Limits, ProcessEnv};
 use crate::cli::GateArgs;
 use crate::core::deployment::{check_deployment, DeploymentCheckOptions};
 use crate::core::forecast::migration_window_seconds;
-use crate::core::gate::{gate, GateOptions, GateReport, LiveRehearsal};
+use crate::core::gate::{
+    conclude, gate_with, rehearsals_for, GateFacts, GateOptions, GateReport, LiveRehearsal,
+    RehearsalOutcome,
+};
 use crate::core::index::parse_tag;
 use crate::core::migration_set::MigrationSet;
 use crate::core::state::DbState;
@@ -14,6 +17,7 @@ use crate::error::{Error, ExitCode, Result};
 use crate::render;
 
 use super::context::Context;
+use super::facts::Facts;
 use super::forecast;
 use super::manifest;
 
@@ -27,44 +31,71 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
     ctx.warn_index_notices(&index, true);
     // The manifest is read before the database, so a bad manifest fails fast (exit 12).
     let deployment = manifest::read(ctx, (&args.deployment).into())?;
-    let reading = super::verify::read_with_schema(&args.source)?;
-    let state = reading.state.clone();
+    let deployed = args.deployed.as_deref().and_then(|t| index.release(t));
+    let facts = Facts::gather_with(&index, &args.source, deployed, true)?;
+    let state = &facts.reading.state;
     let opts = GateOptions {
         deployed: args.deployed.clone(),
         strict: args.strict,
         max_pending: args.max_pending,
+        reading_notes: facts.reading.notes.clone(),
     };
-    let mut report = gate(&index, &state, &args.target, &opts);
-    report.warnings.extend(reading.notes.iter().cloned());
-    let deployed = args.deployed.as_deref().and_then(|t| index.release(t));
-    report.add_rehearsals(&index, &super::context::load_effects()?, &state, deployed);
-    if let Some(a) = super::verify::verification_for(&index, &reading, deployed)? {
-        report.add_verification(a);
-    }
-    if let (Some(target), Some(_)) = (index.release(&args.target), report.applies()) {
-        if let Some(f) = forecast::for_upgrade(&state, target, &args.source)? {
-            report.add_forecast(f, args.max_duration);
-        }
-    }
-    if args.rehearse {
-        let schema = reading.db.as_ref().and_then(|o| o.database.schema.clone());
-        rehearse(&args, &state, schema, &mut report)?;
-    }
+    // The first decision says what else it needs to know: what the pending migrations will
+    // do (forecast, rehearsal) and whether the Deployment lets them finish.
+    let first = gate_with(
+        &index,
+        state,
+        facts.assessment.as_ref(),
+        &args.target,
+        &opts,
+    );
+    let irregular = rehearsals_for(
+        &index,
+        facts.effects()?,
+        state,
+        deployed,
+        Some(&args.target),
+    );
+    let forecast = match (index.release(&args.target), first.applies()) {
+        (Some(target), Some(_)) => forecast::for_upgrade(state, target, &facts)?,
+        _ => None,
+    };
+    let rehearsal = if args.rehearse {
+        let schema = facts
+            .reading
+            .db
+            .as_ref()
+            .and_then(|o| o.database.schema.clone());
+        Some(rehearse(ctx, &index, &args, state, schema, &first)?)
+    } else {
+        None
+    };
     let namespace = deployment.namespace.clone();
-    if let Some(facts) = deployment.facts {
+    let deployment = deployment.facts.map(|d| {
         let findings = check_deployment(
-            &facts,
+            &d,
             &DeploymentCheckOptions {
                 namespace: deployment.namespace.as_deref(),
                 migration_window_seconds: migration_window_seconds(
                     args.deployment.migration_window,
-                    report.forecast.as_ref(),
+                    forecast.as_ref(),
                 ),
-                pending_migrations: report.applies(),
+                pending_migrations: first.applies(),
             },
         );
-        report.add_deployment(facts, findings, args.strict);
-    }
+        (d, findings)
+    });
+    let report = conclude(
+        first,
+        GateFacts {
+            forecast,
+            max_duration_seconds: args.max_duration,
+            irregular,
+            rehearsal,
+            deployment,
+            strict: args.strict,
+        },
+    );
     if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
         github_actions(&report)?;
     }
@@ -85,7 +116,7 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
                 .map(|e| (e.low_seconds, e.high_seconds)),
             index_age_seconds: super::metrics::index_age_seconds(&index),
             labels: super::metrics::labels(
-                reading.db.as_ref().map(|o| &o.database),
+                facts.reading.db.as_ref().map(|o| &o.database),
                 namespace.as_deref(),
                 report.deployment.as_ref(),
                 &args.deployment.deployment,
@@ -111,34 +142,45 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
 /// dirty row or an unknown target already decided the gate, and the rehearsal says why it
 /// did not run.
 fn rehearse(
+    ctx: &Context,
+    index: &crate::core::index::Index,
     args: &GateArgs,
     state: &DbState,
     schema: Option<String>,
-    report: &mut GateReport,
-) -> Result<()> {
+    first: &GateReport,
+) -> Result<RehearsalOutcome> {
     if !forecast::is_live(&args.source) {
         return Err(Error::usage(
             "--rehearse copies the live schema: it needs a database (--db or the environment), not --version or --psql",
         ));
     }
-    let (Some(sql), Some(scratch_url)) = (&args.sql, &args.scratch_db) else {
-        return Err(Error::usage("--rehearse needs --scratch-db URL and --sql"));
+    let Some(scratch_url) = &args.scratch_db else {
+        return Err(Error::usage("--rehearse needs --scratch-db URL"));
     };
     let runnable = matches!(state, DbState::Clean(_) | DbState::Fresh);
-    if !runnable || report.applies().is_none() {
-        report.warnings.push(format!(
+    if !runnable || first.applies().is_none() {
+        return Ok(RehearsalOutcome::NotRun(format!(
             "rehearsal not run: {} (it runs only from a clean row the target can start from)",
-            report.summary
+            first.summary
+        )));
+    }
+    if first.pending.is_empty() {
+        return Ok(RehearsalOutcome::NotRun(
+            "rehearsal not run: the target applies no migration".into(),
         ));
-        return Ok(());
     }
-    if report.pending.is_empty() {
-        report
-            .warnings
-            .push("rehearsal not run: the target applies no migration".into());
-        return Ok(());
-    }
-    let source = coder_sql::load(sql).map_err(|e| e.context("--sql"))?;
+    let pending = MigrationSet::from_versions(first.pending.iter().map(|m| m.version));
+    // Without --sql, the target's files from GitHub through the cache (docs/index-sources.md).
+    let source = match &args.sql {
+        Some(sql) => coder_sql::load(sql).map_err(|e| e.context("--sql"))?,
+        None => super::github_sql::for_rehearsal(
+            ctx,
+            index,
+            args.github_api_url.as_deref(),
+            &args.target,
+            &pending,
+        )?,
+    };
     let live = postgres::resolve(args.source.db.as_deref(), &ProcessEnv)?
         .ok_or_else(|| Error::usage("--rehearse needs the live database (--db)"))?;
     let scratch = postgres::resolve(Some(scratch_url), &ProcessEnv)?
@@ -149,7 +191,6 @@ fn rehearse(
         args.source.lock_timeout,
         args.source.statement_timeout,
     );
-    let pending = MigrationSet::from_versions(report.pending.iter().map(|m| m.version));
     // The schema the survey read `schema_migrations` in (the session's current_schema(), as
     // the catalog and size reads use): the URL's search_path or the role's own setting.
     let schema = schema.ok_or_else(|| {
@@ -165,25 +206,27 @@ fn rehearse(
         pending: &pending,
         schema: &schema,
     })?;
-    if !outcome.fell_back.is_empty() {
-        report.warnings.push(format!(
+    let fell_back = (!outcome.fell_back.is_empty()).then(|| {
+        format!(
             "rehearsal: {} has no file for {} at {}: the newest content it has ran instead",
             source.label,
             outcome.fell_back.join(", "),
             args.target
-        ));
-    }
-    report.add_live_rehearsal(LiveRehearsal {
-        target: args.target.clone(),
-        pending: pending.len() as usize,
-        clean: outcome.failure.is_none(),
-        seconds: outcome.seconds,
-        failure: outcome.failure,
-        sql_source: source.label.clone(),
-        dumped_with: outcome.dumped_with,
-        scratch_database: outcome.scratch_database,
+        )
     });
-    Ok(())
+    Ok(RehearsalOutcome::Ran {
+        rehearsal: LiveRehearsal {
+            target: args.target.clone(),
+            pending: pending.len() as usize,
+            clean: outcome.failure.is_none(),
+            seconds: outcome.seconds,
+            failure: outcome.failure,
+            sql_source: source.label.clone(),
+            dumped_with: outcome.dumped_with,
+            scratch_database: outcome.scratch_database,
+        },
+        fell_back,
+    })
 }
 
 /// Workflow commands on stderr (GitHub reads both streams; stderr keeps stdout one JSON

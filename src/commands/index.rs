@@ -183,7 +183,7 @@ fn project(args: &ProjectArgs) -> Project {
 /// The folders an existing index read. The bundled index says `coderd/database/migrations`
 /// but its tables were read from `database/migrations` where that folder did not exist yet
 /// (v0.1/v0.2; see its provenance), so it matches the two-folder default.
-fn paths_read(index: &Index, bundled: bool) -> Vec<String> {
+pub(super) fn paths_read(index: &Index, bundled: bool) -> Vec<String> {
     if bundled {
         crate::bundled::MIGRATIONS_PATHS
             .iter()
@@ -267,7 +267,7 @@ fn store(index: &Index, out: Option<PathBuf>) -> Result<PathBuf> {
     Ok(path)
 }
 
-fn github_token() -> Option<String> {
+pub(super) fn github_token() -> Option<String> {
     ["GITHUB_TOKEN", "GH_TOKEN"]
         .iter()
         .filter_map(|k| std::env::var(k).ok())
@@ -326,7 +326,8 @@ fn update(ctx: &Context, args: UpdateArgs) -> Result<ExitCode> {
         }
     }
     let done = result?;
-    let written_to = store(&done.index, args.out)?;
+    let written_to = store(&done.index, args.out.clone())?;
+    let effects = super::effects::extend(ctx, &args, &source, &done.index)?;
     let report = IndexWritten {
         source: "github".into(),
         written_to,
@@ -335,6 +336,7 @@ fn update(ctx: &Context, args: UpdateArgs) -> Result<ExitCode> {
         git_calls: None,
         notes: done.notes,
         index: IndexView::new(&done.index),
+        effects: Some(effects),
     };
     ctx.emit(
         || render::json(&report),
@@ -354,6 +356,7 @@ fn build(ctx: &Context, args: BuildArgs) -> Result<ExitCode> {
         git_calls: Some(done.git_calls),
         notes: done.notes,
         index: IndexView::new(&done.index),
+        effects: None,
     };
     ctx.emit(
         || render::json(&report),

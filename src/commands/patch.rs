@@ -6,7 +6,7 @@
 
 use crate::adapters::registry::{self, TagLookup};
 use crate::cli::{Format, PatchArgs, PatchTo};
-use crate::core::check::{check, CheckOptions};
+use crate::core::check::{check_with, CheckOptions};
 use crate::core::deployment::{check_deployment, DeploymentCheckOptions, DeploymentFacts};
 use crate::core::forecast::migration_window_seconds;
 use crate::core::image_ref::ImageRef;
@@ -22,9 +22,9 @@ use crate::render;
 use crate::render::style::Style;
 
 use super::context::Context;
+use super::facts::Facts;
 use super::forecast;
 use super::manifest;
-use super::source::read_state;
 
 pub fn run(ctx: &Context, args: PatchArgs) -> Result<ExitCode> {
     let form = form(args.to);
@@ -65,9 +65,16 @@ pub fn run(ctx: &Context, args: PatchArgs) -> Result<ExitCode> {
     let manifest::DeploymentInput { facts, namespace } = manifest::read(ctx, sel)?;
 
     let mut notes = Vec::new();
-    let (decision, tag) = match &args.tag {
-        Some(tag) => patch::decide_by_tag(&index, tag, &mut notes),
-        None => decide_by_state(&index, &args, facts.as_ref(), &repo, &mut notes)?,
+    let (decision, tag, db_facts) = match &args.tag {
+        Some(tag) => {
+            let (d, t) = patch::decide_by_tag(&index, tag, &mut notes);
+            (d, t, None)
+        }
+        None => {
+            let f = Facts::gather_with(&index, &args.source, None, true)?;
+            let (d, t) = decide_by_state(&index, &f, facts.as_ref(), &repo, &mut notes);
+            (d, t, Some(f))
+        }
     };
     let target_release = tag.as_deref().and_then(|t| index.release(t));
     let mut image = tag.as_ref().map(|t| repo.with_tag(t));
@@ -139,7 +146,10 @@ pub fn run(ctx: &Context, args: PatchArgs) -> Result<ExitCode> {
     }
 
     let forecast = match (&decision.state, target_release, decision.inner.actionable) {
-        (Some(state), Some(release), true) => forecast::for_upgrade(state, release, &args.source)?,
+        (Some(state), Some(release), true) => match &db_facts {
+            Some(f) => forecast::for_upgrade(state, release, f)?,
+            None => None,
+        },
         _ => None,
     };
     let findings = match &facts {
@@ -159,6 +169,7 @@ pub fn run(ctx: &Context, args: PatchArgs) -> Result<ExitCode> {
 
     let report = PatchReport {
         decision: decision.inner,
+        schema: decision.schema,
         target: PatchTargetView {
             namespace,
             deployment: args.deployment.clone(),
@@ -207,25 +218,28 @@ fn form(to: PatchTo) -> PatchForm {
     }
 }
 
+/// The `check` decision, from the row and (with a live database) the schema evidence: a
+/// row the schema contradicts gets no patch.
 fn decide_by_state(
     index: &Index,
-    args: &PatchArgs,
+    db: &Facts,
     facts: Option<&DeploymentFacts>,
     repo: &ImageRef,
     notes: &mut Vec<String>,
-) -> Result<(Decided, Option<String>)> {
-    let state = read_state(&args.source)?;
+) -> (Decided, Option<String>) {
     let deployed = manifest::deployed_tag(facts, repo, index);
-    let report = check(
+    let report = check_with(
         index,
-        &state,
+        &db.reading.state,
+        db.assessment.as_ref(),
         &CheckOptions {
             deployed: deployed.clone(),
             include_prereleases: false,
+            reading_notes: db.reading.notes.clone(),
         },
     );
     notes.extend(report.warnings.iter().cloned());
-    Ok(patch::decide_by_check(index, &state, &report, deployed))
+    patch::decide_by_check(index, &db.reading.state, &report, deployed)
 }
 
 fn image_notes(

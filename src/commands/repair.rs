@@ -8,17 +8,22 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use crate::adapters::postgres::{self, Limits, ProcessEnv};
 use crate::adapters::repair;
-use crate::cli::{ClearDirtyArgs, DbArgs, Format, RepairCommand, TerminateArgs};
+use crate::cli::{ClearDirtyArgs, DbArgs, FixRowArgs, Format, RepairCommand, TerminateArgs};
+use crate::core::check::{check_with, CheckOptions};
+use crate::core::dirty::DirtyActionKind;
 use crate::core::index::parse_tag;
+use crate::core::observation::CatalogRead;
 use crate::core::repair::{plan_clear_dirty, Outcome, PlanProblem};
 use crate::error::{Error, ExitCode, Result};
 use crate::render;
 
 use super::context::Context;
+use super::facts::Facts;
 
 pub fn run(ctx: &Context, cmd: RepairCommand) -> Result<ExitCode> {
     match cmd {
         RepairCommand::ClearDirty(args) => clear_dirty(ctx, args),
+        RepairCommand::FixRow(args) => fix_row(ctx, args),
         RepairCommand::Terminate(args) => terminate(ctx, args),
     }
 }
@@ -130,29 +135,32 @@ fn clear_dirty(ctx: &Context, args: ClearDirtyArgs) -> Result<ExitCode> {
         e.with_hint(p.hint())
     })?;
     let (settings, limits) = settings_and_limits(&args.db)?;
+    let mut plan = plan;
     if !args.no_schema {
         // The evidence first, in its own read-only session: resetting the row to P is right
-        // only when V's effects are absent.
+        // only when V's effects are absent; when they are complete, V is kept.
         let observation = postgres::observe_with(&settings, &limits, true)?;
         let reading = super::source::SourceReading {
             state: observation.state.clone(),
             db: Some(observation),
             notes: Vec::new(),
         };
-        if let Some(a) = super::verify::verification_for(&index, &reading, deployed)? {
-            crate::ewrite!("{}", render::verify::evidence(&a, ctx.style));
+        let facts = Facts::from_reading(&index, reading, deployed)?;
+        if let Some(a) = &facts.assessment {
+            crate::ewrite!("{}", render::verify::evidence(a, ctx.style));
             if let Some(action) = &a.dirty_action {
-                if reading.state == crate::core::state::DbState::Dirty(v)
-                    && (action.kind == "keep_and_clear" || action.kind == "review")
-                {
-                    let e = Error::needs_human(format!(
-                        "not resetting the row to the previous migration: {}",
-                        action.explanation
-                    ));
-                    return Err(match &action.sql {
-                        Some(sql) => e.with_hint(format!("run this compare-and-set instead (psql, one statement): {sql}")),
-                        None => e.with_hint("review what exists and the .down.sql statements above; --no-schema skips this check"),
-                    });
+                if facts.reading.state == crate::core::state::DbState::Dirty(v) {
+                    match action.kind {
+                        DirtyActionKind::KeepAndClear => plan = plan.keeping(&index),
+                        DirtyActionKind::Review => {
+                            return Err(Error::needs_human(format!(
+                                "not resetting the row to the previous migration: {}",
+                                action.explanation
+                            ))
+                            .with_hint("review what exists and the .down.sql statements above; --no-schema skips this check"));
+                        }
+                        DirtyActionKind::CleanupToPrevious | DirtyActionKind::Unknown => {}
+                    }
                 }
             }
         }
@@ -171,6 +179,81 @@ fn clear_dirty(ctx: &Context, args: ClearDirtyArgs) -> Result<ExitCode> {
     ctx.emit(
         || render::json(&report),
         |s| render::repair::clear_dirty_result(&report, s, shown),
+    );
+    Ok(report.exit_code())
+}
+
+/// `fix-row`: decide as `check` does from the row and the schema, then run the decision's
+/// row action (and only that) in one transaction.
+fn fix_row(ctx: &Context, args: FixRowArgs) -> Result<ExitCode> {
+    let index = ctx.load_index()?;
+    ctx.warn_index_notices(&index, false);
+    let deployed = match &args.deployed {
+        None => None,
+        Some(tag) => {
+            parse_tag(tag).map_err(|e| e.context("--deployed"))?;
+            Some(index.release(tag).ok_or_else(|| {
+                Error::no_match(format!("--deployed {tag} is not in the index"))
+                    .with_hint("refresh the index, or leave --deployed out")
+            })?)
+        }
+    };
+    let (settings, limits) = settings_and_limits(&args.db)?;
+    let observation = postgres::observe_with(&settings, &limits, true)?;
+    let fingerprint = match &observation.catalog {
+        Some(CatalogRead::Read(c)) => c.fingerprint(),
+        Some(CatalogRead::Skipped(why)) => {
+            return Err(Error::needs_human(format!(
+                "the schema was not read ({why}): fix-row decides from the schema, so it changes nothing"
+            ))
+            .with_hint("run it again when no migration or lock holds the schema"))
+        }
+        None => return Err(Error::internal("the catalog was asked for and not read")),
+    };
+    let reading = super::source::SourceReading {
+        state: observation.state.clone(),
+        db: Some(observation),
+        notes: Vec::new(),
+    };
+    let facts = Facts::from_reading(&index, reading, deployed)?;
+    let decision = check_with(
+        &index,
+        &facts.reading.state,
+        facts.assessment.as_ref(),
+        &CheckOptions {
+            deployed: args.deployed.clone(),
+            ..CheckOptions::default()
+        },
+    );
+    let Some(action) = decision.action.clone() else {
+        return match decision.exit_code() {
+            ExitCode::Success => {
+                crate::ewriteln!(
+                    "migtag: nothing to fix: {} (the row already agrees with the schema)",
+                    decision.summary
+                );
+                Ok(ExitCode::Success)
+            }
+            _ => Err(
+                Error::needs_human(format!("no row action fits: {}", decision.summary))
+                    .with_hint("`migtag runbook` shows the steps for a human"),
+            ),
+        };
+    };
+    let asker = Asker::new(args.yes);
+    let mut shown = false;
+    let mut ask = |report: &crate::core::repair::FixRowReport| {
+        shown = true;
+        show(ctx, &render::repair::fix_row_preview(report, ctx.style))
+            && asker.confirm("Change the row?")
+    };
+    let report = repair::fix_row(&settings, &limits, action, fingerprint, &mut ask)?;
+    if report.outcome == Outcome::NotConfirmed {
+        crate::ewriteln!("migtag: {}", asker.not_confirmed_note());
+    }
+    ctx.emit(
+        || render::json(&report),
+        |s| render::repair::fix_row_result(&report, s, shown),
     );
     Ok(report.exit_code())
 }

@@ -5,7 +5,7 @@
 //! Exit 0 whenever a runbook was written, whatever the state: the runbook is the answer.
 
 use crate::cli::{Format, RunbookArgs, RunbookAs};
-use crate::core::check::{check, CheckOptions, Verdict};
+use crate::core::check::{check_with, CheckOptions, Verdict};
 use crate::core::deployment::{check_deployment, DeploymentCheckOptions};
 use crate::core::forecast::migration_window_seconds;
 use crate::core::image_ref::ImageRef;
@@ -15,6 +15,7 @@ use crate::error::{ExitCode, Result};
 use crate::render;
 
 use super::context::Context;
+use super::facts::Facts;
 use super::manifest;
 
 pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
@@ -31,10 +32,9 @@ pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
     };
     let deployment = manifest::read(ctx, (&args.deployment).into())?;
     manifest::check_helm_release(deployment.facts.as_ref())?;
-    let reading = super::verify::read_with_schema(&args.source)?;
-    for note in &reading.notes {
-        crate::ewriteln!("warning: {note}");
-    }
+    let deployed_release = args.deployed.as_deref().and_then(|t| index.release(t));
+    let facts = Facts::gather_with(&index, &args.source, deployed_release, true)?;
+    let reading = &facts.reading;
 
     // Without --deployed, the manifest's tag is the deployed release when it is this
     // repository's and the index knows it (as `patch` does).
@@ -42,12 +42,14 @@ pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
         .deployed
         .clone()
         .or_else(|| manifest::deployed_tag(deployment.facts.as_ref(), &repo, &index));
-    let report = check(
+    let report = check_with(
         &index,
         &reading.state,
+        facts.assessment.as_ref(),
         &CheckOptions {
             deployed,
             include_prereleases: false,
+            reading_notes: reading.notes.clone(),
         },
     );
     let applies = match report.verdict {
@@ -65,9 +67,7 @@ pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
                 .as_ref()
                 .and_then(|r| index.release(&r.release.tag))
             {
-                Some(release) => {
-                    super::forecast::for_upgrade(&reading.state, release, &args.source)?
-                }
+                Some(release) => super::forecast::for_upgrade(&reading.state, release, &facts)?,
                 None => None,
             }
         }
@@ -87,10 +87,20 @@ pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
         ),
         None => Vec::new(),
     };
-    let deployed_release = args.deployed.as_deref().and_then(|t| index.release(t));
-    let verification = super::verify::verification_for(&index, &reading, deployed_release)?;
-    let mut book = runbook::build(&RunbookInput {
-        verification: verification.as_ref(),
+    // Moving forward from a row an irregular release wrote: what the replay showed.
+    let irregular: Vec<String> = crate::core::gate::rehearsals_for(
+        &index,
+        facts.effects()?,
+        &reading.state,
+        deployed_release,
+        None,
+    )
+    .into_iter()
+    .filter(|(f, _)| f.fails_at.is_some() || f.rewind_to < f.written_at)
+    .map(|(_, text)| format!("before upgrading: {text}"))
+    .collect();
+    let book = runbook::build(&RunbookInput {
+        verification: facts.assessment.as_ref(),
         forecast: forecast.as_ref(),
         index: &index,
         check: &report,
@@ -98,6 +108,7 @@ pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
         db: reading.db.as_ref(),
         deployment: deployment.facts.as_ref(),
         findings: &findings,
+        irregular: &irregular,
         target: RunbookTarget {
             namespace: deployment.namespace.as_deref(),
             deployment: &args.deployment.deployment,
@@ -105,19 +116,6 @@ pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
             repo: &repo,
         },
     });
-    if let Some(a) = &verification {
-        book.notes
-            .insert(0, format!("schema: {}", a.schema.summary));
-    }
-    // Moving forward from a row an irregular release wrote: what the replay showed.
-    let effects = super::context::load_effects()?;
-    for (finding, text) in
-        crate::core::gate::rehearsals_for(&index, &effects, &reading.state, deployed_release, None)
-    {
-        if finding.fails_at.is_some() || finding.rewind_to < finding.written_at {
-            book.notes.push(format!("before upgrading: {text}"));
-        }
-    }
     match (ctx.format, args.as_) {
         (Format::Json, _) => render::out(&render::json(&book)),
         // (`commands::run` refuses openmetrics for runbook.)

@@ -36,6 +36,18 @@ pub fn read_source(args: &SourceArgs) -> Result<SourceReading> {
 
 /// Like [`read_source`]; with `read_catalog`, a live database's catalog is read too.
 pub fn read_source_with(args: &SourceArgs, read_catalog: bool) -> Result<SourceReading> {
+    read_source_reads(
+        args,
+        postgres::Reads {
+            catalog: read_catalog,
+            sizes: false,
+        },
+    )
+}
+
+/// Like [`read_source`], reading what `reads` asks for from a live database, in its one
+/// session.
+pub fn read_source_reads(args: &SourceArgs, reads: postgres::Reads) -> Result<SourceReading> {
     if let Some(v) = args.version {
         return Ok(SourceReading {
             state: DbState::from_row(v, args.dirty),
@@ -65,7 +77,7 @@ pub fn read_source_with(args: &SourceArgs, read_catalog: bool) -> Result<SourceR
         args.lock_timeout,
         args.statement_timeout,
     );
-    let observation = postgres::observe_with(&settings, &limits, read_catalog)?;
+    let observation = postgres::observe_reads(&settings, &limits, reads)?;
     Ok(SourceReading {
         state: observation.state.clone(),
         db: Some(observation),

@@ -5,19 +5,21 @@
 use serde::Serialize;
 
 use crate::cli::VerifyArgs;
-use crate::core::index::{parse_tag, Index};
-use crate::core::observation::{CatalogRead, DatabaseInfo};
+use crate::core::index::parse_tag;
+use crate::core::observation::DatabaseInfo;
 use crate::core::state::{DbState, StateView};
-use crate::core::verify::{assess, Assessment, SchemaStatus};
+use crate::core::verify::{Assessment, SchemaStatus};
 use crate::error::{Error, ExitCode, Result};
 use crate::render;
 
 use super::context::Context;
-use super::source::{read_source_with, SourceReading};
+use super::facts::Facts;
 
 #[derive(Serialize)]
 struct VerifyOutput<'a> {
     state: StateView,
+    /// The schema's exact version (its identity), or null.
+    schema_version: Option<u64>,
     #[serde(flatten)]
     assessment: &'a Assessment,
     database: Option<&'a DatabaseInfo>,
@@ -42,8 +44,12 @@ pub fn run(ctx: &Context, args: VerifyArgs) -> Result<ExitCode> {
         }
         None => None,
     };
-    let reading = read_source_with(&args.source, true)?;
-    let a = assessment(&index, &reading, deployed)?;
+    let facts = Facts::gather(&index, &args.source, deployed)?;
+    let reading = &facts.reading;
+    let a = facts
+        .assessment
+        .clone()
+        .unwrap_or_else(|| Assessment::skipped("the schema was not read"));
     let metrics = || {
         render::openmetrics::render(&render::openmetrics::Metrics {
             version: reading.state.version(),
@@ -60,6 +66,12 @@ pub fn run(ctx: &Context, args: VerifyArgs) -> Result<ExitCode> {
         || {
             render::json(&VerifyOutput {
                 state: StateView::from(&reading.state),
+                schema_version: a
+                    .schema
+                    .identity
+                    .as_ref()
+                    .filter(|id| id.is_exact())
+                    .and_then(|id| id.version),
                 assessment: &a,
                 database: reading.db.as_ref().map(|o| &o.database),
             })
@@ -78,23 +90,6 @@ pub fn run(ctx: &Context, args: VerifyArgs) -> Result<ExitCode> {
     Ok(exit_code(&reading.state, &a))
 }
 
-/// The assessment of a reading that carried a catalog (or why there is none).
-pub fn assessment(
-    index: &Index,
-    reading: &SourceReading,
-    deployed: Option<&crate::core::index::Release>,
-) -> Result<Assessment> {
-    let catalog = reading.db.as_ref().and_then(|o| o.catalog.as_ref());
-    Ok(match catalog {
-        Some(CatalogRead::Read(live)) => {
-            let effects = super::context::load_effects()?;
-            assess(&effects, index, &reading.state, deployed, live)
-        }
-        Some(CatalogRead::Skipped(reason)) => Assessment::skipped(reason.clone()),
-        None => Assessment::skipped("the schema was not read"),
-    })
-}
-
 fn exit_code(state: &DbState, a: &Assessment) -> ExitCode {
     match (a.schema.status, state) {
         (SchemaStatus::Drift, _) => ExitCode::Drift,
@@ -102,27 +97,4 @@ fn exit_code(state: &DbState, a: &Assessment) -> ExitCode {
         (SchemaStatus::Skipped, _) => ExitCode::Database,
         (SchemaStatus::Match, _) => ExitCode::Success,
     }
-}
-
-/// The verification the other commands show (check, gate, runbook, repair): None without a
-/// live database or with `--no-schema`.
-pub fn verification_for(
-    index: &Index,
-    reading: &SourceReading,
-    deployed: Option<&crate::core::index::Release>,
-) -> Result<Option<Assessment>> {
-    if reading
-        .db
-        .as_ref()
-        .and_then(|o| o.catalog.as_ref())
-        .is_none()
-    {
-        return Ok(None);
-    }
-    assessment(index, reading, deployed).map(Some)
-}
-
-/// Reads the source, with the catalog unless `--no-schema` (or no live database).
-pub fn read_with_schema(source: &crate::cli::SourceArgs) -> Result<SourceReading> {
-    read_source_with(source, !source.no_schema)
 }

@@ -7,12 +7,15 @@
 
 use serde::Serialize;
 
-use super::dirty::{analyse_dirty, DirtyAdvice};
+use super::decide::{dirty_row_action, outcome, relate, RowAction, RowSchema};
+use super::dirty::{analyse_dirty, DirtyActionKind, DirtyAdvice};
+use super::identity::SchemaIdentity;
 use super::index::{Index, Release};
 use super::migration_set::Version;
 use super::report::{IndexView, MigrationRef, ReleaseRef, SkipFinding};
 use super::skips::{skip_findings, writers_of};
 use super::state::{DbState, StateView};
+use super::verify::Assessment;
 use crate::error::ExitCode;
 
 /// What the caller knows beyond the state.
@@ -22,6 +25,9 @@ pub struct CheckOptions {
     pub deployed: Option<String>,
     /// Consider release candidates too.
     pub include_prereleases: bool,
+    /// What reading the state showed that the user should know (a paste's oddities): listed
+    /// with the warnings.
+    pub reading_notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -40,6 +46,16 @@ pub enum Verdict {
     InProgress,
     Fresh,
     V1,
+    /// The row is above the schema's own version (forced forward): move it back first.
+    RowAheadOfSchema,
+    /// The row is below the schema's own version (forced back): move it up first.
+    RowBehindSchema,
+    /// Coder's schema without a `schema_migrations` row: recreate the row first.
+    PartialRestore,
+    /// The schema is no version's: objects are missing or changed.
+    Drift,
+    /// The version is a timestamp: another tool's `schema_migrations`.
+    ForeignVersion,
 }
 
 impl Verdict {
@@ -47,8 +63,44 @@ impl Verdict {
         match self {
             Verdict::Exact | Verdict::UpgradeNeededToStart | Verdict::Fresh => ExitCode::Success,
             Verdict::AheadOfIndex | Verdict::UnknownVersion => ExitCode::NoMatch,
-            Verdict::Dirty | Verdict::InProgress | Verdict::V1 => ExitCode::NeedsHuman,
+            Verdict::Dirty
+            | Verdict::InProgress
+            | Verdict::V1
+            | Verdict::RowAheadOfSchema
+            | Verdict::RowBehindSchema
+            | Verdict::PartialRestore
+            | Verdict::ForeignVersion => ExitCode::NeedsHuman,
+            Verdict::Drift => ExitCode::Drift,
         }
+    }
+
+    /// The verdict for a relation of row and schema that overrides the row.
+    pub fn of(relation: &RowSchema) -> Option<Verdict> {
+        Some(match relation {
+            RowSchema::Agrees => return None,
+            RowSchema::RowAhead { .. } => Verdict::RowAheadOfSchema,
+            RowSchema::RowBehind { .. } => Verdict::RowBehindSchema,
+            RowSchema::PartialRestore { .. } => Verdict::PartialRestore,
+            RowSchema::Drift { .. } => Verdict::Drift,
+            RowSchema::ForeignNumbering { .. } => Verdict::ForeignVersion,
+        })
+    }
+}
+
+/// The schema's own version beside the row, on every report from a read database.
+#[derive(Debug, Clone, Serialize)]
+pub struct SchemaView {
+    /// The version the schema exactly is, or null.
+    pub schema_version: Option<Version>,
+    pub schema: SchemaIdentity,
+}
+
+impl SchemaView {
+    pub fn of(identity: Option<&SchemaIdentity>) -> Option<SchemaView> {
+        identity.map(|id| SchemaView {
+            schema_version: id.version.filter(|_| id.is_exact()),
+            schema: id.clone(),
+        })
     }
 }
 
@@ -97,6 +149,14 @@ pub struct CheckReport {
     pub warnings: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dirty: Option<DirtyAdvice>,
+    /// The one change to `schema_migrations` the evidence calls for, before any image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<RowAction>,
+    /// The image to run once `action` is done.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_action: Option<Recommendation>,
+    #[serde(flatten)]
+    pub schema: Option<SchemaView>,
     pub index: IndexView,
 }
 
@@ -106,21 +166,56 @@ impl CheckReport {
     }
 }
 
-/// Decides which image matches `state`.
+/// Decides which image matches `state`, from the row alone.
 pub fn check(index: &Index, state: &DbState, opts: &CheckOptions) -> CheckReport {
+    check_with(index, state, None, opts)
+}
+
+/// Decides which image matches `state`, weighing the schema evidence when the schema was
+/// read (docs/rules.md, "The schema decides"): when the schema's identity contradicts the
+/// row, no image is named; the report carries the row action and the image after it.
+pub fn check_with(
+    index: &Index,
+    state: &DbState,
+    evidence: Option<&Assessment>,
+    opts: &CheckOptions,
+) -> CheckReport {
+    let identity = evidence.and_then(|a| a.schema.identity.as_ref());
+    let dirty_evidence = evidence
+        .and_then(|a| a.dirty_action.as_ref())
+        .map(|d| d.kind);
+    let relation = relate(state, identity);
     let mut ctx = Ctx::new(index, opts);
-    let (verdict, summary, recommended, alternatives, dirty) = match state {
-        DbState::Fresh => ctx.fresh(),
-        DbState::V1 => ctx.v1(),
-        DbState::InProgress(m) => ctx.in_progress(m),
-        DbState::Dirty(v) => ctx.dirty(*v),
-        DbState::Clean(v) => ctx.clean(*v),
-    };
+    let mut action = None;
+    let mut after_action = None;
+    let (verdict, summary, recommended, alternatives, dirty) =
+        match (outcome(index, &relation, identity), state) {
+            (Some(o), _) => {
+                ctx.why.extend(o.why);
+                after_action = o.then_version.and_then(|v| ctx.recommend_for(v));
+                action = o.action;
+                let verdict = Verdict::of(&relation).unwrap_or(Verdict::Drift);
+                (verdict, o.summary, None, Vec::new(), None)
+            }
+            (None, DbState::Fresh) => ctx.fresh(),
+            (None, DbState::V1) => ctx.v1(),
+            (None, DbState::InProgress(m)) => ctx.in_progress(m),
+            (None, DbState::Dirty(v)) => {
+                let out = ctx.dirty(*v, dirty_evidence);
+                action = out.4.as_ref().and_then(|a| dirty_row_action(*v, a));
+                out
+            }
+            (None, DbState::Clean(v)) => ctx.clean(*v),
+        };
     if !index.provenance.complete && verdict_depends_on_releases(verdict) {
         ctx.warnings.push(partial_index_warning(index));
     }
     // What the loader said about the index comes first: it qualifies everything else.
     ctx.warnings.splice(0..0, index.notices.iter().cloned());
+    ctx.warnings.extend(opts.reading_notes.iter().cloned());
+    if let Some(a) = evidence {
+        ctx.warnings.extend(a.schema.warnings.iter().cloned());
+    }
     CheckReport {
         state: StateView::from(state),
         verdict,
@@ -130,6 +225,9 @@ pub fn check(index: &Index, state: &DbState, opts: &CheckOptions) -> CheckReport
         why: ctx.why,
         warnings: ctx.warnings,
         dirty,
+        action,
+        after_action,
+        schema: SchemaView::of(identity),
         index: IndexView::new(index),
     }
 }
@@ -279,10 +377,18 @@ impl<'a> Ctx<'a> {
         (Verdict::InProgress, summary, None, Vec::new(), None)
     }
 
-    fn dirty(&mut self, v: Version) -> Outcome {
-        let advice = analyse_dirty(self.index, v, self.deployed);
+    /// The image `clean(v)` would recommend, without its reasons: what runs once a row
+    /// action has put the row at `v`.
+    fn recommend_for(&self, v: Version) -> Option<Recommendation> {
+        let mut other = Ctx::new(self.index, self.opts);
+        other.clean(v).2
+    }
+
+    fn dirty(&mut self, v: Version, evidence: Option<DirtyActionKind>) -> Outcome {
+        let advice = analyse_dirty(self.index, v, self.deployed, evidence);
+        let what = super::dirty::evidence_clause(evidence);
         let summary = format!(
-            "needs a human: migration {} started and did not finish (dirty = true)",
+            "needs a human: migration {} started and did not finish (dirty = true){what}",
             advice.migration
         );
         self.why.extend(advice.explain());
@@ -328,23 +434,8 @@ impl<'a> Ctx<'a> {
             .filter(|d| d.max_migration == v && d.contains(v));
         let (verdict, chosen) = if let Some(d) = deployed_exact {
             (Verdict::Exact, Some(d))
-        } else if !exact.is_empty() {
-            (Verdict::Exact, newest_patch_of_oldest_line(&exact))
-        } else if !compatible.is_empty() {
-            let fewest = compatible
-                .iter()
-                .map(|r| r.max_migration)
-                .min()
-                .unwrap_or(v);
-            let smallest: Vec<&Release> = compatible
-                .iter()
-                .copied()
-                .filter(|r| r.max_migration == fewest)
-                .collect();
-            (
-                Verdict::UpgradeNeededToStart,
-                newest_patch_of_oldest_line(&smallest),
-            )
+        } else if let Some((verdict, r)) = choose(&exact, &compatible) {
+            (verdict, Some(r))
         } else if self.index.max_known_migration().is_some_and(|max| v > max)
             || self.index.releases().is_empty()
         {
@@ -511,6 +602,43 @@ impl<'a> Ctx<'a> {
             if s.harmless { "; known to be harmless" } else { ": the schema would be short of them" }
         ));
     }
+}
+
+/// The rule of docs/rules.md once the deployed tag is out of the way: the newest patch of the
+/// oldest line among the releases that stop exactly at V, else among the compatible ones
+/// with the fewest migrations above V.
+fn choose<'r>(exact: &[&'r Release], compatible: &[&'r Release]) -> Option<(Verdict, &'r Release)> {
+    if !exact.is_empty() {
+        return newest_patch_of_oldest_line(exact).map(|r| (Verdict::Exact, r));
+    }
+    let fewest = compatible.iter().map(|r| r.max_migration).min()?;
+    let smallest: Vec<&Release> = compatible
+        .iter()
+        .copied()
+        .filter(|r| r.max_migration == fewest)
+        .collect();
+    newest_patch_of_oldest_line(&smallest).map(|r| (Verdict::UpgradeNeededToStart, r))
+}
+
+/// The release `check` recommends for a clean `v` among final releases, with no deployed
+/// tag: the image to run once a row action has put the row at `v`.
+pub fn image_for_clean(index: &Index, v: Version) -> Option<&Release> {
+    let finals: Vec<&Release> = index
+        .releases()
+        .iter()
+        .filter(|r| !r.prerelease && r.contains(v))
+        .collect();
+    let exact: Vec<&Release> = finals
+        .iter()
+        .copied()
+        .filter(|r| r.max_migration == v)
+        .collect();
+    let compatible: Vec<&Release> = finals
+        .iter()
+        .copied()
+        .filter(|r| r.max_migration > v)
+        .collect();
+    choose(&exact, &compatible).map(|(_, r)| r)
 }
 
 /// docs/rules.md: "the newest patch of the *oldest* release line" among `releases`.

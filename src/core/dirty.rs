@@ -17,13 +17,56 @@ pub struct DirtyAdvice {
     pub in_index: bool,
     /// One clean-up per distinct previous migration among the possible writers.
     pub cleanups: Vec<Cleanup>,
-    /// The release to run after the clean-up (it re-runs V). Set when every candidate
-    /// clean-up agrees on it; otherwise see each clean-up's `run_after`.
+    /// The release to run after the clean-up (it re-runs V, or starts from V when V is
+    /// kept). Set when every candidate clean-up agrees on it; otherwise see each clean-up's
+    /// `run_after`.
     pub run_after_cleanup: Option<ReleaseRef>,
+    /// What the schema evidence decided (None: the schema was not read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<DirtyActionKind>,
+}
+
+impl Cleanup {
+    /// The compare-and-set on `table` (quoted or qualified), with its `;`.
+    pub fn statement(&self, table: &str, v: Version) -> String {
+        match self.kind {
+            CleanupKind::ToPrevious => format!(
+                "{};",
+                super::sql::clear_dirty(table, v, self.previous.as_ref().map(|p| p.version))
+            ),
+            CleanupKind::KeepAndClear => format!("{};", super::sql::keep_dirty(table, v)),
+        }
+    }
+}
+
+/// What the schema evidence says to do about a dirty row at V (docs/verify.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DirtyActionKind {
+    /// None of V's effects exist: reset the row to the previous migration, V runs again.
+    CleanupToPrevious,
+    /// All of V's effects exist: V finished, keep it and clear only the flag.
+    KeepAndClear,
+    /// V is half-applied: nothing is run for you; undo by hand, then reset the row.
+    Review,
+    /// V changes no catalog object: the schema cannot tell; the clean-up to the previous
+    /// migration after checking its data changes.
+    Unknown,
+}
+
+/// Which statement a clean-up is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CleanupKind {
+    /// Back to the previous migration (or the row removed for a first migration).
+    ToPrevious,
+    /// V stays, the flag is cleared.
+    KeepAndClear,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Cleanup {
+    pub kind: CleanupKind,
     /// The releases assumed to have written the row (they agree on the previous migration).
     pub assumes: Vec<String>,
     /// The migration before V in their sets; `None` when V is their first migration.
@@ -35,6 +78,23 @@ pub struct Cleanup {
     /// The release to run after this clean-up: it contains the previous migration and has V
     /// right after it, so it re-runs V first.
     pub run_after: Option<ReleaseRef>,
+}
+
+/// What the schema evidence said about a dirty migration, as a clause for a headline (the
+/// same words in `check`'s summary and `gate`'s reason).
+pub fn evidence_clause(kind: Option<DirtyActionKind>) -> &'static str {
+    match kind {
+        Some(DirtyActionKind::KeepAndClear) => {
+            "; the schema shows it complete: keep it and clear the flag"
+        }
+        Some(DirtyActionKind::CleanupToPrevious) => {
+            "; the schema shows none of it: reset the row to the previous migration"
+        }
+        Some(DirtyActionKind::Review) => {
+            "; the schema shows it half-applied: review and undo by hand, nothing is run for you"
+        }
+        Some(DirtyActionKind::Unknown) | None => "",
+    }
 }
 
 /// The compare-and-set clean-up statement for a dirty `v` whose previous migration is `prev`.
@@ -53,7 +113,15 @@ pub fn rewind_sql(v: Version, to: Version) -> String {
     format!("{};", super::sql::rewind("schema_migrations", v, to))
 }
 
-pub fn analyse_dirty(index: &Index, v: Version, deployed: Option<&Release>) -> DirtyAdvice {
+/// The advice for a dirty `v`. `evidence` is what the schema showed about V's effects: when
+/// they are complete, the one clean-up keeps V and clears the flag (the release to run is one
+/// that starts from V); otherwise the clean-ups go back to the previous migration.
+pub fn analyse_dirty(
+    index: &Index,
+    v: Version,
+    deployed: Option<&Release>,
+    evidence: Option<DirtyActionKind>,
+) -> DirtyAdvice {
     let containing: Vec<&Release> = index.releases().iter().filter(|r| r.contains(v)).collect();
     let writers: Vec<&Release> = match deployed {
         Some(d) if d.contains(v) => vec![d],
@@ -70,9 +138,27 @@ pub fn analyse_dirty(index: &Index, v: Version, deployed: Option<&Release>) -> D
     }
     groups.sort_by_key(|(p, _)| *p);
 
+    if evidence == Some(DirtyActionKind::KeepAndClear) && !writers.is_empty() {
+        let run_after = super::check::image_for_clean(index, v).map(|r| ReleaseRef::new(index, r));
+        return DirtyAdvice {
+            migration: MigrationRef::new(index, v),
+            in_index: true,
+            cleanups: vec![Cleanup {
+                kind: CleanupKind::KeepAndClear,
+                assumes: writers.iter().map(|r| r.tag.clone()).collect(),
+                previous: None,
+                sql: keep_sql(v),
+                restore_image: None,
+                run_after: run_after.clone(),
+            }],
+            run_after_cleanup: run_after,
+            action: evidence,
+        };
+    }
     let cleanups: Vec<Cleanup> = groups
         .into_iter()
         .map(|(prev, rs)| Cleanup {
+            kind: CleanupKind::ToPrevious,
             assumes: rs.iter().map(|r| r.tag.clone()).collect(),
             previous: prev.map(|p| MigrationRef::new(index, p)),
             sql: cleanup_sql(v, prev),
@@ -96,6 +182,7 @@ pub fn analyse_dirty(index: &Index, v: Version, deployed: Option<&Release>) -> D
         in_index: !containing.is_empty(),
         cleanups,
         run_after_cleanup,
+        action: evidence,
     }
 }
 
@@ -147,6 +234,23 @@ impl DirtyAdvice {
              for what the migration half-did before clearing the flag"
                 .to_string(),
         );
+        if let Some(c) = self
+            .cleanups
+            .iter()
+            .find(|c| c.kind == CleanupKind::KeepAndClear)
+        {
+            out.push(format!(
+                "the schema shows every effect of {m} in place: it finished, so the row keeps {v} and only the flag is cleared with `{}`",
+                c.sql
+            ));
+            if let Some(r) = &c.run_after {
+                out.push(format!(
+                    "after that, run {} (it starts from {v:06})",
+                    r.image
+                ));
+            }
+            return out;
+        }
         if !self.in_index {
             out.push(format!(
                 "migration {v} is in no release of the index, so migtag cannot name the previous migration: \

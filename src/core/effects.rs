@@ -16,6 +16,10 @@ use super::schema::{Catalog, CatalogDiff};
 
 pub const FORMAT_VERSION: u32 = 1;
 
+/// The command that extends the effects to the migrations of newer releases, as every answer
+/// that lacks them names it (docs/verify.md).
+pub const EXTEND_COMMAND: &str = "migtag index update --effects --scratch-db URL";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Effects {
     pub format_version: u32,

@@ -6,8 +6,10 @@
 
 use serde::Serialize;
 
-use super::check::{partial_index_warning, plural};
+use super::check::{partial_index_warning, plural, SchemaView};
+use super::decide::{dirty_row_action, outcome, relate, RowAction, RowSchema};
 use super::deployment::{DeploymentFacts, Finding, Severity};
+use super::dirty::{analyse_dirty, evidence_clause};
 use super::duration;
 use super::forecast::Forecast;
 use super::index::{Index, Release};
@@ -15,6 +17,7 @@ use super::migration_set::Version;
 use super::report::{IndexView, MigrationRef, ReleaseRef, SkipFinding, HARMLESS_TO_SKIP};
 use super::skips::{skip_findings, writers_of};
 use super::state::{DbState, StateView};
+use super::verify::{Assessment, SchemaStatus};
 use crate::error::ExitCode;
 
 #[derive(Debug, Clone, Default)]
@@ -24,6 +27,8 @@ pub struct GateOptions {
     pub strict: bool,
     /// Fail a jump that applies more than this many migrations.
     pub max_pending: Option<u64>,
+    /// What reading the state showed that the user should know: listed with the warnings.
+    pub reading_notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -82,7 +87,71 @@ pub struct GateReport {
     /// `--rehearse`: the pending migrations run on a copy of the live schema.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rehearsal: Option<LiveRehearsal>,
+    /// The one change to `schema_migrations` the evidence calls for before any upgrade (the
+    /// same statement `check` and `runbook` print).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<RowAction>,
+    #[serde(flatten)]
+    pub schema: Option<SchemaView>,
     pub index: IndexView,
+}
+
+/// What `--rehearse` came to: the run, or why it did not run.
+#[derive(Debug, Clone)]
+pub enum RehearsalOutcome {
+    NotRun(String),
+    Ran {
+        rehearsal: LiveRehearsal,
+        /// Files the SQL source lacked at the target, replaced by its newest content.
+        fell_back: Option<String>,
+    },
+}
+
+/// What the gate learns after its first decision, from the facts that decision asked for:
+/// the forecast of the pending migrations, the rehearsals, the Deployment.
+#[derive(Debug, Clone, Default)]
+pub struct GateFacts {
+    pub forecast: Option<Forecast>,
+    pub max_duration_seconds: Option<u64>,
+    /// What the effects data replayed for a row an irregular set wrote.
+    pub irregular: Vec<(RehearsalFinding, String)>,
+    pub rehearsal: Option<RehearsalOutcome>,
+    pub deployment: Option<(DeploymentFacts, Vec<Finding>)>,
+    pub strict: bool,
+}
+
+/// The gate's whole decision: the first one (`gate_with`) completed by the facts it asked
+/// for. Pure; the command renders what this returns.
+pub fn conclude(mut report: GateReport, facts: GateFacts) -> GateReport {
+    for (finding, text) in facts.irregular {
+        if finding.fails_at.is_some() {
+            report.make_unsafe(text);
+        } else if finding.rewind_to < finding.written_at {
+            report.warnings.push(text);
+        }
+        report.rehearsals.push(finding);
+    }
+    if let Some(f) = facts.forecast {
+        report.add_forecast(f, facts.max_duration_seconds);
+        if facts.strict {
+            report.require_forecast_coverage();
+        }
+    }
+    match facts.rehearsal {
+        Some(RehearsalOutcome::NotRun(why)) => report.warnings.push(why),
+        Some(RehearsalOutcome::Ran {
+            rehearsal,
+            fell_back,
+        }) => {
+            report.warnings.extend(fell_back);
+            report.add_live_rehearsal(rehearsal);
+        }
+        None => {}
+    }
+    if let Some((d, findings)) = facts.deployment {
+        report.add_deployment(d, findings, facts.strict);
+    }
+    report
 }
 
 /// What `gate --rehearse` saw when it ran the target's pending migrations, in one
@@ -214,7 +283,7 @@ impl GateReport {
     }
 
     /// Adds a finding about the Deployment: a failure under `--strict`, else a warning.
-    pub fn add_finding(&mut self, finding: String, strict: bool) {
+    fn add_finding(&mut self, finding: String, strict: bool) {
         if strict {
             self.reasons.push(finding);
             if self.verdict == GateVerdict::Safe {
@@ -231,7 +300,7 @@ impl GateReport {
     /// [`GateReport::add_finding`] (a failure under `--strict`); a finding that does not
     /// block this change (nothing migrates, or a floating tag that is pulled every time)
     /// stays a warning even under `--strict`.
-    pub fn add_deployment(&mut self, facts: DeploymentFacts, findings: Vec<Finding>, strict: bool) {
+    fn add_deployment(&mut self, facts: DeploymentFacts, findings: Vec<Finding>, strict: bool) {
         for f in &findings {
             let text = format!("Deployment {}: {}", facts.name, f.message);
             match f.severity {
@@ -247,7 +316,7 @@ impl GateReport {
     /// exceeds it is unsafe; so is one the forecast could not time because a schema change is
     /// running on a table it touches, and one whose estimate leaves out migrations without
     /// replayed facts. Offline (no sizes) the limit cannot be checked: a warning.
-    pub fn add_forecast(&mut self, forecast: Forecast, max_duration_seconds: Option<u64>) {
+    fn add_forecast(&mut self, forecast: Forecast, max_duration_seconds: Option<u64>) {
         if let Some(max) = max_duration_seconds {
             match (&forecast.estimate, &forecast.unavailable) {
                 (Some(e), _) if e.high_seconds > max as f64 => self.make_unsafe(format!(
@@ -259,10 +328,11 @@ impl GateReport {
                 // Migrations without replayed facts are left out of the times: the total is
                 // no bound, so the limit cannot be checked (as with no forecast at all).
                 (Some(e), _) if !e.complete => self.make_unsafe(format!(
-                    "--max-duration cannot be checked: the estimate leaves out migration{} {} (no replayed facts: newer than the bundled effects); \
-                     upgrade to a release the effects cover first, or drop --max-duration and time the upgrade on a copy",
+                    "--max-duration cannot be checked: the estimate leaves out migration{} {} (no replayed facts: newer than the effects in use); \
+                     add them with `{}`, or upgrade to a release the effects cover first",
                     if e.unknown_migrations.len() == 1 { "" } else { "s" },
-                    super::migration_set::MigrationSet::from_versions(e.unknown_migrations.iter().copied())
+                    super::migration_set::MigrationSet::from_versions(e.unknown_migrations.iter().copied()),
+                    super::effects::EXTEND_COMMAND
                 )),
                 (Some(_), _) => {}
                 (None, Some(why)) => self.make_unsafe(format!("--max-duration cannot be checked: no forecast: {why}")),
@@ -274,9 +344,27 @@ impl GateReport {
         self.forecast = Some(forecast);
     }
 
+    /// `--strict`: an upgrade is not safe while the forecast cannot say what some of the
+    /// migrations it runs will lock (no replayed facts for them).
+    fn require_forecast_coverage(&mut self) {
+        let unknown = self
+            .forecast
+            .as_ref()
+            .map(|f| f.unknown_migrations.clone())
+            .unwrap_or_default();
+        if !unknown.is_empty() {
+            self.make_unsafe(format!(
+                "--strict: the forecast cannot say what migration{} {} will lock (no replayed facts: newer than the effects in use); add them with `{}`",
+                if unknown.len() == 1 { "" } else { "s" },
+                super::migration_set::MigrationSet::from_versions(unknown.iter().copied()),
+                super::effects::EXTEND_COMMAND
+            ));
+        }
+    }
+
     /// Adds the rehearsal on a copy of the schema: a failure makes the upgrade unsafe (Coder
     /// would fail the same way, and with one transaction nothing of the batch would stay).
-    pub fn add_live_rehearsal(&mut self, r: LiveRehearsal) {
+    fn add_live_rehearsal(&mut self, r: LiveRehearsal) {
         if r.failure.is_some() {
             self.make_unsafe(format!(
                 "{}; fix the schema (or the migration) before upgrading",
@@ -295,39 +383,6 @@ impl GateReport {
         }
     }
 
-    /// Adds the schema verification: drift makes the gate unsafe unless only objects no Coder
-    /// migration creates differ (those are warnings).
-    pub fn add_verification(&mut self, a: super::verify::Assessment) {
-        use super::verify::SchemaStatus;
-        match a.schema.status {
-            SchemaStatus::Drift => self.make_unsafe(format!("schema {}", a.schema.summary)),
-            SchemaStatus::Skipped => self.warnings.push(format!("schema {}", a.schema.summary)),
-            SchemaStatus::Match => self.warnings.extend(a.schema.warnings.iter().cloned()),
-        }
-        self.verification = Some(a);
-    }
-
-    /// Adds what the effects data rehearsed for a clean row written by an irregular set: the
-    /// real failure of the target's batch and the rewind that replays cleanly.
-    pub fn add_rehearsals(
-        &mut self,
-        index: &Index,
-        effects: &super::effects::Effects,
-        state: &DbState,
-        deployed: Option<&Release>,
-    ) {
-        for (finding, text) in
-            rehearsals_for(index, effects, state, deployed, Some(&self.target_tag))
-        {
-            if finding.fails_at.is_some() {
-                self.make_unsafe(text);
-            } else if finding.rewind_to < finding.written_at {
-                self.warnings.push(text);
-            }
-            self.rehearsals.push(finding);
-        }
-    }
-
     /// How many migrations the upgrade applies, when the gate got as far as knowing it:
     /// `None` when it stopped before (dirty, in progress, unknown target, target lacks V).
     pub fn applies(&self) -> Option<usize> {
@@ -340,10 +395,34 @@ impl GateReport {
     }
 }
 
+/// The gate from the row alone.
 pub fn gate(index: &Index, state: &DbState, target_tag: &str, opts: &GateOptions) -> GateReport {
+    gate_with(index, state, None, target_tag, opts)
+}
+
+/// The gate's first decision, weighing the schema evidence like `check` does (core::decide):
+/// a row the schema contradicts needs a human (its row action first), drift is unsafe.
+pub fn gate_with(
+    index: &Index,
+    state: &DbState,
+    evidence: Option<&Assessment>,
+    target_tag: &str,
+    opts: &GateOptions,
+) -> GateReport {
     let mut reasons = Vec::new();
     // What the loader said about the index comes first: it qualifies everything else.
     let mut warnings = index.notices.clone();
+    warnings.extend(opts.reading_notes.iter().cloned());
+    let identity = evidence.and_then(|a| a.schema.identity.as_ref());
+    let relation = relate(state, identity);
+    let overridden = outcome(index, &relation, identity);
+    let mut action = overridden.as_ref().and_then(|o| o.action.clone());
+    if let Some(a) = evidence {
+        match a.schema.status {
+            SchemaStatus::Skipped => warnings.push(format!("schema {}", a.schema.summary)),
+            _ => warnings.extend(a.schema.warnings.iter().cloned()),
+        }
+    }
     let mut pending = Vec::new();
     let mut skipped = Vec::new();
     let target = index.release(target_tag);
@@ -357,11 +436,29 @@ pub fn gate(index: &Index, state: &DbState, target_tag: &str, opts: &GateOptions
         found
     });
 
+    // Drift is unsafe, but the upgrade is still worked out from the row: what would run,
+    // and (with --rehearse) where it fails on this schema. A row the schema contradicts
+    // needs a human before anything.
+    let drift = matches!(relation, RowSchema::Drift { .. });
+    if let (true, Some(o)) = (drift, &overridden) {
+        reasons.push(o.reason.clone());
+    }
     let verdict = match (state, target) {
+        _ if overridden.is_some() && !drift => {
+            let o = overridden.as_ref().expect("checked");
+            reasons.push(o.reason.clone());
+            GateVerdict::NeedsHuman
+        }
         (DbState::Dirty(v), _) => {
+            let kind = evidence
+                .and_then(|a| a.dirty_action.as_ref())
+                .map(|d| d.kind);
+            let advice = analyse_dirty(index, *v, deployed, kind);
+            action = dirty_row_action(*v, &advice);
             reasons.push(format!(
-                "the database is dirty at {}: a migration started and did not finish; clean it up first (`migtag runbook`)",
-                MigrationRef::new(index, *v)
+                "the database is dirty at {}: a migration started and did not finish{}; clean it up first (`migtag runbook`)",
+                MigrationRef::new(index, *v),
+                evidence_clause(kind)
             ));
             GateVerdict::NeedsHuman
         }
@@ -416,6 +513,10 @@ pub fn gate(index: &Index, state: &DbState, target_tag: &str, opts: &GateOptions
             ));
         }
     }
+    let verdict = match verdict {
+        GateVerdict::Safe if drift => GateVerdict::Unsafe,
+        v => v,
+    };
     let fresh = matches!(state, DbState::Fresh);
     let verdict = match (verdict, opts.max_pending) {
         // A fresh database has no data for migrations to rewrite: the limit does not apply.
@@ -472,9 +573,11 @@ pub fn gate(index: &Index, state: &DbState, target_tag: &str, opts: &GateOptions
         deployment: None,
         findings: Vec::new(),
         forecast: None,
-        verification: None,
+        verification: evidence.cloned(),
         rehearsals: Vec::new(),
         rehearsal: None,
+        action,
+        schema: SchemaView::of(identity),
         index: IndexView::new(index),
     }
 }

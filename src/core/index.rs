@@ -144,13 +144,10 @@ impl Release {
     }
 }
 
-/// Parses a release tag `vMAJOR.MINOR.PATCH[-PRE]`. Tags that are not versions are refused.
+/// Parses a release tag `vMAJOR.MINOR.PATCH[-PRE]`; the `v` may be left out (`2.36.0`, as
+/// Helm's appVersion writes it). Tags that are not versions are refused.
 pub fn parse_tag(tag: &str) -> Result<semver::Version> {
-    let rest = tag.strip_prefix('v').ok_or_else(|| {
-        Error::invalid_input(format!(
-            "tag `{tag}` is not a release tag: expected vMAJOR.MINOR.PATCH, such as v2.3.1"
-        ))
-    })?;
+    let rest = tag.strip_prefix('v').unwrap_or(tag);
     let version = semver::Version::parse(rest).map_err(|e| {
         Error::invalid_input(format!(
             "tag `{tag}` is not a release tag ({e}): expected vMAJOR.MINOR.PATCH, such as v2.3.1"
@@ -162,6 +159,15 @@ pub fn parse_tag(tag: &str) -> Result<semver::Version> {
         )));
     }
     Ok(version)
+}
+
+/// The tag as Coder writes it (`2.36.0` -> `v2.36.0`); text that is not a tag is returned
+/// unchanged, for [`parse_tag`] to refuse where it is used.
+pub fn canonical_tag(tag: &str) -> String {
+    match parse_tag(tag) {
+        Ok(v) if !tag.starts_with('v') => format!("v{v}"),
+        _ => tag.to_string(),
+    }
 }
 
 /// The whole index: project, provenance, releases in semver order, and migration names.
@@ -391,8 +397,12 @@ impl Index {
         &self.releases
     }
 
+    /// The release of `tag`, written with or without its `v` (`2.36.0` finds `v2.36.0`).
     pub fn release(&self, tag: &str) -> Option<&Release> {
-        self.releases.iter().find(|r| r.tag == tag)
+        self.releases.iter().find(|r| r.tag == tag).or_else(|| {
+            let canonical = canonical_tag(tag);
+            self.releases.iter().find(|r| r.tag == canonical)
+        })
     }
 
     pub fn names(&self) -> &BTreeMap<Version, String> {
@@ -484,6 +494,19 @@ pub fn is_date(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_without_v_are_accepted_and_find_their_release() {
+        assert_eq!(parse_tag("2.36.0").unwrap(), parse_tag("v2.36.0").unwrap());
+        assert_eq!(canonical_tag("2.34.0-rc.0"), "v2.34.0-rc.0");
+        assert_eq!(canonical_tag("v2.3.1"), "v2.3.1");
+        assert_eq!(canonical_tag("latest"), "latest");
+        assert!(parse_tag("latest").is_err());
+        assert!(parse_tag("2.3").is_err());
+        let index = sample();
+        assert_eq!(index.release("1.1.0").unwrap().tag, "v1.1.0");
+        assert!(index.release("1.9.9").is_none());
+    }
 
     fn sample() -> Index {
         let releases = vec![

@@ -4,12 +4,14 @@
 //! [`Index`] and a [`DbState`], the core returns serialisable reports, renderers print them.
 
 pub mod check;
+pub mod decide;
 pub mod deployment;
 pub mod dirty;
 pub mod duration;
 pub mod effects;
 pub mod forecast;
 pub mod gate;
+pub mod identity;
 pub mod image_ref;
 pub mod index;
 pub mod k8s_name;

@@ -22,6 +22,10 @@ pub struct DbObservation {
     /// The schema's catalog objects, when the caller asked for them (verification).
     #[serde(skip)]
     pub catalog: Option<CatalogRead>,
+    /// The tables' sizes, when the caller asked for them (the forecast), or why they are
+    /// missing.
+    #[serde(skip)]
+    pub sizes: Option<Result<super::forecast::LiveSizes, String>>,
 }
 
 /// The live catalog, or why it was not read.

@@ -242,6 +242,9 @@ fn yaml_scalar(s: &str) -> String {
 #[derive(Debug, Clone, Serialize)]
 pub struct PatchReport {
     pub decision: Decision,
+    /// The schema's own version, when a live database was read (as `check` reports it).
+    #[serde(flatten)]
+    pub schema: Option<super::check::SchemaView>,
     pub target: PatchTargetView,
     /// The Deployment as the manifest shows it (null without --manifest).
     pub deployment: Option<DeploymentFacts>,
@@ -281,8 +284,12 @@ pub struct Decision {
     /// The tag the manifest runs now, when it was used as the deployed release.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deployed_from_manifest: Option<String>,
-    /// True when a patch may be applied (false: dirty, in progress, v1, no match).
+    /// True when a patch may be applied (false: dirty, in progress, v1, no match, a row the
+    /// schema contradicts, drift).
     pub actionable: bool,
+    /// The row action the decision calls for before any image (the same as `check`'s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<super::decide::RowAction>,
 }
 
 /// The Deployment and container the change addresses.
@@ -324,6 +331,7 @@ pub struct RegistryView {
 #[derive(Debug, Clone)]
 pub struct Decided {
     pub inner: Decision,
+    pub schema: Option<super::check::SchemaView>,
     pub applies: Option<usize>,
     /// The database state, when it was checked.
     pub state: Option<DbState>,
@@ -367,10 +375,12 @@ pub fn decide_by_check(
         why,
         deployed_from_manifest: deployed,
         actionable,
+        action: report.action.clone(),
     };
     (
         Decided {
             inner,
+            schema: report.schema.clone(),
             applies,
             state: Some(state.clone()),
         },
@@ -401,10 +411,12 @@ pub fn decide_by_tag(
         why: Vec::new(),
         deployed_from_manifest: None,
         actionable: true,
+        action: None,
     };
     (
         Decided {
             inner,
+            schema: None,
             applies: None,
             state: None,
         },

@@ -76,6 +76,32 @@ pub struct ClearDirtyPlan {
     pub candidates: Vec<Candidate>,
     /// The first release containing V: run it after the clean-up, it re-runs V.
     pub run_after_cleanup: Option<ReleaseRef>,
+    /// The schema showed V complete: V stays and only the flag is cleared.
+    pub keep: bool,
+}
+
+impl ClearDirtyPlan {
+    /// The compare-and-set on `qualified`: keep V and clear the flag, or back to the
+    /// previous migration (the row removed for a first migration). No `;`.
+    pub fn statement(&self, qualified: &str) -> String {
+        let v = self.migration.version;
+        if self.keep {
+            sql::keep_dirty(qualified, v)
+        } else {
+            sql::clear_dirty(qualified, v, self.previous.as_ref().map(|p| p.version))
+        }
+    }
+
+    /// Keep V and clear the flag, as the schema evidence decided (the row's previous
+    /// migration no longer matters; the release to run is one that starts from V).
+    pub fn keeping(mut self, index: &Index) -> ClearDirtyPlan {
+        let v = self.migration.version;
+        self.keep = true;
+        self.previous = Some(self.migration.clone());
+        self.run_after_cleanup =
+            super::check::image_for_clean(index, v).map(|r| ReleaseRef::new(index, r));
+        self
+    }
 }
 
 fn single(c: &[Candidate]) -> bool {
@@ -155,7 +181,7 @@ pub fn plan_clear_dirty(
     to: Option<CleanupTarget>,
     deployed: Option<&Release>,
 ) -> Result<ClearDirtyPlan, PlanProblem> {
-    let advice = analyse_dirty(index, v, deployed);
+    let advice = analyse_dirty(index, v, deployed, None);
     if !advice.in_index {
         return Err(PlanProblem::NotInIndex(v));
     }
@@ -181,6 +207,7 @@ pub fn plan_clear_dirty(
         assumes: chosen.assumes.clone(),
         candidates: candidates.clone(),
         run_after_cleanup: advice.run_after_cleanup.clone(),
+        keep: false,
     })
 }
 
@@ -275,12 +302,6 @@ pub fn table_refusal(v1: bool, has_table: bool, schema: &str, v: Version) -> Opt
     })
 }
 
-/// The compare-and-set statement on the table `qualified` (schema-qualified and quoted by the
-/// server): it changes the row only while it still says `(v, dirty)`.
-pub fn clear_dirty_statement(qualified: &str, v: Version, previous: Option<Version>) -> String {
-    super::sql::clear_dirty(qualified, v, previous)
-}
-
 /// How a repair ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -311,6 +332,8 @@ pub enum RefusalReason {
     V1Database,
     /// The compare-and-set changed a number of rows other than one.
     CompareAndSetMissed,
+    /// The schema read inside the transaction is not the one the decision was made from.
+    SchemaChanged,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -397,6 +420,68 @@ fn outcome_exit_code(outcome: Outcome, partial: bool) -> crate::ExitCode {
         Outcome::Refused => ExitCode::NeedsHuman,
         Outcome::NotConfirmed => ExitCode::Usage,
     }
+}
+
+/// What `fix-row` saw, asked and did: the row action the evidence decided, run as a
+/// compare-and-set under Coder's migration lock after re-reading the row and the schema.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FixRowReport {
+    pub action: &'static str,
+    pub outcome: Outcome,
+    pub changed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+    /// The decision's row action (the same statement check, gate and runbook print).
+    pub row_action: super::decide::RowAction,
+    /// The schema fingerprint the decision was made from; the transaction re-reads it.
+    pub schema_fingerprint: String,
+    pub before: Option<Row>,
+    pub after: Option<Row>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statement: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<Refusal>,
+}
+
+impl FixRowReport {
+    pub fn new(row_action: super::decide::RowAction, schema_fingerprint: String) -> Self {
+        FixRowReport {
+            action: "fix_row",
+            outcome: Outcome::Refused,
+            changed: false,
+            database: None,
+            table: None,
+            row_action,
+            schema_fingerprint,
+            before: None,
+            after: None,
+            statement: None,
+            refusal: None,
+        }
+    }
+
+    pub fn exit_code(&self) -> crate::ExitCode {
+        outcome_exit_code(self.outcome, false)
+    }
+}
+
+/// Whether the row found is the one the row action expects (`None`: no row). `Some(message)`
+/// says what differs.
+pub fn row_action_mismatch(found: Option<Row>, want: Option<Row>) -> Option<String> {
+    if found == want {
+        return None;
+    }
+    let show = |r: Option<Row>| match r {
+        Some(r) => r.to_string(),
+        None => "no row".to_string(),
+    };
+    Some(format!(
+        "the row is {}, not {}: the database changed since migtag read it; run the command again",
+        show(found),
+        show(want)
+    ))
 }
 
 /// Session states `terminate` may end: the session waits for its client, so ending it
@@ -688,12 +773,21 @@ mod tests {
 
     #[test]
     fn statements_are_compare_and_set() {
+        let index = crate::bundled::load().unwrap();
+        let plan = plan_clear_dirty(&index, 68, None, None).unwrap();
         assert_eq!(
-            clear_dirty_statement("public.schema_migrations", 68, Some(67)),
+            plan.statement("public.schema_migrations"),
             "UPDATE public.schema_migrations SET version = 67, dirty = false WHERE version = 68 AND dirty"
         );
         assert_eq!(
-            clear_dirty_statement("\"My\".schema_migrations", 1, None),
+            plan.clone()
+                .keeping(&index)
+                .statement("\"My\".schema_migrations"),
+            "UPDATE \"My\".schema_migrations SET dirty = false WHERE version = 68 AND dirty"
+        );
+        let first = plan_clear_dirty(&index, 1, None, None).unwrap();
+        assert_eq!(
+            first.statement("\"My\".schema_migrations"),
             "DELETE FROM \"My\".schema_migrations WHERE version = 1 AND dirty"
         );
         let t = terminate_statement(42, "2026-01-01 00:00:00.5+00", "it's", 600);

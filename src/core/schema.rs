@@ -65,6 +65,20 @@ impl Catalog {
         self.0.get(key).map(String::as_str)
     }
 
+    /// One fingerprint of every object and definition: equal catalogs, equal fingerprints.
+    /// `repair fix-row` compares the one it decided from with the one it reads inside its
+    /// transaction.
+    pub fn fingerprint(&self) -> String {
+        let mut text = String::new();
+        for (k, v) in &self.0 {
+            text.push_str(k);
+            text.push('\t');
+            text.push_str(v);
+            text.push('\n');
+        }
+        fingerprint(&text)
+    }
+
     /// The changes that turn `self` into `after`.
     pub fn diff(&self, after: &Catalog) -> CatalogDiff {
         let mut d = CatalogDiff::default();

@@ -62,6 +62,16 @@ pub fn rewind(table: &str, v: Version, to: Version) -> String {
     format!("UPDATE {table} SET version = {to} WHERE version = {v} AND NOT dirty")
 }
 
+/// golang-migrate's table as its PostgreSQL driver creates it, with one clean row `(v,
+/// false)` inserted only while the table holds no row: the row action for Coder's schema
+/// without a row (a partial restore). Both statements end in `;`.
+pub fn create_row(table: &str, v: Version) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {table} (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL); \
+         INSERT INTO {table} (version, dirty) SELECT {v}, false WHERE NOT EXISTS (SELECT 1 FROM {table});"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

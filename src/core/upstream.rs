@@ -120,7 +120,9 @@ pub fn release_tags<'a, I: IntoIterator<Item = &'a str>>(tags: I) -> (Vec<String
     let mut releases = Vec::new();
     let mut others = Vec::new();
     for tag in tags {
-        if parse_tag(tag).is_ok() {
+        // Release tags in a repository carry the `v` (Coder's do): `2.3.0` there is another
+        // tag. Users may leave the `v` out (`parse_tag`); a repository's names are kept as-is.
+        if tag.starts_with('v') && parse_tag(tag).is_ok() {
             releases.push(tag.to_string());
         } else {
             others.push(tag.to_string());

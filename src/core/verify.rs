@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+pub use super::dirty::DirtyActionKind;
 use super::effects::{expected_schema, sequence_for, Effects, MigrationEffects};
+use super::identity::{identify, SchemaIdentity};
 use super::index::{Index, Release};
 use super::migration_set::{MigrationSet, Version};
 use super::schema::Catalog;
@@ -87,6 +89,9 @@ pub struct SchemaReport {
     pub summary: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The version whose schema this is, found without trusting the row (core::identity).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<SchemaIdentity>,
 }
 
 impl SchemaReport {
@@ -103,6 +108,7 @@ impl SchemaReport {
             warnings: vec![],
             summary: format!("not verified: {reason}"),
             reason: Some(reason),
+            identity: None,
         }
     }
 
@@ -180,8 +186,10 @@ pub fn verify(
             SchemaReport::skipped(format!("no release in the index contains migration {v}"))
         } else {
             SchemaReport::skipped(format!(
-                "the effects data has no replay of the set {} (refresh it with `migtag index effects`)",
-                unknown.join(" / ")
+                "the effects in use (up to {:06}) have no replay of the set {}: add it with `{}`",
+                effects.provenance.max_migration,
+                unknown.join(" / "),
+                super::effects::EXTEND_COMMAND
             ))
         }
     })
@@ -402,6 +410,7 @@ pub fn compare(
         warnings,
         summary,
         reason: None,
+        identity: None,
     }
 }
 
@@ -515,10 +524,7 @@ pub struct Assessment {
 /// The evidence's answer for a dirty row at V.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DirtyAction {
-    /// `cleanup_to_previous` (absent: today's clean-up, then V runs again), `keep_and_clear`
-    /// (complete: V finished, only the flag is wrong), `review` (partial: nothing is run for
-    /// you), `unknown` (V changes no catalog object).
-    pub kind: &'static str,
+    pub kind: DirtyActionKind,
     /// The compare-and-set to run, when the evidence decides one.
     pub sql: Option<String>,
     pub explanation: String,
@@ -543,24 +549,24 @@ pub fn dirty_action(e: &DirtyEvidence, prev: Option<Version>) -> DirtyAction {
     let v = e.version;
     match e.state {
         Some(EffectState::Absent) => DirtyAction {
-            kind: "cleanup_to_previous",
+            kind: DirtyActionKind::CleanupToPrevious,
             sql: Some(super::dirty::cleanup_sql(v, prev)),
             explanation: format!("none of {v:06}'s effects exist: reset the row to the previous migration, then the image re-runs {v:06}"),
         },
         Some(EffectState::Complete) => DirtyAction {
-            kind: "keep_and_clear",
+            kind: DirtyActionKind::KeepAndClear,
             sql: Some(super::dirty::keep_sql(v)),
             explanation: format!("all of {v:06}'s effects exist: it finished, so keep {v} and clear only the flag (re-running it would fail on objects that exist)"),
         },
         Some(EffectState::Partial) => DirtyAction {
-            kind: "review",
+            kind: DirtyActionKind::Review,
             sql: None,
             explanation: format!(
                 "{v:06} is half-applied: neither re-running it nor keeping it is safe; review what exists and its .down.sql statements, undo by hand, then reset the row to the previous migration. migtag runs no repair here"
             ),
         },
         None => DirtyAction {
-            kind: "unknown",
+            kind: DirtyActionKind::Unknown,
             sql: None,
             explanation: format!("{v:06} changes no catalog object, so the schema cannot tell whether it ran: follow the clean-up to the previous migration after checking its data changes"),
         },
@@ -577,17 +583,33 @@ pub fn assess(
     live: &Catalog,
 ) -> Assessment {
     use super::state::DbState;
-    match state {
+    let identity = || identify(effects, index, live, state.version());
+    let mut a = match state {
         DbState::Fresh => Assessment::plain(verify(effects, index, 0, None, live)),
-        DbState::Clean(v) => Assessment::plain(verify(effects, index, *v, deployed, live)),
+        DbState::Clean(v) => {
+            let id = identity();
+            let mut r = verify(effects, index, *v, deployed, live);
+            // The row's version is exactly this schema on a sequence the candidates did not
+            // try (older contents a release shipped): that sequence's comparison is the one.
+            if r.status == SchemaStatus::Drift && id.is_exactly(*v) {
+                if let Some(m) = super::identity::comparison(effects, index, &id, live) {
+                    r = m;
+                }
+            }
+            Assessment::plain(r)
+        }
         DbState::Dirty(v) => assess_dirty(effects, index, *v, live),
         DbState::V1 => {
-            Assessment::skipped("a v1 database (migration_cursor): its schema predates the index")
+            return Assessment::skipped(
+                "a v1 database (migration_cursor): its schema predates the index",
+            )
         }
         DbState::InProgress(_) => {
-            Assessment::skipped("a migration holds Coder's lock: the schema is changing")
+            return Assessment::skipped("a migration holds Coder's lock: the schema is changing")
         }
-    }
+    };
+    a.schema.identity = Some(identity());
+    a
 }
 
 fn assess_dirty(effects: &Effects, index: &Index, v: Version, live: &Catalog) -> Assessment {
@@ -768,7 +790,7 @@ mod tests {
             vec!["ALTER TABLE t DROP COLUMN b".to_string()]
         );
         let action = dirty_action(&ev, Some(2));
-        assert_eq!(action.kind, "review");
+        assert_eq!(action.kind, DirtyActionKind::Review);
         assert!(action.sql.is_none());
         assert_eq!(
             dirty_action(&dirty_evidence(&e, &seq, three, &after), Some(2))

@@ -46,6 +46,18 @@ pub fn check(report: &CheckReport, style: Style) -> String {
         }
     }
 
+    if let (Some(a), None) = (&report.action, &report.dirty) {
+        let _ = writeln!(
+            out,
+            "\nrow action (compare-and-set: changes the table only while it is still what migtag read):"
+        );
+        let _ = writeln!(out, "  {}", a.sql);
+        let _ = writeln!(out, "  # or: migtag repair fix-row (one transaction under Coder's migration lock, after you confirm)");
+    }
+    if let Some(r) = &report.after_action {
+        let _ = writeln!(out, "\nthen run: {}", r.release.image);
+    }
+
     if let Some(rec) = &report.recommended {
         if !rec.applies.is_empty() {
             let _ = writeln!(out, "\nmigrations {} applies on start:", rec.release.tag);
@@ -157,6 +169,14 @@ pub fn gate(report: &GateReport, style: Style) -> String {
             .is_some_and(|r| !report.summary.contains(r.as_str()))
     {
         section(&mut out, "reasons", &report.reasons);
+    }
+    if let Some(a) = &report.action {
+        let _ = writeln!(
+            out,
+            "\nrow action first (compare-and-set: changes the table only while it is still what migtag read):"
+        );
+        let _ = writeln!(out, "  {}", a.sql);
+        let _ = writeln!(out, "  # or: migtag repair fix-row");
     }
     // The forecast before the (possibly long) list of migrations: it is what to read first.
     if let Some(f) = &report.forecast {

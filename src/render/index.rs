@@ -75,6 +75,31 @@ pub struct IndexWritten {
     /// Tags and files left out, and why.
     pub notes: Vec<String>,
     pub index: IndexView,
+    /// `update` only: how far the effects reach in the new index, and what `--effects` did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effects: Option<EffectsCoverage>,
+}
+
+/// The effects against a freshly updated index (docs/verify.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct EffectsCoverage {
+    /// The highest migration the effects in use covered before this run.
+    pub covered_to: u64,
+    /// Migrations of the index's newest release that those effects lack.
+    pub missing: Vec<u64>,
+    /// The release whose files were replayed (`--effects`), or that would be.
+    pub release: Option<String>,
+    /// Where the extended effects were written (`--effects`), and the migration they reach.
+    pub written_to: Option<PathBuf>,
+    pub extended_to: Option<u64>,
+    /// `--effects`: files read from the blob cache and fetched by blob SHA.
+    pub files_cached: usize,
+    pub files_fetched: usize,
+    /// `--effects`: the scratch database the replay ran in (dropped by now).
+    pub scratch_database: Option<String>,
+    /// What the reader should know (the command that adds missing effects; a schema that
+    /// differs from the one the known effects expect).
+    pub notes: Vec<String>,
 }
 
 pub fn show(report: &IndexShow) -> String {
@@ -213,6 +238,34 @@ pub fn written(report: &IndexWritten, style: Style) -> String {
     }
     if let Some(n) = report.git_calls {
         let _ = writeln!(out, "git calls:  {n}");
+    }
+    if let Some(e) = &report.effects {
+        let line = match (&e.written_to, e.missing.is_empty()) {
+            (Some(to), _) => format!(
+                "effects:    extended to {:06} with {} migrations replayed from {}'s files ({} fetched, {} from the blob cache), written to {}",
+                e.extended_to.unwrap_or(e.covered_to),
+                e.extended_to.unwrap_or(e.covered_to) - e.covered_to,
+                e.release.as_deref().unwrap_or("?"),
+                e.files_fetched,
+                e.files_cached,
+                to.display()
+            ),
+            (None, true) => format!(
+                "effects:    reach {:06}: every release of the index is covered",
+                e.covered_to
+            ),
+            (None, false) => format!(
+                "effects:    stop at {:06}: {} new migration{} of the index lack{} them",
+                e.covered_to,
+                e.missing.len(),
+                if e.missing.len() == 1 { "" } else { "s" },
+                if e.missing.len() == 1 { "s" } else { "" }
+            ),
+        };
+        let _ = writeln!(out, "{line}");
+        for n in &e.notes {
+            let _ = writeln!(out, "  - {n}");
+        }
     }
     if !report.notes.is_empty() {
         let _ = writeln!(out, "\nskipped:");

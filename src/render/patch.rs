@@ -32,6 +32,13 @@ fn render(report: &PatchReport, style: Style, emitted: bool) -> String {
             let _ = writeln!(out, "  - {w}");
         }
     }
+    if let Some(a) = &d.action {
+        let _ = writeln!(
+            out,
+            "\nfix the row first (compare-and-set), then run migtag patch again:\n  {}\n  # or: migtag repair fix-row",
+            a.sql
+        );
+    }
 
     let t = &report.target;
     let _ = writeln!(

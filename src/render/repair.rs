@@ -8,7 +8,8 @@ use super::style::Style;
 use crate::core::duration;
 use crate::core::observation::DatabaseInfo;
 use crate::core::repair::{
-    ClearDirtyReport, KeepReason, Outcome, Refusal, SessionEntry, TerminateReport, TerminateResult,
+    ClearDirtyReport, FixRowReport, KeepReason, Outcome, Refusal, SessionEntry, TerminateReport,
+    TerminateResult,
 };
 use crate::core::report::{short_tags, FEW_TAGS};
 use crate::core::session_text;
@@ -46,6 +47,13 @@ pub fn clear_dirty_preview(r: &ClearDirtyReport, style: Style) -> String {
     }
     let _ = writeln!(out, "dirty:    migration {m} started and did not finish");
     match &r.plan.previous {
+        _ if r.plan.keep => {
+            let _ = writeln!(
+                out,
+                "evidence: every effect of {:06} is in the schema: it finished, so the row keeps {} and only the flag is cleared",
+                m.version, m.version
+            );
+        }
         Some(p) => {
             let _ = writeln!(
                 out,
@@ -72,12 +80,14 @@ pub fn clear_dirty_preview(r: &ClearDirtyReport, style: Style) -> String {
             m.version
         );
     }
-    let _ = writeln!(
-        out,
-        "check first: Coder >= v2.5 runs migrations in one transaction, so a dirty row comes from a pre-2.5 \
-         binary or a hand edit; look at the schema for what {:06} half-did before clearing the flag",
-        m.version
-    );
+    if !r.plan.keep {
+        let _ = writeln!(
+            out,
+            "check first: Coder >= v2.5 runs migrations in one transaction, so a dirty row comes from a pre-2.5 \
+             binary or a hand edit; look at the schema for what {:06} half-did before clearing the flag",
+            m.version
+        );
+    }
     if let Some(sql) = &r.statement {
         let _ = writeln!(
             out,
@@ -138,13 +148,86 @@ pub fn clear_dirty_result(r: &ClearDirtyReport, style: Style, preview_shown: boo
                 "{} {table} {before} -> {after} (committed)",
                 style.good("changed:")
             );
-            if let Some(run) = &r.plan.run_after_cleanup {
-                let _ = writeln!(
-                    out,
-                    "next: run {} (the first release that contains {:06}); it re-runs {}",
-                    run.image, r.plan.migration.version, r.plan.migration
-                );
+            match &r.plan.run_after_cleanup {
+                Some(run) if r.plan.keep => {
+                    let _ = writeln!(
+                        out,
+                        "next: run {} (it starts from {:06})",
+                        run.image, r.plan.migration.version
+                    );
+                }
+                Some(run) => {
+                    let _ = writeln!(
+                        out,
+                        "next: run {} (the first release that contains {:06}); it re-runs {}",
+                        run.image, r.plan.migration.version, r.plan.migration
+                    );
+                }
+                None => {}
             }
+        }
+        Outcome::NotConfirmed => {
+            let _ = writeln!(out, "not confirmed: nothing was changed");
+        }
+        Outcome::Refused | Outcome::NothingToDo => {
+            if let Some(refusal) = &r.refusal {
+                out.push_str(&refusal_text(refusal, style));
+            }
+            let _ = writeln!(out, "nothing was changed");
+        }
+    }
+    out
+}
+
+/// What fix-row found and the statement it will run, shown before asking.
+pub fn fix_row_preview(r: &FixRowReport, style: Style) -> String {
+    let mut out = String::new();
+    if let Some(d) = &r.database {
+        out.push_str(&database_line(d, style));
+    }
+    let table = r.table.as_deref().unwrap_or("schema_migrations");
+    let found = match r.before {
+        Some(b) => b.to_string(),
+        None => "no row".into(),
+    };
+    let _ = writeln!(
+        out,
+        "found:    {table} = {found}, locked while migtag holds Coder's migration lock; the schema's fingerprint is still {}",
+        r.schema_fingerprint
+    );
+    let _ = writeln!(out, "why:      {}", r.row_action.explanation);
+    if let Some(sql) = &r.statement {
+        let _ = writeln!(
+            out,
+            "\nmigtag will run, in this transaction, and COMMIT only if exactly one row is written:\n  {sql}"
+        );
+    }
+    out
+}
+
+/// The outcome of fix-row; `preview_shown` says whether the plan is already on the screen.
+pub fn fix_row_result(r: &FixRowReport, style: Style, preview_shown: bool) -> String {
+    let mut out = String::new();
+    if !preview_shown {
+        if let Some(d) = &r.database {
+            out.push_str(&database_line(d, style));
+        }
+    }
+    let table = r.table.as_deref().unwrap_or("schema_migrations");
+    let show = |row: Option<crate::core::repair::Row>| match row {
+        Some(r) => r.to_string(),
+        None => "no row".to_string(),
+    };
+    match r.outcome {
+        Outcome::Changed => {
+            let _ = writeln!(
+                out,
+                "{} {table} {} -> {} (committed)",
+                style.good("changed:"),
+                show(r.before),
+                show(r.after)
+            );
+            let _ = writeln!(out, "next: `migtag check` names the image for this row");
         }
         Outcome::NotConfirmed => {
             let _ = writeln!(out, "not confirmed: nothing was changed");

@@ -31,10 +31,20 @@ fn finding(f: &Finding) -> String {
     line
 }
 
-/// What `check`, `gate`, `runbook` and `repair` add: the verdict line, and for a dirty row the
-/// evidence's action (with what exists and the .down.sql statements when half-applied).
+/// The schema's own version, when it is not simply the one the row was compared with.
+fn identity_line(a: &Assessment) -> Option<String> {
+    let id = a.schema.identity.as_ref()?;
+    let compared = a.schema.expected_for.as_ref().map(|e| e.version);
+    let same = id.is_exact() && compared.is_some_and(|v| id.versions.contains(&v));
+    (!same).then(|| format!("schema identity: {}", id.summary))
+}
+
+/// What `check`, `gate`, `runbook` and `repair` add: the verdict line, the schema's own
+/// version when it differs, and for a dirty row the evidence's action (with what exists and
+/// the .down.sql statements when half-applied).
 pub fn evidence(a: &Assessment, s: Style) -> String {
     let mut out = vec![verdict_line(a, s)];
+    out.extend(identity_line(a));
     out.extend(dirty_lines(a));
     out.join("\n") + "\n"
 }
@@ -51,7 +61,7 @@ fn dirty_lines(a: &Assessment) -> Vec<String> {
     if let Some(sql) = &action.sql {
         out.push(format!("  {sql}"));
     }
-    if action.kind == "review" {
+    if action.kind == crate::core::dirty::DirtyActionKind::Review {
         out.push(format!("in place from {:06} {}:", d.version, d.name));
         out.extend(d.present.iter().map(|p| format!("  {p}")));
         out.push(format!("not in place from {:06} {}:", d.version, d.name));
@@ -69,6 +79,7 @@ fn dirty_lines(a: &Assessment) -> Vec<String> {
 pub fn report(a: &Assessment, s: Style) -> String {
     let r = &a.schema;
     let mut out = vec![verdict_line(a, s)];
+    out.extend(identity_line(a));
     if let Some(e) = &r.expected_for {
         if !e.releases.is_empty() {
             out.push(format!(

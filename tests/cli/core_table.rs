@@ -126,6 +126,7 @@ fn check_decides_by_sets_not_semver() {
         let opts = CheckOptions {
             deployed: c.deployed.map(str::to_string),
             include_prereleases: c.pre,
+            ..CheckOptions::default()
         };
         let report = check(&index, &c.state, &opts);
         let label = format!(

@@ -468,3 +468,51 @@ fn max_duration_fails_when_the_estimate_leaves_out_migrations_without_facts() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("without migration 557 (incomplete"), "{out}");
 }
+
+#[test]
+fn strict_gate_is_unsafe_while_the_forecast_lacks_facts_for_migrations_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = index_with_an_unreplayed_release(&dir);
+    let gate = |extra: &[&str]| {
+        let (out, err, code) = run(migtag()
+            .args([
+                "--index",
+                &index,
+                "--format",
+                "json",
+                "gate",
+                "--version",
+                "556",
+            ])
+            .args(["--target", "2.36.1"])
+            .args(extra));
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+        (doc, code)
+    };
+    // Not strict: safe, and the forecast says what it lacks and how to add it.
+    let (doc, code) = gate(&[]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(
+        doc["target"]["tag"], "v2.36.1",
+        "the tag without its v is found"
+    );
+    assert_eq!(
+        doc["forecast"]["unknown_migrations"],
+        serde_json::json!([557])
+    );
+    let notes = doc["forecast"]["notes"].to_string();
+    assert!(
+        notes.contains("no replayed facts for migration 557")
+            && notes.contains("migtag index update --effects --scratch-db URL"),
+        "{notes}"
+    );
+    // --strict: a migration the forecast cannot see into makes the upgrade unsafe.
+    let (doc, code) = gate(&["--strict"]);
+    assert_eq!(code, 3, "{doc:#}");
+    let reasons = doc["reasons"].to_string();
+    assert!(
+        reasons.contains("--strict: the forecast cannot say what migration 557 will lock")
+            && reasons.contains("migtag index update --effects --scratch-db URL"),
+        "{reasons}"
+    );
+}

@@ -294,9 +294,22 @@ fn refresh_workflow_fetches_then_merges_then_imports() {
         "data/coder-index.json",
         "data/reference/coder-tags.tsv",
         "data/reference/coder-migrations.tsv",
+        "data/coder-effects.json",
     ] {
         assert!(paths.contains(p), "{paths}");
     }
+    // The effects are extended on a PostgreSQL service container, before the tests run.
+    let service = &doc["jobs"]["refresh"]["services"]["postgres"];
+    assert!(
+        service["image"]
+            .as_str()
+            .unwrap()
+            .starts_with("postgres:15"),
+        "{service:?}"
+    );
+    let effects = pos("--effects --scratch-db");
+    assert!(effects < pos("cargo test"));
+    assert!(script.contains("--effects-out data/coder-effects.json"));
     use clap::Parser;
     let mut seen = 0;
     for line in script.replace("\\\n", " ").lines() {

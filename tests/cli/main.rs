@@ -8,6 +8,7 @@ mod bundled;
 mod check;
 mod core_table;
 mod db;
+mod decide;
 mod effects;
 mod examples;
 mod forecast;

@@ -136,11 +136,19 @@ fn serve(
     Ok(())
 }
 
-fn check_json(url: &str) -> (Value, String, i32) {
-    let (out, err, code) = run(migtag().args(["check", "--db", url, "--format", "json"]));
+/// `check --db URL` with `extra`. The pooler's databases hold a row and none of Coder's
+/// objects: with the schema read that is drift (exit 6); `--no-schema` reads the row alone.
+fn check_json_with(url: &str, extra: &[&str]) -> (Value, String, i32) {
+    let (out, err, code) = run(migtag()
+        .args(["check", "--db", url, "--format", "json"])
+        .args(extra));
     let doc: Value = serde_json::from_str(&out)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {out}\nstderr: {err}"));
     (doc, err, code)
+}
+
+fn check_json(url: &str) -> (Value, String, i32) {
+    check_json_with(url, &["--no-schema"])
 }
 
 /// Through the pooler: one refused attempt, one connection without `options`, the state read
@@ -156,8 +164,9 @@ fn check_falls_back_to_per_transaction_settings_when_options_are_refused() {
     );
     let pooler = RefusingPooler::start(c.port);
 
-    let (doc, err, code) = check_json(&pooler.url(&role, &db, "?lock_timeout=1s"));
-    assert_eq!(code, 0, "{doc:#}\n{err}");
+    // The schema is read too (the log must show the catalog query as a read): drift, exit 6.
+    let (doc, err, code) = check_json_with(&pooler.url(&role, &db, "?lock_timeout=1s"), &[]);
+    assert_eq!(code, 6, "{doc:#}\n{err}");
     assert_eq!(doc["state"]["kind"], "clean", "{doc:#}");
     assert_eq!(doc["state"]["version"], 168, "{doc:#}");
     assert_eq!(doc["database"]["transport"], "plain tcp (no tls)");

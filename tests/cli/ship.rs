@@ -201,6 +201,8 @@ struct Job {
     runs_on: String,
     timeout_minutes: Option<u32>,
     container: Option<serde_yaml_ng::Value>,
+    /// Service containers (the refresh's PostgreSQL for `index update --effects`).
+    services: Option<serde_yaml_ng::Value>,
     strategy: Option<Strategy>,
     needs: Option<serde_yaml_ng::Value>,
     #[serde(default)]

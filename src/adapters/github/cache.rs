@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::core::migration_set::MigrationSet;
+use crate::core::upstream::is_fixture;
 
 use super::responses::*;
 use super::GithubSource;
@@ -22,6 +23,9 @@ pub struct GithubCache {
     pub(super) commits: BTreeMap<String, CommitFacts>,
     /// Tree SHA -> `.sql` paths under it (relative, fixtures dropped).
     pub(super) trees: BTreeMap<String, Vec<String>>,
+    /// Tree SHA -> every `.sql` file under it (fixtures included) with its blob SHA, as the
+    /// tree listing gave them: what the migration files are fetched by.
+    pub(super) files: BTreeMap<String, Vec<(String, String)>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +58,12 @@ pub(super) struct CacheFile {
     pub(super) commits: BTreeMap<String, CommitFacts>,
     pub(super) paths: Vec<String>,
     pub(super) trees: BTreeMap<String, MigrationSet>,
+    /// (path, blob SHA) pairs, interned like `paths`; absent in files of earlier versions
+    /// (their trees are listed again when their files are wanted).
+    #[serde(default)]
+    pub(super) blobs: Vec<(String, String)>,
+    #[serde(default)]
+    pub(super) files: BTreeMap<String, MigrationSet>,
 }
 
 /// 2: a list of migrations folders (1 had one path; such files are ignored, costing requests).
@@ -67,6 +77,21 @@ impl GithubCache {
             migrations_paths: paths_of(&source.project),
             ..Default::default()
         }
+    }
+
+    /// Keeps a tree listing: its migration paths (fixtures dropped, for the index) and every
+    /// `.sql` file with its blob SHA (for fetching the files).
+    pub(super) fn remember_tree(&mut self, sha: String, mut files: Vec<(String, String)>) {
+        files.sort();
+        files.dedup();
+        let mut paths: Vec<String> = files
+            .iter()
+            .map(|(p, _)| p.clone())
+            .filter(|p| !is_fixture(p))
+            .collect();
+        paths.dedup();
+        self.trees.insert(sha.clone(), paths);
+        self.files.insert(sha, files);
     }
 
     /// The cache file's name for this source.
@@ -114,6 +139,14 @@ impl GithubCache {
                 .collect::<Option<Vec<_>>>()?;
             trees.insert(sha, paths);
         }
+        let mut files = BTreeMap::new();
+        for (sha, set) in file.files {
+            let pairs = set
+                .iter()
+                .map(|i| file.blobs.get(usize::try_from(i).ok()?).cloned())
+                .collect::<Option<Vec<_>>>()?;
+            files.insert(sha, pairs);
+        }
         Some(GithubCache {
             api_url: file.api_url,
             repo: file.repo,
@@ -121,6 +154,7 @@ impl GithubCache {
             pages: file.pages,
             commits: file.commits,
             trees,
+            files,
         })
     }
 
@@ -140,6 +174,21 @@ impl GithubCache {
                 .collect();
             trees.insert(sha.clone(), set);
         }
+        let mut blob_ids: HashMap<(&str, &str), u64> = HashMap::new();
+        let mut blobs: Vec<(String, String)> = Vec::new();
+        let mut files = BTreeMap::new();
+        for (sha, list) in &self.files {
+            let set: MigrationSet = list
+                .iter()
+                .map(|(p, b)| {
+                    *blob_ids.entry((p.as_str(), b.as_str())).or_insert_with(|| {
+                        blobs.push((p.clone(), b.clone()));
+                        (blobs.len() - 1) as u64
+                    })
+                })
+                .collect();
+            files.insert(sha.clone(), set);
+        }
         let file = CacheFile {
             format_version: CACHE_FORMAT,
             api_url: self.api_url.clone(),
@@ -149,6 +198,8 @@ impl GithubCache {
             commits: self.commits.clone(),
             paths,
             trees,
+            blobs,
+            files,
         };
         serde_json::to_string(&file).expect("the cache always serialises")
     }

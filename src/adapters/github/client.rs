@@ -30,7 +30,7 @@ pub(super) struct Client {
     pub(super) repo: String,
     pub(super) authenticated: bool,
     pub(super) opts: FetchOptions,
-    pub(super) counters: Arc<[AtomicUsize; 6]>,
+    pub(super) counters: Arc<[AtomicUsize; 7]>,
 }
 
 pub(super) const REQUESTS: usize = 0;
@@ -39,6 +39,7 @@ pub(super) const RETRIES: usize = 2;
 pub(super) const PAGES: usize = 3;
 pub(super) const COMMITS: usize = 4;
 pub(super) const TREES: usize = 5;
+pub(super) const BLOBS: usize = 6;
 
 impl Client {
     pub(super) fn new(source: &GithubSource, opts: &FetchOptions) -> Result<Self> {
@@ -82,6 +83,7 @@ impl Client {
             tag_pages: c(PAGES),
             commits_fetched: c(COMMITS),
             trees_fetched: c(TREES),
+            blobs_fetched: c(BLOBS),
             releases_reused: 0,
         }
     }
@@ -113,6 +115,8 @@ impl Client {
             self.bump(COMMITS);
         } else if url.contains("/git/trees/") {
             self.bump(TREES);
+        } else if url.contains("/git/blobs/") {
+            self.bump(BLOBS);
         }
         let mut attempt = 0;
         loop {
@@ -157,11 +161,28 @@ impl Client {
         if let Some(tag) = etag.and_then(|e| HeaderValue::from_str(e).ok()) {
             headers.insert(http::header::IF_NONE_MATCH, tag);
         }
+        // The body is read within a bound (docs/limits.md): a proxy that streams without end
+        // stops here, not in memory.
+        let limit = crate::adapters::bounded::GITHUB_ANSWER;
         let call = async {
-            let response = self.octo._get_with_headers(url, Some(headers)).await?;
+            let response = self
+                .octo
+                ._get_with_headers(url, Some(headers))
+                .await
+                .map_err(|e| Retryable(transport_error(&e)))?;
             let (parts, body) = response.into_parts();
-            let bytes = body.collect().await?.to_bytes();
-            Ok::<_, octocrab::Error>((parts, bytes))
+            let bytes = http_body_util::Limited::new(body, limit.bytes)
+                .collect()
+                .await
+                .map_err(|e| {
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        Retryable(TOO_LARGE.into())
+                    } else {
+                        Retryable(e.to_string())
+                    }
+                })?
+                .to_bytes();
+            Ok::<_, Retryable>((parts, bytes))
         };
         let (parts, body) = match tokio::time::timeout(self.opts.timeout, call).await {
             Err(_) => {
@@ -170,7 +191,17 @@ impl Client {
                     self.opts.timeout
                 ))))
             }
-            Ok(Err(e)) => return Ok(Err(Retryable(transport_error(&e)))),
+            Ok(Err(Retryable(why))) if why == TOO_LARGE => {
+                return Err(Error::upstream(format!(
+                    "{url}: an answer of more than {}, the limit for {} (docs/limits.md)",
+                    crate::adapters::bounded::size_text(limit.bytes),
+                    limit.what
+                ))
+                .with_hint(
+                    "a proxy or mirror may be rewriting the answer; check --github-api-url",
+                ))
+            }
+            Ok(Err(e)) => return Ok(Err(e)),
             Ok(Ok(r)) => r,
         };
         let status = parts.status.as_u16();
@@ -231,6 +262,9 @@ impl Client {
 }
 
 pub(super) struct Retryable(String);
+
+/// The reason an answer's body was cut at its bound (not retried).
+const TOO_LARGE: &str = "the answer exceeds its bound";
 
 pub(super) fn is_rate_limited(headers: &HeaderMap) -> bool {
     headers

@@ -43,12 +43,14 @@
 
 mod cache;
 mod client;
+mod files;
 mod responses;
 
 pub use cache::GithubCache;
 use cache::{CommitFacts, TagPage};
 pub use client::next_link;
 use client::*;
+pub use files::{tag_files, TagFiles};
 use responses::*;
 
 use std::collections::{BTreeSet, HashMap};
@@ -119,8 +121,15 @@ pub struct FetchStats {
     pub tag_pages: usize,
     pub commits_fetched: usize,
     pub trees_fetched: usize,
+    /// Migration files fetched by blob SHA (each only once: they are kept in the blob cache).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub blobs_fetched: usize,
     /// Releases whose migrations came from an existing index by commit SHA (no request).
     pub releases_reused: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The outcome of [`update`].
@@ -296,13 +305,17 @@ async fn update_async(
         let client = client.clone();
         let progress = progress.clone();
         async move {
-            let paths = fetch_tree_paths(&client, &sha).await;
+            let listing = fetch_tree_files(&client, &sha).await;
             progress.inc(1);
-            paths.map(|p| (sha, p))
+            listing.map(|l| (sha, l))
         }
     })
     .await;
-    absorb(fetched, &mut cache.trees, &mut first_error);
+    let mut listings = Vec::new();
+    absorb(fetched, &mut listings, &mut first_error);
+    for (sha, files) in listings {
+        cache.remember_tree(sha, files);
+    }
     progress.finish_and_clear();
     if let Some(e) = first_error {
         return Err(e);
@@ -557,10 +570,10 @@ async fn fetch_folder_tree(
     }
 }
 
-/// The `.sql` paths (relative, fixtures dropped) under a migrations tree, sub-folders
-/// included. One recursive request unless GitHub truncates it; then the sub-trees are
-/// walked one at a time.
-async fn fetch_tree_paths(client: &Client, sha: &str) -> Result<Vec<String>> {
+/// The `.sql` files (relative paths, fixtures included, with their blob SHAs) under a
+/// migrations tree, sub-folders included. One recursive request unless GitHub truncates
+/// it; then the sub-trees are walked one at a time.
+async fn fetch_tree_files(client: &Client, sha: &str) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     // (prefix, tree sha, try recursive first)
     let mut todo = vec![(String::new(), sha.to_string(), true)];
@@ -585,12 +598,19 @@ async fn fetch_tree_paths(client: &Client, sha: &str) -> Result<Vec<String>> {
         }
         for e in listing.tree {
             let path = format!("{prefix}{}", e.path);
-            if is_fixture(&path) {
-                continue;
-            }
             match e.kind.as_str() {
-                "blob" if path.ends_with(".sql") => out.push(path),
-                "tree" if !recursive => {
+                "blob" if path.ends_with(".sql") => {
+                    if !is_sha(&e.sha) {
+                        return Err(Error::upstream(format!(
+                            "{url}: file {path} has no valid blob sha"
+                        )));
+                    }
+                    out.push((path, e.sha.to_ascii_lowercase()));
+                }
+                // A truncated listing is walked without `testdata/`: the index never reads
+                // it, and fixtures are only extra rows for a replay (one request saved per
+                // fixture folder; Coder's folder is never truncated).
+                "tree" if !recursive && !is_fixture(&path) => {
                     if !is_sha(&e.sha) {
                         return Err(Error::upstream(format!(
                             "{url}: sub-tree {path} has no valid sha"
@@ -703,6 +723,20 @@ mod tests {
         cache
             .trees
             .insert("c".repeat(40), vec!["000001_a.up.sql".into()]);
+        cache.remember_tree(
+            "d".repeat(40),
+            vec![
+                ("000002_b.up.sql".into(), "2".repeat(40)),
+                ("000001_a.up.sql".into(), "1".repeat(40)),
+                ("testdata/fixtures/000001_a.up.sql".into(), "f".repeat(40)),
+            ],
+        );
+        assert_eq!(
+            cache.trees["d".repeat(40).as_str()],
+            ["000001_a.up.sql", "000002_b.up.sql"],
+            "fixtures are no migrations of the index"
+        );
+        assert_eq!(cache.files["d".repeat(40).as_str()].len(), 3);
         let text = cache.to_json();
         assert_eq!(GithubCache::from_json(&text, &source).unwrap(), cache);
         let other = GithubSource {

@@ -110,9 +110,35 @@ pub fn observe_with(
     limits: &Limits,
     read_catalog: bool,
 ) -> Result<DbObservation> {
+    observe_reads(
+        settings,
+        limits,
+        Reads {
+            catalog: read_catalog,
+            sizes: false,
+        },
+    )
+}
+
+/// What one session reads beyond the survey and the row.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reads {
+    /// The schema's catalog objects (verification, identity).
+    pub catalog: bool,
+    /// The tables' sizes (the upgrade forecast): one more round trip in the same session,
+    /// so a command opens one session, not one per fact.
+    pub sizes: bool,
+}
+
+/// Connects, reads what `reads` asks for in one session, disconnects.
+pub fn observe_reads(
+    settings: &ConnectSettings,
+    limits: &Limits,
+    reads: Reads,
+) -> Result<DbObservation> {
     block_on(settings, async {
         let conn = connect(settings, limits, true).await?;
-        let result = read(&conn, settings, limits, read_catalog).await;
+        let result = read(&conn, settings, limits, reads).await;
         close(conn.client, conn.driver).await;
         result
     })
@@ -383,7 +409,7 @@ async fn read(
     conn: &Connection,
     settings: &ConnectSettings,
     limits: &Limits,
-    read_catalog: bool,
+    reads: Reads,
 ) -> Result<DbObservation> {
     let bound = statement_bound(limits);
     let survey = run_survey(conn, settings, bound).await?;
@@ -423,7 +449,7 @@ async fn read(
         },
     };
     let catalog = match (&state, &survey.schema) {
-        _ if !read_catalog => None,
+        _ if !reads.catalog => None,
         // The state already says a migration runs and to decide nothing.
         (DbState::InProgress(_), _) => None,
         (_, None) => None,
@@ -438,11 +464,18 @@ async fn read(
     if conn.delivery != Delivery::StartupOptions {
         database.notes.push(PER_TRANSACTION_NOTE.into());
     }
+    let sizes = match &state {
+        // A running migration: nothing is forecast, and its tables are locked.
+        DbState::InProgress(_) => None,
+        _ if !reads.sizes => None,
+        _ => Some(sizes::read_in(conn, settings, bound).await),
+    };
     Ok(DbObservation {
         state,
         database,
         sessions: Sessions::summarise(&rows, &survey.user),
         catalog,
+        sizes,
     })
 }
 

@@ -42,6 +42,21 @@ pub struct Plan<'a> {
     pub source: &'a SqlSource,
     pub max: Version,
     pub irregular: Vec<IrregularPlan>,
+    /// Migrations up to this one (0: none) are run, fixtures included, to build the schema
+    /// and rows the next ones meet, but not measured: their effects are known already
+    /// (`index update --effects` extends effects that stop there). The result holds the
+    /// measured ones only, and [`Replayed::prefix`] the catalog the prefix left.
+    pub known_up_to: Version,
+}
+
+/// What [`generate`] measured.
+pub struct Replayed {
+    pub effects: Effects,
+    /// The catalog after the unmeasured prefix (`Plan::known_up_to`), to compare with the
+    /// expected schema the known effects give.
+    pub prefix: Option<Catalog>,
+    /// The scratch database it ran in (dropped by now).
+    pub scratch_database: Option<String>,
 }
 
 const FACTS_SQL: &str = "SELECT json_build_object(\
@@ -72,7 +87,7 @@ struct Step {
 }
 
 /// Creates the scratch database, replays, drops it (also on failure).
-pub fn generate(settings: &ConnectSettings, plan: &Plan<'_>) -> Result<Effects> {
+pub fn generate(settings: &ConnectSettings, plan: &Plan<'_>) -> Result<Replayed> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -122,9 +137,10 @@ async fn one_text(
         .collect())
 }
 
-async fn generate_async(settings: &ConnectSettings, plan: &Plan<'_>) -> Result<Effects> {
+async fn generate_async(settings: &ConnectSettings, plan: &Plan<'_>) -> Result<Replayed> {
     let scratch = Scratch::create(settings, "effects", "`index effects` replays").await?;
     let version_num = scratch.version_num;
+    let name = scratch.name.clone();
     let result = async {
         let client = open(settings, &scratch.name).await?;
         let r = replay(&client, plan, version_num / 10000).await;
@@ -132,7 +148,9 @@ async fn generate_async(settings: &ConnectSettings, plan: &Plan<'_>) -> Result<E
         r
     }
     .await;
-    scratch.drop_after(result).await
+    let mut replayed = scratch.drop_after(result).await?;
+    replayed.scratch_database = Some(name);
+    Ok(replayed)
 }
 
 /// A database migtag created on a server where the role has CREATEDB, dropped by
@@ -461,18 +479,71 @@ async fn step(
     Ok(Ok((effects_of(f, &before, &after), after)))
 }
 
-async fn replay(client: &Client, plan: &Plan<'_>, major: u32) -> Result<Effects> {
+/// Runs migrations 1..=`upto` and their fixtures, each file in its own transaction, without
+/// measuring; returns the state the next migration starts from.
+async fn run_prefix(client: &Client, src: &SqlSource, upto: Version) -> Result<Step> {
+    for v in 1..=upto {
+        let file = src.newest(v, true).ok_or_else(|| {
+            Error::invalid_input(format!(
+                "{} has no {:06}_*.up.sql, so the sequence 1..{} cannot be replayed",
+                src.label, v, upto
+            ))
+        })?;
+        exec(client, "BEGIN").await?;
+        if let Err(failure) = run_file(client, file).await {
+            exec(client, "ROLLBACK").await?;
+            return Err(failure_error(failure));
+        }
+        exec(client, "COMMIT").await?;
+        run_fixtures(client, src, v).await?;
+    }
+    exec(client, "BEGIN").await?;
+    let step = measure(client).await?;
+    exec(client, "ROLLBACK").await?;
+    Ok(Step {
+        catalog: step.catalog,
+        facts: Facts {
+            files: step.facts.files,
+            ..Facts::default()
+        },
+    })
+}
+
+/// Loads Coder's fixtures that follow migration `v`, each in its own transaction.
+async fn run_fixtures(client: &Client, src: &SqlSource, v: Version) -> Result<()> {
+    for (name, sql) in src.fixtures.get(&v).map(Vec::as_slice).unwrap_or_default() {
+        exec(client, "BEGIN").await?;
+        let fixture = FileContent::fixture(v, name, sql);
+        if let Err(f) = run_file(client, &fixture).await {
+            exec(client, "ROLLBACK").await?;
+            return Err(Error::invalid_input(format!(
+                "fixture {name} failed at `{}`: {}",
+                shorten(&f.statement, 300),
+                f.error
+            )));
+        }
+        exec(client, "COMMIT").await?;
+    }
+    Ok(())
+}
+
+async fn replay(client: &Client, plan: &Plan<'_>, major: u32) -> Result<Replayed> {
     let src = plan.source;
     // golang-migrate's table, as it creates it (some of Coder's fixtures write to it; the
     // catalog reader leaves it out).
     exec(client, "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)").await?;
     let mut state = Step::default();
+    let mut prefix = None;
+    if plan.known_up_to > 0 {
+        state = run_prefix(client, src, plan.known_up_to).await?;
+        prefix = Some(state.catalog.clone());
+    }
     let mut main = Vec::new();
     let mut irregular = Vec::new();
     let mut variants = Vec::new();
     let mut pending = Vec::new();
     let mut down = BTreeMap::new();
-    for v in 1..=plan.max {
+    for v in plan.known_up_to + 1..=plan.max {
         let file = src.newest(v, true).ok_or_else(|| {
             Error::invalid_input(format!(
                 "{} has no {:06}_*.up.sql, so the sequence 1..{} cannot be replayed",
@@ -528,19 +599,7 @@ async fn replay(client: &Client, plan: &Plan<'_>, major: u32) -> Result<Effects>
                 ..Facts::default()
             },
         };
-        for (name, sql) in src.fixtures.get(&v).map(Vec::as_slice).unwrap_or_default() {
-            exec(client, "BEGIN").await?;
-            let fixture = FileContent::fixture(v, name, sql);
-            if let Err(f) = run_file(client, &fixture).await {
-                exec(client, "ROLLBACK").await?;
-                return Err(Error::invalid_input(format!(
-                    "fixture {name} failed at `{}`: {}",
-                    shorten(&f.statement, 300),
-                    f.error
-                )));
-            }
-            exec(client, "COMMIT").await?;
-        }
+        run_fixtures(client, src, v).await?;
         if let Some(d) = src.newest(v, false) {
             let stmts: Vec<String> = split_statements(&d.text)
                 .into_iter()
@@ -553,7 +612,7 @@ async fn replay(client: &Client, plan: &Plan<'_>, major: u32) -> Result<Effects>
             }
         }
     }
-    Ok(Effects {
+    let effects = Effects {
         format_version: FORMAT_VERSION,
         provenance: EffectsProvenance {
             source: src.label.clone(),
@@ -564,6 +623,11 @@ async fn replay(client: &Client, plan: &Plan<'_>, major: u32) -> Result<Effects>
         irregular,
         variants,
         down,
+    };
+    Ok(Replayed {
+        effects,
+        prefix,
+        scratch_database: None,
     })
 }
 

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{block_on, close, connect, errors, simple, statement_bound, ConnectSettings, Limits};
+use super::{errors, simple, ConnectSettings, Connection};
 use crate::core::forecast::{LiveSizes, TableLocker, TableSize};
 use crate::error::{Error, Result};
 
@@ -87,28 +87,29 @@ pub fn parse(text: &str) -> Result<LiveSizes> {
     })
 }
 
-/// Connects, reads the sizes in one round trip, disconnects.
-pub fn read(settings: &ConnectSettings, limits: &Limits) -> Result<LiveSizes> {
-    block_on(settings, async {
-        let conn = connect(settings, limits, true).await?;
-        let result = match simple(&conn, SIZES_SQL, statement_bound(limits)).await {
-            None => Err(errors::statement_timed_out(
-                settings,
-                Some("reading table sizes"),
-            )),
-            Some(Err(e)) => Err(errors::query_failed(
-                &e,
-                settings,
-                "reading table sizes from pg_class",
-            )),
-            Some(Ok(rows)) => match rows.first().and_then(|r| r.get(0)) {
-                Some(text) => parse(text),
-                None => Err(Error::internal("the sizes query returned no row")),
-            },
-        };
-        close(conn.client, conn.driver).await;
-        result
-    })
+/// The sizes, read in the caller's session (one round trip), or why they could not be read:
+/// a failure here does not fail the command, the forecast says what it lacks.
+pub(super) async fn read_in(
+    conn: &Connection,
+    settings: &ConnectSettings,
+    bound: std::time::Duration,
+) -> std::result::Result<LiveSizes, String> {
+    let result = match simple(conn, SIZES_SQL, bound).await {
+        None => Err(errors::statement_timed_out(
+            settings,
+            Some("reading table sizes"),
+        )),
+        Some(Err(e)) => Err(errors::query_failed(
+            &e,
+            settings,
+            "reading table sizes from pg_class",
+        )),
+        Some(Ok(rows)) => match rows.first().and_then(|r| r.get(0)) {
+            Some(text) => parse(text),
+            None => Err(Error::internal("the sizes query returned no row")),
+        },
+    };
+    result.map_err(|e| format!("the sizes could not be read: {}", e.message()))
 }
 
 #[cfg(test)]

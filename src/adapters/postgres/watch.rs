@@ -204,7 +204,15 @@ impl<'a> Watcher<'a> {
     pub fn observe(&self) -> Result<DbObservation> {
         let conn = self.conn()?;
         self.runtime
-            .block_on(read(conn, self.settings, &self.limits, false))
+            .block_on(read(
+                conn,
+                self.settings,
+                &self.limits,
+                super::Reads {
+                    catalog: false,
+                    sizes: false,
+                },
+            ))
             .map_err(|e| errors::scrub(e, self.settings))
     }
 }

@@ -288,6 +288,10 @@ pub struct Forecast {
     /// What the forecast could not know (tables without statistics, tables missing).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Pending migrations without replayed facts (beyond the effects in use): their locks
+    /// and work are not in this forecast, with or without sizes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unknown_migrations: Vec<Version>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -578,6 +582,7 @@ pub fn forecast(input: &ForecastInput) -> Forecast {
         updates,
         estimate,
         migration_window,
+        unknown_migrations: input.unknown.clone(),
         unavailable: input.unavailable.clone(),
         notes: notes.into_iter().collect(),
     }

@@ -21,6 +21,11 @@ pub fn repair_clear_dirty(v: Version) -> ShellCommand {
     ])
 }
 
+/// `migtag repair fix-row`: the row action the evidence decides, in one transaction.
+pub fn repair_fix_row() -> ShellCommand {
+    ShellCommand::new(vec!["migtag".into(), "repair".into(), "fix-row".into()])
+}
+
 /// `psql "$CODER_PG_CONNECTION_URL" -v ON_ERROR_STOP=1 -c '<statement>'`: the variable is
 /// expanded by the shell on purpose (the password stays out of the text); the statement is
 /// one quoted word.

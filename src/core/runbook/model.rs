@@ -28,6 +28,8 @@ pub struct RunbookInput<'a> {
     /// The schema checked against the row (live database, unless --no-schema): for a dirty
     /// row it replaces "compare the schema by hand" with the computed result.
     pub verification: Option<&'a crate::core::verify::Assessment>,
+    /// What the replays showed for moving on from a row an irregular release wrote.
+    pub irregular: &'a [String],
     /// What the migrations the runbook's image applies will lock and rewrite, and for how
     /// long; its window sizes the probe step.
     pub forecast: Option<&'a crate::core::forecast::Forecast>,
@@ -64,6 +66,11 @@ pub struct Runbook {
     /// The upgrade forecast, when the runbook moves the database forward.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forecast: Option<crate::core::forecast::Forecast>,
+    /// The row action the decision calls for (the same as `check`'s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<crate::core::decide::RowAction>,
+    #[serde(flatten)]
+    pub schema: Option<crate::core::check::SchemaView>,
     pub index: IndexView,
 }
 
@@ -102,6 +109,10 @@ pub enum StepId {
     WaitForMigration,
     V1Database,
     NoMatchingRelease,
+    /// The row is not the schema's version (or missing): one compare-and-set puts it there.
+    FixRow,
+    /// The schema is no version's: what differs, for review.
+    SchemaDrift,
 }
 
 #[derive(Debug, Clone, Serialize)]

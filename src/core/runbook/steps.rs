@@ -1,12 +1,13 @@
 //! Which steps the observed state needs, in order, with why and the exact commands: the
 //! decisions of the runbook.
 
-use super::commands::{repair_clear_dirty, GUIDE_LIVENESS_PROBE, LOCK_HOLDER_SQL};
+use super::commands::{repair_clear_dirty, repair_fix_row, GUIDE_LIVENESS_PROBE, LOCK_HOLDER_SQL};
 use super::model::*;
 use super::notes::{holder_text, session_notes};
 use crate::core::check::Verdict;
+use crate::core::decide::RowAction;
 use crate::core::deployment::{Finding, FindingKind};
-use crate::core::dirty::{image_after_cleanup, DirtyAdvice};
+use crate::core::dirty::{image_after_cleanup, CleanupKind, DirtyActionKind, DirtyAdvice};
 use crate::core::image_ref::ImageRef;
 use crate::core::index::Release;
 use crate::core::migration_set::Version;
@@ -79,6 +80,12 @@ impl<'a> Builder<'a> {
                 .iter()
                 .map(|r| (None, repo.with_tag(&r.release.tag)))
                 .collect(),
+            (Verdict::RowAheadOfSchema | Verdict::RowBehindSchema | Verdict::PartialRestore, _) => {
+                c.after_action
+                    .iter()
+                    .map(|r| (None, repo.with_tag(&r.release.tag)))
+                    .collect()
+            }
             (Verdict::Dirty, DbState::Dirty(v)) => {
                 let Some(advice) = &c.dirty else {
                     return Vec::new();
@@ -138,6 +145,15 @@ impl<'a> Builder<'a> {
                 "no Coder v2 image can use this database: point Coder at a new, empty one"
                     .to_string()
             }
+            _ if c.verdict == Verdict::Drift => {
+                "the schema is no Coder version's: restore it (or a backup) before any image runs".to_string()
+            }
+            _ if c.verdict == Verdict::ForeignVersion => {
+                "this schema_migrations is another tool's: point migtag and Coder at Coder's own database or schema".to_string()
+            }
+            (_, Some(img)) if c.action.is_some() && !matches!(self.input.state, DbState::Dirty(_)) => format!(
+                "stop Coder, put the row where the schema is (one compare-and-set), then run {img} alone and scale back"
+            ),
             (DbState::Dirty(v), Some(img)) => format!(
                 "stop Coder, clean up the dirty row at {v} after checking the schema, then run {img} alone"
             ),
@@ -159,16 +175,24 @@ impl<'a> Builder<'a> {
             DbState::V1 => self.v1(),
             DbState::Dirty(v) => self.recovery(&images, Some(*v)),
             DbState::Clean(_) | DbState::Fresh => match c.verdict {
-                Verdict::AheadOfIndex | Verdict::UnknownVersion => self.no_match(),
+                Verdict::AheadOfIndex | Verdict::UnknownVersion | Verdict::ForeignVersion => {
+                    self.no_match()
+                }
+                Verdict::Drift => self.drift(),
                 _ => self.recovery(&images, None),
             },
         }
 
-        let mut notes = c.warnings.clone();
+        let mut notes = Vec::new();
+        if let Some(a) = self.input.verification {
+            notes.push(format!("schema: {}", a.schema.summary));
+        }
+        notes.extend(c.warnings.iter().cloned());
         notes.append(&mut self.notes);
         if let Some(d) = self.input.db {
             notes.extend(d.database.notes.iter().cloned());
         }
+        notes.extend(self.input.irregular.iter().cloned());
         let t = &self.input.target;
         Runbook {
             warnings: self.input.index.notices.clone(),
@@ -193,6 +217,8 @@ impl<'a> Builder<'a> {
             steps: self.steps,
             notes,
             forecast: self.input.forecast.cloned(),
+            action: c.action.clone(),
+            schema: c.schema.clone(),
             index: c.index.clone(),
         }
     }
@@ -209,6 +235,8 @@ impl<'a> Builder<'a> {
         self.schema_migrations(dirty.is_some());
         if let (Some(v), Some(advice)) = (dirty, self.input.check.dirty.as_ref()) {
             self.clean_up(v, advice);
+        } else if let Some(action) = &self.input.check.action {
+            self.fix_row(action);
         }
         if !images.is_empty() {
             self.set_image(images);
@@ -506,18 +534,20 @@ impl<'a> Builder<'a> {
     fn clean_up(&mut self, v: Version, advice: &DirtyAdvice) {
         let m = &advice.migration;
         let several = advice.cleanups.len() > 1;
+        let review = advice.action == Some(DirtyActionKind::Review);
         let mut commands = Vec::new();
         for c in &advice.cleanups {
-            let statement = format!(
-                "{};",
-                sql::clear_dirty(&self.table, v, c.previous.as_ref().map(|p| p.version))
-            );
-            let mut cmd = RunbookCommand::sql(statement, Effect::Destructive);
+            let mut cmd = RunbookCommand::sql(c.statement(&self.table, v), Effect::Destructive);
             if several {
                 cmd = cmd.labelled(format!(
                     "only if the row was written by {}",
                     short_tags(&c.assumes, SHORT_TAGS)
                 ));
+            }
+            if review {
+                cmd = cmd.labelled(
+                    "only after undoing by hand what the half-run migration created (see the notes)",
+                );
             }
             commands.push(cmd);
         }
@@ -531,28 +561,18 @@ impl<'a> Builder<'a> {
                 "schema evidence: {}; {}",
                 e.summary, action.explanation
             ));
-            match action.kind {
-                "keep_and_clear" => {
-                    commands = vec![RunbookCommand::sql(
-                        format!("{};", sql::keep_dirty(&self.table, v)),
-                        Effect::Destructive,
-                    )];
-                }
-                "review" => {
-                    commands.clear();
-                    notes.push(format!("in place: {}", e.present.join("; ")));
-                    notes.push(format!("not in place: {}", e.not_present.join("; ")));
-                    notes.push(format!(
-                        "for review, not run: the statements of {v:06}_{}.down.sql: {}",
-                        e.name,
-                        e.down_statements
-                            .iter()
-                            .map(|d| format!("{d};"))
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    ));
-                }
-                _ => {}
+            if review {
+                notes.push(format!("in place: {}", e.present.join("; ")));
+                notes.push(format!("not in place: {}", e.not_present.join("; ")));
+                notes.push(format!(
+                    "for review, not run: the statements of {v:06}_{}.down.sql: {}",
+                    e.name,
+                    e.down_statements
+                        .iter()
+                        .map(|d| format!("{d};"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ));
             }
         } else if advice.in_index {
             if let Some(first) = self.first_release_tag(advice) {
@@ -577,20 +597,26 @@ impl<'a> Builder<'a> {
             } else {
                 String::new()
             };
-            match (&c.previous, &c.restore_image) {
-                (Some(p), Some(img)) => notes.push(format!(
+            match (c.kind, &c.previous, &c.restore_image) {
+                (CleanupKind::KeepAndClear, _, _) => notes.push(format!(
+                    "{prefix}the row keeps {v} and only the flag is cleared: {v:06} finished"
+                )),
+                (_, Some(p), Some(img)) => notes.push(format!(
                     "{prefix}the row goes back to {p}; {} stops exactly there, if you would rather go back than forward",
                     img.image
                 )),
-                (Some(p), None) => notes.push(format!("{prefix}the row goes back to {p}")),
-                (None, _) => notes.push(format!(
+                (_, Some(p), None) => notes.push(format!("{prefix}the row goes back to {p}")),
+                (_, None, _) => notes.push(format!(
                     "{prefix}{v} is the first migration: the row is removed, and whatever the half-run migration created must be dropped by hand"
                 )),
             }
         }
-        let evidence_decides =
-            evidence.is_some_and(|(_, a)| a.kind == "keep_and_clear" || a.kind == "review");
-        if !advice.cleanups.is_empty() && !evidence_decides {
+        if advice.cleanups.is_empty() {
+            notes.push(format!(
+                "migration {v} is in no release of the index, so migtag cannot name the version before it: refresh the index \
+                 (`migtag index update`) or read the migrations folder of the image that wrote it"
+            ));
+        } else if !review {
             commands.push(
                 RunbookCommand::shell(repair_clear_dirty(v), Effect::Destructive)
                     .labelled(format!(
@@ -598,11 +624,6 @@ impl<'a> Builder<'a> {
                     ))
                     .alternative(),
             );
-        } else {
-            notes.push(format!(
-                "migration {v} is in no release of the index, so migtag cannot name the version before it: refresh the index \
-                 (`migtag index update`) or read the migrations folder of the image that wrote it"
-            ));
         }
         self.steps.push(Step {
             id: StepId::CleanUpDirty,
@@ -617,6 +638,57 @@ impl<'a> Builder<'a> {
             last_resort: false,
             commands,
             notes,
+        });
+    }
+
+    /// The row action the schema evidence calls for (the row is not the schema's version, or
+    /// the table is missing): one compare-and-set, or `repair fix-row`.
+    fn fix_row(&mut self, action: &RowAction) {
+        let commands = vec![
+            RunbookCommand::sql(action.statement(&self.table), Effect::Destructive),
+            RunbookCommand::shell(repair_fix_row(), Effect::Destructive)
+                .labelled(
+                    "with migtag: one transaction under Coder's migration lock, only while the row and the schema are still \
+                     what migtag read, after you confirm",
+                )
+                .alternative(),
+        ];
+        self.steps.push(Step {
+            id: StepId::FixRow,
+            title: match action.to {
+                Some(to) => format!("Put the row where the schema is: ({}, false)", to.version),
+                None => "Fix the row".into(),
+            },
+            why: format!(
+                "{}. golang-migrate trusts the row: until it says what the schema is, every image either skips migrations or \
+                 re-runs ones whose objects exist. The statement changes the row only while it is still what migtag read.",
+                action.explanation
+            ),
+            destructive: true,
+            last_resort: false,
+            commands,
+            notes: Vec::new(),
+        });
+    }
+
+    /// The schema is no version's: what differs, with the DDL that would restore it, for a
+    /// human to review. No image is named.
+    fn drift(&mut self) {
+        let c = self.input.check;
+        self.inspect();
+        self.schema_migrations(false);
+        self.steps.push(Step {
+            id: StepId::SchemaDrift,
+            title: "Restore the schema: it is no Coder version's".into(),
+            why: format!(
+                "{}. No image can be named until the schema is a version's: the statements are suggestions from the recorded \
+                 definitions, to review (or restore a backup), never run by migtag.",
+                c.summary
+            ),
+            destructive: false,
+            last_resort: false,
+            commands: Vec::new(),
+            notes: c.why.clone(),
         });
     }
 

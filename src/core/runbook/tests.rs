@@ -25,11 +25,13 @@ fn build_for(
         &CheckOptions {
             deployed: deployed.map(str::to_string),
             include_prereleases: false,
+            ..CheckOptions::default()
         },
     );
     let repo = ImageRef::parse_repository("ghcr.io/coder/coder").unwrap();
     build(&RunbookInput {
         verification: None,
+        irregular: &[],
         forecast: None,
         index,
         check: &report,
@@ -62,6 +64,7 @@ fn observation(state: DbState, database: &str, rows: &[SessionRow]) -> DbObserva
         },
         sessions: Sessions::summarise(rows, "coder"),
         catalog: None,
+        sizes: None,
     }
 }
 
@@ -165,6 +168,7 @@ fn deployed_tag_that_already_runs_the_image_sets_nothing() {
     let repo = ImageRef::parse_repository("ghcr.io/coder/coder").unwrap();
     let r = build(&RunbookInput {
         verification: None,
+        irregular: &[],
         forecast: None,
         index: &idx,
         check: &report,
@@ -198,6 +202,7 @@ fn the_probe_step_covers_the_forecast_window() {
     let probe_for = |f: Option<&forecast::Forecast>| {
         let book = build(&RunbookInput {
             verification: None,
+            irregular: &[],
             forecast: f,
             index: &idx,
             check: &report,

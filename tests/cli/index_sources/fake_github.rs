@@ -32,6 +32,8 @@ pub struct Model {
     pub folders: BTreeMap<(String, String), Vec<Entry>>,
     /// tree sha -> its entries (non-recursive).
     pub trees: BTreeMap<String, Vec<Entry>>,
+    /// blob sha -> content, for `git/blobs/{sha}` (read from the git repository).
+    pub blobs: BTreeMap<String, Vec<u8>>,
 }
 
 /// Faults to inject.
@@ -305,7 +307,7 @@ impl FakeGithub {
                         "url": format!("{base}/repos/{}/git/{}s/{}", model.repo, e.kind, e.sha),
                     });
                     if e.kind == "blob" {
-                        v["size"] = json!(42);
+                        v["size"] = json!(model.blobs.get(&e.sha).map(Vec::len).unwrap_or(42));
                     }
                     v
                 })
@@ -319,6 +321,37 @@ impl FakeGithub {
                     "truncated": truncated
                 }),
             );
+        }
+        if let Some(sha) = rest.strip_prefix("git/blobs/") {
+            let Some(content) = model.blobs.get(sha) else {
+                return Self::not_found();
+            };
+            // As GitHub answers: base64 with a line break every 60 characters, an ETag.
+            use base64::Engine as _;
+            let encoded = base64::engine::general_purpose::STANDARD.encode(content);
+            let wrapped: Vec<&str> = encoded
+                .as_bytes()
+                .chunks(60)
+                .map(|c| std::str::from_utf8(c).unwrap())
+                .collect();
+            let body = json!({
+                "sha": sha,
+                "node_id": "B_kwDOAAAAAA",
+                "size": content.len(),
+                "url": format!("{base}/repos/{}/git/blobs/{sha}", model.repo),
+                "content": format!("{}\n", wrapped.join("\n")),
+                "encoding": "base64"
+            });
+            let etag = format!("\"{sha}\"");
+            if req
+                .headers
+                .get("if-none-match")
+                .and_then(|v| v.to_str().ok())
+                == Some(etag.as_str())
+            {
+                return ResponseTemplate::new(304).insert_header("etag", etag.as_str());
+            }
+            return json_response(200, &body).insert_header("etag", etag.as_str());
         }
         Self::not_found()
     }

@@ -179,6 +179,45 @@ impl GitRepo {
         model
     }
 
+    /// Adds the content of every blob the model's trees list (one `git cat-file --batch`),
+    /// so the fake serves `git/blobs/{sha}`.
+    pub fn load_blobs(&self, model: &mut Model) {
+        use std::io::{Read, Write};
+        let shas: Vec<String> = model
+            .trees
+            .values()
+            .flatten()
+            .filter(|e| e.kind == "blob")
+            .map(|e| e.sha.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut child = Command::new("git")
+            .arg("-C")
+            .arg(self.path())
+            .args(["cat-file", "--batch"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = shas.join("\n") + "\n";
+        let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
+        let mut out = Vec::new();
+        child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+        writer.join().unwrap();
+        assert!(child.wait().unwrap().success());
+        let mut at = 0;
+        for sha in shas {
+            let nl = at + out[at..].iter().position(|b| *b == b'\n').unwrap();
+            let header = std::str::from_utf8(&out[at..nl]).unwrap();
+            let size: usize = header.rsplit(' ').next().unwrap().parse().unwrap();
+            assert!(header.starts_with(&sha), "{header}");
+            model.blobs.insert(sha, out[nl + 1..nl + 1 + size].to_vec());
+            at = nl + 1 + size + 1;
+        }
+    }
+
     fn rev_parse(&self, spec: &str) -> Option<String> {
         let out = Command::new("git")
             .arg("-C")

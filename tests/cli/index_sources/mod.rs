@@ -3,6 +3,7 @@
 
 pub mod fake_github;
 pub mod gitrepo;
+mod on_demand;
 
 use std::path::Path;
 
