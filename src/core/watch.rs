@@ -88,12 +88,19 @@ pub fn plan(
             high_seconds: e.high_seconds,
         })
     };
-    let candidate = |e: &MigrationEffects, forecast: Option<Band>| Candidate {
-        version: e.version,
-        name: e.name.clone(),
-        statements: e.statements.0.clone(),
-        index_builds: e.index_builds.clone(),
-        forecast,
+    // One candidate per recorded text of a content: its own statements, and those of older
+    // texts with the same effects.
+    let texts = |e: &MigrationEffects, forecast: Option<Band>| -> Vec<Candidate> {
+        std::iter::once(&e.statements)
+            .chain(e.other_statements.iter())
+            .map(|f| Candidate {
+                version: e.version,
+                name: e.name.clone(),
+                statements: f.0.clone(),
+                index_builds: e.index_builds.clone(),
+                forecast,
+            })
+            .collect()
     };
     let mut candidates = Vec::new();
     let mut known_failures = Vec::new();
@@ -104,7 +111,7 @@ pub fn plan(
                 let Some(first) = shipped(v) else { continue };
                 // The other recorded contents match too, with the shipped content's forecast.
                 let forecast = band(first);
-                candidates.push(candidate(first, forecast));
+                candidates.extend(texts(first, forecast));
                 let others = effects
                     .main_effects(v)
                     .into_iter()
@@ -116,7 +123,7 @@ pub fn plan(
                             .filter(|e| e.version == v),
                     )
                     .filter(|e| e.statements != first.statements);
-                candidates.extend(others.map(|e| candidate(e, forecast)));
+                candidates.extend(others.flat_map(|e| texts(e, forecast)));
             }
             for irr in &effects.irregular {
                 for r in irr.rehearsals.iter().filter(|r| r.target == t.tag) {
@@ -137,20 +144,12 @@ pub fn plan(
             }
         }
         None => {
-            candidates.extend(effects.main.iter().map(|e| candidate(e, band(e))));
-            candidates.extend(
-                effects
-                    .variants
-                    .iter()
-                    .map(|x| candidate(&x.effects, band(&x.effects))),
-            );
-            candidates.extend(
-                effects
-                    .irregular
-                    .iter()
-                    .flat_map(|i| i.migrations.iter())
-                    .map(|e| candidate(e, band(e))),
-            );
+            let all = effects
+                .main
+                .iter()
+                .chain(effects.variants.iter().map(|x| &x.effects))
+                .chain(effects.irregular.iter().flat_map(|i| i.migrations.iter()));
+            candidates.extend(all.flat_map(|e| texts(e, band(e))));
         }
     }
     Plan {

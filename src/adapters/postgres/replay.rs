@@ -443,6 +443,7 @@ fn effects_of(f: &FileContent, before: &Step, after: &Step) -> MigrationEffects 
         index_builds,
         tables,
         statements: Fingerprints(file_fingerprints(&f.text)),
+        other_statements: Vec::new(),
     }
 }
 
@@ -578,10 +579,19 @@ async fn replay(client: &Client, plan: &Plan<'_>, major: u32) -> Result<Replayed
         }
         let (effects, after) = step(client, file, &state).await?.map_err(failure_error)?;
         exec(client, "COMMIT").await?;
-        // Keep only the older contents whose effects or statements differ from the content
-        // that replaced them (`watch` matches a running file by its statements).
+        // Keep only the older contents whose effects differ from the content that replaced
+        // them; of the others, the statements when their text differs (`watch` matches a
+        // running file by its statements).
+        let mut effects = effects;
         for (old, e, error) in pending.drain(..) {
-            if error.is_some() || !e.same_effects(&effects) || e.statements != effects.statements {
+            if error.is_none()
+                && e.same_effects(&effects)
+                && e.statements != effects.statements
+                && !effects.other_statements.contains(&e.statements)
+            {
+                effects.other_statements.push(e.statements.clone());
+            }
+            if error.is_some() || !e.same_effects(&effects) {
                 variants.push(Variant {
                     first_tag: old.first_tag.clone(),
                     last_tag: old.last_tag.clone(),

@@ -314,6 +314,7 @@ fn effects_map_into_facts() {
         rewrites: vec!["templates".into()],
         index_builds: vec!["tasks_owner_idx on tasks".into()],
         statements: Default::default(),
+        other_statements: Vec::new(),
         tables: vec![
             TableActivity {
                 table: "workspace_builds".into(),
