@@ -36,6 +36,11 @@ pub struct Effects {
     /// when a dirty migration is found half-applied.
     #[serde(default)]
     pub down: BTreeMap<Version, Vec<String>>,
+    /// Per migration, the statement fingerprints of older contents whose text differs from
+    /// the main content's but whose effects are the same (they are no [`Variant`]: every fact
+    /// holds for them too), so `watch` also knows the text an older release sends.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub other_texts: BTreeMap<Version, Vec<Fingerprints>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,11 +76,6 @@ pub struct MigrationEffects {
     /// written before they were recorded.
     #[serde(default, skip_serializing_if = "Fingerprints::is_empty")]
     pub statements: Fingerprints,
-    /// The fingerprints of older contents whose text differs but whose effects are the same
-    /// (they are no [`Variant`]: every fact above holds for them too), so `watch` also knows
-    /// the text an older release sends.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub other_statements: Vec<Fingerprints>,
 }
 
 /// Statement fingerprints, kept in the file as one space-separated string (one line per

@@ -611,6 +611,7 @@ mod tests {
             irregular: vec![],
             variants: vec![],
             down: Default::default(),
+            other_texts: Default::default(),
         }
     }
 

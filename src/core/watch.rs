@@ -88,11 +88,15 @@ pub fn plan(
             high_seconds: e.high_seconds,
         })
     };
-    // One candidate per recorded text of a content: its own statements, and those of older
-    // texts with the same effects.
+    // One candidate per recorded text of a content: its own statements, and for the main
+    // content those of older texts with the same effects.
     let texts = |e: &MigrationEffects, forecast: Option<Band>| -> Vec<Candidate> {
+        let older = effects
+            .main_effects(e.version)
+            .filter(|m| std::ptr::eq(*m, e))
+            .and_then(|_| effects.other_texts.get(&e.version));
         std::iter::once(&e.statements)
-            .chain(e.other_statements.iter())
+            .chain(older.into_iter().flatten())
             .map(|f| Candidate {
                 version: e.version,
                 name: e.name.clone(),

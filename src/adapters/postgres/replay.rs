@@ -443,7 +443,6 @@ fn effects_of(f: &FileContent, before: &Step, after: &Step) -> MigrationEffects 
         index_builds,
         tables,
         statements: Fingerprints(file_fingerprints(&f.text)),
-        other_statements: Vec::new(),
     }
 }
 
@@ -544,6 +543,7 @@ async fn replay(client: &Client, plan: &Plan<'_>, major: u32) -> Result<Replayed
     let mut variants = Vec::new();
     let mut pending = Vec::new();
     let mut down = BTreeMap::new();
+    let mut other_texts = BTreeMap::new();
     for v in plan.known_up_to + 1..=plan.max {
         let file = src.newest(v, true).ok_or_else(|| {
             Error::invalid_input(format!(
@@ -582,14 +582,12 @@ async fn replay(client: &Client, plan: &Plan<'_>, major: u32) -> Result<Replayed
         // Keep only the older contents whose effects differ from the content that replaced
         // them; of the others, the statements when their text differs (`watch` matches a
         // running file by its statements).
-        let mut effects = effects;
         for (old, e, error) in pending.drain(..) {
-            if error.is_none()
-                && e.same_effects(&effects)
-                && e.statements != effects.statements
-                && !effects.other_statements.contains(&e.statements)
-            {
-                effects.other_statements.push(e.statements.clone());
+            if error.is_none() && e.same_effects(&effects) && e.statements != effects.statements {
+                let texts: &mut Vec<Fingerprints> = other_texts.entry(v).or_default();
+                if !texts.contains(&e.statements) {
+                    texts.push(e.statements.clone());
+                }
             }
             if error.is_some() || !e.same_effects(&effects) {
                 variants.push(Variant {
@@ -633,6 +631,7 @@ async fn replay(client: &Client, plan: &Plan<'_>, major: u32) -> Result<Replayed
         irregular,
         variants,
         down,
+        other_texts,
     };
     Ok(Replayed {
         effects,
