@@ -52,7 +52,8 @@ pub struct GlobalArgs {
     /// Never touch the network.
     #[arg(long, global = true, help_heading = GLOBAL, hide_short_help = true)]
     pub offline: bool,
-    /// Output format: human text, or one JSON document on stdout.
+    /// Output format: human text, one JSON document on stdout (`watch`: one JSON line per
+    /// update), or OpenMetrics text (`check`, `verify` and `gate` only).
     #[arg(long, global = true, value_enum, default_value_t = Format::Human, help_heading = GLOBAL, hide_short_help = true)]
     pub format: Format,
     /// When to use colour (NO_COLOR is honoured by `auto`).
@@ -67,6 +68,8 @@ pub struct GlobalArgs {
 pub enum Format {
     Human,
     Json,
+    // The OpenMetrics text format (docs/metrics.md): `check`, `verify` and `gate`.
+    Openmetrics,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -107,6 +110,57 @@ pub enum Command {
     /// Opt-in repairs that change the database: only after you confirm (or pass --yes).
     #[command(subcommand)]
     Repair(RepairCommand),
+    /// Follow a running migration batch (read-only): which migration, how long against the
+    /// forecast, who blocks it and who waits for it; ends when the batch commits (exit 0),
+    /// rolls back (3) or --timeout passes (4). Needs a live database.
+    #[command(after_long_help = WATCH_EXIT_HELP)]
+    Watch(WatchArgs),
+}
+
+pub const WATCH_EXIT_HELP: &str = "\
+Exit codes of watch:
+  0   the batch committed (the row moved to its last migration); or nothing runs and the row
+      is clean with nothing of --target pending
+  3   the batch rolled back (the lock went, the row did not move), or left a dirty row
+  4   --timeout passed while the batch ran; nothing runs but the row is dirty or --target's
+      migrations are pending; or the lock went and whether it committed cannot be told
+  2, 5, 10, 12 as for every command (usage, unknown target, database, invalid input)";
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The release being rolled out: gives "k of N", the batch forecast, and decides
+    /// commit or rollback when no running migration was recognised.
+    #[arg(long, value_name = "TAG")]
+    pub target: Option<String>,
+    /// How often to look, at least 100ms [default: 1s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub interval: Option<std::time::Duration>,
+    /// Give up (exit 4) when the batch still runs after this long.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+    /// The Deployment (`kubectl get deploy coder -o yaml|json`, a file or -): its image's tag
+    /// is the target when --target is not given, and its probe's budget is shown against
+    /// the batch's age.
+    #[arg(long, value_name = "FILE|-", help_heading = "Deployment")]
+    pub manifest: Option<String>,
+    /// The Deployment's name in the manifest.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "coder",
+        help_heading = "Deployment"
+    )]
+    pub deployment: String,
+    /// The container that runs Coder.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "coder",
+        help_heading = "Deployment"
+    )]
+    pub container: String,
 }
 
 /// The file name kubectl's plugin lookup runs: `kubectl migtag ...` executes `kubectl-migtag`

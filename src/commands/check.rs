@@ -59,7 +59,23 @@ pub fn run(ctx: &Context, args: CheckArgs) -> Result<ExitCode> {
         sessions: facts.reading.db.as_ref().map(|o| &o.sessions),
         verification,
     };
-    ctx.emit(
+    let metrics = || {
+        render::openmetrics::render(&render::openmetrics::Metrics {
+            version: facts.reading.state.version(),
+            dirty: facts.reading.state.dirty(),
+            verdict: &super::metrics::spelling(&report.verdict),
+            drift_objects: super::metrics::drift_objects(verification),
+            pending: report
+                .recommended
+                .iter()
+                .map(|r| (r.release.tag.clone(), r.applies.len() as u64))
+                .collect(),
+            estimate: None,
+            index_age_seconds: super::metrics::index_age_seconds(&index),
+            labels: super::metrics::database_labels(facts.reading.db.as_ref().map(|o| &o.database)),
+        })
+    };
+    ctx.emit_or_metrics(
         || render::json(&out),
         |s| {
             let mut text = render::human::check(&report, s);
@@ -71,6 +87,7 @@ pub fn run(ctx: &Context, args: CheckArgs) -> Result<ExitCode> {
                 None => text,
             }
         },
+        metrics,
     );
     Ok(report.exit_code())
 }

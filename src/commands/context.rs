@@ -80,18 +80,33 @@ impl Context {
     /// carries them in `warnings` too; the human text of `check` and `gate` lists them with
     /// its other warnings (`text_lists_them`), so they are not said twice there.
     pub fn warn_index_notices(&self, index: &Index, text_lists_them: bool) {
-        if self.format == Format::Json || !text_lists_them {
+        if self.format != Format::Human || !text_lists_them {
             for n in &index.notices {
                 self.warn(n);
             }
         }
     }
 
-    /// Prints a report: JSON on stdout, or the human text on stdout.
+    /// Prints a report: JSON on stdout, or the human text on stdout. (`--format openmetrics`
+    /// reaches only the commands that print metrics, see `commands::run`; they call
+    /// [`Context::emit_or_metrics`].)
     pub fn emit(&self, json: impl FnOnce() -> String, human: impl FnOnce(Style) -> String) {
         match self.format {
             Format::Json => crate::render::out(&json()),
-            Format::Human => crate::render::out(&human(self.style)),
+            Format::Human | Format::Openmetrics => crate::render::out(&human(self.style)),
+        }
+    }
+
+    /// Like [`Context::emit`], with the OpenMetrics exposition for `--format openmetrics`.
+    pub fn emit_or_metrics(
+        &self,
+        json: impl FnOnce() -> String,
+        human: impl FnOnce(Style) -> String,
+        metrics: impl FnOnce() -> String,
+    ) {
+        match self.format {
+            Format::Openmetrics => crate::render::out(&metrics()),
+            _ => self.emit(json, human),
         }
     }
 
@@ -143,6 +158,12 @@ pub const STALE_AFTER_DAYS: i64 = 30;
 pub fn index_age_days(index: &Index, now: time::OffsetDateTime) -> Option<i64> {
     let at = parse_instant(&index.provenance.generated_at)?;
     Some((now - at).whole_days())
+}
+
+/// Seconds between the index's `generated_at` and `now` (`None` when it does not parse).
+pub fn index_age_seconds(index: &Index, now: time::OffsetDateTime) -> Option<i64> {
+    let at = parse_instant(&index.provenance.generated_at)?;
+    Some((now - at).whole_seconds())
 }
 
 pub fn parse_instant(text: &str) -> Option<time::OffsetDateTime> {

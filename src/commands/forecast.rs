@@ -2,11 +2,8 @@
 //! migrations' replayed facts (bundled effects), the live sizes when the source is a
 //! database, the target's batch semantics and the measured rates go into the core.
 
-use std::collections::BTreeMap;
-
 use crate::cli::SourceArgs;
-use crate::core::effects::sequence_for;
-use crate::core::forecast::effects::shipped_effects;
+use crate::core::forecast::effects::release_effects;
 use crate::core::forecast::{
     self, blocked_by, rates, touched_tables, Forecast, ForecastInput, MigrationFacts,
 };
@@ -29,29 +26,11 @@ pub fn for_upgrade(state: &DbState, target: &Release, db: &Facts) -> Result<Opti
     if pending.is_empty() {
         return Ok(None);
     }
-    // A set that is not a prefix of the main sequence (a recorded irregular one) has its own
-    // contents; otherwise each migration as the target shipped it.
-    let regular = target
-        .migrations
-        .max()
-        .is_some_and(|max| target.migrations == MigrationSet::range(1, max));
-    let own: BTreeMap<_, _> = if regular {
-        BTreeMap::new()
-    } else {
-        sequence_for(effects, &target.migrations)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|m| (m.version, m))
-            .collect()
-    };
+    let shipped = release_effects(effects, &target.migrations, &target.tag);
     let mut facts = Vec::new();
     let mut missing = Vec::new();
     for v in pending.iter() {
-        match own
-            .get(&v)
-            .copied()
-            .or_else(|| shipped_effects(effects, v, &target.tag))
-        {
+        match shipped(v) {
             Some(e) => facts.push(MigrationFacts::from(e)),
             None => missing.push(v),
         }

@@ -70,6 +70,7 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
     } else {
         None
     };
+    let namespace = deployment.namespace.clone();
     let deployment = deployment.facts.map(|d| {
         let findings = check_deployment(
             &d,
@@ -98,7 +99,31 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
     if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
         github_actions(&report)?;
     }
-    ctx.emit(
+    let metrics = || {
+        render::openmetrics::render(&render::openmetrics::Metrics {
+            version: state.version(),
+            dirty: state.dirty(),
+            verdict: &super::metrics::spelling(&report.verdict),
+            drift_objects: super::metrics::drift_objects(report.verification.as_ref()),
+            pending: report
+                .applies()
+                .map(|n| vec![(report.target_tag.clone(), n as u64)])
+                .unwrap_or_default(),
+            estimate: report
+                .forecast
+                .as_ref()
+                .and_then(|f| f.estimate.as_ref())
+                .map(|e| (e.low_seconds, e.high_seconds)),
+            index_age_seconds: super::metrics::index_age_seconds(&index),
+            labels: super::metrics::labels(
+                facts.reading.db.as_ref().map(|o| &o.database),
+                namespace.as_deref(),
+                report.deployment.as_ref(),
+                &args.deployment.deployment,
+            ),
+        })
+    };
+    ctx.emit_or_metrics(
         || render::json(&report),
         |s| {
             let mut text = render::human::gate(&report, s);
@@ -107,6 +132,7 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
             }
             text
         },
+        metrics,
     );
     Ok(report.exit_code())
 }

@@ -84,7 +84,8 @@ impl Asker {
 /// confirmed, not even by --yes.
 fn show(ctx: &Context, text: &str) -> bool {
     match ctx.format {
-        Format::Human => {
+        // (`commands::run` refuses openmetrics for repair.)
+        Format::Human | Format::Openmetrics => {
             crate::render::out(text);
             crate::render::stdout_failure().is_none()
         }
@@ -95,7 +96,9 @@ fn show(ctx: &Context, text: &str) -> bool {
     }
 }
 
-fn settings_and_limits(db: &DbArgs) -> Result<(postgres::ConnectSettings, Limits)> {
+/// The live database and the bounds of its session, from `--db` and the timeouts (also
+/// `watch`'s).
+pub(super) fn settings_and_limits(db: &DbArgs) -> Result<(postgres::ConnectSettings, Limits)> {
     let Some(settings) = postgres::resolve(db.db.as_deref(), &ProcessEnv)? else {
         return Err(Error::usage(
             "no database given: pass --db URL, or set CODER_PG_CONNECTION_URL, DATABASE_URL or the PG* variables",

@@ -118,11 +118,13 @@ pub fn run(ctx: &Context, args: RunbookArgs) -> Result<ExitCode> {
     });
     match (ctx.format, args.as_) {
         (Format::Json, _) => render::out(&render::json(&book)),
-        (Format::Human, RunbookAs::Markdown) => render::out(&render::runbook::markdown(&book)),
-        (Format::Human, RunbookAs::Script) => render::out(&render::runbook::script(
-            &book,
-            &format!("migtag {}", env!("CARGO_PKG_VERSION")),
-        )),
+        // (`commands::run` refuses openmetrics for runbook.)
+        (Format::Human | Format::Openmetrics, RunbookAs::Markdown) => {
+            render::out(&render::runbook::markdown(&book))
+        }
+        (Format::Human | Format::Openmetrics, RunbookAs::Script) => render::out(
+            &render::runbook::script(&book, &format!("migtag {}", env!("CARGO_PKG_VERSION"))),
+        ),
     }
     Ok(ExitCode::Success)
 }

@@ -55,7 +55,19 @@ pub fn run(ctx: &Context, args: VerifyArgs) -> Result<ExitCode> {
             ),
             _ => Assessment::skipped("the schema was not read"),
         });
-    ctx.emit(
+    let metrics = || {
+        render::openmetrics::render(&render::openmetrics::Metrics {
+            version: reading.state.version(),
+            dirty: reading.state.dirty(),
+            verdict: &super::metrics::spelling(&a.schema.status),
+            drift_objects: super::metrics::drift_objects(Some(&a)),
+            pending: vec![],
+            estimate: None,
+            index_age_seconds: super::metrics::index_age_seconds(&index),
+            labels: super::metrics::database_labels(reading.db.as_ref().map(|o| &o.database)),
+        })
+    };
+    ctx.emit_or_metrics(
         || {
             render::json(&VerifyOutput {
                 state: StateView::from(&reading.state),
@@ -70,6 +82,7 @@ pub fn run(ctx: &Context, args: VerifyArgs) -> Result<ExitCode> {
             })
         },
         |s| render::verify::report(&a, s),
+        metrics,
     );
     let known = match reading.state {
         DbState::Clean(v) | DbState::Dirty(v) => index.releases().iter().any(|r| r.contains(v)),

@@ -72,6 +72,16 @@ pub struct ContainerFacts {
     pub readiness_probe: Option<ProbeFacts>,
 }
 
+/// The probe that restarts a pod still starting up (migrating): the startup probe when there
+/// is one (the liveness probe only starts after it succeeds), else the liveness probe.
+pub fn start_up_killer(c: &ContainerFacts) -> Option<(&'static str, &ProbeFacts)> {
+    match (&c.startup_probe, &c.liveness_probe) {
+        (Some(p), _) => Some(("startupProbe", p)),
+        (None, Some(p)) => Some(("livenessProbe", p)),
+        _ => None,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProbeFacts {
     /// `httpGet /healthz port http`, `tcpSocket port 8080`, `exec`, `grpc`.
@@ -410,12 +420,7 @@ pub fn check_deployment(d: &DeploymentFacts, ctx: &DeploymentCheckOptions) -> Ve
     // During start-up a startup probe, when present, is the one that kills; the liveness probe
     // only starts after it succeeds.
     let c = &d.container;
-    let killer = match (&c.startup_probe, &c.liveness_probe) {
-        (Some(p), _) => Some(("startupProbe", p)),
-        (None, Some(p)) => Some(("livenessProbe", p)),
-        _ => None,
-    };
-    if let Some((field, p)) = killer {
+    if let Some((field, p)) = start_up_killer(c) {
         if p.budget_seconds < ctx.migration_window_seconds {
             let threshold = ctx
                 .migration_window_seconds

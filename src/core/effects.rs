@@ -36,6 +36,11 @@ pub struct Effects {
     /// when a dirty migration is found half-applied.
     #[serde(default)]
     pub down: BTreeMap<Version, Vec<String>>,
+    /// Per migration, the statement fingerprints of older contents whose text differs from
+    /// the main content's but whose effects are the same (they are no [`Variant`]: every fact
+    /// holds for them too), so `watch` also knows the text an older release sends.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub other_texts: BTreeMap<Version, Vec<Fingerprints>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,10 +71,41 @@ pub struct MigrationEffects {
     /// Per pre-existing table: scans and row changes of the migration's transaction.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tables: Vec<TableActivity>,
+    /// The fingerprints of the file's statements, in order (`core::sql_text::fingerprint`):
+    /// how `watch` tells which migration a running query belongs to. Absent in effects data
+    /// written before they were recorded.
+    #[serde(default, skip_serializing_if = "Fingerprints::is_empty")]
+    pub statements: Fingerprints,
+}
+
+/// Statement fingerprints, kept in the file as one space-separated string (one line per
+/// migration instead of one per statement).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fingerprints(pub Vec<String>);
+
+impl Fingerprints {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Fingerprints {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.join(" "))
+    }
+}
+
+impl<'de> Deserialize<'de> for Fingerprints {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok(Fingerprints(
+            text.split_whitespace().map(str::to_string).collect(),
+        ))
+    }
 }
 
 impl MigrationEffects {
-    /// Same effects, whatever the version and name.
+    /// Same effects, whatever the version, name and statement text.
     pub fn same_effects(&self, other: &MigrationEffects) -> bool {
         self.diff == other.diff
             && self.locks == other.locks

@@ -631,6 +631,7 @@ mod tests {
             irregular: vec![],
             variants: vec![],
             down: Default::default(),
+            other_texts: Default::default(),
         }
     }
 

@@ -30,6 +30,7 @@ pub mod sql_text;
 pub mod state;
 pub mod upstream;
 pub mod verify;
+pub mod watch;
 
 pub use check::{check, CheckOptions, CheckReport, Verdict};
 pub use gate::{gate, GateOptions, GateReport, GateVerdict};

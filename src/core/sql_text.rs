@@ -167,6 +167,39 @@ pub fn is_transaction_control(stmt: &str) -> bool {
     )
 }
 
+/// The text a fingerprint is taken of: comments removed, every run of whitespace one space,
+/// trimmed, without a trailing `;`. The same statement sent by another client (reindented,
+/// with or without its comments) normalises to the same text.
+pub fn normalize(stmt: &str) -> String {
+    let text = strip_comments(stmt);
+    let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    joined.trim_end_matches(';').trim_end().to_string()
+}
+
+/// A statement's fingerprint: FNV-1a (64 bits) of its [`normalize`]d text, as 12 hex digits
+/// (48 bits: among Coder's few thousand statements a collision is not a practical concern,
+/// and the matcher also needs the order of the statements). What `index effects` records per
+/// migration and what `watch` compares `pg_stat_activity.query` with (docs/watch.md); a hash
+/// keeps Coder's SQL itself out of the data file.
+pub fn fingerprint(stmt: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in normalize(stmt).bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{:012x}", h >> 16)
+}
+
+/// The fingerprints of a migration file's statements as Coder's batch runs them: in order,
+/// without the transaction control the files before v2.5.0 carry.
+pub fn file_fingerprints(sql: &str) -> Vec<String> {
+    split_statements(sql)
+        .into_iter()
+        .filter(|s| !is_transaction_control(&s.text))
+        .map(|s| fingerprint(&s.text))
+        .collect()
+}
+
 /// The statement that contains byte `offset` of the file (the server's error position).
 pub fn statement_at(statements: &[Statement], offset: usize) -> Option<&Statement> {
     statements.iter().rev().find(|s| s.offset <= offset)
@@ -197,5 +230,28 @@ mod tests {
         );
         let tagged = split_statements("DO $body$ BEGIN PERFORM 1; END $body$; SELECT $1");
         assert_eq!(tagged.len(), 2);
+    }
+
+    #[test]
+    fn fingerprints_ignore_layout_and_comments_but_not_content() {
+        let a = fingerprint(
+            "-- backfill\nUPDATE api_keys SET\n    scopes = ARRAY[scope::api_key_scope];",
+        );
+        assert_eq!(
+            a,
+            fingerprint("UPDATE api_keys SET scopes = ARRAY[scope::api_key_scope]")
+        );
+        assert_eq!(a.len(), 12);
+        assert_ne!(
+            a,
+            fingerprint("UPDATE api_keys SET scopes = ARRAY[scope::text]")
+        );
+        assert_eq!(
+            file_fingerprints("BEGIN;\nCREATE TABLE a (id int);\n-- c\nDROP TABLE b;\nCOMMIT;\n"),
+            vec![
+                fingerprint("CREATE TABLE a (id int)"),
+                fingerprint("DROP TABLE b")
+            ]
+        );
     }
 }

@@ -689,6 +689,7 @@ mod tests {
             down: [(3, vec!["ALTER TABLE t DROP COLUMN b".to_string()])]
                 .into_iter()
                 .collect(),
+            other_texts: Default::default(),
         }
     }
 

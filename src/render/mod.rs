@@ -5,12 +5,14 @@ pub mod forecast;
 pub mod gate;
 pub mod human;
 pub mod index;
+pub mod openmetrics;
 pub mod patch;
 pub mod releases;
 pub mod repair;
 pub mod runbook;
 pub mod style;
 pub mod verify;
+pub mod watch;
 
 use serde::Serialize;
 
@@ -28,8 +30,22 @@ static STDOUT_FAILURE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(
 /// it wanted, and the exit code must stay the decision's, not a crash's. Any other failure
 /// (a full disk) is remembered: [`stdout_failure`] turns it into exit 1 at the end.
 pub fn out(text: &str) {
+    write_stdout(&safe_text(text, under_github_actions()));
+}
+
+/// Writes `text` over the `lines` lines written last: cursor to the start of the first of
+/// them, erase to the end of the screen, then [`out`]. `watch`'s live view on a terminal is
+/// the only user, and these two sequences are the only escapes other than colours that
+/// migtag writes; the text itself is made safe as everywhere.
+pub fn out_over(lines: usize, text: &str) {
+    if lines > 0 {
+        write_stdout(&format!("\u{1b}[{lines}F\u{1b}[J"));
+    }
+    out(text);
+}
+
+fn write_stdout(text: &str) {
     use std::io::Write;
-    let text = safe_text(text, under_github_actions());
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(text.as_bytes())

@@ -338,3 +338,101 @@ fn kubectl_reads_the_hook_job_offline() {
         "{text}"
     );
 }
+
+fn cron_job() -> k8s_openapi::api::batch::v1::CronJob {
+    serde_yaml_ng::from_str(&example("openmetrics-cronjob.yaml")).unwrap()
+}
+
+#[test]
+fn the_metrics_cron_job_reads_the_secret_and_pushes_what_migtag_wrote() {
+    let job = cron_job();
+    let spec = job.spec.unwrap();
+    assert_eq!(spec.concurrency_policy.as_deref(), Some("Forbid"));
+    let pod = spec.job_template.spec.unwrap().template.spec.unwrap();
+    assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+    let init = &pod.init_containers.unwrap()[0];
+    let script = &init.args.as_ref().unwrap()[0];
+    assert!(
+        script.contains("migtag --format openmetrics check > \"$METRICS_FILE\""),
+        "{script}"
+    );
+    let env = init.env.clone().unwrap();
+    let url = env
+        .iter()
+        .find(|e| e.name == "CODER_PG_CONNECTION_URL")
+        .unwrap();
+    assert!(url.value.is_none(), "the URL comes from the Secret");
+    let file = env.iter().find(|e| e.name == "METRICS_FILE").unwrap();
+    let push = &pod.containers[0];
+    let args = push.args.clone().unwrap();
+    assert!(
+        args.contains(&format!("@{}", file.value.as_deref().unwrap())),
+        "the push sends the file migtag wrote: {args:?}"
+    );
+    assert!(args.contains(&"PUT".to_string()), "{args:?}");
+}
+
+/// The init container's script, run by sh with the binary on PATH against a real
+/// PostgreSQL: a decision (0, and 4 for a dirty row) keeps the metrics and exits 0; an
+/// unreachable database fails the Job with migtag's code and pushes nothing.
+#[test]
+#[cfg_attr(
+    migtag_no_coder_sql,
+    ignore = "needs ../shared/reference/coder-sql.tar.gz (Coder's SQL)"
+)]
+fn the_metrics_cron_job_script_keeps_decisions_and_fails_on_errors() {
+    let job = cron_job();
+    let pod = job
+        .spec
+        .unwrap()
+        .job_template
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap();
+    let script = pod.init_containers.unwrap()[0].args.clone().unwrap()[0].clone();
+    let bin = assert_cmd::cargo::cargo_bin("migtag");
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("migtag.prom");
+    let refused = "postgres://nobody:pw@127.0.0.1:1/coder?connect_timeout=2".to_string();
+    for (url, want, version) in [
+        (coder_database((362, false)), 0, Some("362")),
+        (coder_database((168, true)), 0, Some("168")),
+        (refused, 10, None),
+    ] {
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .env_clear()
+            .env("PATH", &path)
+            .env("HOME", dir.path())
+            .env("METRICS_FILE", &file)
+            .env("CODER_PG_CONNECTION_URL", &url)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(want),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(&file).unwrap();
+        match version {
+            Some(v) => {
+                assert!(
+                    text.contains("migtag_schema_migrations_version{database="),
+                    "{text}"
+                );
+                assert!(text.contains(&format!("}} {v}\n")), "{text}");
+                assert!(text.ends_with("# EOF\n"), "{text}");
+                assert!(!text.contains("hook-pass-1"), "{text}");
+            }
+            None => assert!(text.is_empty(), "nothing to push: {text}"),
+        }
+    }
+}

@@ -28,6 +28,7 @@ pub mod settings;
 pub mod sizes;
 pub mod survey;
 pub mod tls;
+pub mod watch;
 
 use std::time::Duration;
 

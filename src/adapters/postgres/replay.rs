@@ -18,13 +18,13 @@ use tokio_postgres::{Client, SimpleQueryMessage};
 use super::{catalog, settings::ConnectSettings, tls, wire_config_without_options, Limits};
 use crate::adapters::coder_sql::{FileContent, SqlSource};
 use crate::core::effects::{
-    rewind_point, shared_prefix, Effects, EffectsProvenance, IrregularSet, MigrationEffects,
-    Rehearsal, ReplayFailure, TableActivity, Variant, FORMAT_VERSION,
+    rewind_point, shared_prefix, Effects, EffectsProvenance, Fingerprints, IrregularSet,
+    MigrationEffects, Rehearsal, ReplayFailure, TableActivity, Variant, FORMAT_VERSION,
 };
 use crate::core::migration_set::{MigrationSet, Version};
 use crate::core::schema::Catalog;
 use crate::core::sql_text::{
-    is_transaction_control, split_statements, statement_at, strip_comments,
+    file_fingerprints, is_transaction_control, split_statements, statement_at, strip_comments,
 };
 use crate::error::{Error, Result};
 
@@ -549,6 +549,7 @@ fn effects_of(f: &FileContent, before: &Step, after: &Step) -> MigrationEffects 
         rewrites,
         index_builds,
         tables,
+        statements: Fingerprints(file_fingerprints(&f.text)),
     }
 }
 
@@ -649,6 +650,7 @@ async fn replay(client: &Client, plan: &Plan<'_>, major: u32) -> Result<Replayed
     let mut variants = Vec::new();
     let mut pending = Vec::new();
     let mut down = BTreeMap::new();
+    let mut other_texts = BTreeMap::new();
     for v in plan.known_up_to + 1..=plan.max {
         let file = src.newest(v, true).ok_or_else(|| {
             Error::invalid_input(format!(
@@ -674,6 +676,7 @@ async fn replay(client: &Client, plan: &Plan<'_>, major: u32) -> Result<Replayed
                     MigrationEffects {
                         version: v,
                         name: old.name.clone(),
+                        statements: Fingerprints(file_fingerprints(&old.text)),
                         ..Default::default()
                     },
                     Some(format!("{}: {}", f.statement, f.error)),
@@ -683,8 +686,16 @@ async fn replay(client: &Client, plan: &Plan<'_>, major: u32) -> Result<Replayed
         }
         let (effects, after) = step(client, file, &state).await?.map_err(failure_error)?;
         exec(client, "COMMIT").await?;
-        // Keep only the older contents whose effects differ from the content that replaced them.
+        // Keep only the older contents whose effects differ from the content that replaced
+        // them; of the others, the statements when their text differs (`watch` matches a
+        // running file by its statements).
         for (old, e, error) in pending.drain(..) {
+            if error.is_none() && e.same_effects(&effects) && e.statements != effects.statements {
+                let texts: &mut Vec<Fingerprints> = other_texts.entry(v).or_default();
+                if !texts.contains(&e.statements) {
+                    texts.push(e.statements.clone());
+                }
+            }
             if error.is_some() || !e.same_effects(&effects) {
                 variants.push(Variant {
                     first_tag: old.first_tag.clone(),
@@ -727,6 +738,7 @@ async fn replay(client: &Client, plan: &Plan<'_>, major: u32) -> Result<Replayed
         irregular,
         variants,
         down,
+        other_texts,
     };
     Ok(Replayed {
         effects,

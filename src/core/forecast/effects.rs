@@ -98,3 +98,33 @@ pub fn shipped_effects<'a>(
         .map(|x| &x.effects)
         .or_else(|| effects.main_effects(v))
 }
+
+/// The effects of each migration of a release's set as the release ships it: a set that is
+/// not a prefix of the main sequence (a recorded irregular one) has its own contents;
+/// otherwise each migration's content at `tag` ([`shipped_effects`]). None for a migration
+/// the effects data does not have.
+pub fn release_effects<'a>(
+    effects: &'a Effects,
+    set: &crate::core::migration_set::MigrationSet,
+    tag: &str,
+) -> impl Fn(Version) -> Option<&'a MigrationEffects> + use<'a> {
+    use crate::core::migration_set::MigrationSet;
+    let regular = set
+        .max()
+        .is_some_and(|max| *set == MigrationSet::range(1, max));
+    let own: std::collections::BTreeMap<Version, &'a MigrationEffects> = if regular {
+        Default::default()
+    } else {
+        crate::core::effects::sequence_for(effects, set)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| (m.version, m))
+            .collect()
+    };
+    let tag = tag.to_string();
+    move |v| {
+        own.get(&v)
+            .copied()
+            .or_else(|| shipped_effects(effects, v, &tag))
+    }
+}

@@ -313,6 +313,7 @@ fn effects_map_into_facts() {
         ],
         rewrites: vec!["templates".into()],
         index_builds: vec!["tasks_owner_idx on tasks".into()],
+        statements: Default::default(),
         tables: vec![
             TableActivity {
                 table: "workspace_builds".into(),
@@ -396,6 +397,7 @@ fn a_release_gets_the_content_it_shipped() {
             effects: old,
         }],
         down: Default::default(),
+        other_texts: Default::default(),
     };
     for (tag, name) in [
         ("v2.27.0", "old"),
