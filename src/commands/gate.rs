@@ -239,15 +239,35 @@ fn github_actions(report: &GateReport) -> Result<()> {
     for line in render::gate::annotations(report) {
         render::workflow_command(&line);
     }
-    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| Error::write("GITHUB_STEP_SUMMARY", &e))?;
-        f.write_all(render::gate::summary_markdown(report).as_bytes())
-            .map_err(|e| Error::write("GITHUB_STEP_SUMMARY", &e))?;
+    append_step_summary(&render::gate::summary_markdown(report))
+}
+
+/// Under GitHub Actions, an error that stopped the gate (a database that cannot be read, a
+/// bad input) is an `::error` annotation and a line of the job summary too, not only text
+/// in the log (docs/rules.md, "Output and exit codes").
+pub fn github_actions_error(err: &Error) {
+    if std::env::var("GITHUB_ACTIONS").as_deref() != Ok("true") {
+        return;
     }
-    Ok(())
+    render::workflow_command(&render::gate::error_annotation(err));
+    // The error is already on its way out; a summary that cannot be written is one more
+    // thing the log shows, not a second failure.
+    if let Err(e) = append_step_summary(&render::gate::error_summary_markdown(err)) {
+        crate::ewriteln!("warning: {}", e.message());
+    }
+}
+
+/// Appends to `$GITHUB_STEP_SUMMARY`, the file the runner gives for the job summary.
+fn append_step_summary(text: &str) -> Result<()> {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") else {
+        return Ok(());
+    };
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| Error::write("GITHUB_STEP_SUMMARY", &e))?;
+    f.write_all(text.as_bytes())
+        .map_err(|e| Error::write("GITHUB_STEP_SUMMARY", &e))
 }

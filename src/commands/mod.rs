@@ -41,7 +41,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
     match cli.command {
         Command::Check(args) => check::run(&ctx, args),
-        Command::Gate(args) => gate::run(&ctx, args),
+        Command::Gate(args) => gate::run(&ctx, args).inspect_err(gate::github_actions_error),
         Command::Patch(args) => patch::run(&ctx, args),
         Command::Runbook(args) => runbook::run(&ctx, args),
         Command::Verify(args) => verify::run(&ctx, args),

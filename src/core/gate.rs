@@ -143,7 +143,7 @@ pub fn conclude(mut report: GateReport, facts: GateFacts) -> GateReport {
         report.rehearsals.push(finding);
     }
     if let Some(f) = facts.forecast {
-        report.add_forecast(f, facts.max_duration_seconds);
+        report.add_forecast(f, facts.max_duration_seconds, facts.strict);
         if facts.strict {
             report.require_forecast_coverage();
         }
@@ -322,7 +322,12 @@ impl GateReport {
     /// exceeds it is unsafe; so is one the forecast could not time because a schema change is
     /// running on a table it touches, and one whose estimate leaves out migrations without
     /// replayed facts. Offline (no sizes) the limit cannot be checked: a warning.
-    fn add_forecast(&mut self, forecast: Forecast, max_duration_seconds: Option<u64>) {
+    fn add_forecast(
+        &mut self,
+        forecast: Forecast,
+        max_duration_seconds: Option<u64>,
+        strict: bool,
+    ) {
         if let Some(max) = max_duration_seconds {
             match (&forecast.estimate, &forecast.unavailable) {
                 (Some(e), _) if e.high_seconds > max as f64 => self.make_unsafe(format!(
@@ -342,9 +347,17 @@ impl GateReport {
                 )),
                 (Some(_), _) => {}
                 (None, Some(why)) => self.make_unsafe(format!("--max-duration cannot be checked: no forecast: {why}")),
-                (None, None) => self.warnings.push(
-                    "--max-duration needs the table sizes of a live database (--db): offline, the forecast has no times".into(),
-                ),
+                // Offline there are no sizes, so no times: a limit that cannot be checked is
+                // a warning, and under --strict a failure (a strict gate never says safe for
+                // what it could not check).
+                (None, None) => {
+                    let text = "--max-duration needs the table sizes of a live database (--db): offline, the forecast has no times".to_string();
+                    if strict {
+                        self.make_unsafe(format!("{text} (--strict)"));
+                    } else {
+                        self.warnings.push(text);
+                    }
+                }
             }
         }
         self.forecast = Some(forecast);
@@ -488,9 +501,6 @@ pub fn gate_with(
             reasons.push(format!(
                 "target {target_tag} is not in the index, so its migrations are unknown; refresh the index (`migtag index update`) or check the tag"
             ));
-            if !index.provenance.complete {
-                warnings.push(partial_index_warning(index));
-            }
             GateVerdict::UnknownTarget
         }
         (DbState::Fresh, Some(t)) => {
@@ -525,6 +535,11 @@ pub fn gate_with(
         GateVerdict::Safe if drift => GateVerdict::Unsafe,
         v => v,
     };
+    // As `check` says: a release the partial index does not list could also be the answer
+    // (not for a running migration or a v1 database, where no release is weighed).
+    if !index.provenance.complete && !matches!(state, DbState::InProgress(_) | DbState::V1) {
+        warnings.push(partial_index_warning(index));
+    }
     let fresh = matches!(state, DbState::Fresh);
     let verdict = match (verdict, opts.max_pending) {
         // A fresh database has no data for migrations to rewrite: the limit does not apply.
@@ -614,9 +629,6 @@ fn clean_upgrade(
                 "the database ({vref}) is beyond every release in the index (highest {max_known:06}): no release from it can start; \
                  refresh the index (`migtag index update`), or the database was migrated by a preview build"
             ));
-            if !index.provenance.complete {
-                warnings.push(partial_index_warning(index));
-            }
             return GateVerdict::AheadOfIndex;
         }
         if first_known.is_some_and(|f| v < f) {

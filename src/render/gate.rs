@@ -33,6 +33,32 @@ pub fn escape_property(text: &str) -> String {
         .replace(',', "%2C")
 }
 
+/// The `::error` line for an error that stopped the gate before it decided.
+pub fn error_annotation(err: &crate::error::Error) -> String {
+    let text = match err.hint() {
+        Some(h) => format!("{} ({h})", err.message()),
+        None => err.message().to_string(),
+    };
+    format!(
+        "::error title={}::{}",
+        escape_property(&format!("migtag gate: exit {}", err.exit_code().code())),
+        escape_annotation(&text)
+    )
+}
+
+/// The job summary's section for an error that stopped the gate.
+pub fn error_summary_markdown(err: &crate::error::Error) -> String {
+    let mut out = format!(
+        "### ❌ migtag gate: error (exit {})\n\n{}\n",
+        err.exit_code().code(),
+        md(err.message())
+    );
+    if let Some(h) = err.hint() {
+        let _ = writeln!(out, "\n{}", md(h));
+    }
+    out
+}
+
 pub fn summary_markdown(report: &GateReport) -> String {
     let mut out = String::new();
     let icon = match report.verdict {

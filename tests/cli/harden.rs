@@ -822,3 +822,107 @@ fn no_test_skips_silently_when_a_tool_is_missing() {
         }
     }
 }
+
+/// `gate --format json` lists the partial-index warning as `check` does, and `--strict
+/// --max-duration` offline (no sizes, so no times) is not safe.
+#[test]
+fn gate_warns_of_the_partial_index_and_a_strict_unchecked_limit_fails() {
+    let (out, _, code) = run(migtag().args([
+        "--format",
+        "json",
+        "gate",
+        "--version",
+        "401",
+        "--target",
+        "v2.34.0",
+    ]));
+    assert_eq!(code, 0, "{out}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let warnings = doc["warnings"].to_string();
+    assert!(
+        warnings.contains("the index knows releases up to"),
+        "{warnings}"
+    );
+    let (out, _, code) = run(migtag().args([
+        "--format",
+        "json",
+        "gate",
+        "--version",
+        "401",
+        "--target",
+        "v2.34.0",
+        "--max-duration",
+        "10m",
+    ]));
+    assert_eq!(
+        code, 0,
+        "without --strict the unchecked limit is a warning: {out}"
+    );
+    let (out, _, code) = run(migtag().args([
+        "--format",
+        "json",
+        "gate",
+        "--version",
+        "401",
+        "--target",
+        "v2.34.0",
+        "--max-duration",
+        "10m",
+        "--strict",
+    ]));
+    assert_eq!(code, 3, "{out}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["safe"], false);
+    assert!(
+        doc["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("--max-duration needs the table sizes"),
+        "{doc:#}"
+    );
+}
+
+/// Under GitHub Actions an error that stops the gate (here: nothing listens on the port) is
+/// an `::error` annotation and a section of the job summary, with the exit code.
+#[test]
+fn gate_errors_are_annotated_and_summarised_under_github_actions() {
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    let (_, err, code) = run(migtag()
+        .args([
+            "gate",
+            "--target",
+            "v2.36.0",
+            "--connect-timeout",
+            "5s",
+            "--db",
+            &format!("postgresql://nobody@127.0.0.1:{port}/coder"),
+        ])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary));
+    assert_eq!(code, 10, "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("::error title=migtag gate%3A exit 10::cannot connect")),
+        "{err}"
+    );
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        md.starts_with("### ❌ migtag gate: error (exit 10)"),
+        "{md}"
+    );
+    assert!(md.contains("cannot connect"), "{md}");
+    // Outside GitHub Actions: the error alone, no workflow command.
+    let (_, err, _) = run(migtag().args([
+        "gate",
+        "--target",
+        "v2.36.0",
+        "--db",
+        &format!("postgresql://nobody@127.0.0.1:{port}/coder"),
+    ]));
+    assert!(!err.contains("::error"), "{err}");
+}
