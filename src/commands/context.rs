@@ -211,21 +211,37 @@ pub fn beyond_index_warning(index: &Index, version: Version) -> Option<String> {
 /// (docs/verify.md). The effects `index update --effects` extended in the cache when they
 /// extend the bundled ones and agree with the cached index; else the bundled
 /// `data/coder-effects.json`. Read once per run.
-pub fn load_effects() -> Result<crate::core::effects::Effects> {
-    static LOADED: std::sync::OnceLock<crate::core::effects::Effects> = std::sync::OnceLock::new();
-    if let Some(e) = LOADED.get() {
-        return Ok(e.clone());
-    }
+pub fn load_effects() -> Result<&'static crate::core::effects::Effects> {
+    EFFECTS
+        .get_or_init(read_effects)
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// The effects of this run, read at most once (a second thread may start the read early:
+/// [`prefetch_effects`]; whoever comes second waits for it).
+static EFFECTS: std::sync::OnceLock<Result<crate::core::effects::Effects>> =
+    std::sync::OnceLock::new();
+
+/// Starts reading the effects on a second thread, for a command that will need them, so
+/// that inflating and parsing them overlaps with its other work (the catalog query, the
+/// index, the decision). `load_effects` takes the result.
+pub fn prefetch_effects() {
+    std::thread::spawn(|| {
+        let _ = load_effects();
+    });
+}
+
+fn read_effects() -> Result<crate::core::effects::Effects> {
     let bundled = bundled::effects()?;
-    let effects = match cached_effects(&bundled) {
+    Ok(match cached_effects(&bundled) {
         Some(Ok(extended)) => extended,
         Some(Err(why)) => {
             crate::ewriteln!("warning: {why}; using the bundled effects");
             bundled
         }
         None => bundled,
-    };
-    Ok(LOADED.get_or_init(|| effects).clone())
+    })
 }
 
 /// The effects in the cache (`index update --effects`): `None` when there are none, an

@@ -3,8 +3,6 @@
 //! command that decides from a database takes its facts from here and hands them to the core
 //! unchanged.
 
-use std::cell::OnceCell;
-
 use crate::cli::SourceArgs;
 use crate::core::effects::Effects;
 use crate::core::index::{Index, Release};
@@ -20,7 +18,6 @@ pub struct Facts {
     pub reading: SourceReading,
     /// The schema evidence: None without a live database or with `--no-schema`.
     pub assessment: Option<Assessment>,
-    effects: OnceCell<Effects>,
 }
 
 impl Facts {
@@ -41,8 +38,9 @@ impl Facts {
         // thread while the server answers the catalog query, so the two take the time of the
         // slower, not of both.
         let live = source.version.is_none() && source.psql.is_none();
-        let early =
-            (live && !source.no_schema).then(|| std::thread::spawn(super::context::load_effects));
+        if live && !source.no_schema {
+            super::context::prefetch_effects();
+        }
         let reading = read_source_reads(
             source,
             Reads {
@@ -50,11 +48,7 @@ impl Facts {
                 sizes,
             },
         )?;
-        let effects = OnceCell::new();
-        if let Some(Ok(Ok(e))) = early.map(std::thread::JoinHandle::join) {
-            let _ = effects.set(e);
-        }
-        Facts::assess(index, reading, deployed, effects)
+        Facts::from_reading(index, reading, deployed)
     }
 
     /// The sizes read with the state: None without a live database (or not asked for).
@@ -68,21 +62,9 @@ impl Facts {
         reading: SourceReading,
         deployed: Option<&Release>,
     ) -> Result<Facts> {
-        Facts::assess(index, reading, deployed, OnceCell::new())
-    }
-
-    /// Weighs the schema of `reading` (an error loading the effects on the early thread is
-    /// met again, and reported, by the load here).
-    fn assess(
-        index: &Index,
-        reading: SourceReading,
-        deployed: Option<&Release>,
-        effects: OnceCell<Effects>,
-    ) -> Result<Facts> {
         let facts = Facts {
             reading,
             assessment: None,
-            effects,
         };
         let catalog = facts.reading.db.as_ref().and_then(|o| o.catalog.as_ref());
         let assessment = match catalog {
@@ -102,12 +84,8 @@ impl Facts {
         })
     }
 
-    /// The effects, loaded on first use and kept.
-    pub fn effects(&self) -> Result<&Effects> {
-        if let Some(e) = self.effects.get() {
-            return Ok(e);
-        }
-        let loaded = super::context::load_effects()?;
-        Ok(self.effects.get_or_init(|| loaded))
+    /// The effects, read at most once per run (`context::load_effects`).
+    pub fn effects(&self) -> Result<&'static Effects> {
+        super::context::load_effects()
     }
 }

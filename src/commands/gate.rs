@@ -22,6 +22,9 @@ use super::forecast;
 use super::manifest;
 
 pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
+    // Every gate weighs the effects (the forecast, the irregular sets' rehearsals): read them
+    // on a second thread while the index loads and the database is read.
+    super::context::prefetch_effects();
     parse_tag(&args.target).map_err(|e| e.context("--target"))?;
     if let Some(tag) = &args.deployed {
         parse_tag(tag).map_err(|e| e.context("--deployed"))?;

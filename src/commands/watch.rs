@@ -99,7 +99,7 @@ fn follow(ctx: &Context, args: WatchArgs) -> Result<ExitCode> {
     // the frames have no forecast, nothing else changes.
     let live = watcher.sizes().ok();
     let effects = super::context::load_effects()?;
-    let mut plan = watch::plan(&effects, target, live.as_ref().map(|l| &l.tables));
+    let mut plan = watch::plan(effects, target, live.as_ref().map(|l| &l.tables));
     plan.probe = deployment
         .as_ref()
         .and_then(|d| start_up_killer(&d.container))

@@ -54,6 +54,7 @@ pub struct EffectsProvenance {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "FlatMigration")]
 pub struct MigrationEffects {
     pub version: Version,
     pub name: String,
@@ -175,6 +176,7 @@ pub struct ReplayFailure {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "FlatVariant")]
 pub struct Variant {
     /// The tags that carry this content, first and last.
     pub first_tag: String,
@@ -186,6 +188,102 @@ pub struct Variant {
     pub error: Option<String>,
     #[serde(flatten)]
     pub effects: MigrationEffects,
+}
+
+/// A migration's effects as the file spells them, every field at one level: what
+/// `#[serde(flatten)]` writes. Read through this shape (not through `flatten`, which buffers
+/// each object in memory before reading it again), the effects parse in a single pass.
+#[derive(Deserialize)]
+struct FlatMigration {
+    version: Version,
+    name: String,
+    #[serde(default)]
+    added: BTreeMap<String, String>,
+    #[serde(default)]
+    removed: Vec<String>,
+    #[serde(default)]
+    changed: BTreeMap<String, String>,
+    #[serde(default)]
+    locks: Vec<String>,
+    #[serde(default)]
+    rewrites: Vec<String>,
+    #[serde(default)]
+    index_builds: Vec<String>,
+    #[serde(default)]
+    tables: Vec<TableActivity>,
+    #[serde(default)]
+    statements: Fingerprints,
+}
+
+impl From<FlatMigration> for MigrationEffects {
+    fn from(f: FlatMigration) -> Self {
+        MigrationEffects {
+            version: f.version,
+            name: f.name,
+            diff: CatalogDiff {
+                added: f.added,
+                removed: f.removed,
+                changed: f.changed,
+            },
+            locks: f.locks,
+            rewrites: f.rewrites,
+            index_builds: f.index_builds,
+            tables: f.tables,
+            statements: f.statements,
+        }
+    }
+}
+
+/// A variant as the file spells it: its own fields and its migration's, at one level.
+#[derive(Deserialize)]
+struct FlatVariant {
+    first_tag: String,
+    last_tag: String,
+    tag_count: u32,
+    #[serde(default)]
+    error: Option<String>,
+    version: Version,
+    name: String,
+    #[serde(default)]
+    added: BTreeMap<String, String>,
+    #[serde(default)]
+    removed: Vec<String>,
+    #[serde(default)]
+    changed: BTreeMap<String, String>,
+    #[serde(default)]
+    locks: Vec<String>,
+    #[serde(default)]
+    rewrites: Vec<String>,
+    #[serde(default)]
+    index_builds: Vec<String>,
+    #[serde(default)]
+    tables: Vec<TableActivity>,
+    #[serde(default)]
+    statements: Fingerprints,
+}
+
+impl From<FlatVariant> for Variant {
+    fn from(f: FlatVariant) -> Self {
+        Variant {
+            first_tag: f.first_tag,
+            last_tag: f.last_tag,
+            tag_count: f.tag_count,
+            error: f.error,
+            effects: FlatMigration {
+                version: f.version,
+                name: f.name,
+                added: f.added,
+                removed: f.removed,
+                changed: f.changed,
+                locks: f.locks,
+                rewrites: f.rewrites,
+                index_builds: f.index_builds,
+                tables: f.tables,
+                statements: f.statements,
+            }
+            .into(),
+        }
+    }
 }
 
 /// The migrations a release set replays, in order, with their effects; None when the set is
