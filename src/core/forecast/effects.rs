@@ -9,7 +9,7 @@ use crate::core::migration_set::Version;
 
 impl From<&MigrationEffects> for MigrationFacts {
     fn from(e: &MigrationEffects) -> Self {
-        let locks: Vec<(String, LockMode)> = e
+        let mut locks: Vec<(String, LockMode)> = e
             .locks
             .iter()
             .filter_map(|l| {
@@ -17,6 +17,21 @@ impl From<&MigrationEffects> for MigrationFacts {
                 Some((table.to_string(), LockMode::parse(mode)?))
             })
             .collect();
+        // A table the migration drops is gone from pg_locks' view by the time the replay
+        // reads it (the lock is on an OID no relation has any more), yet DROP TABLE holds
+        // ACCESS EXCLUSIVE on it until COMMIT: every Coder query on it waits for the batch.
+        if let Some(exclusive) = LockMode::parse("AccessExclusiveLock") {
+            for table in e
+                .diff
+                .removed
+                .iter()
+                .filter_map(|k| k.strip_prefix("table "))
+            {
+                if !locks.iter().any(|(t, _)| t == table) {
+                    locks.push((table.to_string(), exclusive));
+                }
+            }
+        }
         let strongest = |table: &str| {
             locks
                 .iter()
