@@ -23,6 +23,7 @@ use crate::adapters::postgres::survey::{self, Survey, CODER_LOCK_KEY};
 use crate::adapters::postgres::tls::Verification;
 use crate::adapters::postgres::{self, errors, ConnectSettings, Limits};
 use crate::core::decide::RowAction;
+use crate::core::observation::DatabaseInfo;
 use crate::core::repair::{
     lock_refusal, row_action_mismatch, row_mismatch, select_sessions, table_refusal,
     ClearDirtyPlan, ClearDirtyReport, FixRowReport, LockHolder, Outcome, Refusal, RefusalReason,
@@ -177,9 +178,34 @@ async fn read_survey(
     survey::parse_survey(text)
 }
 
-fn refuse(report: &mut ClearDirtyReport, reason: RefusalReason, message: String) {
-    report.outcome = Outcome::Refused;
-    report.refusal = Some(Refusal {
+/// What the two row repairs' reports share: where they ran, and why they refused.
+trait RowRepair {
+    fn ran_at(&mut self, database: DatabaseInfo);
+    fn refused(&mut self, refusal: Refusal);
+}
+
+impl RowRepair for ClearDirtyReport {
+    fn ran_at(&mut self, database: DatabaseInfo) {
+        self.database = Some(database);
+    }
+    fn refused(&mut self, refusal: Refusal) {
+        self.outcome = Outcome::Refused;
+        self.refusal = Some(refusal);
+    }
+}
+
+impl RowRepair for FixRowReport {
+    fn ran_at(&mut self, database: DatabaseInfo) {
+        self.database = Some(database);
+    }
+    fn refused(&mut self, refusal: Refusal) {
+        self.outcome = Outcome::Refused;
+        self.refusal = Some(refusal);
+    }
+}
+
+fn refuse(report: &mut impl RowRepair, reason: RefusalReason, message: String) {
+    report.refused(Refusal {
         reason,
         message,
         holder: None,
@@ -194,30 +220,23 @@ enum TxEnd {
     TableLocked(String),
 }
 
-/// A repair's transaction, opened and holding Coder's migration lock, or why it was not.
-enum Opened<'c> {
-    Ready {
-        tx: tokio_postgres::Transaction<'c>,
-        survey: Survey,
-        /// The schema `search_path` selects.
-        schema: String,
-        database: crate::core::observation::DatabaseInfo,
-    },
-    /// A migration holds the lock (or a lock on the table): rolled back, nothing changed.
-    Refused {
-        refusal: Refusal,
-        database: crate::core::observation::DatabaseInfo,
-    },
+/// A repair's transaction, opened and holding Coder's migration lock.
+struct Locked<'c> {
+    tx: tokio_postgres::Transaction<'c>,
+    survey: Survey,
+    /// The schema `search_path` selects.
+    schema: String,
 }
 
 /// The start every repair shares: ONE `READ WRITE` transaction, `SET LOCAL lock_timeout`,
 /// `pg_try_advisory_xact_lock` on Coder's key, the lock survey; refused while a migration
-/// may run, an error when `search_path` names no schema.
+/// may run (`None`, the refusal in `report`), an error when `search_path` names no schema.
 async fn open_locked<'c>(
     conn: &'c mut Conn,
     settings: &ConnectSettings,
     limits: &Limits,
-) -> Result<Opened<'c>> {
+    report: &mut impl RowRepair,
+) -> Result<Option<Locked<'c>>> {
     let verification = conn.verification;
     let b = postgres::statement_bound(limits);
     let begin = "START TRANSACTION ISOLATION LEVEL READ COMMITTED, READ WRITE";
@@ -247,10 +266,11 @@ async fn open_locked<'c>(
     .map_err(step("taking Coder's migration lock"))?;
     let locked = rows.first().and_then(|r| r.get(0)) == Some("t");
     let survey = read_survey(c, settings, limits).await?;
-    let database = postgres::database_info(settings, &survey, verification);
+    report.ran_at(postgres::database_info(settings, &survey, verification));
     if let Some(refusal) = lock_refusal(locked, postgres::in_progress(&survey)) {
         let _ = tx.rollback().await;
-        return Ok(Opened::Refused { refusal, database });
+        report.refused(refusal);
+        return Ok(None);
     }
     let Some(schema) = survey.schema.clone() else {
         let _ = tx.rollback().await;
@@ -262,12 +282,7 @@ async fn open_locked<'c>(
             "check search_path in the connection string against the schemas of the database",
         ));
     };
-    Ok(Opened::Ready {
-        tx,
-        survey,
-        schema,
-        database,
-    })
+    Ok(Some(Locked { tx, survey, schema }))
 }
 
 async fn clear_dirty_tx(
@@ -279,21 +294,10 @@ async fn clear_dirty_tx(
 ) -> Result<()> {
     let b = postgres::statement_bound(limits);
     let v = report.plan.migration.version;
-    let (tx, survey, schema, database) = match open_locked(conn, settings, limits).await? {
-        Opened::Ready {
-            tx,
-            survey,
-            schema,
-            database,
-        } => (tx, survey, schema, database),
-        Opened::Refused { refusal, database } => {
-            report.database = Some(database);
-            report.outcome = Outcome::Refused;
-            report.refusal = Some(refusal);
-            return Ok(());
-        }
+    let Some(Locked { tx, survey, schema }) = open_locked(conn, settings, limits, report).await?
+    else {
+        return Ok(());
     };
-    report.database = Some(database);
     let c = tx.client();
     let step = |what: &'static str| move |f: Failure| f.into_error(settings, what);
     let refusal = table_refusal(survey.v1, survey.table.is_some(), &schema, v);
@@ -414,34 +418,14 @@ async fn fix_row_tx(
     confirm: &mut dyn FnMut(&FixRowReport) -> bool,
 ) -> Result<()> {
     let b = postgres::statement_bound(limits);
-    let (tx, survey, schema, database) = match open_locked(conn, settings, limits).await? {
-        Opened::Ready {
-            tx,
-            survey,
-            schema,
-            database,
-        } => (tx, survey, schema, database),
-        Opened::Refused { refusal, database } => {
-            report.database = Some(database);
-            report.outcome = Outcome::Refused;
-            report.refusal = Some(refusal);
-            return Ok(());
-        }
+    let Some(Locked { tx, survey, schema }) = open_locked(conn, settings, limits, report).await?
+    else {
+        return Ok(());
     };
-    report.database = Some(database);
     let c = tx.client();
     let step = |what: &'static str| move |f: Failure| f.into_error(settings, what);
-    let refuse_with = |report: &mut FixRowReport, reason, message: String| {
-        report.outcome = Outcome::Refused;
-        report.refusal = Some(Refusal {
-            reason,
-            message,
-            holder: None,
-            lock_holders: Vec::new(),
-        });
-    };
     if survey.v1 {
-        refuse_with(
+        refuse(
             report,
             RefusalReason::V1Database,
             "this is a Coder v1 database (migration_cursor exists): there is no golang-migrate row to fix".into(),
@@ -477,7 +461,7 @@ async fn fix_row_tx(
     };
     report.before = before;
     if let Some(message) = row_action_mismatch(before, report.row_action.from) {
-        refuse_with(report, RefusalReason::RowDiffers, message);
+        refuse(report, RefusalReason::RowDiffers, message);
         let _ = tx.rollback().await;
         return Ok(());
     }
@@ -492,7 +476,7 @@ async fn fix_row_tx(
         .ok_or_else(|| Error::internal("the catalog query returned no row"))?;
     let now = postgres::catalog::parse(text, &schema)?.fingerprint();
     if now != report.schema_fingerprint {
-        refuse_with(
+        refuse(
             report,
             RefusalReason::SchemaChanged,
             format!(
@@ -530,7 +514,7 @@ async fn fix_row_tx(
         changed = n;
     }
     if changed != 1 {
-        refuse_with(
+        refuse(
             report,
             RefusalReason::CompareAndSetMissed,
             format!("the compare-and-set changed {changed} rows, not exactly 1: rolled back, nothing changed"),
@@ -543,7 +527,7 @@ async fn fix_row_tx(
         .map_err(step("reading the row after the change"))?;
     report.after = decode_row(&qualified, &rows)?;
     if report.after != report.row_action.to {
-        refuse_with(
+        refuse(
             report,
             RefusalReason::CompareAndSetMissed,
             "the row after the change is not the one the action sets: rolled back, nothing changed"

@@ -10,7 +10,7 @@ use crate::core::observation::CatalogRead;
 use crate::core::verify::{assess, Assessment};
 use crate::error::Result;
 
-use super::source::{read_source_reads, SourceReading};
+use super::source::{read_source, SourceReading};
 use crate::adapters::postgres::Reads;
 use crate::core::forecast::LiveSizes;
 
@@ -41,7 +41,7 @@ impl Facts {
         if live && !source.no_schema {
             super::context::prefetch_effects();
         }
-        let reading = read_source_reads(
+        let reading = read_source(
             source,
             Reads {
                 catalog: !source.no_schema,

@@ -18,36 +18,10 @@ pub struct SourceReading {
     pub notes: Vec<String>,
 }
 
-/// Reads the state from whichever source the user gave.
-/// Notes about the reading go to stderr.
-pub fn read_state(args: &SourceArgs) -> Result<DbState> {
-    let reading = read_source(args)?;
-    for note in &reading.notes {
-        crate::ewriteln!("warning: {note}");
-    }
-    Ok(reading.state)
-}
-
-/// Reads the state, keeping the database observation (sessions, server, schema) when the
-/// source is a live database.
-pub fn read_source(args: &SourceArgs) -> Result<SourceReading> {
-    read_source_with(args, false)
-}
-
-/// Like [`read_source`]; with `read_catalog`, a live database's catalog is read too.
-pub fn read_source_with(args: &SourceArgs, read_catalog: bool) -> Result<SourceReading> {
-    read_source_reads(
-        args,
-        postgres::Reads {
-            catalog: read_catalog,
-            sizes: false,
-        },
-    )
-}
-
-/// Like [`read_source`], reading what `reads` asks for from a live database, in its one
-/// session.
-pub fn read_source_reads(args: &SourceArgs, reads: postgres::Reads) -> Result<SourceReading> {
+/// Reads the state from whichever source the user gave; from a live database, also what
+/// `reads` asks for (the catalog, the sizes), in its one session, with everything else that
+/// look saw.
+pub fn read_source(args: &SourceArgs, reads: postgres::Reads) -> Result<SourceReading> {
     if let Some(v) = args.version {
         return Ok(SourceReading {
             state: DbState::from_row(v, args.dirty),

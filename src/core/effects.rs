@@ -322,6 +322,59 @@ pub fn shared_prefix(set: &MigrationSet) -> Version {
     }
 }
 
+/// Small effects for the core's unit tests (identity, verify): one home for building them.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+
+    /// Migration `version` (named `m<version>`) adding and removing these catalog keys.
+    pub fn migration(
+        version: Version,
+        added: &[(&str, &str)],
+        removed: &[&str],
+    ) -> MigrationEffects {
+        MigrationEffects {
+            version,
+            name: format!("m{version}"),
+            diff: CatalogDiff {
+                added: added
+                    .iter()
+                    .map(|(k, d)| (k.to_string(), d.to_string()))
+                    .collect(),
+                removed: removed.iter().map(|k| k.to_string()).collect(),
+                changed: Default::default(),
+            },
+            ..Default::default()
+        }
+    }
+
+    /// Effects whose main sequence is `main`, with these `.down.sql` statements.
+    pub fn effects(main: Vec<MigrationEffects>, down: BTreeMap<Version, Vec<String>>) -> Effects {
+        Effects {
+            format_version: FORMAT_VERSION,
+            provenance: EffectsProvenance {
+                source: "t".into(),
+                postgres_major: 15,
+                max_migration: main.last().map_or(0, |m| m.version),
+            },
+            main,
+            irregular: vec![],
+            variants: vec![],
+            down,
+            other_texts: Default::default(),
+        }
+    }
+
+    /// A live catalog of these keys and definitions.
+    pub fn catalog(keys: &[(&str, &str)]) -> Catalog {
+        Catalog(
+            keys.iter()
+                .map(|(k, d)| (k.to_string(), d.to_string()))
+                .collect(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

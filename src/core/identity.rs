@@ -585,35 +585,12 @@ fn suggest(kind: DifferenceKind, f: &Finding) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::effects::{EffectsProvenance, FORMAT_VERSION};
-    use crate::core::schema::CatalogDiff;
-
-    fn m(version: Version, added: &[(&str, &str)], removed: &[&str]) -> MigrationEffects {
-        MigrationEffects {
-            version,
-            name: format!("m{version}"),
-            diff: CatalogDiff {
-                added: added
-                    .iter()
-                    .map(|(k, d)| (k.to_string(), d.to_string()))
-                    .collect(),
-                removed: removed.iter().map(|k| k.to_string()).collect(),
-                changed: Default::default(),
-            },
-            ..Default::default()
-        }
-    }
+    use crate::core::effects::fixtures::{self, catalog as cat, migration as m};
 
     /// 1 creates t(a), 2 an index, 3 only data, 4 adds b and drops the index, 5 adds u.
     fn effects() -> Effects {
-        Effects {
-            format_version: FORMAT_VERSION,
-            provenance: EffectsProvenance {
-                source: "t".into(),
-                postgres_major: 15,
-                max_migration: 5,
-            },
-            main: vec![
+        fixtures::effects(
+            vec![
                 m(1, &[("table t", "table"), ("column t.a", "integer")], &[]),
                 m(
                     2,
@@ -628,18 +605,7 @@ mod tests {
                 ),
                 m(5, &[("table u", "table")], &[]),
             ],
-            irregular: vec![],
-            variants: vec![],
-            down: Default::default(),
-            other_texts: Default::default(),
-        }
-    }
-
-    fn cat(keys: &[(&str, &str)]) -> Catalog {
-        Catalog(
-            keys.iter()
-                .map(|(k, d)| (k.to_string(), d.to_string()))
-                .collect(),
+            Default::default(),
         )
     }
 

@@ -651,52 +651,18 @@ fn assess_dirty(effects: &Effects, index: &Index, v: Version, live: &Catalog) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::effects::{EffectsProvenance, FORMAT_VERSION};
-    use crate::core::schema::CatalogDiff;
-
-    fn m(version: Version, added: &[(&str, &str)], removed: &[&str]) -> MigrationEffects {
-        MigrationEffects {
-            version,
-            name: format!("m{version}"),
-            diff: CatalogDiff {
-                added: added
-                    .iter()
-                    .map(|(k, d)| (k.to_string(), d.to_string()))
-                    .collect(),
-                removed: removed.iter().map(|k| k.to_string()).collect(),
-                changed: Default::default(),
-            },
-            ..Default::default()
-        }
-    }
+    use crate::core::effects::fixtures::{self, catalog as cat, migration as m};
 
     fn effects() -> Effects {
-        Effects {
-            format_version: FORMAT_VERSION,
-            provenance: EffectsProvenance {
-                source: "t".into(),
-                postgres_major: 15,
-                max_migration: 4,
-            },
-            main: vec![
+        fixtures::effects(
+            vec![
                 m(1, &[("table t", "table"), ("column t.a", "int")], &[]),
                 m(2, &[("index i", "CREATE INDEX i ON t (a)")], &[]),
                 m(3, &[("column t.b", "text")], &["index i"]),
                 m(4, &[("table u", "table")], &[]),
             ],
-            irregular: vec![],
-            variants: vec![],
-            down: [(3, vec!["ALTER TABLE t DROP COLUMN b".to_string()])]
+            [(3, vec!["ALTER TABLE t DROP COLUMN b".to_string()])]
                 .into_iter()
-                .collect(),
-            other_texts: Default::default(),
-        }
-    }
-
-    fn cat(keys: &[(&str, &str)]) -> Catalog {
-        Catalog(
-            keys.iter()
-                .map(|(k, d)| (k.to_string(), d.to_string()))
                 .collect(),
         )
     }
