@@ -220,6 +220,22 @@ enum TxEnd {
     TableLocked(String),
 }
 
+/// While the operator reads the plan the transaction holds its locks; the server ends it
+/// after [`CONFIRM_WINDOW`] without an answer, which changes nothing.
+async fn hold_for_confirmation(c: &Client, settings: &ConnectSettings, b: Duration) -> Result<()> {
+    simple(
+        c,
+        &format!(
+            "SET LOCAL idle_in_transaction_session_timeout = '{}ms'",
+            ms(CONFIRM_WINDOW)
+        ),
+        b,
+    )
+    .await
+    .map(|_| ())
+    .map_err(|f| f.into_error(settings, "setting idle_in_transaction_session_timeout"))
+}
+
 /// A repair's transaction, opened and holding Coder's migration lock.
 struct Locked<'c> {
     tx: tokio_postgres::Transaction<'c>,
@@ -336,16 +352,7 @@ async fn clear_dirty_tx(
             }
             let statement = report.plan.statement(&qualified);
             report.statement = Some(statement.clone());
-            simple(
-                c,
-                &format!(
-                    "SET LOCAL idle_in_transaction_session_timeout = '{}ms'",
-                    ms(CONFIRM_WINDOW)
-                ),
-                b,
-            )
-            .await
-            .map_err(step("setting idle_in_transaction_session_timeout"))?;
+            hold_for_confirmation(c, settings, b).await?;
 
             let asked = Instant::now();
             if !confirm(report) {
@@ -489,16 +496,7 @@ async fn fix_row_tx(
     }
     let statement = report.row_action.statement(&qualified);
     report.statement = Some(statement.clone());
-    simple(
-        c,
-        &format!(
-            "SET LOCAL idle_in_transaction_session_timeout = '{}ms'",
-            ms(CONFIRM_WINDOW)
-        ),
-        b,
-    )
-    .await
-    .map_err(step("setting idle_in_transaction_session_timeout"))?;
+    hold_for_confirmation(c, settings, b).await?;
     if !confirm(report) {
         report.outcome = Outcome::NotConfirmed;
         let _ = tx.rollback().await;
