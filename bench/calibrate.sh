@@ -7,7 +7,7 @@
 # pending migrations statement by statement, run as Coder runs them (one transaction under
 # pg_advisory_xact_lock), rolled back after each run. Needs
 # ../shared/reference/coder-sql.tar.gz (CAL_SQL).
-#   bench/calibrate.sh [FROM:TO ...]   (default: v2.26.0:v2.27.0)
+#   bench/calibrate.sh [FROM:TO ...]   (default: the three paths of the README)
 # Volumes: CAL_BIG_ROWS (default 200000) for Coder's big tables; CAL_ROWS="api_keys=2000000,
 # workspace_builds=1000000" per table; CAL_SMALL_ROWS (default 0: keep the fixture rows) for
 # the other tables the path touches; CAL_LABEL names the volume in the file names.
@@ -19,7 +19,7 @@
 # Raw numbers: CAL_OUT (default bench/calibration/raw), one TSV per run and the forecast JSON.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -gt 0 ] || set -- v2.26.0:v2.27.0
+[ $# -gt 0 ] || set -- v2.26.0:v2.27.0 v2.29.0:v2.34.0 v2.18.0:v2.22.0
 export CAL_SQL=${CAL_SQL:-$PWD/../shared/reference/coder-sql.tar.gz}
 [ -f "$CAL_SQL" ] || { echo "bench/calibrate.sh: $CAL_SQL is missing (set CAL_SQL)" >&2; exit 1; }
 pgbin=${PGBIN:-/usr/lib/postgresql/15/bin}

@@ -18,7 +18,8 @@
 //! 4. `CAL_RUNS` measured runs of T's pending migrations as Coder runs them (`BEGIN`,
 //!    `pg_advisory_xact_lock`, the files as T shipped them), each statement sent and timed on
 //!    its own, with the features of the table it touches read before it (indexes, outgoing
-//!    foreign keys, heap bytes, rows) and the `pg_stat_xact_user_tables` deltas after it, all
+//!    foreign keys, heap bytes, rows) and the `pg_stat_xact_user_tables` deltas after it (rows
+//!    inserted, updated, deleted; scans, which show foreign-key checks), all
 //!    outside the timed spans; `ROLLBACK` (`CAL_COMMIT=1`: `COMMIT`, one run), then
 //!    `VACUUM FULL ANALYZE` of the touched tables before the next run. `CAL_BUSY=N` runs N
 //!    CPU-bound processes during the batch of the last `CAL_BUSY_RUNS` runs (default all).
@@ -66,8 +67,7 @@ const BIG_TABLES: &[&str] = &[
 /// API keys (sessions and tokens); a workspace about twenty builds (every start and stop is
 /// one); every build has its own provisioner job (one-to-one, plus template imports); every
 /// agent sits on a resource; an AI Bridge interception has about one prompt, one token
-/// usage and one tool usage (their `interception_id` has no foreign key, so it keeps the
-/// fixture's value).
+/// usage and one tool usage.
 const DERIVED: &[(&str, &str, u64, u64)] = &[
     ("aibridge_user_prompts", "aibridge_interceptions", 1, 1),
     ("aibridge_token_usages", "aibridge_interceptions", 1, 1),
@@ -76,6 +76,29 @@ const DERIVED: &[(&str, &str, u64, u64)] = &[
     ("workspaces", "workspace_builds", 1, 20),
     ("provisioner_jobs", "workspace_builds", 21, 20),
     ("workspace_resources", "workspace_agents", 1, 1),
+];
+
+/// Links Coder keeps without a foreign key (for insert speed), spread over the parent's rows
+/// like one: (table, column, parent, parent column).
+const SOFT_KEYS: &[(&str, &str, &str, &str)] = &[
+    (
+        "aibridge_user_prompts",
+        "interception_id",
+        "aibridge_interceptions",
+        "id",
+    ),
+    (
+        "aibridge_token_usages",
+        "interception_id",
+        "aibridge_interceptions",
+        "id",
+    ),
+    (
+        "aibridge_tool_usages",
+        "interception_id",
+        "aibridge_interceptions",
+        "id",
+    ),
 ];
 
 type Res<T> = Result<T, String>;
@@ -273,7 +296,18 @@ async fn fill(c: &Client, table: &str, target: u64, expired_pct: u64) -> Res<u64
         ),
     )
     .await?;
-    let fks = foreign_keys(c, table).await?;
+    let mut fks = foreign_keys(c, table).await?;
+    fks.extend(
+        SOFT_KEYS
+            .iter()
+            .filter(|k| k.0 == table)
+            .map(|k| ForeignKey {
+                cols: vec![k.1.to_string()],
+                parent: k.2.to_string(),
+                parent_cols: vec![k.3.to_string()],
+                one_to_one: false,
+            }),
+    );
     let copies = target.div_ceil(have) - 1;
     let mut joins = String::new();
     let mut limits = Vec::new();
@@ -433,12 +467,17 @@ async fn tables(c: &Client) -> Res<BTreeSet<String>> {
 
 /// `tables` ordered so that a table comes after the tables its foreign keys point at.
 async fn referenced_first(c: &Client, tables: &BTreeSet<String>) -> Res<Vec<String>> {
-    let edges = rows(
+    let mut edges = rows(
         c,
         "SELECT k.conrelid::regclass::text, k.confrelid::regclass::text FROM pg_constraint k \
          WHERE k.contype = 'f' AND k.connamespace = current_schema()::regnamespace AND k.conrelid <> k.confrelid",
     )
     .await?;
+    edges.extend(
+        SOFT_KEYS
+            .iter()
+            .map(|k| vec![Some(k.0.to_string()), Some(k.2.to_string())]),
+    );
     let mut left: BTreeSet<String> = tables.clone();
     let mut out = Vec::new();
     while !left.is_empty() {
@@ -598,20 +637,22 @@ fn classify(stmt: &str) -> (&'static str, String) {
     }
 }
 
-/// Rows inserted, updated and deleted per table in this transaction so far.
-type Counters = BTreeMap<String, [i64; 3]>;
+/// Rows inserted, updated and deleted, sequential and index scans per table in this
+/// transaction so far (the scans show the foreign-key checks a statement fires on the
+/// referenced tables).
+type Counters = BTreeMap<String, [i64; 5]>;
 
 async fn counters(c: &Client) -> Res<Counters> {
     Ok(rows(
         c,
-        "SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_xact_user_tables \
-         WHERE schemaname = current_schema() AND n_tup_ins + n_tup_upd + n_tup_del > 0",
+        "SELECT relname, n_tup_ins, n_tup_upd, n_tup_del, seq_scan, coalesce(idx_scan, 0) FROM pg_stat_xact_user_tables \
+         WHERE schemaname = current_schema() AND n_tup_ins + n_tup_upd + n_tup_del + seq_scan + coalesce(idx_scan, 0) > 0",
     )
     .await?
     .into_iter()
     .filter_map(|r| {
         let n = |i: usize| r[i].as_deref().and_then(|v| v.parse().ok()).unwrap_or(0);
-        Some((r[0].clone()?, [n(1), n(2), n(3)]))
+        Some((r[0].clone()?, [n(1), n(2), n(3), n(4), n(5)]))
     })
     .collect())
 }
@@ -694,7 +735,7 @@ async fn measure(
     total += begin;
     let _ = writeln!(
         out,
-        "begin\t0\tother\t-\t-\t-\t-\t-\t-\t-\t{begin:.6}\t\tBEGIN; SELECT pg_advisory_xact_lock(..)"
+        "begin\t0\tother\t-\t-\t-\t-\t-\t-\t-\t{begin:.6}\t\t\tBEGIN; SELECT pg_advisory_xact_lock(..)"
     );
     // PostgreSQL 15 counts in pg_stat_xact_user_tables what this session did before the
     // transaction too, until it flushes its statistics: deltas are taken from here.
@@ -730,14 +771,20 @@ async fn measure(
         }
         let after = counters(c).await?;
         let mut deltas = Vec::new();
+        let mut scans = Vec::new();
         let mut biggest = (0i64, String::new());
         for (rel, a) in &after {
-            let b = before.get(rel).copied().unwrap_or([0; 3]);
-            let d = [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
+            let b = before.get(rel).copied().unwrap_or([0; 5]);
+            let d: Vec<i64> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
             let sum = d[0] + d[1] + d[2];
             if sum != 0 {
                 deltas.push(format!("{rel}:+{}~{}-{}", d[0], d[1], d[2]));
                 touched.insert(rel.clone());
+            }
+            if d[3] + d[4] != 0 {
+                scans.push(format!("{rel}:seq{}/idx{}", d[3], d[4]));
+            }
+            if sum != 0 {
                 if sum > biggest.0 {
                     biggest = (sum, rel.clone());
                 }
@@ -746,7 +793,7 @@ async fn measure(
         if table.is_empty() && !biggest.1.is_empty() {
             table = biggest.1.clone();
         }
-        let d = |rel: &str, m: &Counters| m.get(rel).copied().unwrap_or([0; 3]);
+        let d = |rel: &str, m: &Counters| m.get(rel).copied().unwrap_or([0; 5]);
         let (a, b) = (d(&table, &after), d(&table, &before));
         let changed = (a[0] - b[0]) + (a[1] - b[1]) + (a[2] - b[2]);
         let s0 = d(&table, &start);
@@ -780,7 +827,7 @@ async fn measure(
             .collect();
         let _ = writeln!(
             out,
-            "{migration}\t{stmt_no}\t{kind}\t{}\t{cols}\t{}\t{secs:.6}\t{}\t{text}",
+            "{migration}\t{stmt_no}\t{kind}\t{}\t{cols}\t{}\t{secs:.6}\t{}\t{}\t{text}",
             if table.is_empty() { "-" } else { &table },
             if table.is_empty() {
                 "-"
@@ -789,7 +836,8 @@ async fn measure(
             } else {
                 "no"
             },
-            deltas.join(" ")
+            deltas.join(" "),
+            scans.join(" ")
         );
         before = after;
     }
@@ -806,7 +854,7 @@ async fn measure(
     drop(guard);
     let _ = writeln!(
         out,
-        "end\t0\tother\t-\t-\t-\t-\t-\t-\t-\t{end:.6}\t\t{end_sql}"
+        "end\t0\tother\t-\t-\t-\t-\t-\t-\t-\t{end:.6}\t\t\t{end_sql}"
     );
     Ok(Measured {
         tsv: out,
@@ -1036,7 +1084,7 @@ async fn calibrate(
         if let Some(e) = &m.error {
             let _ = writeln!(head, "# FAILED: {e}");
         }
-        head.push_str("migration\tstmt_no\tkind\ttable\trows_before\trows_changed\tindexes_before\tfks\theap_bytes_before\twritten_earlier_in_batch\tseconds\tdeltas\tstatement\n");
+        head.push_str("migration\tstmt_no\tkind\ttable\trows_before\trows_changed\tindexes_before\tfks\theap_bytes_before\twritten_earlier_in_batch\tseconds\tdeltas\tscans\tstatement\n");
         let path = out_dir.join(format!("{stem}-run{n}.tsv"));
         write_file(&path, &format!("{head}{}", m.tsv))?;
         let inside = m.total >= low && m.total <= high;
