@@ -19,7 +19,7 @@
 //!    `pg_advisory_xact_lock`, the files as T shipped them), each statement sent and timed on
 //!    its own, with the features of the table it touches read before it (indexes, outgoing
 //!    foreign keys, heap bytes, rows) and the `pg_stat_xact_user_tables` deltas after it (rows
-//!    inserted, updated, deleted; scans, which show foreign-key checks), all
+//!    inserted, updated (HOT), deleted; scans, which show foreign-key checks), all
 //!    outside the timed spans; `ROLLBACK` (`CAL_COMMIT=1`: `COMMIT`, one run), then
 //!    `VACUUM FULL ANALYZE` of the touched tables before the next run. `CAL_BUSY=N` runs N
 //!    CPU-bound processes during the batch of the last `CAL_BUSY_RUNS` runs (default all).
@@ -42,7 +42,7 @@ use migtag::adapters::coder_sql::{self, FileContent, SqlSource};
 use migtag::adapters::postgres::replay::{content_at, run_file};
 use migtag::adapters::postgres::survey::CODER_LOCK_KEY;
 use migtag::core::forecast::effects::shipped_effects;
-use migtag::core::forecast::{touched_tables, MigrationFacts};
+use migtag::core::forecast::{touched_tables, LockMode, MigrationFacts};
 use migtag::core::index::Index;
 use migtag::core::sql::{identifier, literal};
 use migtag::core::sql_text::{is_transaction_control, normalize, split_statements};
@@ -637,22 +637,22 @@ fn classify(stmt: &str) -> (&'static str, String) {
     }
 }
 
-/// Rows inserted, updated and deleted, sequential and index scans per table in this
-/// transaction so far (the scans show the foreign-key checks a statement fires on the
-/// referenced tables).
-type Counters = BTreeMap<String, [i64; 5]>;
+/// Rows inserted, updated and deleted, sequential and index scans, and HOT updates per
+/// table in this transaction so far (the scans show the foreign-key checks a statement
+/// fires on the referenced tables).
+type Counters = BTreeMap<String, [i64; 6]>;
 
 async fn counters(c: &Client) -> Res<Counters> {
     Ok(rows(
         c,
-        "SELECT relname, n_tup_ins, n_tup_upd, n_tup_del, seq_scan, coalesce(idx_scan, 0) FROM pg_stat_xact_user_tables \
+        "SELECT relname, n_tup_ins, n_tup_upd, n_tup_del, seq_scan, coalesce(idx_scan, 0), n_tup_hot_upd FROM pg_stat_xact_user_tables \
          WHERE schemaname = current_schema() AND n_tup_ins + n_tup_upd + n_tup_del + seq_scan + coalesce(idx_scan, 0) > 0",
     )
     .await?
     .into_iter()
     .filter_map(|r| {
         let n = |i: usize| r[i].as_deref().and_then(|v| v.parse().ok()).unwrap_or(0);
-        Some((r[0].clone()?, [n(1), n(2), n(3), n(4), n(5)]))
+        Some((r[0].clone()?, [n(1), n(2), n(3), n(4), n(5), n(6)]))
     })
     .collect())
 }
@@ -689,6 +689,43 @@ struct Measured {
     load_after: String,
     touched: BTreeSet<String>,
     error: Option<String>,
+    /// The strongest lock the transaction held before its end on each table, view and
+    /// materialized view that existed before the batch (named from the catalog before it,
+    /// so the ones it dropped or replaced keep their name).
+    locks: BTreeMap<String, LockMode>,
+}
+
+/// The relations (tables, views, materialized views) of the schema by oid.
+async fn relation_oids(c: &Client) -> Res<BTreeMap<String, String>> {
+    Ok(rows(
+        c,
+        "SELECT oid::bigint, relname FROM pg_class WHERE relnamespace = current_schema()::regnamespace \
+         AND relkind IN ('r', 'p', 'm', 'v')",
+    )
+    .await?
+    .into_iter()
+    .filter_map(|r| Some((r[0].clone()?, r[1].clone()?)))
+    .collect())
+}
+
+/// The forecast's locks against the ones measured: (same, differences).
+fn compare_locks(
+    measured: &BTreeMap<String, LockMode>,
+    forecast: &BTreeMap<String, String>,
+) -> (usize, Vec<String>) {
+    let mut same = 0;
+    let mut diffs = Vec::new();
+    let all: BTreeSet<&String> = measured.keys().chain(forecast.keys()).collect();
+    for t in all {
+        let seen = measured.get(t).map(|m| m.sql_name()).unwrap_or("-");
+        let said = forecast.get(t).map(String::as_str).unwrap_or("-");
+        if seen == said {
+            same += 1;
+        } else {
+            diffs.push(format!("{t}: measured {seen}, forecast {said}"));
+        }
+    }
+    (same, diffs)
 }
 
 /// T's pending migrations as Coder runs them, one timed statement at a time.
@@ -718,6 +755,7 @@ async fn measure(
     .into_iter()
     .filter_map(|r| Some((r[0].clone()?, r[1].as_deref()?.parse().ok()?)))
     .collect();
+    let oids_before = relation_oids(c).await?;
     let load_before = load_average();
     let guard = Busy::start(busy)?;
     let mut out = String::new();
@@ -774,26 +812,28 @@ async fn measure(
         let mut scans = Vec::new();
         let mut biggest = (0i64, String::new());
         for (rel, a) in &after {
-            let b = before.get(rel).copied().unwrap_or([0; 5]);
+            let b = before.get(rel).copied().unwrap_or([0; 6]);
             let d: Vec<i64> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
             let sum = d[0] + d[1] + d[2];
             if sum != 0 {
-                deltas.push(format!("{rel}:+{}~{}-{}", d[0], d[1], d[2]));
+                let hot = match d[5] {
+                    0 => String::new(),
+                    h => format!("(hot {h})"),
+                };
+                deltas.push(format!("{rel}:+{}~{}{hot}-{}", d[0], d[1], d[2]));
                 touched.insert(rel.clone());
             }
             if d[3] + d[4] != 0 {
                 scans.push(format!("{rel}:seq{}/idx{}", d[3], d[4]));
             }
-            if sum != 0 {
-                if sum > biggest.0 {
-                    biggest = (sum, rel.clone());
-                }
+            if sum > biggest.0 {
+                biggest = (sum, rel.clone());
             }
         }
         if table.is_empty() && !biggest.1.is_empty() {
             table = biggest.1.clone();
         }
-        let d = |rel: &str, m: &Counters| m.get(rel).copied().unwrap_or([0; 5]);
+        let d = |rel: &str, m: &Counters| m.get(rel).copied().unwrap_or([0; 6]);
         let (a, b) = (d(&table, &after), d(&table, &before));
         let changed = (a[0] - b[0]) + (a[1] - b[1]) + (a[2] - b[2]);
         let s0 = d(&table, &start);
@@ -841,6 +881,30 @@ async fn measure(
         );
         before = after;
     }
+    let mut locks: BTreeMap<String, LockMode> = BTreeMap::new();
+    if error.is_none() {
+        let held = rows(
+            c,
+            "SELECT relation::bigint, mode FROM pg_locks WHERE pid = pg_backend_pid() \
+             AND locktype = 'relation' AND granted \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .await?;
+        for r in held {
+            let (Some(oid), Some(mode)) = (r[0].as_deref(), r[1].as_deref()) else {
+                continue;
+            };
+            // Relations the batch created are left out; the ones it dropped or replaced keep
+            // the name they had.
+            let Some(name) = oids_before.get(oid) else {
+                continue;
+            };
+            if let Some(m) = LockMode::parse(mode) {
+                let e = locks.entry(name.clone()).or_insert(m);
+                *e = (*e).max(m);
+            }
+        }
+    }
     let end_sql = if commit && error.is_none() {
         "COMMIT"
     } else {
@@ -864,6 +928,7 @@ async fn measure(
         load_after: load_average(),
         touched,
         error,
+        locks,
     })
 }
 
@@ -984,6 +1049,17 @@ async fn calibrate(
         &serde_json::to_string_pretty(&report).unwrap_or_default(),
     )?;
     let est = &report["forecast"]["estimate"];
+    let forecast_locks: BTreeMap<String, String> = report["forecast"]["locks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|l| {
+            (
+                l["table"].as_str().unwrap_or("").to_string(),
+                l["mode"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
     let low = est["low_seconds"].as_f64().unwrap_or(0.0);
     let high = est["high_seconds"].as_f64().unwrap_or(0.0);
 
@@ -1083,6 +1159,15 @@ async fn calibrate(
         );
         if let Some(e) = &m.error {
             let _ = writeln!(head, "# FAILED: {e}");
+        } else {
+            let (same, diffs) = compare_locks(&m.locks, &forecast_locks);
+            let _ = writeln!(
+                head,
+                "# locks held before the end on relations that existed before the batch (the ones it dropped named as they were): {} relations, {same} as forecast{}{}",
+                m.locks.len(),
+                if diffs.is_empty() { "" } else { "; differences: " },
+                diffs.join("; ")
+            );
         }
         head.push_str("migration\tstmt_no\tkind\ttable\trows_before\trows_changed\tindexes_before\tfks\theap_bytes_before\twritten_earlier_in_batch\tseconds\tdeltas\tscans\tstatement\n");
         let path = out_dir.join(format!("{stem}-run{n}.tsv"));
