@@ -36,6 +36,15 @@ pub struct Rates {
     /// seconds per catalog object the migration adds, removes or changes (a table, a column,
     /// a constraint, an index, a function, an enum's values).
     pub catalog_object_seconds: Rate,
+    /// Seconds per index entry an UPDATE or INSERT writes: per row, per index the table has
+    /// at that point of the batch (`fast` is the smaller number).
+    pub index_entry_seconds: Rate,
+    /// Seconds per foreign-key check: per row the batch updates a second time, per foreign
+    /// key of its table (`fast` is the smaller number).
+    pub foreign_key_check_seconds: Rate,
+    /// How many times longer an index build takes on a table whose rows the batch has
+    /// already written (`fast` is the smaller factor).
+    pub written_index_build_factor: Rate,
     /// What the numbers came from, for the estimate's basis.
     pub source: &'static str,
 }
@@ -71,6 +80,18 @@ pub const MEASURED: Rates = Rates {
     catalog_object_seconds: Rate {
         fast: 0.0046 / 8.0,
         slow: 0.0303 / 8.0,
+    },
+    index_entry_seconds: Rate {
+        fast: 0.000_002,
+        slow: 0.000_006,
+    },
+    foreign_key_check_seconds: Rate {
+        fast: 0.000_010,
+        slow: 0.000_030,
+    },
+    written_index_build_factor: Rate {
+        fast: 1.5,
+        slow: 3.0,
     },
     source: "bench/throughput.sh on PostgreSQL 15, 2 busy cores (docs/forecast.md)",
 };

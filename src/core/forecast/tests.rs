@@ -35,6 +35,18 @@ const TEST_RATES: Rates = Rates {
         fast: 0.01,
         slow: 0.05,
     },
+    index_entry_seconds: Rate {
+        fast: 0.0,
+        slow: 0.0,
+    },
+    foreign_key_check_seconds: Rate {
+        fast: 0.0,
+        slow: 0.0,
+    },
+    written_index_build_factor: Rate {
+        fast: 1.0,
+        slow: 1.0,
+    },
     source: "test rates",
 };
 
@@ -59,6 +71,7 @@ fn sizes(list: &[(&str, u64, u64, u64)]) -> BTreeMap<String, TableSize> {
                     rows: Some(*rows),
                     heap_bytes: heap_mb * MB,
                     total_bytes: total_mb * MB,
+                    ..Default::default()
                 },
             )
         })
@@ -237,12 +250,12 @@ fn the_estimate_is_work_over_rate_plus_a_floor_per_migration() {
     b.index_builds = vec![("pj_idx".into(), "provisioner_jobs".into())]; // 100 MB heap: 0.5 s .. 1 s
     b.scans = vec!["api_keys".into(), "provisioner_jobs".into()]; // 20 MB: 0.05 .. 0.1 s; the other is the build's
     let mut c = m(42);
-    c.updates = vec!["api_keys".into()]; // 20 MB of heap: 2 .. 4 s
-    c.deletes = vec!["provisioner_jobs".into()]; // 100 MB of heap: 1 .. 2 s
+    c.updates = vec!["api_keys".into()]; // 20 MB written: 2 .. 4 s, and its read 0.05 .. 0.1 s
+    c.deletes = vec!["provisioner_jobs".into()]; // 100 MB: 1 .. 2 s, and its read 0.25 .. 0.5 s
     let f = run(vec![a, b, c], Some(&live), true);
     let e = f.estimate.clone().unwrap();
     // + 3 catalog objects x (0.01 .. 0.05 s)
-    assert_eq!((e.low_seconds, e.high_seconds), (8.58, 17.25));
+    assert_eq!((e.low_seconds, e.high_seconds), (8.88, 17.85));
     assert_eq!(
         f.updates
             .iter()
@@ -267,6 +280,7 @@ fn missing_tables_and_missing_statistics_are_said() {
             rows: None,
             heap_bytes: 8192,
             total_bytes: 16384,
+            ..Default::default()
         },
     );
     let mut a = m(50);
@@ -314,6 +328,7 @@ fn effects_map_into_facts() {
         rewrites: vec!["templates".into()],
         index_builds: vec!["tasks_owner_idx on tasks".into()],
         statements: Default::default(),
+        steps: Vec::new(),
         tables: vec![
             TableActivity {
                 table: "workspace_builds".into(),
@@ -413,4 +428,178 @@ fn a_release_gets_the_content_it_shipped() {
         );
     }
     assert!(shipped_effects(&effects, 372, "v2.27.0").is_none());
+}
+
+/// The per-statement model: each step costs what the table is like when it runs.
+mod per_statement {
+    use super::*;
+    use crate::core::effects::{Step, StepKind};
+
+    const RATES: Rates = Rates {
+        index_entry_seconds: Rate {
+            fast: 0.000_001,
+            slow: 0.000_002,
+        },
+        foreign_key_check_seconds: Rate {
+            fast: 0.000_010,
+            slow: 0.000_020,
+        },
+        written_index_build_factor: Rate {
+            fast: 2.0,
+            slow: 4.0,
+        },
+        ..TEST_RATES
+    };
+
+    fn step(statement: u32, kind: StepKind, table: &str, rows: u64, of: u64) -> Step {
+        Step {
+            statement,
+            kind,
+            table: table.into(),
+            rows,
+            of,
+            detail: (kind == StepKind::IndexBuild).then(|| format!("{table}_idx{statement}")),
+        }
+    }
+
+    fn api_keys() -> BTreeMap<String, TableSize> {
+        // 100,000 rows of 200 bytes (20 MB of heap), 4 indexes, a foreign key to users.
+        [(
+            "api_keys".to_string(),
+            TableSize {
+                rows: Some(100_000),
+                heap_bytes: 20 * MB,
+                total_bytes: 30 * MB,
+                indexes: 4,
+                foreign_keys: 1,
+            },
+        )]
+        .into_iter()
+        .collect()
+    }
+
+    fn with_steps(version: Version, steps: Vec<Step>) -> MigrationFacts {
+        MigrationFacts {
+            steps,
+            ..m(version)
+        }
+    }
+
+    fn forecast_of(pending: Vec<MigrationFacts>) -> Forecast {
+        forecast(&ForecastInput {
+            pending,
+            sizes: Some(&api_keys()),
+            one_transaction: true,
+            rates: &RATES,
+            unavailable: None,
+            unknown: Vec::new(),
+        })
+    }
+
+    fn seconds_of(f: &Forecast, statement: u32) -> (f64, f64) {
+        f.updates
+            .iter()
+            .chain(&f.index_builds)
+            .chain(&f.scans)
+            .chain(&f.rewrites)
+            .find(|w| w.statement == Some(statement))
+            .and_then(|w| w.seconds)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_second_pass_over_the_rows_reads_the_dead_versions_and_checks_the_foreign_keys() {
+        // 000371 as v2.27.0 shipped it: two UPDATEs of every api_keys row, then SET NOT NULL.
+        let f = forecast_of(vec![with_steps(
+            371,
+            vec![
+                step(141, StepKind::Update, "api_keys", 2, 2),
+                step(142, StepKind::Update, "api_keys", 2, 2),
+                step(143, StepKind::Scan, "api_keys", 0, 0),
+            ],
+        )]);
+        // First pass: read 20 MB (0.05 s), write 20 MB (2 s), 4 index entries per row (0.4 s).
+        assert_eq!(seconds_of(&f, 141), (2.45, 4.9));
+        // Second: the heap is 40 MB now (0.1 s), and each row the batch wrote is checked
+        // against users (1 s).
+        assert_eq!(seconds_of(&f, 142), (3.5, 7.0));
+        // The scan reads the three versions: 60 MB.
+        assert_eq!(seconds_of(&f, 143), (0.15, 0.3));
+        assert_eq!(f.updates.len(), 2, "one entry per statement");
+        let e = f.estimate.unwrap();
+        assert_eq!((e.low_seconds, e.high_seconds), (6.1, 12.2));
+    }
+
+    #[test]
+    fn an_index_built_earlier_in_the_batch_is_maintained_by_later_updates() {
+        let alone = forecast_of(vec![with_steps(
+            2,
+            vec![step(1, StepKind::Update, "api_keys", 5, 5)],
+        )]);
+        let after_build = forecast_of(vec![
+            with_steps(1, vec![step(1, StepKind::IndexBuild, "api_keys", 0, 0)]),
+            with_steps(2, vec![step(1, StepKind::Update, "api_keys", 5, 5)]),
+        ]);
+        let before = alone.updates[0].seconds.unwrap();
+        let after = after_build.updates[0].seconds.unwrap();
+        // One more entry per row: 100,000 x 1 us .. 2 us.
+        assert_eq!(
+            (round2(after.0 - before.0), round2(after.1 - before.1)),
+            (0.1, 0.2)
+        );
+    }
+
+    #[test]
+    fn an_index_build_on_rows_the_batch_wrote_costs_more() {
+        let f = forecast_of(vec![with_steps(
+            449,
+            vec![
+                step(1, StepKind::Rewrite, "api_keys", 0, 0),
+                step(2, StepKind::IndexBuild, "api_keys", 0, 0),
+            ],
+        )]);
+        // The rewrite writes heap and indexes (30 MB) and leaves a compact heap (20 MB); the
+        // build reads it at the index rate (0.1 .. 0.2 s) times the written-table factor.
+        assert_eq!(seconds_of(&f, 1), (0.3, 0.6));
+        assert_eq!(seconds_of(&f, 2), (0.2, 0.8));
+    }
+
+    #[test]
+    fn a_data_change_touches_the_share_of_rows_it_touched_in_the_replay() {
+        let f = forecast_of(vec![with_steps(
+            498,
+            vec![
+                step(1, StepKind::Update, "api_keys", 0, 8),
+                step(2, StepKind::Update, "api_keys", 4, 8),
+            ],
+        )]);
+        // Statement 1 matched none of the fixture rows: a read, nothing written.
+        assert_eq!(
+            f.updates
+                .iter()
+                .find(|w| w.statement == Some(1))
+                .unwrap()
+                .rows,
+            Some(0)
+        );
+        assert_eq!(seconds_of(&f, 1), (0.05, 0.1));
+        // Statement 2 touched half of them: 50,000 rows.
+        assert_eq!(
+            f.updates
+                .iter()
+                .find(|w| w.statement == Some(2))
+                .unwrap()
+                .rows,
+            Some(50_000)
+        );
+    }
+
+    #[test]
+    fn an_update_of_a_table_that_was_empty_in_the_replay_counts_every_row() {
+        let f = forecast_of(vec![with_steps(
+            371,
+            vec![step(142, StepKind::Update, "api_keys", 0, 0)],
+        )]);
+        assert_eq!(f.updates[0].rows, Some(100_000));
+    }
 }

@@ -236,6 +236,7 @@ fn the_probe_step_covers_the_forecast_window() {
             rows: Some(50_000_000),
             heap_bytes: 8 << 30,
             total_bytes: 10 << 30,
+            ..Default::default()
         },
     )]
     .into_iter()
