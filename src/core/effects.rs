@@ -98,7 +98,8 @@ pub struct Step {
     pub rows: u64,
     /// Rows present when it ran: of the table (update, delete), of the table read (insert).
     pub of: u64,
-    /// The index built (index builds), the table read (inserts).
+    /// The index built (index builds), the table read (inserts), the tables joined
+    /// (updates and deletes, comma-separated).
     pub detail: Option<String>,
 }
 
@@ -173,6 +174,18 @@ impl<'de> Deserialize<'de> for Step {
 }
 
 impl Step {
+    /// The other tables an UPDATE or DELETE reads (named in its joins or subqueries; the
+    /// table itself when it is read a second time, as in `WHERE id IN (SELECT ... FROM t)`).
+    pub fn reads(&self) -> impl Iterator<Item = &str> {
+        let joins = matches!(self.kind, StepKind::Update | StepKind::Delete);
+        self.detail
+            .as_deref()
+            .filter(|_| joins)
+            .into_iter()
+            .flat_map(|d| d.split(','))
+            .filter(|t| !t.is_empty())
+    }
+
     fn parse(text: &str) -> Option<Step> {
         let mut words = text.split(' ');
         let statement = words.next()?.parse().ok()?;

@@ -453,6 +453,44 @@ fn dml_target(text: &str) -> Option<(StepKind, String)> {
     (!name.is_empty()).then(|| (kind, name.to_string()))
 }
 
+/// How many times the statement's text names each table of the schema (comments and string
+/// literals left out; identifiers compared as PostgreSQL folds them).
+fn named_tables(text: &str, tables: &BTreeMap<String, u64>) -> BTreeMap<String, usize> {
+    let mut named = BTreeMap::new();
+    for word in without_literals(&strip_comments(text))
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '"'))
+        .map(|w| w.trim_matches('"').to_ascii_lowercase())
+    {
+        if tables.contains_key(&word) {
+            *named.entry(word).or_insert(0) += 1;
+        }
+    }
+    named
+}
+
+/// The text with every `'...'` literal emptied (a doubled quote inside one is part of it), so
+/// words of a message a migration writes are not taken for table names.
+fn without_literals(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut inside = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (inside, c) {
+            (false, '\'') => inside = true,
+            (true, '\'') if chars.peek() == Some(&'\'') => {
+                chars.next();
+            }
+            (true, '\'') => {
+                inside = false;
+                out.push_str("''");
+            }
+            (true, _) => {}
+            (false, _) => out.push(c),
+        }
+    }
+    out
+}
+
 /// Per table, what the transaction's counters say happened between two readings.
 fn activity(before: &Facts, after: &Facts) -> BTreeMap<String, TableActivity> {
     let prior: BTreeMap<&str, &StatRow> = before.stats.iter().map(|s| (s.0.as_str(), s)).collect();
@@ -553,6 +591,19 @@ fn steps_of(
             .max_by_key(|a| (count(&a.table), std::cmp::Reverse(a.table.clone())))
             .map(|a| (a.table.clone(), count(&a.table)))
     };
+    let named = named_tables(text, &before.files);
+    // The other tables an UPDATE or DELETE of `table` joins: every other table its text
+    // names, and the table itself when named twice (`WHERE id IN (SELECT ... FROM table)`).
+    let joins = |table: &str| {
+        // A table changed by a cascade or a trigger is not the statement's: it joins nothing.
+        named.get(table)?;
+        let list: Vec<&str> = named
+            .iter()
+            .filter(|(t, n)| t.as_str() != table || **n > 1)
+            .map(|(t, _)| t.as_str())
+            .collect();
+        (!list.is_empty()).then(|| list.join(","))
+    };
     for a in changed.values() {
         if a.updated > 0 {
             steps.push(step(
@@ -560,7 +611,7 @@ fn steps_of(
                 &a.table,
                 a.updated,
                 count(&a.table),
-                None,
+                joins(&a.table),
             ));
         }
         if a.deleted > 0 {
@@ -569,7 +620,7 @@ fn steps_of(
                 &a.table,
                 a.deleted,
                 count(&a.table) + a.deleted,
-                None,
+                joins(&a.table),
             ));
         }
         if a.inserted > 0 && before.files.contains_key(&a.table) {
@@ -584,7 +635,7 @@ fn steps_of(
         if before.files.contains_key(table)
             && !steps.iter().any(|s| s.kind == *kind && &s.table == table)
         {
-            steps.push(step(*kind, table, 0, count(table), None));
+            steps.push(step(*kind, table, 0, count(table), joins(table)));
         }
     }
     let mut built: Vec<(&String, &String)> = after
@@ -1066,4 +1117,44 @@ async fn run_batch(
     }
     exec(client, "ROLLBACK TO SAVEPOINT migtag_batch").await?;
     Ok(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema(tables: &[&str]) -> BTreeMap<String, u64> {
+        tables.iter().map(|t| (t.to_string(), 1)).collect()
+    }
+
+    #[test]
+    fn a_statement_names_the_tables_outside_its_literals_and_comments() {
+        let known = schema(&["workspace_agents", "workspaces", "templates", "users"]);
+        let named = named_tables(
+            "-- from users\nUPDATE workspace_agents SET deleted = TRUE WHERE id IN (SELECT wa.id FROM workspace_agents wa JOIN \"workspaces\" w ON w.id = wa.w WHERE w.title = 'templates of users' || 'it''s templates')",
+            &known,
+        );
+        assert_eq!(
+            named.into_iter().collect::<Vec<_>>(),
+            [
+                ("workspace_agents".to_string(), 2),
+                ("workspaces".to_string(), 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn only_update_and_delete_have_a_target() {
+        assert_eq!(
+            dml_target("UPDATE ONLY public.\"api_keys\" SET x = 1"),
+            Some((StepKind::Update, "api_keys".to_string()))
+        );
+        assert_eq!(
+            dml_target("delete from api_keys where true"),
+            Some((StepKind::Delete, "api_keys".to_string()))
+        );
+        assert_eq!(dml_target("WITH x AS (SELECT 1) UPDATE t SET a = 1"), None);
+        assert_eq!(dml_target("DELETE api_keys"), None);
+        assert_eq!(dml_target("ALTER TABLE t ADD COLUMN c int"), None);
+    }
 }

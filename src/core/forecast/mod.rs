@@ -647,15 +647,20 @@ pub fn window(high_seconds: f64) -> MigrationWindow {
 fn basis(rates: &Rates) -> String {
     const MB: f64 = 1024.0 * 1024.0;
     let mb = |r: &rates::Rate| format!("{:.0}-{:.0} MB/s", r.slow / MB, r.fast / MB);
+    let us = |r: &rates::Rate| format!("{:.1}-{:.1} us", r.fast * 1e6, r.slow * 1e6);
     format!(
-        "sizes from the server's statistics (pg_class, as of the last VACUUM/ANALYZE); rates measured by {}: rewrite {}, \
-         index build {}, validation scan {}, UPDATE {}, DELETE {}, {:.1}-{:.1} ms per catalog object; \
-         data changes assume every row of the table changes; time spent waiting for other sessions' locks is not included",
+        "sizes from the server's statistics (pg_class, as of the last VACUUM/ANALYZE); each statement costed on the table as the batch leaves it; rates calibrated by {}: \
+         per row updated {} plus {} per index and {} per foreign key of a row written before, {} per row joined, \
+         index build {} per row, rewrite {}, scan {}, DELETE {}, {:.2}-{:.2} ms per catalog object; \
+         a data change touches the share of rows it touched in the replay of Coder's fixtures; time spent waiting for other sessions' locks is not included",
         rates.source,
+        us(&rates.update_row_seconds),
+        us(&rates.index_entry_seconds),
+        us(&rates.foreign_key_check_seconds),
+        us(&rates.join_row_seconds),
+        us(&rates.index_build_row_seconds),
         mb(&rates.rewrite_bytes),
-        mb(&rates.index_build_bytes),
         mb(&rates.scan_bytes),
-        mb(&rates.update_bytes),
         mb(&rates.delete_bytes),
         rates.catalog_object_seconds.fast * 1000.0,
         rates.catalog_object_seconds.slow * 1000.0,

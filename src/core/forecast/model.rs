@@ -10,9 +10,9 @@
 //! - a row the batch already wrote fires its table's foreign-key checks when it is updated
 //!   again (PostgreSQL skips the check only for a row from an earlier transaction whose key
 //!   did not change), so a second pass costs a lookup per foreign key per row;
-//! - an index build reads the heap as it is then, and costs more on a table the batch has
-//!   written (rows of the open transaction: no hint bits, every visibility check asks
-//!   whether the row is ours);
+//! - an index build visits every row version in the heap as it is then (dead versions of
+//!   earlier passes included) and sorts the live rows;
+//! - an UPDATE or DELETE that joins other tables reads their rows, in the share it touches;
 //! - a rewrite writes heap, TOAST and indexes and leaves a compact heap;
 //! - a validation scan reads the heap as it is then.
 //!
@@ -113,13 +113,19 @@ pub fn cost_steps(
         let state = *tables
             .entry(step.table.clone())
             .or_insert_with(|| live(&step.table).map_or_else(Table::new_empty, |s| Table::of(&s)));
+        let rows_of = |t: &str| {
+            tables
+                .get(t)
+                .copied()
+                .or_else(|| live(t).map(|s| Table::of(&s)))
+                .map_or(0.0, |t| t.rows)
+        };
         let (rows, bytes, seconds, next) = match step.kind {
             StepKind::Update => {
                 let touched = state.rows * share(step);
-                let written = touched * state.row_bytes;
                 let mut s = add(
                     by(state.heap, &rates.scan_bytes),
-                    by(written, &rates.update_bytes),
+                    per(touched, &rates.update_row_seconds),
                 );
                 s = add(
                     s,
@@ -137,6 +143,11 @@ pub fn cost_steps(
                         ),
                     );
                 }
+                // The joined rows that flow into the change: the tables' rows in the share
+                // the statement touches (an IN (SELECT ...) that matches nothing is cheap).
+                let joined: f64 = step.reads().map(rows_of).sum::<f64>() * share(step);
+                s = add(s, per(joined, &rates.join_row_seconds));
+                let written = touched * state.row_bytes;
                 let next = Table {
                     heap: state.heap + written,
                     written: state.written || touched > 0.0,
@@ -147,9 +158,13 @@ pub fn cost_steps(
             StepKind::Delete => {
                 let touched = state.rows * share(step);
                 let bytes = touched * state.row_bytes;
+                let joined: f64 = step.reads().map(rows_of).sum::<f64>() * share(step);
                 let s = add(
-                    by(state.heap, &rates.scan_bytes),
-                    by(bytes, &rates.delete_bytes),
+                    add(
+                        by(state.heap, &rates.scan_bytes),
+                        by(bytes, &rates.delete_bytes),
+                    ),
+                    per(joined, &rates.join_row_seconds),
                 );
                 // The rows stay counted: the fixture's share says little about which rows a
                 // WHERE on dates matches on a live table, so later steps see every row.
@@ -167,7 +182,7 @@ pub fn cost_steps(
                     _ => (step.rows as f64, state.row_bytes),
                 };
                 let bytes = inserted * width;
-                let mut s = by(bytes, &rates.update_bytes);
+                let mut s = per(inserted, &rates.update_row_seconds);
                 if let Some(src) = source {
                     s = add(s, by(src.heap, &rates.scan_bytes));
                 }
@@ -193,13 +208,14 @@ pub fn cost_steps(
                 (inserted, bytes, s, next)
             }
             StepKind::IndexBuild => {
-                let mut s = by(state.heap, &rates.index_build_bytes);
-                if state.written {
-                    s = (
-                        s.0 * rates.written_index_build_factor.fast,
-                        s.1 * rates.written_index_build_factor.slow,
-                    );
-                }
+                // Every row version in the heap is visited, the dead ones of earlier passes
+                // too; the live ones are sorted and written.
+                let versions = if state.row_bytes > 0.0 {
+                    state.heap / state.row_bytes
+                } else {
+                    state.rows
+                };
+                let s = per(versions.max(state.rows), &rates.index_build_row_seconds);
                 let next = Table {
                     indexes: state.indexes + 1,
                     ..state

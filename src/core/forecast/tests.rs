@@ -15,25 +15,17 @@ const TEST_RATES: Rates = Rates {
         fast: 100.0 * MB as f64,
         slow: 50.0 * MB as f64,
     },
-    index_build_bytes: Rate {
-        fast: 200.0 * MB as f64,
-        slow: 100.0 * MB as f64,
+    index_build_row_seconds: Rate {
+        fast: 0.000_001,
+        slow: 0.000_002,
     },
     scan_bytes: Rate {
         fast: 400.0 * MB as f64,
         slow: 200.0 * MB as f64,
     },
-    update_bytes: Rate {
-        fast: 10.0 * MB as f64,
-        slow: 5.0 * MB as f64,
-    },
-    delete_bytes: Rate {
-        fast: 100.0 * MB as f64,
-        slow: 50.0 * MB as f64,
-    },
-    catalog_object_seconds: Rate {
-        fast: 0.01,
-        slow: 0.05,
+    update_row_seconds: Rate {
+        fast: 0.000_010,
+        slow: 0.000_020,
     },
     index_entry_seconds: Rate {
         fast: 0.0,
@@ -43,9 +35,17 @@ const TEST_RATES: Rates = Rates {
         fast: 0.0,
         slow: 0.0,
     },
-    written_index_build_factor: Rate {
-        fast: 1.0,
-        slow: 1.0,
+    join_row_seconds: Rate {
+        fast: 0.0,
+        slow: 0.0,
+    },
+    delete_bytes: Rate {
+        fast: 100.0 * MB as f64,
+        slow: 50.0 * MB as f64,
+    },
+    catalog_object_seconds: Rate {
+        fast: 0.01,
+        slow: 0.05,
     },
     source: "test rates",
 };
@@ -247,27 +247,28 @@ fn the_estimate_is_work_over_rate_plus_a_floor_per_migration() {
     a.scans = vec!["workspace_builds".into()]; // part of the rewrite: not counted again
     let mut b = m(41);
     b.catalog_objects = 2;
-    b.index_builds = vec![("pj_idx".into(), "provisioner_jobs".into())]; // 100 MB heap: 0.5 s .. 1 s
+    b.index_builds = vec![("pj_idx".into(), "provisioner_jobs".into())]; // 200,000 rows: 0.2 s .. 0.4 s
     b.scans = vec!["api_keys".into(), "provisioner_jobs".into()]; // 20 MB: 0.05 .. 0.1 s; the other is the build's
     let mut c = m(42);
-    c.updates = vec!["api_keys".into()]; // 20 MB written: 2 .. 4 s, and its read 0.05 .. 0.1 s
+    c.updates = vec!["api_keys".into()]; // 60,000 rows: 0.6 .. 1.2 s, and its read 0.05 .. 0.1 s
     c.deletes = vec!["provisioner_jobs".into()]; // 100 MB: 1 .. 2 s, and its read 0.25 .. 0.5 s
     let f = run(vec![a, b, c], Some(&live), true);
     let e = f.estimate.clone().unwrap();
     // + 3 catalog objects x (0.01 .. 0.05 s)
-    assert_eq!((e.low_seconds, e.high_seconds), (8.88, 17.85));
+    assert_eq!((e.low_seconds, e.high_seconds), (7.18, 14.45));
     assert_eq!(
         f.updates
             .iter()
             .map(|w| w.operation.unwrap())
             .collect::<Vec<_>>(),
-        ["update", "delete"]
+        ["delete", "update"],
+        "the costliest first"
     );
     assert!(e.basis.contains("test rates"), "{}", e.basis);
     assert_eq!(f.scans.len(), 1);
     assert_eq!(f.rewrites[0].bytes, Some(500 * MB));
     assert_eq!(f.index_builds[0].bytes, Some(100 * MB));
-    assert_eq!(f.updates[0].rows, Some(60_000));
+    assert_eq!(f.updates[1].rows, Some(60_000));
     assert_eq!(f.migration_window.unwrap().seconds, 15 * 60);
 }
 
@@ -444,9 +445,9 @@ mod per_statement {
             fast: 0.000_010,
             slow: 0.000_020,
         },
-        written_index_build_factor: Rate {
-            fast: 2.0,
-            slow: 4.0,
+        join_row_seconds: Rate {
+            fast: 0.000_005,
+            slow: 0.000_010,
         },
         ..TEST_RATES
     };
@@ -518,16 +519,16 @@ mod per_statement {
                 step(143, StepKind::Scan, "api_keys", 0, 0),
             ],
         )]);
-        // First pass: read 20 MB (0.05 s), write 20 MB (2 s), 4 index entries per row (0.4 s).
-        assert_eq!(seconds_of(&f, 141), (2.45, 4.9));
+        // First pass: read 20 MB (0.05 s), 100,000 rows (1 s), 4 index entries each (0.4 s).
+        assert_eq!(seconds_of(&f, 141), (1.45, 2.9));
         // Second: the heap is 40 MB now (0.1 s), and each row the batch wrote is checked
         // against users (1 s).
-        assert_eq!(seconds_of(&f, 142), (3.5, 7.0));
+        assert_eq!(seconds_of(&f, 142), (2.5, 5.0));
         // The scan reads the three versions: 60 MB.
         assert_eq!(seconds_of(&f, 143), (0.15, 0.3));
         assert_eq!(f.updates.len(), 2, "one entry per statement");
         let e = f.estimate.unwrap();
-        assert_eq!((e.low_seconds, e.high_seconds), (6.1, 12.2));
+        assert_eq!((e.low_seconds, e.high_seconds), (4.1, 8.2));
     }
 
     #[test]
@@ -550,18 +551,31 @@ mod per_statement {
     }
 
     #[test]
-    fn an_index_build_on_rows_the_batch_wrote_costs_more() {
+    fn an_index_build_visits_the_dead_versions_an_earlier_update_left() {
         let f = forecast_of(vec![with_steps(
-            449,
+            371,
             vec![
-                step(1, StepKind::Rewrite, "api_keys", 0, 0),
+                step(1, StepKind::Update, "api_keys", 2, 2),
                 step(2, StepKind::IndexBuild, "api_keys", 0, 0),
+                step(3, StepKind::Rewrite, "api_keys", 0, 0),
+                step(4, StepKind::IndexBuild, "api_keys", 0, 0),
             ],
         )]);
-        // The rewrite writes heap and indexes (30 MB) and leaves a compact heap (20 MB); the
-        // build reads it at the index rate (0.1 .. 0.2 s) times the written-table factor.
-        assert_eq!(seconds_of(&f, 1), (0.3, 0.6));
-        assert_eq!(seconds_of(&f, 2), (0.2, 0.8));
+        // 200,000 versions after the update: 0.2 .. 0.4 s.
+        assert_eq!(seconds_of(&f, 2), (0.2, 0.4));
+        // The rewrite writes the 40 MB heap and 10 MB of the rest, and leaves 20 MB.
+        assert_eq!(seconds_of(&f, 3), (0.5, 1.0));
+        assert_eq!(seconds_of(&f, 4), (0.1, 0.2));
+    }
+
+    #[test]
+    fn an_update_through_a_join_reads_the_rows_it_joins() {
+        let mut s = step(2, StepKind::Update, "api_keys", 4, 8);
+        s.detail = Some("api_keys".into());
+        let f = forecast_of(vec![with_steps(498, vec![s])]);
+        // Read 20 MB (0.05 s), 50,000 rows (0.5 s) with 4 entries each (0.2 s), and half of
+        // the subquery's 100,000 rows (0.25 s).
+        assert_eq!(seconds_of(&f, 2), (1.0, 2.0));
     }
 
     #[test]
