@@ -74,9 +74,17 @@ pub fn parse_timeout(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// Parses a duration in whole seconds (a fraction is dropped).
+/// Parses a duration of whole seconds, at least one: windows, limits and timeouts kept in
+/// seconds refuse `500ms` or `1.5s` instead of reading them as 0 s or 1 s (a zero
+/// `statement_timeout` would even mean no limit).
 pub fn parse_seconds(text: &str) -> Result<u64, String> {
-    parse(text).map(|d| d.as_secs())
+    let d = parse(text)?;
+    if d.subsec_nanos() != 0 || d.is_zero() {
+        return Err(format!(
+            "`{text}` must be a whole number of seconds, at least 1s (such as 1s, 90s or 15m)"
+        ));
+    }
+    Ok(d.as_secs())
 }
 
 /// The exact form, which [`parse`] reads back: `15m`, `1h30m30s`, `45s`, `0s`.
@@ -121,6 +129,14 @@ mod tests {
         assert_eq!(parse(" 15m ").unwrap(), Duration::from_secs(900));
         assert_eq!(parse_seconds("90").unwrap(), 90);
         assert_eq!(parse_seconds("45s").unwrap(), 45);
+        for sub in ["500ms", "1.5s", "0s", "0"] {
+            assert!(
+                parse_seconds(sub)
+                    .unwrap_err()
+                    .contains("whole number of seconds"),
+                "{sub}"
+            );
+        }
         for bad in [
             "",
             "abc",
@@ -154,7 +170,7 @@ mod tests {
         assert_eq!(exact(900), "15m");
         assert_eq!(exact(5430), "1h30m30s");
         assert_eq!(exact(0), "0s");
-        for s in [0, 1, 59, 61, 3600, 5430, 90_061] {
+        for s in [1, 59, 61, 3600, 5430, 90_061] {
             assert_eq!(parse_seconds(&exact(s)).unwrap(), s, "{s} reads back");
         }
         assert_eq!(approx(42.4), "42s");

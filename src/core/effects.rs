@@ -77,6 +77,140 @@ pub struct MigrationEffects {
     /// written before they were recorded.
     #[serde(default, skip_serializing_if = "Fingerprints::is_empty")]
     pub statements: Fingerprints,
+    /// The work of each statement that touches rows or storage, in the order the file runs
+    /// them (docs/forecast.md, "The per-statement model"). Absent in effects data written
+    /// before they were recorded; the forecast then derives one step per table from the
+    /// per-migration facts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Step>,
+}
+
+/// What one statement of a migration did to one table, as the replay measured it on Coder's
+/// fixture rows: the kind of work, and for a data change how many of the rows present it
+/// touched (the share the forecast applies to the live table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// The statement's number in the file (from 1, transaction control left out).
+    pub statement: u32,
+    pub kind: StepKind,
+    pub table: String,
+    /// Rows changed (update, delete, insert); 0 for the other kinds.
+    pub rows: u64,
+    /// Rows present when it ran: of the table (update, delete), of the table read (insert).
+    pub of: u64,
+    /// The index built (index builds), the table read (inserts), the tables joined
+    /// (updates and deletes, comma-separated).
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum StepKind {
+    /// UPDATE: a new version of each row it touches, and its index entries.
+    Update,
+    /// DELETE.
+    Delete,
+    /// INSERT ... SELECT: rows written, read from `detail`.
+    Insert,
+    /// CREATE INDEX: reads the heap, sorts, writes the index.
+    IndexBuild,
+    /// A statement that gave the table new storage (ALTER COLUMN TYPE, a stored generated
+    /// column, a volatile default).
+    Rewrite,
+    /// A statement that read the table in full to validate (SET NOT NULL, CHECK, FOREIGN KEY).
+    Scan,
+}
+
+impl StepKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            StepKind::Update => "update",
+            StepKind::Delete => "delete",
+            StepKind::Insert => "insert",
+            StepKind::IndexBuild => "index",
+            StepKind::Rewrite => "rewrite",
+            StepKind::Scan => "scan",
+        }
+    }
+
+    fn parse(s: &str) -> Option<StepKind> {
+        [
+            StepKind::Update,
+            StepKind::Delete,
+            StepKind::Insert,
+            StepKind::IndexBuild,
+            StepKind::Rewrite,
+            StepKind::Scan,
+        ]
+        .into_iter()
+        .find(|k| k.name() == s)
+    }
+}
+
+/// A step is kept as one short string: `3 update api_keys 12/12`, `5 index api_keys
+/// api_keys_last_used_idx`, `2 insert tasks 4/4 workspaces`, `1 rewrite notification_templates`.
+impl Serialize for Step {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut text = format!("{} {} {}", self.statement, self.kind.name(), self.table);
+        if matches!(
+            self.kind,
+            StepKind::Update | StepKind::Delete | StepKind::Insert
+        ) {
+            text.push_str(&format!(" {}/{}", self.rows, self.of));
+        }
+        if let Some(d) = &self.detail {
+            text.push(' ');
+            text.push_str(d);
+        }
+        s.serialize_str(&text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Step {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Step::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("not a migration step: {text:?}")))
+    }
+}
+
+impl Step {
+    /// The other tables an UPDATE or DELETE reads (named in its joins or subqueries; the
+    /// table itself when it is read a second time, as in `WHERE id IN (SELECT ... FROM t)`).
+    pub fn reads(&self) -> impl Iterator<Item = &str> {
+        let joins = matches!(self.kind, StepKind::Update | StepKind::Delete);
+        self.detail
+            .as_deref()
+            .filter(|_| joins)
+            .into_iter()
+            .flat_map(|d| d.split(','))
+            .filter(|t| !t.is_empty())
+    }
+
+    fn parse(text: &str) -> Option<Step> {
+        let mut words = text.split(' ');
+        let statement = words.next()?.parse().ok()?;
+        let kind = StepKind::parse(words.next()?)?;
+        let table = words.next()?.to_string();
+        let counted = matches!(kind, StepKind::Update | StepKind::Delete | StepKind::Insert);
+        let (rows, of) = if counted {
+            let (r, o) = words.next()?.split_once('/')?;
+            (r.parse().ok()?, o.parse().ok()?)
+        } else {
+            (0, 0)
+        };
+        let detail = words.next().map(str::to_string);
+        if words.next().is_some() || table.is_empty() {
+            return None;
+        }
+        Some(Step {
+            statement,
+            kind,
+            table,
+            rows,
+            of,
+            detail,
+        })
+    }
 }
 
 /// Statement fingerprints, kept in the file as one space-separated string (one line per
@@ -212,6 +346,8 @@ struct FlatMigration {
     tables: Vec<TableActivity>,
     #[serde(default)]
     statements: Fingerprints,
+    #[serde(default)]
+    steps: Vec<Step>,
 }
 
 impl From<FlatMigration> for MigrationEffects {
@@ -229,6 +365,7 @@ impl From<FlatMigration> for MigrationEffects {
             index_builds: f.index_builds,
             tables: f.tables,
             statements: f.statements,
+            steps: f.steps,
         }
     }
 }
@@ -387,7 +524,45 @@ mod tests {
         let e = Effects::from_json(&text).unwrap();
         assert!(e.variants.iter().any(|v| !v.effects.diff.is_empty()));
         assert!(e.main.iter().any(|m| !m.statements.is_empty()));
+        assert!(e.main.iter().any(|m| !m.steps.is_empty()));
         assert_eq!(e.to_json(), text);
+    }
+
+    #[test]
+    fn a_step_is_one_string_and_reads_back() {
+        for text in [
+            "141 update api_keys 2/2",
+            "139 delete api_keys 2/2",
+            "5 insert notification_templates 1/0",
+            "3 insert tasks 4/5 workspaces",
+            "1 index api_keys api_keys_last_used_idx",
+            "1 rewrite aibridge_interceptions",
+            "143 scan api_keys",
+        ] {
+            let step: Step = serde_json::from_value(serde_json::json!(text)).unwrap();
+            assert_eq!(
+                serde_json::to_value(&step).unwrap(),
+                serde_json::json!(text)
+            );
+        }
+        let s: Step = serde_json::from_str("\"2 update api_keys 0/8\"").unwrap();
+        assert_eq!(
+            (s.kind, s.rows, s.of, s.statement),
+            (StepKind::Update, 0, 8, 2)
+        );
+        for bad in [
+            "update api_keys 1/2",
+            "1 upsert t 1/2",
+            "1 update t",
+            "1 update t 1/x",
+            "1 scan t a b",
+            "1 scan",
+        ] {
+            assert!(
+                serde_json::from_value::<Step>(serde_json::json!(bad)).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -953,6 +953,7 @@ mod tests {
                 rows: Some(300_000),
                 heap_bytes: 45_000_000,
                 total_bytes: 80_000_000,
+                ..Default::default()
             },
         )]
         .into_iter()

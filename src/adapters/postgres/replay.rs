@@ -19,7 +19,8 @@ use super::{catalog, settings::ConnectSettings, tls, wire_config_without_options
 use crate::adapters::coder_sql::{FileContent, SqlSource};
 use crate::core::effects::{
     rewind_point, shared_prefix, Effects, EffectsProvenance, Fingerprints, IrregularSet,
-    MigrationEffects, Rehearsal, ReplayFailure, TableActivity, Variant, FORMAT_VERSION,
+    MigrationEffects, Rehearsal, ReplayFailure, Step as WorkStep, StepKind, TableActivity, Variant,
+    FORMAT_VERSION,
 };
 use crate::core::migration_set::{MigrationSet, Version};
 use crate::core::schema::Catalog;
@@ -66,7 +67,10 @@ const FACTS_SQL: &str = "SELECT json_build_object(\
  'stats', coalesce((SELECT json_agg(json_build_array(s.relname, s.seq_scan, coalesce(s.idx_scan, 0), s.n_tup_ins, s.n_tup_upd, s.n_tup_del)) \
    FROM pg_stat_xact_user_tables s WHERE s.schemaname = current_schema()), '[]'::json), \
  'files', coalesce((SELECT json_object_agg(c.relname, c.relfilenode::bigint) FROM pg_class c \
-   WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'm')), '{}'::json))::text";
+   WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'm')), '{}'::json), \
+ 'indexes', coalesce((SELECT json_object_agg(i.relname, t.relname) FROM pg_index x \
+   JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid \
+   WHERE t.relnamespace = current_schema()::regnamespace), '{}'::json))::text";
 
 /// One row of `pg_stat_xact_user_tables`: table, seq_scan, idx_scan, inserted, updated,
 /// deleted.
@@ -77,6 +81,9 @@ struct Facts {
     locks: Vec<String>,
     stats: Vec<StatRow>,
     files: BTreeMap<String, u64>,
+    /// Index name -> its table.
+    #[serde(default)]
+    indexes: BTreeMap<String, String>,
 }
 
 /// The schema and the transaction's counters after a step.
@@ -370,6 +377,293 @@ fn prepare(sql: &str) -> Prepared {
     Prepared { text, statements }
 }
 
+/// Runs one file (inside the caller's transaction) statement by statement, reading the
+/// transaction's counters after each, and returns the work of each statement
+/// ([`steps_of`]). The failure names the statement and the server's error.
+async fn run_measured(
+    client: &Client,
+    f: &FileContent,
+) -> Result<std::result::Result<Vec<WorkStep>, ReplayFailure>> {
+    let p = prepare(&f.text);
+    let mut steps = Vec::new();
+    if p.statements.is_empty() {
+        return Ok(Ok(steps));
+    }
+    exec(client, "SAVEPOINT migtag_file").await?;
+    let mut before = facts(client).await?;
+    for (n, stmt) in p.statements.iter().enumerate() {
+        if let Err(e) = client.simple_query(&stmt.text).await {
+            exec(client, "ROLLBACK TO SAVEPOINT migtag_file").await?;
+            return Ok(Err(ReplayFailure {
+                version: f.version,
+                name: f.name.clone(),
+                statement: crate::core::schema::collapse_ws(&strip_comments(&stmt.text)),
+                error: db_error(&e),
+            }));
+        }
+        let after = facts(client).await?;
+        let changed = activity(&before, &after);
+        let target = dml_target(&stmt.text);
+        // Tables the statement read or changed rows of (already counted as read, so the
+        // count adds no read the data did not have), and the table an UPDATE or DELETE names.
+        let mut counted: Vec<&str> = changed
+            .iter()
+            .filter(|(_, a)| a.updated + a.deleted > 0 || a.scanned)
+            .map(|(t, _)| t.as_str())
+            .collect();
+        if let Some((_, t)) = &target {
+            if after.files.contains_key(t) && !counted.contains(&t.as_str()) {
+                counted.push(t);
+            }
+        }
+        let counts = row_counts(client, &counted).await?;
+        steps.extend(steps_of(
+            n as u32 + 1,
+            &stmt.text,
+            target.as_ref(),
+            &before,
+            &after,
+            &changed,
+            &counts,
+        ));
+        // The counts' own reads and locks are not the migration's: read the counters again.
+        before = facts(client).await?;
+    }
+    exec(client, "RELEASE SAVEPOINT migtag_file").await?;
+    Ok(Ok(steps))
+}
+
+/// The table an `UPDATE` or `DELETE` statement names (`UPDATE [ONLY] t`, `DELETE FROM
+/// [ONLY] t`, schema and quotes removed), with its kind; None for other statements and for
+/// those that start with a `WITH`.
+fn dml_target(text: &str) -> Option<(StepKind, String)> {
+    let normal = crate::core::sql_text::normalize(text);
+    let mut words = normal.split(' ');
+    let first = words.next()?.to_ascii_uppercase();
+    let kind = match first.as_str() {
+        "UPDATE" => StepKind::Update,
+        "DELETE" if words.next()?.eq_ignore_ascii_case("FROM") => StepKind::Delete,
+        _ => return None,
+    };
+    let mut name = words.next()?;
+    if name.eq_ignore_ascii_case("ONLY") {
+        name = words.next()?;
+    }
+    let name = name.rsplit('.').next()?.trim_matches('"');
+    (!name.is_empty()).then(|| (kind, name.to_string()))
+}
+
+/// How many times the statement's text names each table of the schema (comments and string
+/// literals left out; identifiers compared as PostgreSQL folds them).
+fn named_tables(text: &str, tables: &BTreeMap<String, u64>) -> BTreeMap<String, usize> {
+    let mut named = BTreeMap::new();
+    for word in without_literals(&strip_comments(text))
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '"'))
+        .map(|w| w.trim_matches('"').to_ascii_lowercase())
+    {
+        if tables.contains_key(&word) {
+            *named.entry(word).or_insert(0) += 1;
+        }
+    }
+    named
+}
+
+/// The text with every `'...'` literal emptied (a doubled quote inside one is part of it), so
+/// words of a message a migration writes are not taken for table names.
+fn without_literals(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut inside = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (inside, c) {
+            (false, '\'') => inside = true,
+            (true, '\'') if chars.peek() == Some(&'\'') => {
+                chars.next();
+            }
+            (true, '\'') => {
+                inside = false;
+                out.push_str("''");
+            }
+            (true, _) => {}
+            (false, _) => out.push(c),
+        }
+    }
+    out
+}
+
+/// Per table, what the transaction's counters say happened between two readings.
+fn activity(before: &Facts, after: &Facts) -> BTreeMap<String, TableActivity> {
+    let prior: BTreeMap<&str, &StatRow> = before.stats.iter().map(|s| (s.0.as_str(), s)).collect();
+    after
+        .stats
+        .iter()
+        .map(|s| {
+            let p = prior.get(s.0.as_str());
+            let d =
+                |now: u64, f: fn(&StatRow) -> u64| now.saturating_sub(p.map(|p| f(p)).unwrap_or(0));
+            (
+                s.0.clone(),
+                TableActivity {
+                    table: s.0.clone(),
+                    scanned: d(s.1, |p| p.1) + d(s.2, |p| p.2) > 0,
+                    inserted: d(s.3, |p| p.3),
+                    updated: d(s.4, |p| p.4),
+                    deleted: d(s.5, |p| p.5),
+                },
+            )
+        })
+        .filter(|(_, a)| a.scanned || a.inserted + a.updated + a.deleted > 0)
+        .collect()
+}
+
+/// The rows of each table now (inside the transaction); Coder's fixture tables are small.
+async fn row_counts(client: &Client, tables: &[&str]) -> Result<BTreeMap<String, u64>> {
+    if tables.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let sql = tables
+        .iter()
+        .map(|t| {
+            format!(
+                "SELECT {}, count(*)::text FROM ONLY {}",
+                crate::core::sql::literal(t),
+                crate::core::sql::identifier(t)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    // Under a savepoint that is rolled back, so the counts' ACCESS SHARE locks are released
+    // and never recorded as the migration's.
+    exec(client, "SAVEPOINT migtag_count").await?;
+    let rows = client
+        .simple_query(&sql)
+        .await
+        .map_err(|e| Error::database(format!("replay: counting rows failed: {}", db_error(&e))))?;
+    exec(client, "ROLLBACK TO SAVEPOINT migtag_count").await?;
+    exec(client, "RELEASE SAVEPOINT migtag_count").await?;
+    Ok(rows
+        .iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => Some((r.get(0)?.to_string(), r.get(1)?.parse().ok()?)),
+            _ => None,
+        })
+        .collect())
+}
+
+/// The work one statement did, from the counters and the catalog before and after it:
+/// tables given new storage, indexes built on tables that existed before it, rows updated,
+/// deleted and inserted (with the rows present, so the forecast can apply the same share
+/// to the live table), and validation scans (a table read by an `ALTER TABLE` that changed
+/// none of its rows).
+fn steps_of(
+    statement: u32,
+    text: &str,
+    target: Option<&(StepKind, String)>,
+    before: &Facts,
+    after: &Facts,
+    changed: &BTreeMap<String, TableActivity>,
+    counts: &BTreeMap<String, u64>,
+) -> Vec<WorkStep> {
+    let mut steps = Vec::new();
+    let step = |kind, table: &str, rows, of, detail: Option<String>| WorkStep {
+        statement,
+        kind,
+        table: table.to_string(),
+        rows,
+        of,
+        detail,
+    };
+    let rewritten: BTreeSet<&String> = after
+        .files
+        .iter()
+        .filter(|(rel, node)| before.files.get(*rel).is_some_and(|b| b != *node))
+        .map(|(rel, _)| rel)
+        .collect();
+    for t in &rewritten {
+        steps.push(step(StepKind::Rewrite, t, 0, 0, None));
+    }
+    let count = |t: &str| counts.get(t).copied().unwrap_or(0);
+    // The table an INSERT ... SELECT read: the largest other table the statement read.
+    let source = |target: &str| {
+        changed
+            .values()
+            .filter(|a| a.scanned && a.table != target)
+            .max_by_key(|a| (count(&a.table), std::cmp::Reverse(a.table.clone())))
+            .map(|a| (a.table.clone(), count(&a.table)))
+    };
+    let named = named_tables(text, &before.files);
+    // The other tables an UPDATE or DELETE of `table` joins: every other table its text
+    // names, and the table itself when named twice (`WHERE id IN (SELECT ... FROM table)`).
+    let joins = |table: &str| {
+        // A table changed by a cascade or a trigger is not the statement's: it joins nothing.
+        named.get(table)?;
+        let list: Vec<&str> = named
+            .iter()
+            .filter(|(t, n)| t.as_str() != table || **n > 1)
+            .map(|(t, _)| t.as_str())
+            .collect();
+        (!list.is_empty()).then(|| list.join(","))
+    };
+    for a in changed.values() {
+        if a.updated > 0 {
+            steps.push(step(
+                StepKind::Update,
+                &a.table,
+                a.updated,
+                count(&a.table),
+                joins(&a.table),
+            ));
+        }
+        if a.deleted > 0 {
+            steps.push(step(
+                StepKind::Delete,
+                &a.table,
+                a.deleted,
+                count(&a.table) + a.deleted,
+                joins(&a.table),
+            ));
+        }
+        if a.inserted > 0 && before.files.contains_key(&a.table) {
+            let (from, of) = source(&a.table).map_or((None, 0), |(t, n)| (Some(t), n));
+            steps.push(step(StepKind::Insert, &a.table, a.inserted, of, from));
+        }
+    }
+    // An UPDATE or DELETE that changed no row (its WHERE matched none of the fixture rows,
+    // or the table was empty): recorded with the rows present, so the forecast knows the
+    // statement exists; with none present the share is unknown (0/0).
+    if let Some((kind, table)) = target {
+        if before.files.contains_key(table)
+            && !steps.iter().any(|s| s.kind == *kind && &s.table == table)
+        {
+            steps.push(step(*kind, table, 0, count(table), joins(table)));
+        }
+    }
+    let mut built: Vec<(&String, &String)> = after
+        .indexes
+        .iter()
+        .filter(|(name, _)| !before.indexes.contains_key(*name))
+        .filter(|(_, table)| before.files.contains_key(*table))
+        .collect();
+    built.sort();
+    for (index, table) in built {
+        steps.push(step(StepKind::IndexBuild, table, 0, 0, Some(index.clone())));
+    }
+    let alters = crate::core::sql_text::normalize(text)
+        .to_ascii_uppercase()
+        .starts_with("ALTER TABLE");
+    if alters {
+        for a in changed.values() {
+            let worked = a.inserted + a.updated + a.deleted > 0
+                || rewritten.contains(&a.table)
+                || steps.iter().any(|s| s.table == a.table);
+            if a.scanned && !worked && before.files.contains_key(&a.table) {
+                steps.push(step(StepKind::Scan, &a.table, 0, 0, None));
+            }
+        }
+    }
+    steps
+}
+
 /// Runs one file (inside the caller's transaction); the failure names the file, the
 /// statement and the server's error. When the server gives no error position, the file is
 /// run again statement by statement under a savepoint to find the one that fails.
@@ -515,32 +809,11 @@ fn effects_of(f: &FileContent, before: &Step, after: &Step) -> MigrationEffects 
         })
         .collect();
     index_builds.sort();
-    let prior: BTreeMap<&str, &StatRow> = before
-        .facts
-        .stats
-        .iter()
-        .map(|s| (s.0.as_str(), s))
+    // Sorted by table: `activity` is a map by name.
+    let tables: Vec<TableActivity> = activity(&before.facts, &after.facts)
+        .into_values()
+        .filter(|t| existed(&t.table))
         .collect();
-    let mut tables: Vec<TableActivity> = after
-        .facts
-        .stats
-        .iter()
-        .filter(|s| existed(&s.0))
-        .map(|s| {
-            let p = prior.get(s.0.as_str());
-            let d =
-                |now: u64, f: fn(&StatRow) -> u64| now.saturating_sub(p.map(|p| f(p)).unwrap_or(0));
-            TableActivity {
-                table: s.0.clone(),
-                scanned: d(s.1, |p| p.1) + d(s.2, |p| p.2) > 0,
-                inserted: d(s.3, |p| p.3),
-                updated: d(s.4, |p| p.4),
-                deleted: d(s.5, |p| p.5),
-            }
-        })
-        .filter(|t| t.scanned || t.inserted + t.updated + t.deleted > 0)
-        .collect();
-    tables.sort_by(|a, b| a.table.cmp(&b.table));
     MigrationEffects {
         version: f.version,
         name: f.name.clone(),
@@ -550,6 +823,7 @@ fn effects_of(f: &FileContent, before: &Step, after: &Step) -> MigrationEffects 
         index_builds,
         tables,
         statements: Fingerprints(file_fingerprints(&f.text)),
+        steps: Vec::new(),
     }
 }
 
@@ -571,10 +845,13 @@ async fn step(
     // pg_stat_xact_* views also show counts of earlier transactions not yet flushed, so the
     // migration's own are the difference.
     let start = facts(client).await?;
-    if let Err(failure) = run_file(client, f).await {
-        exec(client, "ROLLBACK").await?;
-        return Ok(Err(failure));
-    }
+    let steps = match run_measured(client, f).await? {
+        Ok(steps) => steps,
+        Err(failure) => {
+            exec(client, "ROLLBACK").await?;
+            return Ok(Err(failure));
+        }
+    };
     let after = measure(client).await?;
     let before = Step {
         catalog: before.catalog.clone(),
@@ -583,7 +860,11 @@ async fn step(
             ..start
         },
     };
-    Ok(Ok((effects_of(f, &before, &after), after)))
+    let effects = MigrationEffects {
+        steps,
+        ..effects_of(f, &before, &after)
+    };
+    Ok(Ok((effects, after)))
 }
 
 /// Runs migrations 1..=`upto` and their fixtures, each file in its own transaction, without
@@ -777,12 +1058,18 @@ async fn replay_irregular(
     let mut migrations = Vec::new();
     for v in irr.set.above(base).iter() {
         let f = content_at(src, v, &irr.releases)?;
-        if let Err(failure) = run_file(client, f).await {
-            exec(client, "ROLLBACK").await?;
-            return Err(failure_error(failure));
-        }
+        let steps = match run_measured(client, f).await? {
+            Ok(steps) => steps,
+            Err(failure) => {
+                exec(client, "ROLLBACK").await?;
+                return Err(failure_error(failure));
+            }
+        };
         let after = measure(client).await?;
-        migrations.push(effects_of(f, &before, &after));
+        migrations.push(MigrationEffects {
+            steps,
+            ..effects_of(f, &before, &after)
+        });
         before = after;
     }
     let mut rehearsals = Vec::new();
@@ -830,4 +1117,44 @@ async fn run_batch(
     }
     exec(client, "ROLLBACK TO SAVEPOINT migtag_batch").await?;
     Ok(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema(tables: &[&str]) -> BTreeMap<String, u64> {
+        tables.iter().map(|t| (t.to_string(), 1)).collect()
+    }
+
+    #[test]
+    fn a_statement_names_the_tables_outside_its_literals_and_comments() {
+        let known = schema(&["workspace_agents", "workspaces", "templates", "users"]);
+        let named = named_tables(
+            "-- from users\nUPDATE workspace_agents SET deleted = TRUE WHERE id IN (SELECT wa.id FROM workspace_agents wa JOIN \"workspaces\" w ON w.id = wa.w WHERE w.title = 'templates of users' || 'it''s templates')",
+            &known,
+        );
+        assert_eq!(
+            named.into_iter().collect::<Vec<_>>(),
+            [
+                ("workspace_agents".to_string(), 2),
+                ("workspaces".to_string(), 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn only_update_and_delete_have_a_target() {
+        assert_eq!(
+            dml_target("UPDATE ONLY public.\"api_keys\" SET x = 1"),
+            Some((StepKind::Update, "api_keys".to_string()))
+        );
+        assert_eq!(
+            dml_target("delete from api_keys where true"),
+            Some((StepKind::Delete, "api_keys".to_string()))
+        );
+        assert_eq!(dml_target("WITH x AS (SELECT 1) UPDATE t SET a = 1"), None);
+        assert_eq!(dml_target("DELETE api_keys"), None);
+        assert_eq!(dml_target("ALTER TABLE t ADD COLUMN c int"), None);
+    }
 }

@@ -40,7 +40,10 @@ SELECT json_build_object(
       'heap_bytes', r.pages * bs.bytes,
       'toast_bytes', coalesce((SELECT t.relpages::bigint FROM pg_class t WHERE t.oid = r.reltoastrelid), 0) * bs.bytes,
       'index_bytes', coalesce((SELECT sum(i.relpages)::bigint FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
-                                WHERE x.indrelid = r.oid), 0) * bs.bytes)) FROM rel r, bs), '[]'::json),
+                                WHERE x.indrelid = r.oid), 0) * bs.bytes,
+      'indexes', (SELECT count(*) FROM pg_index x WHERE x.indrelid = r.oid),
+      'foreign_keys', (SELECT count(*) FROM pg_constraint k WHERE k.conrelid = r.oid AND k.contype = 'f')))
+      FROM rel r, bs), '[]'::json),
   'locks', coalesce((SELECT json_agg(json_build_object('table', r.relname, 'pid', l.pid, 'granted', l.granted))
                        FROM pg_locks l JOIN rel r ON r.oid = l.relation
                       WHERE l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock'
@@ -62,6 +65,10 @@ struct Row {
     heap_bytes: u64,
     toast_bytes: u64,
     index_bytes: u64,
+    #[serde(default)]
+    indexes: u32,
+    #[serde(default)]
+    foreign_keys: u32,
 }
 
 /// Decodes the query's one value.
@@ -76,6 +83,8 @@ pub fn parse(text: &str) -> Result<LiveSizes> {
                 rows: (r.reltuples >= 0.0).then(|| r.reltuples.round() as u64),
                 heap_bytes: r.heap_bytes,
                 total_bytes: r.heap_bytes + r.toast_bytes + r.index_bytes,
+                indexes: r.indexes,
+                foreign_keys: r.foreign_keys,
             };
             (r.table, size)
         })
@@ -120,7 +129,7 @@ mod tests {
     fn never_analyzed_tables_have_unknown_rows_and_sizes_add_up() {
         let s = parse(
             r#"{"schema":"coder","tables":[{"table":"a","reltuples":-1,"heap_bytes":0,"toast_bytes":0,"index_bytes":8192},
-                {"table":"b","reltuples":1234.4,"heap_bytes":81920,"toast_bytes":8192,"index_bytes":16384}],
+                {"table":"b","reltuples":1234.4,"heap_bytes":81920,"toast_bytes":8192,"index_bytes":16384,"indexes":2,"foreign_keys":1}],
                 "locks":[{"table":"b","pid":42,"granted":true}]}"#,
         )
         .unwrap();
@@ -131,7 +140,9 @@ mod tests {
             TableSize {
                 rows: Some(1234),
                 heap_bytes: 81920,
-                total_bytes: 106496
+                total_bytes: 106496,
+                indexes: 2,
+                foreign_keys: 1,
             }
         );
         assert_eq!(s.exclusive_locks[0].pid, Some(42));

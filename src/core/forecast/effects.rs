@@ -86,6 +86,7 @@ impl From<&MigrationEffects> for MigrationFacts {
             catalog_objects: e.diff.added.len() + e.diff.removed.len() + e.diff.changed.len(),
             updates: of(|t| t.updated > 0),
             deletes: of(|t| t.updated == 0 && t.deleted > 0),
+            steps: e.steps.clone(),
             locks,
         }
     }

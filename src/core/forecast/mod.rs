@@ -19,12 +19,14 @@
 //! (`render/forecast.rs`).
 
 pub mod effects;
+pub mod model;
 pub mod rates;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use super::effects::{Step, StepKind};
 use super::migration_set::Version;
 use rates::Rates;
 
@@ -160,6 +162,48 @@ pub struct MigrationFacts {
     pub deletes: Vec<String>,
     /// How many catalog objects it adds, removes or changes: its catalog-only work.
     pub catalog_objects: usize,
+    /// The work of each statement, in order (recorded by the replay); empty in effects data
+    /// from before they were recorded, when [`MigrationFacts::work`] derives one step per
+    /// table from the lists above.
+    pub steps: Vec<Step>,
+}
+
+impl MigrationFacts {
+    /// The migration's work in the order it runs: the recorded steps, or, without them, one
+    /// step per table from the per-migration lists (rewrites, index builds, scans not part of
+    /// a rewrite or build of the same table, then data changes of every row).
+    pub fn work(&self) -> Vec<Step> {
+        if !self.steps.is_empty() {
+            return self.steps.clone();
+        }
+        let step = |kind, table: &str, detail: Option<&String>| Step {
+            statement: 0,
+            kind,
+            table: table.to_string(),
+            rows: 0,
+            of: 0,
+            detail: detail.cloned(),
+        };
+        let read_anyway =
+            |t: &String| self.rewrites.contains(t) || self.index_builds.iter().any(|(_, b)| b == t);
+        self.rewrites
+            .iter()
+            .map(|t| step(StepKind::Rewrite, t, None))
+            .chain(
+                self.index_builds
+                    .iter()
+                    .map(|(i, t)| step(StepKind::IndexBuild, t, Some(i))),
+            )
+            .chain(
+                self.scans
+                    .iter()
+                    .filter(|t| !read_anyway(t))
+                    .map(|t| step(StepKind::Scan, t, None)),
+            )
+            .chain(self.updates.iter().map(|t| step(StepKind::Update, t, None)))
+            .chain(self.deletes.iter().map(|t| step(StepKind::Delete, t, None)))
+            .collect()
+    }
 }
 
 /// A table's size as the server's statistics show it.
@@ -172,6 +216,13 @@ pub struct TableSize {
     pub heap_bytes: u64,
     /// Heap, TOAST and indexes: what a rewrite writes again.
     pub total_bytes: u64,
+    /// Indexes on the table: each UPDATE or INSERT writes an entry in each.
+    #[serde(skip)]
+    pub indexes: u32,
+    /// Foreign keys from the table: each row the batch updates a second time is checked
+    /// against each.
+    #[serde(skip)]
+    pub foreign_keys: u32,
 }
 
 /// What the live database says about sizes: its tables' statistics, and the ACCESS EXCLUSIVE
@@ -318,12 +369,15 @@ pub struct Work {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<String>,
     pub migration: Version,
+    /// The statement of the migration's file (from 1), when the effects recorded it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statement: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rows: Option<u64>,
     /// The bytes the work reads or writes (see [`TableSize`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes: Option<u64>,
-    /// For a data change: `update` or `delete`.
+    /// For a data change: `update`, `delete` or `insert`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub operation: Option<&'static str>,
     /// Its share of the estimate, low to high.
@@ -365,6 +419,8 @@ pub fn forecast(input: &ForecastInput) -> Forecast {
     let mut locks: BTreeMap<(&str, LockMode), Vec<Version>> = BTreeMap::new();
     let (mut rewrites, mut index_builds, mut scans, mut updates) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // Every step of the batch in order, with whether the forecast lists it.
+    let mut steps: Vec<(Version, Step, bool)> = Vec::new();
 
     let size_of = |table: &str, notes: &mut BTreeSet<String>| -> Option<TableSize> {
         let s = sizes?;
@@ -386,25 +442,6 @@ pub fn forecast(input: &ForecastInput) -> Forecast {
             }
         }
     };
-    let work = |table: &str,
-                index: Option<&str>,
-                m: Version,
-                bytes_of: fn(&TableSize) -> u64,
-                cost: &dyn Fn(&TableSize) -> (f64, f64),
-                notes: &mut BTreeSet<String>| {
-        let size = size_of(table, notes);
-        Work {
-            table: table.to_string(),
-            index: index.map(str::to_string),
-            operation: None,
-            migration: m,
-            rows: size.and_then(|s| s.rows),
-            bytes: size.as_ref().map(bytes_of),
-            seconds: size.as_ref().map(cost),
-        }
-    };
-    let by = |amount: f64, r: &rates::Rate| (amount / r.fast, amount / r.slow);
-
     for m in &input.pending {
         let old = |t: &str| !created.contains(t) && !m.creates.iter().any(|c| c == t);
         for (table, mode) in &m.locks {
@@ -412,66 +449,70 @@ pub fn forecast(input: &ForecastInput) -> Forecast {
                 locks.entry((table, *mode)).or_default().push(m.version);
             }
         }
-        for t in m.rewrites.iter().filter(|t| old(t)) {
-            rewrites.push(work(
-                t,
-                None,
-                m.version,
-                |s| s.total_bytes,
-                &|s| by(s.total_bytes as f64, &rates.rewrite_bytes),
-                &mut notes,
-            ));
-        }
-        for (i, t) in m.index_builds.iter().filter(|(_, t)| old(t)) {
-            index_builds.push(work(
-                t,
-                Some(i),
-                m.version,
-                |s| s.heap_bytes,
-                &|s| by(s.heap_bytes as f64, &rates.index_build_bytes),
-                &mut notes,
-            ));
-        }
-        // A rewrite or an index build reads the whole table anyway; a scan of the same table
-        // in the same migration is part of it.
-        let read_anyway =
-            |t: &String| m.rewrites.contains(t) || m.index_builds.iter().any(|(_, b)| b == t);
-        for t in m.scans.iter().filter(|t| old(t) && !read_anyway(t)) {
-            scans.push(work(
-                t,
-                None,
-                m.version,
-                |s| s.heap_bytes,
-                &|s| by(s.heap_bytes as f64, &rates.scan_bytes),
-                &mut notes,
-            ));
-        }
-        for t in m.updates.iter().filter(|t| old(t)) {
-            let mut w = work(
-                t,
-                None,
-                m.version,
-                |s| s.heap_bytes,
-                &|s| by(s.heap_bytes as f64, &rates.update_bytes),
-                &mut notes,
-            );
-            w.operation = Some("update");
-            updates.push(w);
-        }
-        for t in m.deletes.iter().filter(|t| old(t)) {
-            let mut w = work(
-                t,
-                None,
-                m.version,
-                |s| s.heap_bytes,
-                &|s| by(s.heap_bytes as f64, &rates.delete_bytes),
-                &mut notes,
-            );
-            w.operation = Some("delete");
-            updates.push(w);
+        for step in m.work() {
+            // Work on a table the batch creates is listed only when it fills it from
+            // another table (an INSERT ... SELECT backfill): the rest is on empty tables.
+            let listed = old(&step.table) || (step.kind == StepKind::Insert && step.of > 0);
+            if listed && old(&step.table) {
+                size_of(&step.table, &mut notes);
+            }
+            steps.push((m.version, step, listed));
         }
         created.extend(m.creates.iter().map(String::as_str));
     }
+    let costed = sizes.map(|s| {
+        let order: Vec<(Version, Step)> = steps.iter().map(|(v, s, _)| (*v, s.clone())).collect();
+        // A table the batch creates has no live size: it starts empty.
+        let created_by_batch: BTreeSet<&str> = input
+            .pending
+            .iter()
+            .flat_map(|m| m.creates.iter().map(String::as_str))
+            .collect();
+        model::cost_steps(
+            &order,
+            &|t: &str| {
+                if created_by_batch.contains(t) && !s.contains_key(t) {
+                    None
+                } else {
+                    Some(s.get(t).copied().unwrap_or_default())
+                }
+            },
+            rates,
+        )
+    });
+    for (i, (version, step, listed)) in steps.iter().enumerate() {
+        if !listed {
+            continue;
+        }
+        let c = costed.as_ref().map(|c| &c[i]);
+        let w = Work {
+            table: step.table.clone(),
+            index: (step.kind == StepKind::IndexBuild)
+                .then(|| step.detail.clone())
+                .flatten(),
+            migration: *version,
+            statement: (step.statement > 0).then_some(step.statement),
+            rows: c.and_then(|c| c.rows),
+            bytes: c.map(|c| c.bytes),
+            operation: match step.kind {
+                StepKind::Update => Some("update"),
+                StepKind::Delete => Some("delete"),
+                StepKind::Insert => Some("insert"),
+                _ => None,
+            },
+            seconds: c.map(|c| (round2(c.seconds.0), round2(c.seconds.1))),
+        };
+        match step.kind {
+            StepKind::Rewrite => rewrites.push(w),
+            StepKind::IndexBuild => index_builds.push(w),
+            StepKind::Scan => scans.push(w),
+            StepKind::Update | StepKind::Delete | StepKind::Insert => updates.push(w),
+        }
+    }
+    let work_seconds = costed.as_ref().map(|c| {
+        c.iter()
+            .fold((0.0, 0.0), |a, c| (a.0 + c.seconds.0, a.1 + c.seconds.1))
+    });
 
     // The strongest mode per table, with the migrations that take exactly that mode.
     let mut strongest: BTreeMap<&str, (LockMode, Vec<Version>)> = BTreeMap::new();
@@ -538,22 +579,11 @@ pub fn forecast(input: &ForecastInput) -> Forecast {
     }
     let n = input.pending.len();
     let objects: usize = input.pending.iter().map(|m| m.catalog_objects).sum();
-    let estimate = sizes.map(|_| {
-        let (mut low, mut high) = (
-            objects as f64 * rates.catalog_object_seconds.fast,
-            objects as f64 * rates.catalog_object_seconds.slow,
+    let estimate = work_seconds.map(|(low, high)| {
+        let (low, high) = (
+            low + objects as f64 * rates.catalog_object_seconds.fast,
+            high + objects as f64 * rates.catalog_object_seconds.slow,
         );
-        for w in rewrites
-            .iter()
-            .chain(&index_builds)
-            .chain(&scans)
-            .chain(&updates)
-        {
-            if let Some((l, h)) = w.seconds {
-                low += l;
-                high += h;
-            }
-        }
         Estimate {
             low_seconds: round2(low),
             high_seconds: round2(high),
@@ -617,15 +647,20 @@ pub fn window(high_seconds: f64) -> MigrationWindow {
 fn basis(rates: &Rates) -> String {
     const MB: f64 = 1024.0 * 1024.0;
     let mb = |r: &rates::Rate| format!("{:.0}-{:.0} MB/s", r.slow / MB, r.fast / MB);
+    let us = |r: &rates::Rate| format!("{:.1}-{:.1} us", r.fast * 1e6, r.slow * 1e6);
     format!(
-        "sizes from the server's statistics (pg_class, as of the last VACUUM/ANALYZE); rates measured by {}: rewrite {}, \
-         index build {}, validation scan {}, UPDATE {}, DELETE {}, {:.1}-{:.1} ms per catalog object; \
-         data changes assume every row of the table changes; time spent waiting for other sessions' locks is not included",
+        "sizes from the server's statistics (pg_class, as of the last VACUUM/ANALYZE); each statement costed on the table as the batch leaves it; rates calibrated by {}: \
+         per row updated {} plus {} per index and {} per foreign key of a row written before, {} per row joined, \
+         index build {} per row, rewrite {}, scan {}, DELETE {}, {:.2}-{:.2} ms per catalog object; \
+         a data change touches the share of rows it touched in the replay of Coder's fixtures; time spent waiting for other sessions' locks is not included",
         rates.source,
+        us(&rates.update_row_seconds),
+        us(&rates.index_entry_seconds),
+        us(&rates.foreign_key_check_seconds),
+        us(&rates.join_row_seconds),
+        us(&rates.index_build_row_seconds),
         mb(&rates.rewrite_bytes),
-        mb(&rates.index_build_bytes),
         mb(&rates.scan_bytes),
-        mb(&rates.update_bytes),
         mb(&rates.delete_bytes),
         rates.catalog_object_seconds.fast * 1000.0,
         rates.catalog_object_seconds.slow * 1000.0,

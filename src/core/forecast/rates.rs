@@ -1,14 +1,14 @@
 //! The throughput model of the upgrade forecast: how fast PostgreSQL does each class of work a
 //! migration does. The ONE place these numbers live.
 //!
-//! Measured by `bench/throughput.sh` (docs/forecast.md has the runs, the machine and how to
-//! re-measure): a throwaway PostgreSQL 15 with default settings on 2 cores shared with other
-//! builds (load average 1.8 to 9), a table shaped like Coder's `workspace_builds` at 1,000,000
-//! rows (two sessions, larger than shared_buffers) and at 200,000 rows (two sessions, cached),
-//! three runs each. `fast` is the fastest rate seen for any operation of the class,
-//! `slow` the slowest, so the band spans a quiet and a busy machine.
+//! Calibrated by `bench/calibrate.sh` (Coder's real batches on foreign-key-consistent data at
+//! 200,000 to 2,000,000 rows, each statement timed) and fitted by `bench/calibration/fit.py`;
+//! bench/calibration/README.md has the machine, the runs and the raw numbers. Each class has
+//! one point value from the quiet runs; the band around it ([`LOW_FACTOR`], [`HIGH_FACTOR`])
+//! spans what the quiet and the busy machine measured.
 
-/// A rate range in units per second: `fast` gives the low estimate, `slow` the high one.
+/// A rate range: `fast` gives the low estimate, `slow` the high one (for a throughput the
+/// larger number, for a cost in seconds per unit the smaller).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rate {
     pub fast: f64,
@@ -20,17 +20,28 @@ const MB: f64 = 1024.0 * 1024.0;
 /// The rates of every operation class.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rates {
-    /// Table rewrite (ALTER COLUMN TYPE, ADD COLUMN with a volatile default): bytes of the
-    /// whole relation (heap, TOAST and every index, all written again) per second.
+    /// Table rewrite (ALTER COLUMN TYPE, a stored generated column, a volatile default):
+    /// bytes of the whole relation (heap, TOAST and every index, all written again) per second.
     pub rewrite_bytes: Rate,
-    /// CREATE INDEX on an existing table: heap bytes read and sorted per second.
-    pub index_build_bytes: Rate,
-    /// Validation scan (SET NOT NULL, CHECK, FOREIGN KEY): heap bytes read per second.
+    /// CREATE INDEX: seconds per row of the table (read, sorted and written; the key's width
+    /// matters less than the row count).
+    pub index_build_row_seconds: Rate,
+    /// Validation scan (SET NOT NULL, CHECK, FOREIGN KEY), and the read of the heap an UPDATE
+    /// or DELETE does: heap bytes read per second.
     pub scan_bytes: Rate,
-    /// Full-table UPDATE: heap bytes per second (a new version of every row, and its index
-    /// entries; per byte rather than per row, so narrow tables go faster, as they do).
-    pub update_bytes: Rate,
-    /// Full-table DELETE: heap bytes per second (no new row versions, so much faster).
+    /// UPDATE or INSERT: seconds per row written (the new version itself; its index entries
+    /// and foreign-key checks are counted apart).
+    pub update_row_seconds: Rate,
+    /// Seconds per index entry an UPDATE or INSERT writes: per row, per index the table has
+    /// at that point of the batch.
+    pub index_entry_seconds: Rate,
+    /// Seconds per foreign-key check: per row the batch updates a second time, per foreign
+    /// key of its table.
+    pub foreign_key_check_seconds: Rate,
+    /// Seconds per row of the other tables an UPDATE or DELETE joins (`WHERE id IN (SELECT
+    /// ... JOIN ...)`, `UPDATE ... FROM`), counted in the share of rows the statement touches.
+    pub join_row_seconds: Rate,
+    /// DELETE: heap bytes per second (no new row versions, so much faster).
     pub delete_bytes: Rate,
     /// Catalog-only work (a column without a volatile default, an enum value, a new table):
     /// seconds per catalog object the migration adds, removes or changes (a table, a column,
@@ -40,37 +51,53 @@ pub struct Rates {
     pub source: &'static str,
 }
 
-/// The measured rates (bench/throughput.sh, four sessions; docs/forecast.md lists every run).
+/// The low estimate is this share of the calibrated time: the fastest statement measured
+/// on the quiet machine ran at 0.75 of the fit (bench/calibration/README.md).
+pub const LOW_FACTOR: f64 = 0.75;
+/// The high estimate is this multiple of the calibrated time: the busy machine ran the
+/// batches at up to 1.7 times the quiet time, and single statements the fit does not
+/// describe well (000498's joins) up to 2.4 times it.
+pub const HIGH_FACTOR: f64 = 2.5;
+
+/// A throughput (units per second) measured on the quiet machine, as a band.
+const fn throughput(point: f64) -> Rate {
+    Rate {
+        fast: point / LOW_FACTOR,
+        slow: point / HIGH_FACTOR,
+    }
+}
+
+/// A cost (seconds per unit) measured on the quiet machine, as a band.
+const fn cost(point: f64) -> Rate {
+    Rate {
+        fast: point * LOW_FACTOR,
+        slow: point * HIGH_FACTOR,
+    }
+}
+
+const US: f64 = 0.000_001;
+
+/// The calibrated rates (bench/calibrate.sh and bench/calibration/fit.py on PostgreSQL 15;
+/// bench/calibration/README.md has every run and docs/forecast.md the model).
 pub const MEASURED: Rates = Rates {
-    rewrite_bytes: Rate {
-        fast: 124.1 * MB,
-        slow: 28.1 * MB,
-    },
-    index_build_bytes: Rate {
-        fast: 943.7 * MB,
-        slow: 340.7 * MB,
-    },
-    scan_bytes: Rate {
-        fast: 2593.0 * MB,
-        slow: 589.7 * MB,
-    },
-    // Slow: the 1,000,000-row sessions' slowest UPDATE and DELETE (15,737 and 584,150 rows/s
-    // at 372 bytes of heap per row); fast: the cached 200,000-row session's fastest.
-    update_bytes: Rate {
-        fast: 21.2 * MB,
-        slow: 5.85 * MB,
-    },
-    delete_bytes: Rate {
-        fast: 584.9 * MB,
-        slow: 217.3 * MB,
-    },
-    // Seconds per object, so `fast` is the smaller number: the benchmark's CREATE TABLE with
-    // indexes and a foreign key (4.6 ms on the quiet machine, 30.3 ms under load 9) makes 8
-    // objects (the table, 3 columns, the primary key constraint and index, the foreign key,
-    // the second index).
-    catalog_object_seconds: Rate {
-        fast: 0.0046 / 8.0,
-        slow: 0.0303 / 8.0,
-    },
-    source: "bench/throughput.sh on PostgreSQL 15, 2 busy cores (docs/forecast.md)",
+    // 000449's rewrite of aibridge_interceptions (1,000,000 rows, 9 indexes): 4.1 s.
+    rewrite_bytes: throughput(80.0 * MB),
+    // CREATE INDEX on 1,000,000 and 2,000,000-row tables: 0.3 to 1.4 us per row.
+    index_build_row_seconds: cost(0.6 * US),
+    // SET NOT NULL over api_keys' 1.2 GB heap (three versions of 2,000,000 rows): 0.54-0.63 s.
+    scan_bytes: throughput(2000.0 * MB),
+    // Least squares over the quiet runs' UPDATEs (000371, 000458, 000461):
+    // 6.34 us + 1.81 us per index + 7.55 us per foreign key of a row written before.
+    update_row_seconds: cost(6.34 * US),
+    index_entry_seconds: cost(1.81 * US),
+    foreign_key_check_seconds: cost(7.55 * US),
+    // 000498: 905,000 rows updated through a join of 2,210,000 rows (half of them in the
+    // share the replay saw), 17.6 s beyond the UPDATE's own cost.
+    join_row_seconds: cost(16.0 * US),
+    delete_bytes: throughput(400.0 * MB),
+    // The catalog work of small migrations: about 0.4 ms per object on the quiet machine,
+    // 0.6 ms in bench/throughput.sh's CREATE TABLE.
+    catalog_object_seconds: cost(0.55 / 1000.0),
+    source:
+        "bench/calibrate.sh on PostgreSQL 15, 2 cores, quiet and busy (bench/calibration/README.md)",
 };

@@ -15,17 +15,29 @@ const TEST_RATES: Rates = Rates {
         fast: 100.0 * MB as f64,
         slow: 50.0 * MB as f64,
     },
-    index_build_bytes: Rate {
-        fast: 200.0 * MB as f64,
-        slow: 100.0 * MB as f64,
+    index_build_row_seconds: Rate {
+        fast: 0.000_001,
+        slow: 0.000_002,
     },
     scan_bytes: Rate {
         fast: 400.0 * MB as f64,
         slow: 200.0 * MB as f64,
     },
-    update_bytes: Rate {
-        fast: 10.0 * MB as f64,
-        slow: 5.0 * MB as f64,
+    update_row_seconds: Rate {
+        fast: 0.000_010,
+        slow: 0.000_020,
+    },
+    index_entry_seconds: Rate {
+        fast: 0.0,
+        slow: 0.0,
+    },
+    foreign_key_check_seconds: Rate {
+        fast: 0.0,
+        slow: 0.0,
+    },
+    join_row_seconds: Rate {
+        fast: 0.0,
+        slow: 0.0,
     },
     delete_bytes: Rate {
         fast: 100.0 * MB as f64,
@@ -59,6 +71,7 @@ fn sizes(list: &[(&str, u64, u64, u64)]) -> BTreeMap<String, TableSize> {
                     rows: Some(*rows),
                     heap_bytes: heap_mb * MB,
                     total_bytes: total_mb * MB,
+                    ..Default::default()
                 },
             )
         })
@@ -234,27 +247,28 @@ fn the_estimate_is_work_over_rate_plus_a_floor_per_migration() {
     a.scans = vec!["workspace_builds".into()]; // part of the rewrite: not counted again
     let mut b = m(41);
     b.catalog_objects = 2;
-    b.index_builds = vec![("pj_idx".into(), "provisioner_jobs".into())]; // 100 MB heap: 0.5 s .. 1 s
+    b.index_builds = vec![("pj_idx".into(), "provisioner_jobs".into())]; // 200,000 rows: 0.2 s .. 0.4 s
     b.scans = vec!["api_keys".into(), "provisioner_jobs".into()]; // 20 MB: 0.05 .. 0.1 s; the other is the build's
     let mut c = m(42);
-    c.updates = vec!["api_keys".into()]; // 20 MB of heap: 2 .. 4 s
-    c.deletes = vec!["provisioner_jobs".into()]; // 100 MB of heap: 1 .. 2 s
+    c.updates = vec!["api_keys".into()]; // 60,000 rows: 0.6 .. 1.2 s, and its read 0.05 .. 0.1 s
+    c.deletes = vec!["provisioner_jobs".into()]; // 100 MB: 1 .. 2 s, and its read 0.25 .. 0.5 s
     let f = run(vec![a, b, c], Some(&live), true);
     let e = f.estimate.clone().unwrap();
     // + 3 catalog objects x (0.01 .. 0.05 s)
-    assert_eq!((e.low_seconds, e.high_seconds), (8.58, 17.25));
+    assert_eq!((e.low_seconds, e.high_seconds), (7.18, 14.45));
     assert_eq!(
         f.updates
             .iter()
             .map(|w| w.operation.unwrap())
             .collect::<Vec<_>>(),
-        ["update", "delete"]
+        ["delete", "update"],
+        "the costliest first"
     );
     assert!(e.basis.contains("test rates"), "{}", e.basis);
     assert_eq!(f.scans.len(), 1);
     assert_eq!(f.rewrites[0].bytes, Some(500 * MB));
     assert_eq!(f.index_builds[0].bytes, Some(100 * MB));
-    assert_eq!(f.updates[0].rows, Some(60_000));
+    assert_eq!(f.updates[1].rows, Some(60_000));
     assert_eq!(f.migration_window.unwrap().seconds, 15 * 60);
 }
 
@@ -267,6 +281,7 @@ fn missing_tables_and_missing_statistics_are_said() {
             rows: None,
             heap_bytes: 8192,
             total_bytes: 16384,
+            ..Default::default()
         },
     );
     let mut a = m(50);
@@ -314,6 +329,7 @@ fn effects_map_into_facts() {
         rewrites: vec!["templates".into()],
         index_builds: vec!["tasks_owner_idx on tasks".into()],
         statements: Default::default(),
+        steps: Vec::new(),
         tables: vec![
             TableActivity {
                 table: "workspace_builds".into(),
@@ -413,4 +429,191 @@ fn a_release_gets_the_content_it_shipped() {
         );
     }
     assert!(shipped_effects(&effects, 372, "v2.27.0").is_none());
+}
+
+/// The per-statement model: each step costs what the table is like when it runs.
+mod per_statement {
+    use super::*;
+    use crate::core::effects::{Step, StepKind};
+
+    const RATES: Rates = Rates {
+        index_entry_seconds: Rate {
+            fast: 0.000_001,
+            slow: 0.000_002,
+        },
+        foreign_key_check_seconds: Rate {
+            fast: 0.000_010,
+            slow: 0.000_020,
+        },
+        join_row_seconds: Rate {
+            fast: 0.000_005,
+            slow: 0.000_010,
+        },
+        ..TEST_RATES
+    };
+
+    fn step(statement: u32, kind: StepKind, table: &str, rows: u64, of: u64) -> Step {
+        Step {
+            statement,
+            kind,
+            table: table.into(),
+            rows,
+            of,
+            detail: (kind == StepKind::IndexBuild).then(|| format!("{table}_idx{statement}")),
+        }
+    }
+
+    fn api_keys() -> BTreeMap<String, TableSize> {
+        // 100,000 rows of 200 bytes (20 MB of heap), 4 indexes, a foreign key to users.
+        [(
+            "api_keys".to_string(),
+            TableSize {
+                rows: Some(100_000),
+                heap_bytes: 20 * MB,
+                total_bytes: 30 * MB,
+                indexes: 4,
+                foreign_keys: 1,
+            },
+        )]
+        .into_iter()
+        .collect()
+    }
+
+    fn with_steps(version: Version, steps: Vec<Step>) -> MigrationFacts {
+        MigrationFacts {
+            steps,
+            ..m(version)
+        }
+    }
+
+    fn forecast_of(pending: Vec<MigrationFacts>) -> Forecast {
+        forecast(&ForecastInput {
+            pending,
+            sizes: Some(&api_keys()),
+            one_transaction: true,
+            rates: &RATES,
+            unavailable: None,
+            unknown: Vec::new(),
+        })
+    }
+
+    fn seconds_of(f: &Forecast, statement: u32) -> (f64, f64) {
+        f.updates
+            .iter()
+            .chain(&f.index_builds)
+            .chain(&f.scans)
+            .chain(&f.rewrites)
+            .find(|w| w.statement == Some(statement))
+            .and_then(|w| w.seconds)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_second_pass_over_the_rows_reads_the_dead_versions_and_checks_the_foreign_keys() {
+        // 000371 as v2.27.0 shipped it: two UPDATEs of every api_keys row, then SET NOT NULL.
+        let f = forecast_of(vec![with_steps(
+            371,
+            vec![
+                step(141, StepKind::Update, "api_keys", 2, 2),
+                step(142, StepKind::Update, "api_keys", 2, 2),
+                step(143, StepKind::Scan, "api_keys", 0, 0),
+            ],
+        )]);
+        // First pass: read 20 MB (0.05 s), 100,000 rows (1 s), 4 index entries each (0.4 s).
+        assert_eq!(seconds_of(&f, 141), (1.45, 2.9));
+        // Second: the heap is 40 MB now (0.1 s), and each row the batch wrote is checked
+        // against users (1 s).
+        assert_eq!(seconds_of(&f, 142), (2.5, 5.0));
+        // The scan reads the three versions: 60 MB.
+        assert_eq!(seconds_of(&f, 143), (0.15, 0.3));
+        assert_eq!(f.updates.len(), 2, "one entry per statement");
+        let e = f.estimate.unwrap();
+        assert_eq!((e.low_seconds, e.high_seconds), (4.1, 8.2));
+    }
+
+    #[test]
+    fn an_index_built_earlier_in_the_batch_is_maintained_by_later_updates() {
+        let alone = forecast_of(vec![with_steps(
+            2,
+            vec![step(1, StepKind::Update, "api_keys", 5, 5)],
+        )]);
+        let after_build = forecast_of(vec![
+            with_steps(1, vec![step(1, StepKind::IndexBuild, "api_keys", 0, 0)]),
+            with_steps(2, vec![step(1, StepKind::Update, "api_keys", 5, 5)]),
+        ]);
+        let before = alone.updates[0].seconds.unwrap();
+        let after = after_build.updates[0].seconds.unwrap();
+        // One more entry per row: 100,000 x 1 us .. 2 us.
+        assert_eq!(
+            (round2(after.0 - before.0), round2(after.1 - before.1)),
+            (0.1, 0.2)
+        );
+    }
+
+    #[test]
+    fn an_index_build_visits_the_dead_versions_an_earlier_update_left() {
+        let f = forecast_of(vec![with_steps(
+            371,
+            vec![
+                step(1, StepKind::Update, "api_keys", 2, 2),
+                step(2, StepKind::IndexBuild, "api_keys", 0, 0),
+                step(3, StepKind::Rewrite, "api_keys", 0, 0),
+                step(4, StepKind::IndexBuild, "api_keys", 0, 0),
+            ],
+        )]);
+        // 200,000 versions after the update: 0.2 .. 0.4 s.
+        assert_eq!(seconds_of(&f, 2), (0.2, 0.4));
+        // The rewrite writes the 40 MB heap and 10 MB of the rest, and leaves 20 MB.
+        assert_eq!(seconds_of(&f, 3), (0.5, 1.0));
+        assert_eq!(seconds_of(&f, 4), (0.1, 0.2));
+    }
+
+    #[test]
+    fn an_update_through_a_join_reads_the_rows_it_joins() {
+        let mut s = step(2, StepKind::Update, "api_keys", 4, 8);
+        s.detail = Some("api_keys".into());
+        let f = forecast_of(vec![with_steps(498, vec![s])]);
+        // Read 20 MB (0.05 s), 50,000 rows (0.5 s) with 4 entries each (0.2 s), and half of
+        // the subquery's 100,000 rows (0.25 s).
+        assert_eq!(seconds_of(&f, 2), (1.0, 2.0));
+    }
+
+    #[test]
+    fn a_data_change_touches_the_share_of_rows_it_touched_in_the_replay() {
+        let f = forecast_of(vec![with_steps(
+            498,
+            vec![
+                step(1, StepKind::Update, "api_keys", 0, 8),
+                step(2, StepKind::Update, "api_keys", 4, 8),
+            ],
+        )]);
+        // Statement 1 matched none of the fixture rows: a read, nothing written.
+        assert_eq!(
+            f.updates
+                .iter()
+                .find(|w| w.statement == Some(1))
+                .unwrap()
+                .rows,
+            Some(0)
+        );
+        assert_eq!(seconds_of(&f, 1), (0.05, 0.1));
+        // Statement 2 touched half of them: 50,000 rows.
+        assert_eq!(
+            f.updates
+                .iter()
+                .find(|w| w.statement == Some(2))
+                .unwrap()
+                .rows,
+            Some(50_000)
+        );
+    }
+
+    #[test]
+    fn an_update_of_a_table_that_was_empty_in_the_replay_counts_every_row() {
+        let f = forecast_of(vec![with_steps(
+            371,
+            vec![step(142, StepKind::Update, "api_keys", 0, 0)],
+        )]);
+        assert_eq!(f.updates[0].rows, Some(100_000));
+    }
 }
