@@ -87,14 +87,16 @@ def summarize(raw, stem):
     for key, kind in [("updates", None), ("index_builds", "create_index"), ("rewrites", "alter_rewrite"), ("scans", "alter")]:
         for w in fc.get(key, []):
             k = kind or w.get("operation", "update")
-            items[(w["migration"], w["table"], k, w.get("index"))].append(w)
+            # A forecast of the per-statement model names the statement of each item.
+            items[(w["migration"], w["table"], k, w.get("index"), w.get("statement"))].append(w)
 
     def forecast_for(r):
         if not r["migration"].isdigit():
             return None
         mig = int(r["migration"])
         idx = index_name(r["statement"]) if r["kind"] == "create_index" else None
-        return items.get((mig, r["table"], r["kind"], idx))
+        return items.get((mig, r["table"], r["kind"], idx, None)) or items.get(
+            (mig, r["table"], r["kind"], idx, int(r["stmt_no"])))
 
     # Mean over the quiet runs, statement by statement (same statements in every run).
     def mean(runs_rows):
@@ -123,15 +125,16 @@ def summarize(raw, stem):
     out += ["", "Forecast items against the statements they stand for (quiet runs, mean):", "",
             "| migration | table | work | statements | measured (s) | forecast (s) | measured / high |",
             "|---|---|---|---|---|---|---|"]
-    for (mig, table, kind, idx), ws in sorted(items.items(), key=lambda kv: -max(w["seconds"][1] for w in kv[1])):
+    for (mig, table, kind, idx, no), ws in sorted(items.items(), key=lambda kv: -max(w["seconds"][1] for w in kv[1])):
         stmts = [rs for rs in q.values() if rs[0]["migration"] == f"{mig:06}" and rs[0]["table"] == table
-                 and rs[0]["kind"] == kind and (idx is None or index_name(rs[0]["statement"]) == idx)]
+                 and rs[0]["kind"] == kind and (idx is None or index_name(rs[0]["statement"]) == idx)
+                 and (no is None or rs[0]["stmt_no"] == str(no))]
         measured = sum(sum(r["seconds"] for r in rs) / len(rs) for rs in stmts)
         lo = sum(w["seconds"][0] for w in ws)
         hi = sum(w["seconds"][1] for w in ws)
         if max(measured, hi) < 0.1:
             continue
-        what = kind + (f" {idx}" if idx else "")
+        what = kind + (f" {idx}" if idx else "") + (f" (statement {no})" if no is not None else "")
         ratio = f"{measured / hi:.1f}x" if hi > 0 else "-"
         out.append(f"| {mig:06} | {table} | {what} | {len(stmts)} | {measured:.2f} | {lo:.2f} - {hi:.2f} | {ratio} |")
     return "\n".join(out)
