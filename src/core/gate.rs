@@ -142,13 +142,16 @@ pub fn conclude(mut report: GateReport, facts: GateFacts) -> GateReport {
         }
         report.rehearsals.push(finding);
     }
-    if let Some(f) = facts.forecast {
+    // A sampled rehearsal's band replaces the statistics' for the estimate, the window and
+    // --max-duration; the statistics' estimate stays in the rehearsal's sample.
+    let (forecast, rehearsal) = with_rehearsed_band(facts.forecast, facts.rehearsal);
+    if let Some(f) = forecast {
         report.add_forecast(f, facts.max_duration_seconds, facts.strict);
         if facts.strict {
             report.require_forecast_coverage();
         }
     }
-    match facts.rehearsal {
+    match rehearsal {
         Some(RehearsalOutcome::NotRun(why)) => report.warnings.push(why),
         Some(RehearsalOutcome::Ran {
             rehearsal,
@@ -163,6 +166,45 @@ pub fn conclude(mut report: GateReport, facts: GateFacts) -> GateReport {
         report.add_deployment(d, findings, facts.strict);
     }
     report
+}
+
+/// The forecast with a clean sampled rehearsal's band as its estimate and window (the
+/// statistics' estimate moved into the rehearsal's `sample`), and the rehearsal. Without a
+/// sample, a failed rehearsal or a forecast that has no times (offline, or a schema change
+/// running), both as they were. `conclude` applies it; `gate` also sizes the Deployment's
+/// migration window with it, so both use the same band.
+pub fn with_rehearsed_band(
+    forecast: Option<Forecast>,
+    rehearsal: Option<RehearsalOutcome>,
+) -> (Option<Forecast>, Option<RehearsalOutcome>) {
+    match (forecast, rehearsal) {
+        (
+            Some(mut f),
+            Some(RehearsalOutcome::Ran {
+                mut rehearsal,
+                warnings,
+            }),
+        ) if rehearsal.failure.is_none() && rehearsal.sample.is_some() && f.estimate.is_some() => {
+            let statistics = f.estimate.take().expect("checked");
+            let sample = rehearsal.sample.as_mut().expect("checked");
+            let e = super::forecast::rehearsed::estimate(
+                sample,
+                statistics.complete,
+                &statistics.unknown_migrations,
+            );
+            f.migration_window = Some(super::forecast::window(e.high_seconds));
+            f.estimate = Some(e);
+            sample.statistics_estimate = Some(statistics);
+            (
+                Some(f),
+                Some(RehearsalOutcome::Ran {
+                    rehearsal,
+                    warnings,
+                }),
+            )
+        }
+        other => other,
+    }
 }
 
 /// What `gate --rehearse` saw when it ran the target's pending migrations, in one
@@ -182,25 +224,48 @@ pub struct LiveRehearsal {
     pub dumped_with: String,
     /// The scratch database it ran in, dropped afterwards.
     pub scratch_database: String,
+    /// `--sample`: the rows copied, each migration's time on them and scaled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample: Option<super::forecast::rehearsed::Sample>,
 }
 
 impl LiveRehearsal {
     /// What a clean run cannot promise: the copy has the schema but no rows.
     pub const SCHEMA_ONLY: &'static str = "the copy has no data: failures that depend on rows (duplicates under a new unique index, NULLs under a new NOT NULL) are not rehearsed";
+    /// What a clean run on a sample cannot promise.
+    pub const SAMPLED: &'static str = "the copy holds a sample of the rows: failures that depend on rows outside the sample (a duplicate, a NULL, a value that does not fit) are not rehearsed";
+
+    /// The note under a clean run: what it cannot promise.
+    pub fn caveat(&self) -> &'static str {
+        match self.sample {
+            Some(_) => Self::SAMPLED,
+            None => Self::SCHEMA_ONLY,
+        }
+    }
+
+    /// `this schema`, or `this schema and a 10% sample of its rows`.
+    fn copy_of(&self) -> String {
+        match &self.sample {
+            Some(s) => format!("this schema and a {}% sample of its rows", s.percent),
+            None => "this schema".into(),
+        }
+    }
 
     /// One line: the clean run, or the first failure.
     pub fn line(&self) -> String {
         match &self.failure {
             None => format!(
-                "rehearsal: {}'s {} pending migration{} ran cleanly on a copy of this schema in {:.2} s",
+                "rehearsal: {}'s {} pending migration{} ran cleanly on a copy of {} in {:.2} s",
                 self.target,
                 self.pending,
                 if self.pending == 1 { "" } else { "s" },
+                self.copy_of(),
                 self.seconds
             ),
             Some(f) => format!(
-                "rehearsal: {}'s pending migrations fail on a copy of this schema at {:06}_{}: `{}`: {}",
+                "rehearsal: {}'s pending migrations fail on a copy of {} at {:06}_{}: `{}`: {}",
                 self.target,
+                self.copy_of(),
                 f.version,
                 f.name,
                 super::observation::shorten_query(&f.statement, 200),
