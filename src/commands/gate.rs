@@ -265,7 +265,7 @@ fn rehearse(
         .scratch_superuser
         .then(|| postgres::rehearse::superuser_warning(&scratch.user, outcome.set_role));
     Ok(RehearsalOutcome::Ran {
-        rehearsal: LiveRehearsal {
+        rehearsal: Box::new(LiveRehearsal {
             target: args.target.clone(),
             pending: pending.len() as usize,
             clean: outcome.failure.is_none(),
@@ -275,7 +275,7 @@ fn rehearse(
             dumped_with: outcome.dumped_with,
             scratch_database: outcome.scratch_database,
             sample,
-        },
+        }),
         warnings: fell_back.into_iter().chain(superuser).collect(),
     })
 }

@@ -111,7 +111,7 @@ pub struct GateReport {
 pub enum RehearsalOutcome {
     NotRun(String),
     Ran {
-        rehearsal: LiveRehearsal,
+        rehearsal: Box<LiveRehearsal>,
         /// Warnings about the run: files the SQL source lacked at the target (replaced by its
         /// newest content), a superuser scratch role (the batch ran as an unprivileged one).
         warnings: Vec<String>,
@@ -158,7 +158,7 @@ pub fn conclude(mut report: GateReport, facts: GateFacts) -> GateReport {
             warnings,
         }) => {
             report.warnings.extend(warnings);
-            report.add_live_rehearsal(rehearsal);
+            report.add_live_rehearsal(*rehearsal);
         }
         None => {}
     }
