@@ -13,18 +13,12 @@ use serde_json::Value;
 use crate::coder_sql::{database_with, run_script, set_row, tarball};
 use crate::common::{migtag, run};
 use crate::pg::{unique, PgCluster};
+use crate::rehearse::url;
+use crate::rehearse_sandbox::leftovers;
 
 /// Text planted in the live rows (an email, API key ids, their hashed secrets and token
 /// names): it must never reach migtag's output.
 const PLANTED: &str = "plnt7f3a";
-
-fn url(c: &PgCluster, db: &str) -> String {
-    format!(
-        "postgresql://postgres@/{db}?host={}&port={}",
-        c.socket_dir.display(),
-        c.port
-    )
-}
 
 /// A new database at v2.26.0 (362) with the rows, analyzed (the filled template is built once).
 fn filled(c: &'static PgCluster) -> String {
@@ -71,28 +65,16 @@ fn args(format: &str, db_url: &str, scratch_url: &str, extra: &[&str]) -> Vec<St
     a
 }
 
-/// What must not change in the live database: its row, its columns and its rows' contents.
+/// What must not change in the live database: its row and columns (as for the schema-only
+/// rehearsal) and its rows' contents.
 fn fingerprint(c: &PgCluster, db: &str) -> String {
-    c.sql(
+    let rows = c.sql(
         db,
-        "SELECT (SELECT string_agg(version || ' ' || dirty, ',') FROM schema_migrations) || ' ' || \
-         (SELECT md5(string_agg(table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable, ',' \
-           ORDER BY table_name, column_name)) FROM information_schema.columns WHERE table_schema = 'public') || ' ' || \
-         (SELECT md5(string_agg(k::text, ',' ORDER BY k.id)) FROM api_keys k) || ' ' || \
+        "SELECT (SELECT md5(string_agg(k::text, ',' ORDER BY k.id)) FROM api_keys k) || ' ' || \
          (SELECT md5(string_agg(u::text, ',' ORDER BY u.id)) FROM users u) || ' ' || \
          (SELECT count(*) FROM connection_logs)",
-    )
-}
-
-fn leftovers(c: &PgCluster, name: &str) -> String {
-    assert!(name.starts_with("migtag_rehearse_"), "{name}");
-    c.sql(
-        "postgres",
-        &format!(
-            "SELECT (SELECT count(*) FROM pg_database WHERE datname = '{name}') + \
-             (SELECT count(*) FROM pg_roles WHERE rolname = '{name}_role')"
-        ),
-    )
+    );
+    format!("{} {rows}", crate::rehearse::fingerprint(c, db))
 }
 
 /// The statements the server logged for `db` and migtag, by the simple protocol
