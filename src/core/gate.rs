@@ -753,3 +753,137 @@ fn clean_upgrade(
     }
     verdict
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::core::forecast::rehearsed::{scale, SampleRun, TimedStatement};
+    use crate::core::forecast::{forecast, rates, Basis, ForecastInput, TableSize};
+
+    /// A forecast with times (live sizes, nothing pending) and a clean sampled rehearsal
+    /// whose one statement took 10 s on api_keys at a ratio of 10.
+    fn facts(failed: bool) -> (Option<Forecast>, Option<RehearsalOutcome>) {
+        let sizes: BTreeMap<String, TableSize> = [(
+            "api_keys".to_string(),
+            TableSize {
+                rows: Some(1000),
+                heap_bytes: 0,
+                total_bytes: 0,
+            },
+        )]
+        .into_iter()
+        .collect();
+        let f = forecast(&ForecastInput {
+            pending: Vec::new(),
+            sizes: Some(&sizes),
+            one_transaction: true,
+            rates: &rates::MEASURED,
+            unavailable: None,
+            unknown: Vec::new(),
+        });
+        let run = SampleRun {
+            percent: 10.0,
+            sample_rows: [("api_keys".to_string(), 100)].into_iter().collect(),
+            copied_rows: 100,
+            copy_seconds: 1.0,
+            statements: vec![TimedStatement {
+                version: 371,
+                name: "m".into(),
+                text: "UPDATE api_keys SET scopes = '{}'".into(),
+                seconds: 10.0,
+            }],
+        };
+        let rehearsal = LiveRehearsal {
+            target: "v2.27.0".into(),
+            pending: 1,
+            clean: !failed,
+            seconds: 10.0,
+            failure: failed.then(|| super::super::effects::ReplayFailure {
+                version: 371,
+                name: "m".into(),
+                statement: "UPDATE api_keys".into(),
+                error: "boom".into(),
+            }),
+            sql_source: "test".into(),
+            dumped_with: "pg_dump (PostgreSQL) 15.8".into(),
+            scratch_database: "migtag_rehearse_1_2".into(),
+            sample: Some(scale(&run, &sizes)),
+        };
+        (
+            Some(f),
+            Some(RehearsalOutcome::Ran {
+                rehearsal: Box::new(rehearsal),
+                warnings: Vec::new(),
+            }),
+        )
+    }
+
+    #[test]
+    fn a_clean_sampled_rehearsal_s_band_becomes_the_estimate_and_sizes_the_window() {
+        let (forecast, rehearsal) = facts(false);
+        let (f, r) = with_rehearsed_band(forecast, rehearsal);
+        let f = f.unwrap();
+        let e = f.estimate.as_ref().unwrap();
+        assert_eq!(e.basis, Basis::Rehearsal);
+        assert_eq!(e.sample_percent, Some(10.0));
+        assert_eq!((e.low_seconds, e.high_seconds), (75.0, 180.0));
+        assert_eq!(f.migration_window.unwrap().seconds, 15 * 60);
+        let Some(RehearsalOutcome::Ran { rehearsal, .. }) = r else {
+            panic!("the rehearsal is kept");
+        };
+        let stats = rehearsal.sample.unwrap().statistics_estimate.unwrap();
+        assert_eq!(stats.basis, Basis::Statistics);
+    }
+
+    #[test]
+    fn a_failed_rehearsal_keeps_the_statistics_and_max_duration_uses_the_band() {
+        let (forecast, rehearsal) = facts(true);
+        let (f, _) = with_rehearsed_band(forecast, rehearsal);
+        assert_eq!(f.unwrap().estimate.unwrap().basis, Basis::Statistics);
+
+        // Through conclude: 180 s high against --max-duration 100 s is unsafe.
+        let (forecast, rehearsal) = facts(false);
+        use crate::core::index::{Project, Provenance};
+        let provenance = Provenance {
+            source: "test".into(),
+            detail: "unit test".into(),
+            generated_at: "2026-01-01".into(),
+            complete: true,
+        };
+        let release = Release::new(
+            "v2.27.0",
+            crate::core::migration_set::MigrationSet::parse("1-376").unwrap(),
+        )
+        .unwrap();
+        let index =
+            Index::new(Project::coder(), provenance, vec![release], BTreeMap::new()).unwrap();
+        let report = conclude(
+            gate(
+                &index,
+                &DbState::Clean(362),
+                "v2.27.0",
+                &GateOptions::default(),
+            ),
+            GateFacts {
+                forecast,
+                max_duration_seconds: Some(100),
+                rehearsal,
+                ..Default::default()
+            },
+        );
+        assert!(
+            report
+                .reasons
+                .iter()
+                .any(|r| r.contains("exceeds --max-duration")),
+            "{:?}",
+            report.reasons
+        );
+        assert_eq!(
+            report.forecast.unwrap().estimate.unwrap().basis,
+            Basis::Rehearsal
+        );
+    }
+}
