@@ -298,28 +298,32 @@ async fn load_sample(
         .batch_execute("ANALYZE")
         .await
         .map_err(step("ANALYZE of the sample"))?;
-    let present = client
-        .simple_query(&format!(
+    let present: BTreeSet<String> = replay::one_text(
+        client,
+        &format!(
             "SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = {})",
             crate::core::sql::literal(req.schema)
-        ))
-        .await
-        .map_err(step("listing the sampled tables"))?;
-    let present: BTreeSet<String> = rows_text(present).into_iter().collect();
+        ),
+    )
+    .await
+    .map_err(step("listing the sampled tables"))?
+    .into_iter()
+    .collect();
     let mut counts = std::collections::BTreeMap::new();
     for t in sample.tables.iter().filter(|t| present.contains(*t)) {
-        let n = client
-            .simple_query(&format!(
+        let n = replay::one_text(
+            client,
+            &format!(
                 "SELECT count(*) FROM {schema}.{}",
                 crate::core::sql::identifier(t)
-            ))
-            .await
-            .map_err(step("counting the sample's rows"))?;
-        let n = rows_text(n)
-            .first()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        counts.insert(t.clone(), n);
+            ),
+        )
+        .await
+        .map_err(step("counting the sample's rows"))?;
+        counts.insert(
+            t.clone(),
+            n.first().and_then(|n| n.parse().ok()).unwrap_or(0),
+        );
     }
     Ok((copied.rows, counts))
 }
@@ -334,15 +338,6 @@ const SEQUENCES_PAST_ROWS: &str = "DO $migtag$ DECLARE r record; BEGIN \
      AND t.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) LOOP \
    EXECUTE format('SELECT setval(%L, coalesce((SELECT max(%I) FROM %s), 0) + 1, false)', r.seq, r.attname, r.tbl); \
  END LOOP; END $migtag$";
-
-fn rows_text(msgs: Vec<tokio_postgres::SimpleQueryMessage>) -> Vec<String> {
-    msgs.into_iter()
-        .filter_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
-            _ => None,
-        })
-        .collect()
-}
 
 async fn load_and_run(
     client: &tokio_postgres::Client,

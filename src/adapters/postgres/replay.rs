@@ -123,7 +123,8 @@ pub fn db_error(e: &tokio_postgres::Error) -> String {
         .unwrap_or_else(|| e.to_string())
 }
 
-async fn one_text(
+/// The first column of each row a simple query returns, as text.
+pub(crate) async fn one_text(
     client: &Client,
     sql: &str,
 ) -> std::result::Result<Vec<String>, tokio_postgres::Error> {

@@ -134,9 +134,12 @@ async fn copy_in_snapshot(
     live.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .await
         .map_err(|e| on_live("starting the read-only transaction", e))?;
-    let text = first_text(live, &meta_sql(schema))
+    let text = super::replay::one_text(live, &meta_sql(schema))
         .await
-        .map_err(|e| on_live("reading the tables and foreign keys", e))?;
+        .map_err(|e| on_live("reading the tables and foreign keys", e))?
+        .into_iter()
+        .next()
+        .unwrap_or_default();
     let meta: Meta = serde_json::from_str(&text)
         .map_err(|e| Error::internal(format!("unexpected catalog answer: {e}")))?;
     let mut rows = 0;
@@ -336,10 +339,20 @@ async fn missing(scratch: &Client, sql: &str, width: usize) -> Result<Vec<Vec<St
 /// the scratch database; the rows copied.
 async fn pipe(live: &Client, scratch: &Client, out: &str, into: &str, table: &str) -> Result<u64> {
     let fail = |what: &str, e: tokio_postgres::Error| {
-        Error::database(format!(
+        let err = Error::database(format!(
             "sampled rehearsal: {what} {table} failed: {}",
             safe_error(&e)
-        ))
+        ));
+        use tokio_postgres::error::SqlState;
+        match e.code() {
+            Some(c) if *c == SqlState::QUERY_CANCELED => err.with_hint(
+                "each table's sample is one COPY under --statement-timeout: raise it for large tables, or use a smaller --sample",
+            ),
+            Some(c) if *c == SqlState::LOCK_NOT_AVAILABLE => err.with_hint(
+                "a session (a running migration?) holds a conflicting lock: retry when no migration or DDL is running, or raise --lock-timeout",
+            ),
+            _ => err,
+        }
     };
     let rows = live
         .copy_out(out)
@@ -361,21 +374,6 @@ async fn pipe(live: &Client, scratch: &Client, out: &str, into: &str, table: &st
         .finish()
         .await
         .map_err(|e| fail("loading the rows of", e))
-}
-
-async fn first_text(
-    client: &Client,
-    sql: &str,
-) -> std::result::Result<String, tokio_postgres::Error> {
-    Ok(client
-        .simple_query(sql)
-        .await?
-        .into_iter()
-        .find_map(|m| match m {
-            SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
-            _ => None,
-        })
-        .unwrap_or_default())
 }
 
 /// The server's error without anything a row could have put in it: for data exceptions
