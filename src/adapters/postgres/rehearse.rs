@@ -3,6 +3,10 @@
 //! passed in PG* environment variables so the password is on no command line), then runs the
 //! target's pending migrations there in one transaction, as Coder does, and reports the first
 //! failure. The scratch database is created and always dropped by [`replay::Scratch`].
+//!
+//! With `--sample` the schema comes in pg_dump's two sections, and the rows of a sample
+//! ([`super::sample`]) go between them; each statement of the batch is then timed on its own.
+//! Either way the scratch role's CREATEDB is checked before pg_dump reads the live database.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
