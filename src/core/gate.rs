@@ -769,8 +769,7 @@ mod tests {
             "api_keys".to_string(),
             TableSize {
                 rows: Some(1000),
-                heap_bytes: 0,
-                total_bytes: 0,
+                ..Default::default()
             },
         )]
         .into_iter()

@@ -287,8 +287,7 @@ mod tests {
     fn size(rows: Option<u64>) -> TableSize {
         TableSize {
             rows,
-            heap_bytes: 0,
-            total_bytes: 0,
+            ..Default::default()
         }
     }
 
