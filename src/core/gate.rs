@@ -786,6 +786,8 @@ mod tests {
             percent: 10.0,
             sample_rows: [("api_keys".to_string(), 100)].into_iter().collect(),
             copied_rows: 100,
+            parent_rows: 0,
+            closure_rounds: 1,
             copy_seconds: 1.0,
             statements: vec![TimedStatement {
                 version: 371,

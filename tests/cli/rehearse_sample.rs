@@ -174,6 +174,10 @@ fn a_ten_percent_sample_of_v2_26_0_rehearses_v2_27_0_scales_by_row_ratio_and_onl
         "{m371:#}"
     );
     assert!(s["copied_rows"].as_u64().unwrap() > 3_000, "{s:#}");
+    // The sampled API keys, builds and agents needed parents the sample lacked (users,
+    // workspaces, jobs, parent agents); the last round found none missing.
+    assert!(s["parent_rows"].as_u64().unwrap() > 0, "{s:#}");
+    assert!(s["closure_rounds"].as_u64().unwrap() >= 2, "{s:#}");
     // Nothing left, nothing changed, nothing of the rows shown.
     assert_eq!(leftovers(c, r["scratch_database"].as_str().unwrap()), "0");
     assert_eq!(fingerprint(c, &db), before);

@@ -268,7 +268,10 @@ async fn load_sample(
     sample: &SampleRequest,
     pre: &str,
     post: &str,
-) -> Result<(u64, std::collections::BTreeMap<String, u64>)> {
+) -> Result<(
+    super::sample::Copied,
+    std::collections::BTreeMap<String, u64>,
+)> {
     let schema = crate::core::sql::identifier(req.schema);
     load_schema(client, pre, &schema).await?;
     let copied = super::sample::copy(
@@ -302,34 +305,17 @@ async fn load_sample(
         .batch_execute("ANALYZE")
         .await
         .map_err(step("ANALYZE of the sample"))?;
-    let present: BTreeSet<String> = replay::one_text(
-        client,
-        &format!(
-            "SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = {})",
-            crate::core::sql::literal(req.schema)
-        ),
-    )
-    .await
-    .map_err(step("listing the sampled tables"))?
-    .into_iter()
-    .collect();
     let mut counts = std::collections::BTreeMap::new();
-    for t in sample.tables.iter().filter(|t| present.contains(*t)) {
-        let n = replay::one_text(
-            client,
-            &format!(
-                "SELECT count(*) FROM {schema}.{}",
-                crate::core::sql::identifier(t)
-            ),
-        )
-        .await
-        .map_err(step("counting the sample's rows"))?;
+    for (t, qualified) in &copied.sampled {
+        let n = replay::one_text(client, &format!("SELECT count(*) FROM {qualified}"))
+            .await
+            .map_err(step("counting the sample's rows"))?;
         counts.insert(
             t.clone(),
             n.first().and_then(|n| n.parse().ok()).unwrap_or(0),
         );
     }
-    Ok((copied.rows, counts))
+    Ok((copied, counts))
 }
 
 /// Every sequence owned by a column (serial, identity) set past the largest copied value,
@@ -412,10 +398,12 @@ async fn load_and_run(
     // A scratch database: nothing to keep.
     exec("ROLLBACK".into()).await?;
     let sample = match (loaded, &req.sample) {
-        (Some((copied_rows, sample_rows)), Some(s)) => Some(SampleRun {
+        (Some((copied, sample_rows)), Some(s)) => Some(SampleRun {
             percent: s.percent,
             sample_rows,
-            copied_rows,
+            copied_rows: copied.rows,
+            parent_rows: copied.parents,
+            closure_rounds: copied.rounds,
             copy_seconds,
             statements,
         }),

@@ -43,6 +43,8 @@ pub struct Copied {
     pub parents: u64,
     /// The foreign-key rounds it took.
     pub rounds: usize,
+    /// The sampled tables that exist, each with its qualified name as the server quotes it.
+    pub sampled: BTreeMap<String, String>,
 }
 
 /// Names come quoted by the server (`quote_ident`, which knows its keywords: Coder has a
@@ -143,9 +145,11 @@ async fn copy_in_snapshot(
     let meta: Meta = serde_json::from_str(&text)
         .map_err(|e| Error::internal(format!("unexpected catalog answer: {e}")))?;
     let mut rows = 0;
+    let mut sampled = BTreeMap::new();
     for t in tables.iter().filter(|t| meta.tables.contains_key(*t)) {
         let cols = column_list(&meta.tables[t].columns);
         let table = format!("{}.{}", meta.schema, meta.tables[t].quoted);
+        sampled.insert(t.clone(), table.clone());
         rows += pipe(
             live,
             scratch,
@@ -165,6 +169,7 @@ async fn copy_in_snapshot(
         rows: rows + parents,
         parents,
         rounds,
+        sampled,
     })
 }
 

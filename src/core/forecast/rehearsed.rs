@@ -76,6 +76,9 @@ pub struct SampleRun {
     /// Rows copied in all, parents included, and how long the copy took (loading the
     /// schema, the rows, the constraints and ANALYZE).
     pub copied_rows: u64,
+    /// Of those, the parent rows the foreign keys needed, and the rounds that took.
+    pub parent_rows: u64,
+    pub closure_rounds: usize,
     pub copy_seconds: f64,
     pub statements: Vec<TimedStatement>,
 }
@@ -106,6 +109,8 @@ pub struct Sample {
     pub tables: Vec<TableRatio>,
     pub migrations: Vec<MigrationTime>,
     pub copied_rows: u64,
+    pub parent_rows: u64,
+    pub closure_rounds: usize,
     pub copy_seconds: f64,
     /// The batch's time on the sample, and scaled.
     pub seconds: f64,
@@ -164,6 +169,8 @@ pub fn scale(run: &SampleRun, live: &BTreeMap<String, TableSize>) -> Sample {
         tables,
         migrations,
         copied_rows: run.copied_rows,
+        parent_rows: run.parent_rows,
+        closure_rounds: run.closure_rounds,
         copy_seconds: round3(run.copy_seconds),
         seconds: round3(seconds),
         scaled_seconds: round3(scaled),
@@ -318,6 +325,8 @@ mod tests {
             .into_iter()
             .collect(),
             copied_rows: 2_608,
+            parent_rows: 0,
+            closure_rounds: 1,
             copy_seconds: 1.0,
             statements: vec![
                 st(1, "UPDATE api_keys SET x = 1 FROM users", 1.0),
