@@ -295,6 +295,18 @@ pub struct GateArgs {
         help_heading = "Rehearsal"
     )]
     pub rehearse_timeout: u64,
+    /// With --rehearse: also copy P% of the rows of every table the pending migrations read
+    /// or write (and the parent rows their foreign keys need) from the live database, time
+    /// each statement of the batch on them, and estimate the duration scaled by each
+    /// table's live-to-sample row ratio (10, 10% or 2.5%; docs/forecast.md).
+    #[arg(
+        long,
+        value_name = "P%",
+        value_parser = parse_sample,
+        requires = "rehearse",
+        help_heading = "Rehearsal"
+    )]
+    pub sample: Option<f64>,
     /// Where the target's files are fetched without --sql (default: the API the index in
     /// use was fetched from, else GitHub's).
     #[arg(
@@ -418,6 +430,10 @@ pub struct PatchArgs {
 
 fn parse_window(text: &str) -> Result<u64, String> {
     duration::parse_seconds(text)
+}
+
+fn parse_sample(text: &str) -> Result<f64, String> {
+    crate::core::forecast::rehearsed::parse_percent(text)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

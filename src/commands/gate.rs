@@ -7,8 +7,8 @@ use crate::cli::GateArgs;
 use crate::core::deployment::{check_deployment, DeploymentCheckOptions};
 use crate::core::forecast::migration_window_seconds;
 use crate::core::gate::{
-    conclude, gate_with, rehearsals_for, GateFacts, GateOptions, GateReport, LiveRehearsal,
-    RehearsalOutcome,
+    conclude, gate_with, rehearsals_for, with_rehearsed_band, GateFacts, GateOptions, GateReport,
+    LiveRehearsal, RehearsalOutcome,
 };
 use crate::core::index::parse_tag;
 use crate::core::migration_set::MigrationSet;
@@ -69,7 +69,18 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
             .db
             .as_ref()
             .and_then(|o| o.database.schema.clone());
-        Some(rehearse(ctx, &index, &args, state, schema, &first)?)
+        Some(rehearse(
+            ctx,
+            &index,
+            &args,
+            state,
+            schema,
+            &first,
+            Sampling {
+                forecast: forecast.as_ref(),
+                facts: &facts,
+            },
+        )?)
     } else {
         None
     };
@@ -79,9 +90,12 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
             &d,
             &DeploymentCheckOptions {
                 namespace: deployment.namespace.as_deref(),
+                // A sampled rehearsal's band sizes the window, as in the report.
                 migration_window_seconds: migration_window_seconds(
                     args.deployment.migration_window,
-                    forecast.as_ref(),
+                    with_rehearsed_band(forecast.clone(), rehearsal.clone())
+                        .0
+                        .as_ref(),
                 ),
                 pending_migrations: first.applies(),
             },
@@ -140,6 +154,13 @@ pub fn run(ctx: &Context, args: GateArgs) -> Result<ExitCode> {
     Ok(report.exit_code())
 }
 
+/// What `--sample` needs besides the rehearsal's own inputs: the tables the forecast says
+/// the pending migrations touch, and the live statistics to scale by.
+struct Sampling<'a> {
+    forecast: Option<&'a crate::core::forecast::Forecast>,
+    facts: &'a Facts,
+}
+
 /// `--rehearse`: the pending migrations on a copy of the live schema (docs/forecast.md).
 /// Only from a clean (or empty) database the target can start from: a running migration, a
 /// dirty row or an unknown target already decided the gate, and the rehearsal says why it
@@ -151,6 +172,7 @@ fn rehearse(
     state: &DbState,
     schema: Option<String>,
     first: &GateReport,
+    sampling: Sampling<'_>,
 ) -> Result<RehearsalOutcome> {
     if !forecast::is_live(&args.source) {
         return Err(Error::usage(
@@ -200,6 +222,22 @@ fn rehearse(
         Error::database("the live database has no current schema (an empty search_path): there is no schema to copy")
             .with_hint("set search_path to Coder's schema on the role or in the connection string")
     })?;
+    let live_sizes = match sampling.facts.sizes() {
+        Some(Ok(l)) => l.tables.clone(),
+        _ => Default::default(),
+    };
+    let sample = match (args.sample, sampling.forecast) {
+        (None, _) => None,
+        (Some(percent), Some(f)) => Some(postgres::rehearse::SampleRequest {
+            percent,
+            tables: crate::core::forecast::rehearsed::sampled_tables(f),
+        }),
+        (Some(_), None) => {
+            return Err(Error::usage(
+                "--sample needs the forecast of the pending migrations (which tables they touch), and there is none for this upgrade",
+            ))
+        }
+    };
     let outcome = postgres::rehearse::rehearse(&postgres::rehearse::Request {
         live: &live,
         limits: &limits,
@@ -209,7 +247,12 @@ fn rehearse(
         pending: &pending,
         schema: &schema,
         timeout: std::time::Duration::from_secs(args.rehearse_timeout),
+        sample,
     })?;
+    let sample = outcome
+        .sample
+        .as_ref()
+        .map(|run| crate::core::forecast::rehearsed::scale(run, &live_sizes));
     let fell_back = (!outcome.fell_back.is_empty()).then(|| {
         format!(
             "rehearsal: {} has no file for {} at {}: the newest content it has ran instead",
@@ -222,7 +265,7 @@ fn rehearse(
         .scratch_superuser
         .then(|| postgres::rehearse::superuser_warning(&scratch.user, outcome.set_role));
     Ok(RehearsalOutcome::Ran {
-        rehearsal: LiveRehearsal {
+        rehearsal: Box::new(LiveRehearsal {
             target: args.target.clone(),
             pending: pending.len() as usize,
             clean: outcome.failure.is_none(),
@@ -231,7 +274,8 @@ fn rehearse(
             sql_source: source.label.clone(),
             dumped_with: outcome.dumped_with,
             scratch_database: outcome.scratch_database,
-        },
+            sample,
+        }),
         warnings: fell_back.into_iter().chain(superuser).collect(),
     })
 }

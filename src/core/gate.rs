@@ -111,7 +111,7 @@ pub struct GateReport {
 pub enum RehearsalOutcome {
     NotRun(String),
     Ran {
-        rehearsal: LiveRehearsal,
+        rehearsal: Box<LiveRehearsal>,
         /// Warnings about the run: files the SQL source lacked at the target (replaced by its
         /// newest content), a superuser scratch role (the batch ran as an unprivileged one).
         warnings: Vec<String>,
@@ -142,20 +142,23 @@ pub fn conclude(mut report: GateReport, facts: GateFacts) -> GateReport {
         }
         report.rehearsals.push(finding);
     }
-    if let Some(f) = facts.forecast {
+    // A sampled rehearsal's band replaces the statistics' for the estimate, the window and
+    // --max-duration; the statistics' estimate stays in the rehearsal's sample.
+    let (forecast, rehearsal) = with_rehearsed_band(facts.forecast, facts.rehearsal);
+    if let Some(f) = forecast {
         report.add_forecast(f, facts.max_duration_seconds, facts.strict);
         if facts.strict {
             report.require_forecast_coverage();
         }
     }
-    match facts.rehearsal {
+    match rehearsal {
         Some(RehearsalOutcome::NotRun(why)) => report.warnings.push(why),
         Some(RehearsalOutcome::Ran {
             rehearsal,
             warnings,
         }) => {
             report.warnings.extend(warnings);
-            report.add_live_rehearsal(rehearsal);
+            report.add_live_rehearsal(*rehearsal);
         }
         None => {}
     }
@@ -163,6 +166,45 @@ pub fn conclude(mut report: GateReport, facts: GateFacts) -> GateReport {
         report.add_deployment(d, findings, facts.strict);
     }
     report
+}
+
+/// The forecast with a clean sampled rehearsal's band as its estimate and window (the
+/// statistics' estimate moved into the rehearsal's `sample`), and the rehearsal. Without a
+/// sample, a failed rehearsal or a forecast that has no times (offline, or a schema change
+/// running), both as they were. `conclude` applies it; `gate` also sizes the Deployment's
+/// migration window with it, so both use the same band.
+pub fn with_rehearsed_band(
+    forecast: Option<Forecast>,
+    rehearsal: Option<RehearsalOutcome>,
+) -> (Option<Forecast>, Option<RehearsalOutcome>) {
+    match (forecast, rehearsal) {
+        (
+            Some(mut f),
+            Some(RehearsalOutcome::Ran {
+                mut rehearsal,
+                warnings,
+            }),
+        ) if rehearsal.failure.is_none() && rehearsal.sample.is_some() && f.estimate.is_some() => {
+            let statistics = f.estimate.take().expect("checked");
+            let sample = rehearsal.sample.as_mut().expect("checked");
+            let e = super::forecast::rehearsed::estimate(
+                sample,
+                statistics.complete,
+                &statistics.unknown_migrations,
+            );
+            f.migration_window = Some(super::forecast::window(e.high_seconds));
+            f.estimate = Some(e);
+            sample.statistics_estimate = Some(statistics);
+            (
+                Some(f),
+                Some(RehearsalOutcome::Ran {
+                    rehearsal,
+                    warnings,
+                }),
+            )
+        }
+        other => other,
+    }
 }
 
 /// What `gate --rehearse` saw when it ran the target's pending migrations, in one
@@ -182,25 +224,48 @@ pub struct LiveRehearsal {
     pub dumped_with: String,
     /// The scratch database it ran in, dropped afterwards.
     pub scratch_database: String,
+    /// `--sample`: the rows copied, each migration's time on them and scaled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample: Option<super::forecast::rehearsed::Sample>,
 }
 
 impl LiveRehearsal {
     /// What a clean run cannot promise: the copy has the schema but no rows.
     pub const SCHEMA_ONLY: &'static str = "the copy has no data: failures that depend on rows (duplicates under a new unique index, NULLs under a new NOT NULL) are not rehearsed";
+    /// What a clean run on a sample cannot promise.
+    pub const SAMPLED: &'static str = "the copy holds a sample of the rows: failures that depend on rows outside the sample (a duplicate, a NULL, a value that does not fit) are not rehearsed";
+
+    /// The note under a clean run: what it cannot promise.
+    pub fn caveat(&self) -> &'static str {
+        match self.sample {
+            Some(_) => Self::SAMPLED,
+            None => Self::SCHEMA_ONLY,
+        }
+    }
+
+    /// `this schema`, or `this schema and a 10% sample of its rows`.
+    fn copy_of(&self) -> String {
+        match &self.sample {
+            Some(s) => format!("this schema and a {}% sample of its rows", s.percent),
+            None => "this schema".into(),
+        }
+    }
 
     /// One line: the clean run, or the first failure.
     pub fn line(&self) -> String {
         match &self.failure {
             None => format!(
-                "rehearsal: {}'s {} pending migration{} ran cleanly on a copy of this schema in {:.2} s",
+                "rehearsal: {}'s {} pending migration{} ran cleanly on a copy of {} in {:.2} s",
                 self.target,
                 self.pending,
                 if self.pending == 1 { "" } else { "s" },
+                self.copy_of(),
                 self.seconds
             ),
             Some(f) => format!(
-                "rehearsal: {}'s pending migrations fail on a copy of this schema at {:06}_{}: `{}`: {}",
+                "rehearsal: {}'s pending migrations fail on a copy of {} at {:06}_{}: `{}`: {}",
                 self.target,
+                self.copy_of(),
                 f.version,
                 f.name,
                 super::observation::shorten_query(&f.statement, 200),
@@ -687,4 +752,139 @@ fn clean_upgrade(
         warnings.push("pass --deployed TAG to say which release migrated the database".into());
     }
     verdict
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::core::forecast::rehearsed::{scale, SampleRun, TimedStatement};
+    use crate::core::forecast::{forecast, rates, Basis, ForecastInput, TableSize};
+
+    /// A forecast with times (live sizes, nothing pending) and a clean sampled rehearsal
+    /// whose one statement took 10 s on api_keys at a ratio of 10.
+    fn facts(failed: bool) -> (Option<Forecast>, Option<RehearsalOutcome>) {
+        let sizes: BTreeMap<String, TableSize> = [(
+            "api_keys".to_string(),
+            TableSize {
+                rows: Some(1000),
+                ..Default::default()
+            },
+        )]
+        .into_iter()
+        .collect();
+        let f = forecast(&ForecastInput {
+            pending: Vec::new(),
+            sizes: Some(&sizes),
+            one_transaction: true,
+            rates: &rates::MEASURED,
+            unavailable: None,
+            unknown: Vec::new(),
+        });
+        let run = SampleRun {
+            percent: 10.0,
+            sample_rows: [("api_keys".to_string(), 100)].into_iter().collect(),
+            copied_rows: 100,
+            parent_rows: 0,
+            closure_rounds: 1,
+            copy_seconds: 1.0,
+            statements: vec![TimedStatement {
+                version: 371,
+                name: "m".into(),
+                text: "UPDATE api_keys SET scopes = '{}'".into(),
+                seconds: 10.0,
+            }],
+        };
+        let rehearsal = LiveRehearsal {
+            target: "v2.27.0".into(),
+            pending: 1,
+            clean: !failed,
+            seconds: 10.0,
+            failure: failed.then(|| super::super::effects::ReplayFailure {
+                version: 371,
+                name: "m".into(),
+                statement: "UPDATE api_keys".into(),
+                error: "boom".into(),
+            }),
+            sql_source: "test".into(),
+            dumped_with: "pg_dump (PostgreSQL) 15.8".into(),
+            scratch_database: "migtag_rehearse_1_2".into(),
+            sample: Some(scale(&run, &sizes)),
+        };
+        (
+            Some(f),
+            Some(RehearsalOutcome::Ran {
+                rehearsal: Box::new(rehearsal),
+                warnings: Vec::new(),
+            }),
+        )
+    }
+
+    #[test]
+    fn a_clean_sampled_rehearsal_s_band_becomes_the_estimate_and_sizes_the_window() {
+        let (forecast, rehearsal) = facts(false);
+        let (f, r) = with_rehearsed_band(forecast, rehearsal);
+        let f = f.unwrap();
+        let e = f.estimate.as_ref().unwrap();
+        assert_eq!(e.basis, Basis::Rehearsal);
+        assert_eq!(e.sample_percent, Some(10.0));
+        assert_eq!((e.low_seconds, e.high_seconds), (75.0, 180.0));
+        assert_eq!(f.migration_window.unwrap().seconds, 15 * 60);
+        let Some(RehearsalOutcome::Ran { rehearsal, .. }) = r else {
+            panic!("the rehearsal is kept");
+        };
+        let stats = rehearsal.sample.unwrap().statistics_estimate.unwrap();
+        assert_eq!(stats.basis, Basis::Statistics);
+    }
+
+    #[test]
+    fn a_failed_rehearsal_keeps_the_statistics_and_max_duration_uses_the_band() {
+        let (forecast, rehearsal) = facts(true);
+        let (f, _) = with_rehearsed_band(forecast, rehearsal);
+        assert_eq!(f.unwrap().estimate.unwrap().basis, Basis::Statistics);
+
+        // Through conclude: 180 s high against --max-duration 100 s is unsafe.
+        let (forecast, rehearsal) = facts(false);
+        use crate::core::index::{Project, Provenance};
+        let provenance = Provenance {
+            source: "test".into(),
+            detail: "unit test".into(),
+            generated_at: "2026-01-01".into(),
+            complete: true,
+        };
+        let release = Release::new(
+            "v2.27.0",
+            crate::core::migration_set::MigrationSet::parse("1-376").unwrap(),
+        )
+        .unwrap();
+        let index =
+            Index::new(Project::coder(), provenance, vec![release], BTreeMap::new()).unwrap();
+        let report = conclude(
+            gate(
+                &index,
+                &DbState::Clean(362),
+                "v2.27.0",
+                &GateOptions::default(),
+            ),
+            GateFacts {
+                forecast,
+                max_duration_seconds: Some(100),
+                rehearsal,
+                ..Default::default()
+            },
+        );
+        assert!(
+            report
+                .reasons
+                .iter()
+                .any(|r| r.contains("exceeds --max-duration")),
+            "{:?}",
+            report.reasons
+        );
+        assert_eq!(
+            report.forecast.unwrap().estimate.unwrap().basis,
+            Basis::Rehearsal
+        );
+    }
 }

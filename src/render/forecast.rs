@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::core::duration;
-use crate::core::forecast::{Blocks, Forecast, TableSize, Transaction, Work};
+use crate::core::forecast::{Basis, Blocks, Estimate, Forecast, TableSize, Transaction, Work};
 use crate::core::migration_set::MigrationSet;
 
 /// How many entries a line lists before "and N more".
@@ -83,6 +83,20 @@ pub fn human(f: &Forecast) -> String {
             seconds(e.high_seconds),
             if e.unknown_migrations.len() == 1 { "" } else { "s" },
             MigrationSet::from_versions(e.unknown_migrations.iter().copied())
+        ),
+        (
+            Some(
+                e @ Estimate {
+                    basis: Basis::Rehearsal,
+                    sample_percent: Some(p),
+                    ..
+                },
+            ),
+            _,
+        ) => format!(
+            "{} to {} (rehearsal on a {p}% sample, scaled by row ratio)",
+            seconds(e.low_seconds),
+            seconds(e.high_seconds)
         ),
         (Some(e), _) => format!(
             "{} to {} (estimate from table statistics and measured rates, see docs/forecast.md)",

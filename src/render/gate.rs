@@ -90,12 +90,7 @@ pub fn summary_markdown(report: &GateReport) -> String {
     }
     // A failed rehearsal is among the reasons; a clean one is worth a line too.
     if let Some(r) = report.rehearsal.as_ref().filter(|r| r.clean) {
-        let _ = writeln!(
-            out,
-            "- ✅ {} ({})",
-            md(&r.line()),
-            md(crate::core::gate::LiveRehearsal::SCHEMA_ONLY)
-        );
+        let _ = writeln!(out, "- ✅ {} ({})", md(&r.line()), md(r.caveat()));
     }
     if !report.findings.is_empty() {
         let _ = writeln!(

@@ -185,7 +185,7 @@ pub fn gate(report: &GateReport, style: Style) -> String {
     if let Some(r) = &report.rehearsal {
         let _ = writeln!(out, "\n{}", r.line());
         if r.clean {
-            let _ = writeln!(out, "  ({})", crate::core::gate::LiveRehearsal::SCHEMA_ONLY);
+            let _ = writeln!(out, "  ({})", r.caveat());
         }
     }
     if !report.pending.is_empty() {

@@ -29,6 +29,7 @@ mod plugin;
 mod pooler;
 mod registry;
 mod rehearse;
+mod rehearse_sample;
 mod rehearse_sandbox;
 mod repair;
 mod robustness;

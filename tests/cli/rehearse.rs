@@ -12,7 +12,7 @@ use crate::coder_sql::{database_with, set_row, tarball};
 use crate::common::{migtag, run};
 use crate::pg::PgCluster;
 
-fn url(c: &PgCluster, db: &str) -> String {
+pub(crate) fn url(c: &PgCluster, db: &str) -> String {
     format!(
         "postgresql://postgres@/{db}?host={}&port={}",
         c.socket_dir.display(),
@@ -72,7 +72,7 @@ fn rehearse(db_url: &str, scratch_url: &str, target: &str) -> (Value, String, i3
 }
 
 /// What must not change in the live database: its row and its columns.
-fn fingerprint(c: &PgCluster, db: &str) -> String {
+pub(crate) fn fingerprint(c: &PgCluster, db: &str) -> String {
     c.sql(
         db,
         "SELECT (SELECT string_agg(version || ' ' || dirty, ',') FROM schema_migrations) || ' ' || \

@@ -79,7 +79,7 @@ fn gate_args(live_url: &str, scratch: &str, sql: &Path, extra: &[&str]) -> Vec<S
 }
 
 /// What is left of the scratch database `name` and of its sandbox role (`<name>_role`).
-fn leftovers(c: &PgCluster, name: &str) -> String {
+pub(crate) fn leftovers(c: &PgCluster, name: &str) -> String {
     assert!(name.starts_with("migtag_rehearse_"), "{name}");
     c.sql(
         "postgres",

@@ -24,6 +24,7 @@ pub mod pgpass;
 pub mod probe;
 pub mod rehearse;
 pub mod replay;
+pub mod sample;
 pub mod settings;
 pub mod sizes;
 pub mod survey;

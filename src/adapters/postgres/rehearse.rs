@@ -3,7 +3,12 @@
 //! passed in PG* environment variables so the password is on no command line), then runs the
 //! target's pending migrations there in one transaction, as Coder does, and reports the first
 //! failure. The scratch database is created and always dropped by [`replay::Scratch`].
+//!
+//! With `--sample` the schema comes in pg_dump's two sections, and the rows of a sample
+//! ([`super::sample`]) go between them; each statement of the batch is then timed on its own.
+//! Either way the scratch role's CREATEDB is checked before pg_dump reads the live database.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,6 +18,7 @@ use super::settings::{ConnectSettings, Host, RootCert};
 use super::{survey::CODER_LOCK_KEY, Limits};
 use crate::adapters::coder_sql::SqlSource;
 use crate::core::effects::ReplayFailure;
+use crate::core::forecast::rehearsed::{SampleRun, TimedStatement};
 use crate::core::migration_set::MigrationSet;
 use crate::error::{Error, Result};
 
@@ -31,7 +37,26 @@ pub struct Request<'a> {
     /// How long loading the copy and running the batch may take (`--rehearse-timeout`);
     /// also each statement's `statement_timeout`.
     pub timeout: Duration,
+    /// `--sample`: copy a sample of the rows too, and time each statement.
+    pub sample: Option<SampleRequest>,
 }
+
+/// What to sample (docs/forecast.md, "Sampled rehearsal").
+pub struct SampleRequest {
+    /// More than 0, at most 100.
+    pub percent: f64,
+    /// The tables the pending migrations read or write.
+    pub tables: BTreeSet<String>,
+}
+
+/// The schema as pg_dump gave it: whole (no data), or in the two parts the rows go between.
+enum Dump {
+    Whole(String),
+    Sections { pre: String, post: String },
+}
+
+/// What the scratch database is for, in the refusal when the scratch role may not create it.
+const WHY: &str = "`gate --rehearse` copies the schema";
 
 /// How the batch went on the copy.
 pub struct Outcome {
@@ -49,15 +74,35 @@ pub struct Outcome {
     pub scratch_superuser: bool,
     /// That role was reached with `SET ROLE` (the server refused its login).
     pub set_role: bool,
+    /// `--sample`: what was copied and each statement's time.
+    pub sample: Option<SampleRun>,
 }
 
 pub fn rehearse(req: &Request<'_>) -> Result<Outcome> {
-    let (dump, dumped_with) = dump_schema(req.live, req.limits, req.schema)
-        .map_err(|e| super::errors::scrub(e, req.live))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
+    // Before anything is read from the live database: a scratch role that may not create
+    // the scratch database is refused first.
+    runtime
+        .block_on(Scratch::check(req.scratch, WHY))
+        .map_err(|e| super::errors::scrub(e, req.scratch))?;
+    let dump_section = |section: &str| {
+        dump_schema(req.live, req.limits, req.schema, section)
+            .map_err(|e| super::errors::scrub(e, req.live))
+    };
+    let (dump, dumped_with) = match &req.sample {
+        None => {
+            let (whole, with) = dump_section("--schema-only")?;
+            (Dump::Whole(whole), with)
+        }
+        Some(_) => {
+            let (pre, with) = dump_section("--section=pre-data")?;
+            let (post, _) = dump_section("--section=post-data")?;
+            (Dump::Sections { pre, post }, with)
+        }
+    };
     let fell_back = fell_back(req);
     let ran = runtime
         .block_on(run(req, &dump))
@@ -70,6 +115,7 @@ pub fn rehearse(req: &Request<'_>) -> Result<Outcome> {
         fell_back,
         scratch_superuser: ran.superuser,
         set_role: ran.set_role,
+        sample: ran.sample,
     })
 }
 
@@ -90,6 +136,7 @@ pub fn superuser_warning(role: &str, set_role: bool) -> String {
 struct Ran {
     seconds: f64,
     failure: Option<ReplayFailure>,
+    sample: Option<SampleRun>,
     scratch_database: String,
     superuser: bool,
     set_role: bool,
@@ -112,15 +159,10 @@ fn fell_back(req: &Request<'_>) -> Vec<String> {
 /// batch runs as), loads the copy and runs the batch within `req.timeout`, and drops both on
 /// every path: success, failure, the time limit, SIGINT and SIGTERM. A busy session is ended
 /// by the drop itself (`DROP DATABASE ... WITH (FORCE)` from the second, admin connection).
-async fn run(req: &Request<'_>, dump: &str) -> Result<Ran> {
+async fn run(req: &Request<'_>, dump: &Dump) -> Result<Ran> {
     // Listening before the scratch database exists: a signal from here on drops it.
     let mut signals = Signals::listen()?;
-    let mut scratch = Scratch::create(
-        req.scratch,
-        "rehearse",
-        "`gate --rehearse` copies the schema",
-    )
-    .await?;
+    let mut scratch = Scratch::create(req.scratch, "rehearse", WHY).await?;
     let name = scratch.name.clone();
     let superuser = scratch.superuser;
     let mut set_role = false;
@@ -156,16 +198,18 @@ async fn run(req: &Request<'_>, dump: &str) -> Result<Ran> {
             Err(Error::database(format!("the rehearsal was interrupted by {signal}")))
         }
     };
-    let (seconds, failure) = scratch
-        .drop_after(result)
-        .await
-        .map_err(|e| match stopped_by {
-            Some(_) => e.context(format!("the scratch database {name} was dropped")),
-            None => e,
-        })?;
+    let (seconds, failure, sample) =
+        scratch
+            .drop_after(result)
+            .await
+            .map_err(|e| match stopped_by {
+                Some(_) => e.context(format!("the scratch database {name} was dropped")),
+                None => e,
+            })?;
     Ok(Ran {
         seconds,
         failure,
+        sample,
         scratch_database: name,
         superuser,
         set_role,
@@ -201,14 +245,11 @@ impl Signals {
     }
 }
 
-async fn load_and_run(
-    client: &tokio_postgres::Client,
-    req: &Request<'_>,
-    dump: &str,
-) -> Result<(f64, Option<ReplayFailure>)> {
-    let schema = crate::core::sql::identifier(req.schema);
+/// Loads the schema (no data) into the scratch database; the `pre-data` part of a
+/// sectioned dump is loaded the same way.
+async fn load_schema(client: &tokio_postgres::Client, dump: &str, schema: &str) -> Result<()> {
     client
-        .batch_execute(&if_not_exists(&without_meta_commands(dump), &schema))
+        .batch_execute(&if_not_exists(&without_meta_commands(dump), schema))
         .await
         .map_err(|e| {
             Error::database(format!(
@@ -216,7 +257,98 @@ async fn load_and_run(
                 replay::db_error(&e)
             ))
             .with_hint("the scratch server must be able to hold this schema: use the same PostgreSQL major as the live server or newer")
-        })?;
+        })
+}
+
+/// The sample: tables, rows, sequences past the copied rows, then the indexes, constraints
+/// (every foreign key validated) and triggers, then ANALYZE; the sampled tables' row counts.
+async fn load_sample(
+    client: &tokio_postgres::Client,
+    req: &Request<'_>,
+    sample: &SampleRequest,
+    pre: &str,
+    post: &str,
+) -> Result<(
+    super::sample::Copied,
+    std::collections::BTreeMap<String, u64>,
+)> {
+    let schema = crate::core::sql::identifier(req.schema);
+    load_schema(client, pre, &schema).await?;
+    let copied = super::sample::copy(
+        req.live,
+        req.limits,
+        client,
+        req.schema,
+        &sample.tables,
+        sample.percent,
+    )
+    .await?;
+    let step = |what: &'static str| {
+        move |e: tokio_postgres::Error| {
+            Error::database(format!(
+                "sampled rehearsal: {what} failed: {}",
+                super::sample::safe_error(&e)
+            ))
+        }
+    };
+    client
+        .batch_execute(SEQUENCES_PAST_ROWS)
+        .await
+        .map_err(step("moving the sequences past the copied rows"))?;
+    client
+        .batch_execute(&without_meta_commands(post))
+        .await
+        .map_err(step(
+            "loading the indexes, constraints and triggers onto the sample",
+        ))?;
+    client
+        .batch_execute("ANALYZE")
+        .await
+        .map_err(step("ANALYZE of the sample"))?;
+    let mut counts = std::collections::BTreeMap::new();
+    for (t, qualified) in &copied.sampled {
+        let n = replay::one_text(client, &format!("SELECT count(*) FROM {qualified}"))
+            .await
+            .map_err(step("counting the sample's rows"))?;
+        counts.insert(
+            t.clone(),
+            n.first().and_then(|n| n.parse().ok()).unwrap_or(0),
+        );
+    }
+    Ok((copied, counts))
+}
+
+/// Every sequence owned by a column (serial, identity) set past the largest copied value,
+/// so a migration that inserts does not collide with a copied row.
+const SEQUENCES_PAST_ROWS: &str = "DO $migtag$ DECLARE r record; BEGIN \
+ FOR r IN SELECT s.oid::regclass AS seq, t.oid::regclass AS tbl, a.attname FROM pg_depend d \
+   JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' JOIN pg_class t ON t.oid = d.refobjid \
+   JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid \
+   WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') \
+     AND t.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) LOOP \
+   EXECUTE format('SELECT setval(%L, coalesce((SELECT max(%I) FROM %s), 0) + 1, false)', r.seq, r.attname, r.tbl); \
+ END LOOP; END $migtag$";
+
+async fn load_and_run(
+    client: &tokio_postgres::Client,
+    req: &Request<'_>,
+    dump: &Dump,
+) -> Result<(f64, Option<ReplayFailure>, Option<SampleRun>)> {
+    let schema = crate::core::sql::identifier(req.schema);
+    let copy_started = Instant::now();
+    let loaded = match (dump, &req.sample) {
+        (Dump::Sections { pre, post }, Some(sample)) => {
+            Some(load_sample(client, req, sample, pre, post).await?)
+        }
+        (Dump::Whole(whole), _) => {
+            load_schema(client, whole, &schema).await?;
+            None
+        }
+        (Dump::Sections { .. }, None) => {
+            return Err(Error::internal("a sectioned dump without a sample"))
+        }
+    };
+    let copy_seconds = copy_started.elapsed().as_secs_f64();
     let exec = |sql: String| async move {
         client.batch_execute(&sql).await.map_err(|e| {
             Error::database(format!(
@@ -238,9 +370,26 @@ async fn load_and_run(
     exec("BEGIN".into()).await?;
     exec(format!("SELECT pg_advisory_xact_lock({CODER_LOCK_KEY})")).await?;
     let mut failure = None;
+    let mut statements = Vec::new();
     for v in req.pending.iter() {
         let f = replay::content_at(req.source, v, &[req.target_tag.to_string()])?;
-        if let Err(e) = run_file(client, f).await {
+        let ran = match &loaded {
+            // Each statement on its own, timed; errors without row values.
+            Some(_) => {
+                let mut timed = Vec::new();
+                let r =
+                    replay::run_file_timed(client, f, super::sample::safe_error, &mut timed).await;
+                statements.extend(timed.into_iter().map(|(text, seconds)| TimedStatement {
+                    version: f.version,
+                    name: f.name.clone(),
+                    text,
+                    seconds,
+                }));
+                r
+            }
+            None => run_file(client, f).await,
+        };
+        if let Err(e) = ran {
             failure = Some(e);
             break;
         }
@@ -248,7 +397,19 @@ async fn load_and_run(
     let seconds = started.elapsed().as_secs_f64();
     // A scratch database: nothing to keep.
     exec("ROLLBACK".into()).await?;
-    Ok((seconds, failure))
+    let sample = match (loaded, &req.sample) {
+        (Some((copied, sample_rows)), Some(s)) => Some(SampleRun {
+            percent: s.percent,
+            sample_rows,
+            copied_rows: copied.rows,
+            parent_rows: copied.parents,
+            closure_rounds: copied.rounds,
+            copy_seconds,
+            statements,
+        }),
+        _ => None,
+    };
+    Ok((seconds, failure, sample))
 }
 
 /// The dump without psql's meta-commands (`\restrict KEY` and `\unrestrict KEY` of newer
@@ -292,24 +453,20 @@ fn dump_schema(
     settings: &ConnectSettings,
     limits: &Limits,
     schema: &str,
+    section: &str,
 ) -> Result<(String, String)> {
     let (pg_dump, version) = find_pg_dump()?;
     let mut cmd = Command::new(&pg_dump);
-    cmd.args([
-        "--schema-only",
-        "--no-owner",
-        "--no-privileges",
-        "--no-password",
-    ])
-    .arg(format!(
-        "--lock-wait-timeout={}ms",
-        limits.lock_timeout.as_millis().max(1)
-    ))
-    .arg(format!("--schema={}", schema_pattern(schema)))
-    .env_clear()
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    cmd.args([section, "--no-owner", "--no-privileges", "--no-password"])
+        .arg(format!(
+            "--lock-wait-timeout={}ms",
+            limits.lock_timeout.as_millis().max(1)
+        ))
+        .arg(format!("--schema={}", schema_pattern(schema)))
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     for (k, v) in pg_env(settings, limits) {
         cmd.env(k, v);
     }
@@ -344,13 +501,13 @@ fn dump_schema(
     let err = String::from_utf8_lossy(&stderr.join().unwrap_or_default().0).to_string();
     if too_much {
         return Err(bounded::program_output_too_large(
-            "pg_dump --schema-only",
+            &format!("pg_dump {section}"),
             crate::ErrorKind::Database,
         ));
     }
     let Some(status) = status else {
         return Err(Error::database(format!(
-            "pg_dump --schema-only of {} did not finish within {} s and was stopped; the rehearsal did not run",
+            "pg_dump {section} of {} did not finish within {} s and was stopped; the rehearsal did not run",
             settings.target(),
             bound.as_secs()
         ))
@@ -363,7 +520,7 @@ fn dump_schema(
             || err.contains("lock timeout")
             || err.contains("could not obtain lock");
         let e = Error::database(format!(
-            "pg_dump --schema-only of {} failed: {err}",
+            "pg_dump {section} of {} failed: {err}",
             settings.target(),
         ));
         return Err(if lock {

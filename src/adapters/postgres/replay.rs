@@ -130,7 +130,8 @@ pub fn db_error(e: &tokio_postgres::Error) -> String {
         .unwrap_or_else(|| e.to_string())
 }
 
-async fn one_text(
+/// The first column of each row a simple query returns, as text.
+pub(crate) async fn one_text(
     client: &Client,
     sql: &str,
 ) -> std::result::Result<Vec<String>, tokio_postgres::Error> {
@@ -197,24 +198,7 @@ impl<'a> Scratch<'a> {
         let target = settings.target();
         let admin = open(settings, &settings.dbname).await?;
         let q = |e: tokio_postgres::Error| Error::database(format!("{target}: {}", db_error(&e)));
-        let info = one_text(
-            &admin,
-            "SELECT json_build_array((SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user), \
-             current_setting('server_version_num')::int, pg_backend_pid(), \
-             (SELECT rolsuper FROM pg_roles WHERE rolname = current_user))::text",
-        )
-        .await
-        .map_err(q)?;
-        let (can_create, version_num, pid, superuser): (bool, u32, i32, bool) =
-            serde_json::from_str(info.first().map(String::as_str).unwrap_or("[]"))
-                .map_err(|e| Error::internal(format!("unexpected answer: {e}")))?;
-        if !can_create {
-            return Err(Error::database(format!(
-                "{target}: role {} may not create databases; {why} into a scratch database it creates and drops",
-                settings.user
-            ))
-            .with_hint("use a throwaway server where the role has CREATEDB (never a production server)"));
-        }
+        let (version_num, pid, superuser) = may_create(&admin, settings, why).await?;
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -234,6 +218,13 @@ impl<'a> Scratch<'a> {
             superuser,
             sandbox: None,
         })
+    }
+
+    /// Refuses, before anything else happens, when the scratch role may not create
+    /// databases: `gate --rehearse` checks this before it reads the live database.
+    pub async fn check(settings: &ConnectSettings, why: &str) -> Result<()> {
+        let admin = open(settings, &settings.dbname).await?;
+        may_create(&admin, settings, why).await.map(|_| ())
     }
 
     /// A new connection to the scratch database.
@@ -342,6 +333,36 @@ impl<'a> Scratch<'a> {
         })?;
         Ok(value)
     }
+}
+
+/// The server's `server_version_num`, the session's pid and whether the role is a
+/// superuser; refused (exit 10) when the role may not create databases (`why` says what the
+/// scratch database is for).
+async fn may_create(
+    admin: &Client,
+    settings: &ConnectSettings,
+    why: &str,
+) -> Result<(u32, i32, bool)> {
+    let target = settings.target();
+    let info = one_text(
+        admin,
+        "SELECT json_build_array((SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user), \
+         current_setting('server_version_num')::int, pg_backend_pid(), \
+         (SELECT rolsuper FROM pg_roles WHERE rolname = current_user))::text",
+    )
+    .await
+    .map_err(|e| Error::database(format!("{target}: {}", db_error(&e))))?;
+    let (can_create, version_num, pid, superuser): (bool, u32, i32, bool) =
+        serde_json::from_str(info.first().map(String::as_str).unwrap_or("[]"))
+            .map_err(|e| Error::internal(format!("unexpected answer: {e}")))?;
+    if !can_create {
+        return Err(Error::database(format!(
+            "{target}: role {} may not create databases; {why} into a scratch database it creates and drops",
+            settings.user
+        ))
+        .with_hint("use a throwaway server where the role has CREATEDB (never a production server)"));
+    }
+    Ok((version_num, pid, superuser))
 }
 
 /// 32 random bytes from the kernel, hex: the sandbox role's password (never shown).
@@ -709,6 +730,31 @@ pub async fn run_file(client: &Client, f: &FileContent) -> std::result::Result<(
     }
     let _ = savepoint("ROLLBACK TO SAVEPOINT migtag_file").await;
     Err(fail(None, &e))
+}
+
+/// Runs one file (inside the caller's transaction) statement by statement, as [`run_file`]
+/// splits it, and appends each statement's text and seconds to `timed`. A failure names the
+/// statement and the server's error as `error_text` words it (the sampled rehearsal keeps
+/// row values out of it).
+pub async fn run_file_timed(
+    client: &Client,
+    f: &FileContent,
+    error_text: fn(&tokio_postgres::Error) -> String,
+    timed: &mut Vec<(String, f64)>,
+) -> std::result::Result<(), ReplayFailure> {
+    for s in prepare(&f.text).statements {
+        let started = std::time::Instant::now();
+        if let Err(e) = client.simple_query(&s.text).await {
+            return Err(ReplayFailure {
+                version: f.version,
+                name: f.name.clone(),
+                statement: crate::core::schema::collapse_ws(&strip_comments(&s.text)),
+                error: error_text(&e),
+            });
+        }
+        timed.push((s.text, started.elapsed().as_secs_f64()));
+    }
+    Ok(())
 }
 
 fn failure_error(f: ReplayFailure) -> Error {

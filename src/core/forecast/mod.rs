@@ -21,6 +21,7 @@
 pub mod effects;
 pub mod model;
 pub mod rates;
+pub mod rehearsed;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -389,12 +390,28 @@ pub struct Work {
 pub struct Estimate {
     pub low_seconds: f64,
     pub high_seconds: f64,
-    pub basis: String,
+    /// Where the times come from: the statistics and the rates, or a sampled rehearsal.
+    pub basis: Basis,
+    /// How, in words.
+    pub basis_detail: String,
+    /// The sample's share of the rows, with a sampled rehearsal (`gate --rehearse --sample`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample_percent: Option<f64>,
     /// False when some pending migrations have no replayed facts: the times leave them out,
     /// so the high estimate is no upper bound (`gate --max-duration` then fails).
     pub complete: bool,
     /// The pending migrations the times leave out.
     pub unknown_migrations: Vec<Version>,
+}
+
+/// What an [`Estimate`]'s times come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Basis {
+    /// The live tables' statistics and the measured rates ([`rates`]).
+    Statistics,
+    /// The batch timed on a sample of the rows, scaled ([`rehearsed`]).
+    Rehearsal,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -587,7 +604,9 @@ pub fn forecast(input: &ForecastInput) -> Forecast {
         Estimate {
             low_seconds: round2(low),
             high_seconds: round2(high),
-            basis: basis(rates),
+            basis: Basis::Statistics,
+            basis_detail: basis(rates),
+            sample_percent: None,
             complete: input.unknown.is_empty(),
             unknown_migrations: input.unknown.clone(),
         }

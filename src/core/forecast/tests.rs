@@ -264,7 +264,7 @@ fn the_estimate_is_work_over_rate_plus_a_floor_per_migration() {
         ["delete", "update"],
         "the costliest first"
     );
-    assert!(e.basis.contains("test rates"), "{}", e.basis);
+    assert!(e.basis_detail.contains("test rates"), "{}", e.basis_detail);
     assert_eq!(f.scans.len(), 1);
     assert_eq!(f.rewrites[0].bytes, Some(500 * MB));
     assert_eq!(f.index_builds[0].bytes, Some(100 * MB));
