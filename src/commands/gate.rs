@@ -249,10 +249,10 @@ fn rehearse(
         timeout: std::time::Duration::from_secs(args.rehearse_timeout),
         sample,
     })?;
-    let sample = outcome
-        .sample
-        .as_ref()
-        .map(|run| crate::core::forecast::rehearsed::scale(run, &live_sizes));
+    let sample = match (outcome.sample.as_ref(), sampling.forecast) {
+        (Some(run), Some(f)) => Some(crate::core::forecast::rehearsed::scale(run, &live_sizes, f)),
+        _ => None,
+    };
     let fell_back = (!outcome.fell_back.is_empty()).then(|| {
         format!(
             "rehearsal: {} has no file for {} at {}: the newest content it has ran instead",

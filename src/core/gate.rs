@@ -810,7 +810,7 @@ mod tests {
             sql_source: "test".into(),
             dumped_with: "pg_dump (PostgreSQL) 15.8".into(),
             scratch_database: "migtag_rehearse_1_2".into(),
-            sample: Some(scale(&run, &sizes)),
+            sample: Some(scale(&run, &sizes, &f)),
         };
         (
             Some(f),
@@ -829,7 +829,7 @@ mod tests {
         let e = f.estimate.as_ref().unwrap();
         assert_eq!(e.basis, Basis::Rehearsal);
         assert_eq!(e.sample_percent, Some(10.0));
-        assert_eq!((e.low_seconds, e.high_seconds), (75.0, 180.0));
+        assert_eq!((e.low_seconds, e.high_seconds), (80.0, 200.0));
         assert_eq!(f.migration_window.unwrap().seconds, 15 * 60);
         let Some(RehearsalOutcome::Ran { rehearsal, .. }) = r else {
             panic!("the rehearsal is kept");
@@ -844,7 +844,7 @@ mod tests {
         let (f, _) = with_rehearsed_band(forecast, rehearsal);
         assert_eq!(f.unwrap().estimate.unwrap().basis, Basis::Statistics);
 
-        // Through conclude: 180 s high against --max-duration 100 s is unsafe.
+        // Through conclude: 200 s high against --max-duration 100 s is unsafe.
         let (forecast, rehearsal) = facts(false);
         use crate::core::index::{Project, Provenance};
         let provenance = Provenance {

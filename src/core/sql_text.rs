@@ -147,6 +147,56 @@ pub fn strip_comments(s: &str) -> String {
     out
 }
 
+/// The identifiers of a statement in order, repeats included: comments and string literals
+/// left out, unquoted names folded to lower case as PostgreSQL folds them, quoted ones as
+/// written. What the forecast matches against table names (which tables a statement reads).
+pub fn identifiers(stmt: &str) -> Vec<String> {
+    let text = strip_comments(stmt);
+    let mut out = Vec::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                // A literal: skipped ('' inside is two quotes in a row, same effect).
+                for n in chars.by_ref() {
+                    if n == '\'' {
+                        break;
+                    }
+                }
+            }
+            '"' => {
+                let mut name = String::new();
+                while let Some(n) = chars.next() {
+                    if n == '"' {
+                        if chars.peek() == Some(&'"') {
+                            chars.next();
+                            name.push('"');
+                            continue;
+                        }
+                        break;
+                    }
+                    name.push(n);
+                }
+                out.push(name);
+            }
+            c if c.is_alphabetic() || c == '_' => {
+                let mut name = c.to_lowercase().to_string();
+                while let Some(&n) = chars.peek() {
+                    if n.is_alphanumeric() || n == '_' || n == '$' {
+                        name.extend(n.to_lowercase());
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                out.push(name);
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// True for a statement that only opens or ends a transaction (`BEGIN`, `COMMIT`, ...): the
 /// files of Coder before v2.5.0 carry their own, golang-migrate ran them as one string.
 pub fn is_transaction_control(stmt: &str) -> bool {

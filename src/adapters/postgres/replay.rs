@@ -474,42 +474,15 @@ fn dml_target(text: &str) -> Option<(StepKind, String)> {
     (!name.is_empty()).then(|| (kind, name.to_string()))
 }
 
-/// How many times the statement's text names each table of the schema (comments and string
-/// literals left out; identifiers compared as PostgreSQL folds them).
+/// How many times the statement's text names each table of the schema.
 fn named_tables(text: &str, tables: &BTreeMap<String, u64>) -> BTreeMap<String, usize> {
     let mut named = BTreeMap::new();
-    for word in without_literals(&strip_comments(text))
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '"'))
-        .map(|w| w.trim_matches('"').to_ascii_lowercase())
-    {
+    for word in crate::core::sql_text::identifiers(text) {
         if tables.contains_key(&word) {
             *named.entry(word).or_insert(0) += 1;
         }
     }
     named
-}
-
-/// The text with every `'...'` literal emptied (a doubled quote inside one is part of it), so
-/// words of a message a migration writes are not taken for table names.
-fn without_literals(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut inside = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (inside, c) {
-            (false, '\'') => inside = true,
-            (true, '\'') if chars.peek() == Some(&'\'') => {
-                chars.next();
-            }
-            (true, '\'') => {
-                inside = false;
-                out.push_str("''");
-            }
-            (true, _) => {}
-            (false, _) => out.push(c),
-        }
-    }
-    out
 }
 
 /// Per table, what the transaction's counters say happened between two readings.

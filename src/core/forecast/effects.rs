@@ -51,11 +51,17 @@ impl From<&MigrationEffects> for MigrationFacts {
         MigrationFacts {
             version: e.version,
             name: e.name.clone(),
+            // Views too: a view the batch creates and a later migration replaces is locked
+            // by it, but it is not there for Coder to wait on before the batch.
             creates: e
                 .diff
                 .added
                 .keys()
-                .filter_map(|k| k.strip_prefix("table "))
+                .filter_map(|k| {
+                    k.strip_prefix("table ")
+                        .or_else(|| k.strip_prefix("view "))
+                        .or_else(|| k.strip_prefix("matview "))
+                })
                 .map(str::to_string)
                 .collect(),
             rewrites: e.rewrites.clone(),

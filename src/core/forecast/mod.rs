@@ -147,7 +147,7 @@ pub enum Blocks {
 pub struct MigrationFacts {
     pub version: Version,
     pub name: String,
-    /// Tables the migration creates (empty, and unused by the running Coder).
+    /// Tables and views the migration creates (empty or new, and unused by the running Coder).
     pub creates: Vec<String>,
     /// Every table lock it takes (several modes per table are normal).
     pub locks: Vec<(String, LockMode)>,
@@ -310,16 +310,17 @@ pub struct ForecastInput<'a> {
     pub unknown: Vec<Version>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Transaction {
     /// One transaction for the whole batch: locks are held until the last migration commits.
+    #[default]
     One,
     /// Each migration commits on its own: locks are held until its own end.
     PerMigration,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Forecast {
     pub transaction: Transaction,
     /// How many migrations run.
@@ -384,6 +385,10 @@ pub struct Work {
     /// Its share of the estimate, low to high.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seconds: Option<(f64, f64)>,
+    /// For an UPDATE or DELETE through a join (`WHERE id IN (SELECT ... JOIN ...)`): the
+    /// rows of the other tables it joins, in the share it touches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub joined_rows: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -518,6 +523,7 @@ pub fn forecast(input: &ForecastInput) -> Forecast {
                 _ => None,
             },
             seconds: c.map(|c| (round2(c.seconds.0), round2(c.seconds.1))),
+            joined_rows: c.and_then(|c| c.joined_rows),
         };
         match step.kind {
             StepKind::Rewrite => rewrites.push(w),

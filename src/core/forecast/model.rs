@@ -36,6 +36,8 @@ pub struct Costed {
     pub bytes: u64,
     /// Low and high seconds.
     pub seconds: (f64, f64),
+    /// For an UPDATE or DELETE through a join: the joined rows it counts.
+    pub joined_rows: Option<u64>,
 }
 
 /// A table as the batch has left it so far.
@@ -120,6 +122,9 @@ pub fn cost_steps(
                 .or_else(|| live(t).map(|s| Table::of(&s)))
                 .map_or(0.0, |t| t.rows)
         };
+        let joins = step.reads().next().is_some();
+        let joined_rows =
+            joins.then(|| (step.reads().map(rows_of).sum::<f64>() * share(step)).round() as u64);
         let (rows, bytes, seconds, next) = match step.kind {
             StepKind::Update => {
                 let touched = state.rows * share(step);
@@ -246,6 +251,7 @@ pub fn cost_steps(
             rows: state.counted.then_some(rows.round() as u64),
             bytes: bytes.round() as u64,
             seconds,
+            joined_rows,
         });
     }
     out
