@@ -149,9 +149,15 @@ fn work_text(w: &Work) -> String {
     };
     let op = match w.operation {
         Some("delete") => ", delete",
+        Some("insert") => ", insert",
         _ => "",
     };
-    format!("{what}{amount} ({:06}{op})", w.migration)
+    // Two statements of one migration on one table (000371's two passes) read apart.
+    let statement = w
+        .statement
+        .map(|n| format!(" statement {n}"))
+        .unwrap_or_default();
+    format!("{what}{amount} ({:06}{statement}{op})", w.migration)
 }
 
 /// Short estimates keep a decimal (`0.4s`), longer ones read as `3m05s`.

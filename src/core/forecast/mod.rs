@@ -473,8 +473,11 @@ pub fn forecast(input: &ForecastInput) -> Forecast {
         }
         for step in m.work() {
             // Work on a table the batch creates is listed only when it fills it from
-            // another table (an INSERT ... SELECT backfill): the rest is on empty tables.
-            let listed = old(&step.table) || (step.kind == StepKind::Insert && step.of > 0);
+            // another table (an INSERT ... SELECT backfill): the rest is on empty tables. An
+            // INSERT of a few constant rows (seed data) is costed but not listed.
+            let backfill = step.kind == StepKind::Insert && step.of > 0;
+            let constant = step.kind == StepKind::Insert && step.of == 0;
+            let listed = backfill || (old(&step.table) && !constant);
             if listed && old(&step.table) {
                 size_of(&step.table, &mut notes);
             }
