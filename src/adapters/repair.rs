@@ -213,6 +213,20 @@ fn refuse(report: &mut impl RowRepair, reason: RefusalReason, message: String) {
     });
 }
 
+/// A compare-and-set must change exactly one row: otherwise the repair is refused (the
+/// caller rolls back). True when refused.
+fn missed(report: &mut impl RowRepair, changed: u64) -> bool {
+    if changed == 1 {
+        return false;
+    }
+    refuse(
+        report,
+        RefusalReason::CompareAndSetMissed,
+        format!("the compare-and-set changed {changed} rows, not exactly 1: rolled back, nothing changed"),
+    );
+    true
+}
+
 /// What the transaction decided, for the steps that need the connection after it ended.
 enum TxEnd {
     Done,
@@ -375,12 +389,7 @@ async fn clear_dirty_tx(
                 }
             };
             report.rows_changed = Some(changed);
-            if changed != 1 {
-                refuse(
-                    report,
-                    RefusalReason::CompareAndSetMissed,
-                    format!("the compare-and-set changed {changed} rows, not exactly 1: rolled back, nothing changed"),
-                );
+            if missed(report, changed) {
                 let _ = tx.rollback().await;
                 return Ok(());
             }
@@ -511,12 +520,7 @@ async fn fix_row_tx(
             .map_err(step("running the row action"))?;
         changed = n;
     }
-    if changed != 1 {
-        refuse(
-            report,
-            RefusalReason::CompareAndSetMissed,
-            format!("the compare-and-set changed {changed} rows, not exactly 1: rolled back, nothing changed"),
-        );
+    if missed(report, changed) {
         let _ = tx.rollback().await;
         return Ok(());
     }

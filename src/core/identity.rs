@@ -648,8 +648,7 @@ mod tests {
     #[test]
     fn nearest_names_the_differences_with_ddl_to_review() {
         let e = effects();
-        // Schema of 5 with b's default dropped and the table u missing its... nothing: u
-        // exists, b differs.
+        // Schema of 5 with b's default dropped: u exists, b differs.
         let live = cat(&[
             ("table t", "table"),
             ("column t.a", "integer"),

@@ -415,12 +415,7 @@ async fn run_measured(
     for (n, stmt) in p.statements.iter().enumerate() {
         if let Err(e) = client.simple_query(&stmt.text).await {
             exec(client, "ROLLBACK TO SAVEPOINT migtag_file").await?;
-            return Ok(Err(ReplayFailure {
-                version: f.version,
-                name: f.name.clone(),
-                statement: crate::core::schema::collapse_ws(&strip_comments(&stmt.text)),
-                error: db_error(&e),
-            }));
+            return Ok(Err(failure(f, Some(&stmt.text), db_error(&e))));
         }
         let after = facts(client).await?;
         let changed = activity(&before, &after);
@@ -658,6 +653,19 @@ fn steps_of(
     steps
 }
 
+/// How a failing statement of `f` is reported: its text without comments, on one line (None:
+/// the server did not say which statement failed), and the server's error as given.
+fn failure(f: &FileContent, statement: Option<&str>, error: String) -> ReplayFailure {
+    ReplayFailure {
+        version: f.version,
+        name: f.name.clone(),
+        statement: statement
+            .map(|s| crate::core::schema::collapse_ws(&strip_comments(s)))
+            .unwrap_or_else(|| "(the server did not say which statement)".into()),
+        error,
+    }
+}
+
 /// Runs one file (inside the caller's transaction); the failure names the file, the
 /// statement and the server's error. When the server gives no error position, the file is
 /// run again statement by statement under a savepoint to find the one that fails.
@@ -667,14 +675,7 @@ pub async fn run_file(client: &Client, f: &FileContent) -> std::result::Result<(
         return Ok(());
     }
     let savepoint = |sql: &'static str| async move { client.simple_query(sql).await.map(|_| ()) };
-    let fail = |stmt: Option<&str>, e: &tokio_postgres::Error| ReplayFailure {
-        version: f.version,
-        name: f.name.clone(),
-        statement: stmt
-            .map(|s| crate::core::schema::collapse_ws(&strip_comments(s)))
-            .unwrap_or_else(|| "(the server did not say which statement)".into()),
-        error: db_error(e),
-    };
+    let fail = |stmt: Option<&str>, e: &tokio_postgres::Error| failure(f, stmt, db_error(e));
     let _ = savepoint("SAVEPOINT migtag_file").await;
     let Err(e) = client.simple_query(&p.text).await else {
         let _ = savepoint("RELEASE SAVEPOINT migtag_file").await;
@@ -718,12 +719,7 @@ pub async fn run_file_timed(
     for s in prepare(&f.text).statements {
         let started = std::time::Instant::now();
         if let Err(e) = client.simple_query(&s.text).await {
-            return Err(ReplayFailure {
-                version: f.version,
-                name: f.name.clone(),
-                statement: crate::core::schema::collapse_ws(&strip_comments(&s.text)),
-                error: error_text(&e),
-            });
+            return Err(failure(f, Some(&s.text), error_text(&e)));
         }
         timed.push((s.text, started.elapsed().as_secs_f64()));
     }

@@ -3,8 +3,8 @@
 //! One query, one round trip, in a read-only session with migtag's timeouts: for every
 //! ordinary table of the schema `search_path` selects (Coder's, also when it is not
 //! `public`), `reltuples` and the pages of the heap, its TOAST table and its indexes from
-//! `pg_class`, plus the ACCESS EXCLUSIVE locks that other sessions hold or wait for on them
-//! (`pg_locks`).
+//! `pg_class`, how many indexes and foreign keys it has, plus the ACCESS EXCLUSIVE locks that
+//! other sessions hold or wait for on them (`pg_locks`).
 //!
 //! Why `pg_class.relpages` and not `pg_total_relation_size`: the size functions open the
 //! relation with ACCESS SHARE, so behind a migration's ACCESS EXCLUSIVE they wait (until
@@ -27,8 +27,11 @@ use crate::error::{Error, Result};
 pub const SIZES_SQL: &str = r#"WITH bs AS (
   SELECT current_setting('block_size')::bigint AS bytes
 ), rel AS (
-  SELECT c.oid, c.relname, c.reltuples::float8 AS reltuples, c.relpages::bigint AS pages, c.reltoastrelid
+  SELECT c.oid, c.relname, c.reltuples::float8 AS reltuples, c.relpages::bigint AS pages, c.reltoastrelid,
+         ix.indexes, ix.pages AS index_pages
     FROM pg_class c
+   CROSS JOIN LATERAL (SELECT count(*) AS indexes, coalesce(sum(i.relpages), 0)::bigint AS pages
+                         FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = c.oid) ix
    WHERE c.relnamespace = (SELECT n.oid FROM pg_namespace n WHERE n.nspname = current_schema())
      AND c.relkind IN ('r', 'm')
 )
@@ -39,9 +42,8 @@ SELECT json_build_object(
       'reltuples', r.reltuples,
       'heap_bytes', r.pages * bs.bytes,
       'toast_bytes', coalesce((SELECT t.relpages::bigint FROM pg_class t WHERE t.oid = r.reltoastrelid), 0) * bs.bytes,
-      'index_bytes', coalesce((SELECT sum(i.relpages)::bigint FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
-                                WHERE x.indrelid = r.oid), 0) * bs.bytes,
-      'indexes', (SELECT count(*) FROM pg_index x WHERE x.indrelid = r.oid),
+      'index_bytes', r.index_pages * bs.bytes,
+      'indexes', r.indexes,
       'foreign_keys', (SELECT count(*) FROM pg_constraint k WHERE k.conrelid = r.oid AND k.contype = 'f')))
       FROM rel r, bs), '[]'::json),
   'locks', coalesce((SELECT json_agg(json_build_object('table', r.relname, 'pid', l.pid, 'granted', l.granted))

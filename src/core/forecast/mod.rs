@@ -444,25 +444,20 @@ pub fn forecast(input: &ForecastInput) -> Forecast {
     // Every step of the batch in order, with whether the forecast lists it.
     let mut steps: Vec<(Version, Step, bool)> = Vec::new();
 
-    let size_of = |table: &str, notes: &mut BTreeSet<String>| -> Option<TableSize> {
-        let s = sizes?;
-        match s.get(table) {
-            Some(size) => {
-                if size.rows.is_none() {
-                    notes.insert(format!(
-                        "{table} has no statistics yet (never vacuumed or analyzed): its size counts as {} bytes",
-                        size.heap_bytes
-                    ));
-                }
-                Some(*size)
-            }
-            None => {
-                notes.insert(format!(
-                    "{table} is not in the database although no pending migration creates it: counted as empty"
-                ));
-                Some(TableSize::default())
-            }
+    // What the live sizes cannot tell about a table the forecast lists work on.
+    let note_size = |table: &str, notes: &mut BTreeSet<String>| match sizes.map(|s| s.get(table)) {
+        Some(Some(size)) if size.rows.is_none() => {
+            notes.insert(format!(
+                "{table} has no statistics yet (never vacuumed or analyzed): its size counts as {} bytes",
+                size.heap_bytes
+            ));
         }
+        Some(None) => {
+            notes.insert(format!(
+                "{table} is not in the database although no pending migration creates it: counted as empty"
+            ));
+        }
+        _ => {}
     };
     for m in &input.pending {
         let old = |t: &str| !created.contains(t) && !m.creates.iter().any(|c| c == t);
@@ -479,28 +474,20 @@ pub fn forecast(input: &ForecastInput) -> Forecast {
             let constant = step.kind == StepKind::Insert && step.of == 0;
             let listed = backfill || (old(&step.table) && !constant);
             if listed && old(&step.table) {
-                size_of(&step.table, &mut notes);
+                note_size(&step.table, &mut notes);
             }
             steps.push((m.version, step, listed));
         }
         created.extend(m.creates.iter().map(String::as_str));
     }
     let costed = sizes.map(|s| {
-        let order: Vec<(Version, Step)> = steps.iter().map(|(v, s, _)| (*v, s.clone())).collect();
-        // A table the batch creates has no live size: it starts empty.
-        let created_by_batch: BTreeSet<&str> = input
-            .pending
-            .iter()
-            .flat_map(|m| m.creates.iter().map(String::as_str))
-            .collect();
         model::cost_steps(
-            &order,
-            &|t: &str| {
-                if created_by_batch.contains(t) && !s.contains_key(t) {
-                    None
-                } else {
-                    Some(s.get(t).copied().unwrap_or_default())
-                }
+            steps.iter().map(|(_, step, _)| step),
+            // A table the batch creates (by now `created` holds them all) has no live size:
+            // it starts empty; a missing one counts as empty too (noted above).
+            &|t: &str| match s.get(t) {
+                None if created.contains(t) => None,
+                size => Some(size.copied().unwrap_or_default()),
             },
             rates,
         )

@@ -23,13 +23,10 @@ use std::collections::BTreeMap;
 use super::rates::{Rate, Rates};
 use super::TableSize;
 use crate::core::effects::{Step, StepKind};
-use crate::core::migration_set::Version;
 
 /// One step's cost, on the table as the batch has left it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Costed {
-    pub version: Version,
-    pub step: Step,
     /// Rows the step touches on the live table (data changes), or the table's rows.
     pub rows: Option<u64>,
     /// Bytes it reads or writes.
@@ -99,10 +96,10 @@ pub fn share(step: &Step) -> f64 {
     }
 }
 
-/// Costs every step of the batch in order. `exists` is the live size of a table that exists
-/// before the batch (None: the batch creates it, or it is missing and counted as empty).
-pub fn cost_steps(
-    steps: &[(Version, Step)],
+/// Costs every step of the batch in order, one [`Costed`] per step. `live` is the live size
+/// of a table that exists before the batch (None: the batch creates it, so it starts empty).
+pub fn cost_steps<'a>(
+    steps: impl IntoIterator<Item = &'a Step>,
     live: &dyn Fn(&str) -> Option<TableSize>,
     rates: &Rates,
 ) -> Vec<Costed> {
@@ -111,20 +108,24 @@ pub fn cost_steps(
     let by = |amount: f64, r: &Rate| (amount / r.fast, amount / r.slow);
     let per = |count: f64, r: &Rate| (count * r.fast, count * r.slow);
     let add = |a: (f64, f64), b: (f64, f64)| (a.0 + b.0, a.1 + b.1);
-    for (version, step) in steps {
-        let state = *tables
-            .entry(step.table.clone())
-            .or_insert_with(|| live(&step.table).map_or_else(Table::new_empty, |s| Table::of(&s)));
-        let rows_of = |t: &str| {
-            tables
-                .get(t)
-                .copied()
-                .or_else(|| live(t).map(|s| Table::of(&s)))
-                .map_or(0.0, |t| t.rows)
-        };
-        let joins = step.reads().next().is_some();
-        let joined_rows =
-            joins.then(|| (step.reads().map(rows_of).sum::<f64>() * share(step)).round() as u64);
+    // A table as the batch has left it so far, else as the live statistics give it.
+    let current = |tables: &BTreeMap<String, Table>, t: &str| {
+        tables
+            .get(t)
+            .copied()
+            .or_else(|| live(t).map(|s| Table::of(&s)))
+    };
+    for step in steps {
+        let state = current(&tables, &step.table).unwrap_or_else(Table::new_empty);
+        // The joined rows that flow into an UPDATE or DELETE: the other tables' rows in the
+        // share the statement touches (an IN (SELECT ...) that matches nothing is cheap).
+        let joined = step
+            .reads()
+            .filter_map(|t| current(&tables, t))
+            .map(|t| t.rows)
+            .sum::<f64>()
+            * share(step);
+        let joined_rows = step.reads().next().is_some().then(|| joined.round() as u64);
         let (rows, bytes, seconds, next) = match step.kind {
             StepKind::Update => {
                 let touched = state.rows * share(step);
@@ -148,9 +149,6 @@ pub fn cost_steps(
                         ),
                     );
                 }
-                // The joined rows that flow into the change: the tables' rows in the share
-                // the statement touches (an IN (SELECT ...) that matches nothing is cheap).
-                let joined: f64 = step.reads().map(rows_of).sum::<f64>() * share(step);
                 s = add(s, per(joined, &rates.join_row_seconds));
                 let written = touched * state.row_bytes;
                 let next = Table {
@@ -163,7 +161,6 @@ pub fn cost_steps(
             StepKind::Delete => {
                 let touched = state.rows * share(step);
                 let bytes = touched * state.row_bytes;
-                let joined: f64 = step.reads().map(rows_of).sum::<f64>() * share(step);
                 let s = add(
                     add(
                         by(state.heap, &rates.scan_bytes),
@@ -176,12 +173,7 @@ pub fn cost_steps(
                 (touched, bytes, s, state)
             }
             StepKind::Insert => {
-                let source = step.detail.as_deref().and_then(|t| {
-                    tables
-                        .get(t)
-                        .copied()
-                        .or_else(|| live(t).map(|s| Table::of(&s)))
-                });
+                let source = step.detail.as_deref().and_then(|t| current(&tables, t));
                 let (inserted, width) = match source {
                     Some(src) if step.of > 0 => (src.rows * share(step), src.row_bytes),
                     _ => (step.rows as f64, state.row_bytes),
@@ -246,8 +238,6 @@ pub fn cost_steps(
         };
         tables.insert(step.table.clone(), next);
         out.push(Costed {
-            version: *version,
-            step: step.clone(),
             rows: state.counted.then_some(rows.round() as u64),
             bytes: bytes.round() as u64,
             seconds,

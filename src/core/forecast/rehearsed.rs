@@ -176,6 +176,8 @@ pub fn scale(run: &SampleRun, live: &BTreeMap<String, TableSize>, forecast: &For
     // seconds and scaled seconds.
     let mut timed: Vec<(usize, Version, u32, f64, f64)> = Vec::new();
     let mut migrations: Vec<MigrationTime> = Vec::new();
+    // The statement's number in its file (from 1), as the effects number their steps.
+    let mut n = 0;
     for s in &run.statements {
         let r = names(&s.text)
             .iter()
@@ -189,10 +191,10 @@ pub fn scale(run: &SampleRun, live: &BTreeMap<String, TableSize>, forecast: &For
                 scaled_seconds: 0.0,
                 joined_from_statistics: None,
             });
+            n = 0;
         }
-        let at = migrations.len() - 1;
-        let n = timed.iter().filter(|t| t.0 == at).count() as u32 + 1;
-        timed.push((at, s.version, n, s.seconds, s.seconds * r));
+        n += 1;
+        timed.push((migrations.len() - 1, s.version, n, s.seconds, s.seconds * r));
     }
     let point = |v: Version, n: u32| points.get(&(v, n)).copied();
     let (held, model): (f64, f64) = timed
